@@ -1,0 +1,661 @@
+//! One chat turn, the main data path of the product:
+//!
+//! 1. store the visitor's message (a resend with the same client id is not stored twice),
+//! 2. retrieve FAQ passages,
+//! 3. decide how to answer: from the model (generative), with the best entry's curated text
+//!    (extractive), or by saying plainly that the FAQ has no answer and offering a person,
+//! 4. stream the answer as `token` frames,
+//! 5. store the answer with the FAQ entries it used and send `done`.
+//!
+//! Frames go to a bounded channel; when the visitor disconnects the caller drops the future,
+//! which drops the generation stream and so cancels the model at its next token.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+
+use crate::generate::{GenerationEvent, GenerationRequest, Generator, SamplingConfig};
+use crate::model::{ConversationStatus, Message, Role, Source, Usage};
+use crate::prompt::{build_prompt, estimate_tokens};
+use crate::protocol::ServerFrame;
+use crate::retrieve::{Passage, Retriever};
+use crate::store::{AppendOutcome, SessionStore};
+use crate::{Error, Result};
+
+/// How the assistant answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AnswerMode {
+    /// The model writes the answer from the passages.
+    Generative,
+    /// The best entry's curated answer is sent as it is, with a short lead-in.
+    Extractive,
+    /// Extractive when retrieval is confident, generative when less so, and a plain "I don't
+    /// know, shall I get a person?" below the decline threshold.
+    Auto,
+}
+
+impl std::str::FromStr for AnswerMode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "generative" => Ok(Self::Generative),
+            "extractive" => Ok(Self::Extractive),
+            "auto" => Ok(Self::Auto),
+            other => Err(format!("unknown answer mode {other:?} (generative, extractive, auto)")),
+        }
+    }
+}
+
+/// Settings of the chat turn.
+#[derive(Debug, Clone)]
+pub struct ChatConfig {
+    /// How to answer.
+    pub answer_mode: AnswerMode,
+    /// The system prompt sent with every generation.
+    pub system_prompt: String,
+    /// Below this retrieval confidence the assistant declines and offers a person.
+    pub decline_below: f32,
+    /// In `auto` mode, at or above this confidence the curated answer is served directly.
+    pub extractive_from: f32,
+    /// How many passages retrieval returns.
+    pub passages: usize,
+    /// Token budget of the prompt (system prompt, passages, history and question).
+    pub prompt_budget_tokens: usize,
+    /// Sampling of the model.
+    pub sampling: SamplingConfig,
+}
+
+impl Default for ChatConfig {
+    fn default() -> Self {
+        Self {
+            answer_mode: AnswerMode::Auto,
+            system_prompt: crate::prompt::system_prompt("Brightwave"),
+            decline_below: 0.5,
+            extractive_from: 0.75,
+            passages: 3,
+            prompt_budget_tokens: 1_536,
+            sampling: SamplingConfig::default(),
+        }
+    }
+}
+
+/// The text sent when the knowledge base has no answer.
+pub const DECLINE_TEXT: &str = "I'm sorry, I couldn't find an answer to that in our help \
+    articles. Would you like me to connect you with a member of our support team?";
+
+/// Runs chat turns against the three backends.
+#[derive(Clone)]
+pub struct ChatService {
+    store: Arc<dyn SessionStore>,
+    retriever: Arc<dyn Retriever>,
+    generator: Arc<dyn Generator>,
+    config: Arc<ChatConfig>,
+}
+
+impl ChatService {
+    /// A chat service over the given backends.
+    pub fn new(
+        store: Arc<dyn SessionStore>,
+        retriever: Arc<dyn Retriever>,
+        generator: Arc<dyn Generator>,
+        config: ChatConfig,
+    ) -> Self {
+        Self { store, retriever, generator, config: Arc::new(config) }
+    }
+
+    /// The store behind this service.
+    pub fn store(&self) -> &Arc<dyn SessionStore> {
+        &self.store
+    }
+
+    /// The retriever behind this service.
+    pub fn retriever(&self) -> &Arc<dyn Retriever> {
+        &self.retriever
+    }
+
+    /// The generator behind this service.
+    pub fn generator(&self) -> &Arc<dyn Generator> {
+        &self.generator
+    }
+
+    /// The turn's settings.
+    pub fn config(&self) -> &ChatConfig {
+        &self.config
+    }
+
+    /// Handles one visitor message: stores it, acknowledges it with an `ack` frame, and, when
+    /// the assistant handles the conversation, streams and stores the answer.
+    pub async fn handle_visitor_message(
+        &self,
+        conversation_id: &str,
+        client_message_id: &str,
+        text: &str,
+        frames: &mpsc::Sender<ServerFrame>,
+    ) -> Result<()> {
+        let text = text.trim();
+        if text.is_empty() {
+            return Err(Error::BadRequest("message text is empty".into()));
+        }
+        if text.chars().count() > crate::protocol::MAX_MESSAGE_CHARS {
+            return Err(Error::BadRequest(format!(
+                "message is longer than {} characters",
+                crate::protocol::MAX_MESSAGE_CHARS
+            )));
+        }
+        let conversation = self
+            .store
+            .get_conversation(conversation_id)
+            .await?
+            .ok_or_else(|| Error::NotFound("conversation".into()))?;
+
+        let mut message = Message::new(Role::Visitor, text);
+        message.client_message_id = Some(client_message_id.to_owned());
+        let outcome = self.store.append_message(conversation_id, message).await?;
+        send(
+            frames,
+            ServerFrame::Ack { id: client_message_id.to_owned(), message_id: outcome.message().id.clone() },
+        )
+        .await?;
+
+        if let AppendOutcome::Duplicate(earlier) = &outcome {
+            // A resend: replay the answer if it was already written.
+            let messages = self.store.list_messages(conversation_id).await?;
+            if let Some(answer) = messages
+                .iter()
+                .skip_while(|m| m.id != earlier.id)
+                .skip(1)
+                .find(|m| m.role == Role::Assistant)
+            {
+                return send(
+                    frames,
+                    ServerFrame::Done {
+                        message_id: answer.id.clone(),
+                        text: answer.text.clone(),
+                        sources: answer.sources.clone(),
+                        usage: Usage::default(),
+                    },
+                )
+                .await;
+            }
+        }
+
+        match conversation.status {
+            ConversationStatus::Bot => {}
+            ConversationStatus::Closed => {
+                self.store.set_status(conversation_id, ConversationStatus::Bot, None).await?;
+                send(frames, ServerFrame::Status { status: ConversationStatus::Bot }).await?;
+            }
+            // A person handles it (or will): the assistant stays silent.
+            ConversationStatus::Waiting | ConversationStatus::Agent => return Ok(()),
+        }
+        self.answer(Some(conversation_id), text, Instant::now(), frames).await.map(|_| ())
+    }
+
+    /// Writes and streams the assistant's answer to `question`, ending with a `done` frame.
+    /// With a conversation, its history goes into the prompt and the answer is stored there;
+    /// without one (`frontdesk ask`), nothing is stored. Returns the answer.
+    pub async fn answer(
+        &self,
+        conversation_id: Option<&str>,
+        question: &str,
+        started: Instant,
+        frames: &mpsc::Sender<ServerFrame>,
+    ) -> Result<Message> {
+        let passages = self.retriever.search(question, self.config.passages).await?;
+        let confidence = passages.first().map_or(0.0, |p| p.confidence);
+        let mode = match self.config.answer_mode {
+            _ if passages.is_empty() || confidence < self.config.decline_below => None,
+            AnswerMode::Auto if confidence >= self.config.extractive_from => Some(AnswerMode::Extractive),
+            AnswerMode::Auto => Some(AnswerMode::Generative),
+            mode => Some(mode),
+        };
+        tracing::debug!(?conversation_id, confidence, ?mode, "answering");
+
+        let mut answer = Message::new(Role::Assistant, "");
+        let (text, sources, usage) = match mode {
+            None => {
+                let usage = stream_text(frames, &answer.id, DECLINE_TEXT, started).await?;
+                (DECLINE_TEXT.to_owned(), Vec::new(), usage)
+            }
+            Some(AnswerMode::Extractive) | Some(AnswerMode::Auto) => {
+                let best = &passages[0];
+                let text = format!("Here is what our FAQ says about \u{201c}{}\u{201d}:\n\n{}", best.title.trim(), best.body.trim());
+                let usage = stream_text(frames, &answer.id, &text, started).await?;
+                (text, vec![best.to_source()], usage)
+            }
+            Some(AnswerMode::Generative) => {
+                let history = match conversation_id {
+                    Some(id) => self.store.list_messages(id).await?,
+                    None => Vec::new(),
+                };
+                self.generate(&history, question, &passages, &answer.id, started, frames).await?
+            }
+        };
+        answer.text = text;
+        answer.sources = sources;
+        let stored = match conversation_id {
+            Some(id) => self.store.append_message(id, answer).await?.message().clone(),
+            None => answer,
+        };
+        send(
+            frames,
+            ServerFrame::Done {
+                message_id: stored.id.clone(),
+                text: stored.text.clone(),
+                sources: stored.sources.clone(),
+                usage,
+            },
+        )
+        .await?;
+        Ok(stored)
+    }
+
+    async fn generate(
+        &self,
+        history: &[Message],
+        question: &str,
+        passages: &[Passage],
+        message_id: &str,
+        started: Instant,
+        frames: &mpsc::Sender<ServerFrame>,
+    ) -> Result<(String, Vec<Source>, Usage)> {
+        // The question is the last stored message; it goes in separately.
+        let history = match history.split_last() {
+            Some((last, earlier)) if last.role == Role::Visitor && last.text == question => earlier,
+            _ => history,
+        };
+        let confident: Vec<Passage> = passages
+            .iter()
+            .filter(|p| p.confidence >= self.config.decline_below)
+            .cloned()
+            .collect();
+        let prompt = build_prompt(
+            &self.config.system_prompt,
+            &confident,
+            history,
+            question,
+            self.config.prompt_budget_tokens,
+        );
+        let used = &confident[..prompt.passages_used];
+        let mut stream = self
+            .generator
+            .generate(GenerationRequest { messages: prompt.messages, sampling: self.config.sampling })
+            .await?;
+
+        let mut text = String::new();
+        let mut usage = Usage::default();
+        while let Some(event) = stream.recv().await {
+            match event? {
+                GenerationEvent::Token(piece) => {
+                    if piece.is_empty() {
+                        continue;
+                    }
+                    if text.is_empty() {
+                        usage.ttft_ms = elapsed_ms(started);
+                    }
+                    text.push_str(&piece);
+                    send(frames, ServerFrame::Token { message_id: message_id.to_owned(), text: piece }).await?;
+                }
+                GenerationEvent::Finished { prompt_tokens, completion_tokens } => {
+                    usage.prompt_tokens = prompt_tokens;
+                    usage.completion_tokens = completion_tokens;
+                }
+            }
+        }
+        let text = text.trim().to_owned();
+        if text.is_empty() {
+            return Err(Error::Generation("the model returned an empty answer".into()));
+        }
+        let sources = sources_used(&text, used);
+        Ok((text, sources, usage))
+    }
+}
+
+async fn send(frames: &mpsc::Sender<ServerFrame>, frame: ServerFrame) -> Result<()> {
+    frames
+        .send(frame)
+        .await
+        .map_err(|_| Error::Internal("the visitor's connection closed".into()))
+}
+
+fn elapsed_ms(started: Instant) -> u64 {
+    u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Streams a ready text as `token` frames, a word at a time, so every answer reaches the
+/// widget the same way.
+async fn stream_text(
+    frames: &mpsc::Sender<ServerFrame>,
+    message_id: &str,
+    text: &str,
+    started: Instant,
+) -> Result<Usage> {
+    let mut usage = Usage { ttft_ms: elapsed_ms(started), ..Usage::default() };
+    for piece in text.split_inclusive(' ') {
+        usage.completion_tokens += 1;
+        send(frames, ServerFrame::Token { message_id: message_id.to_owned(), text: piece.to_owned() }).await?;
+    }
+    usage.prompt_tokens = u32::try_from(estimate_tokens(text)).unwrap_or(u32::MAX);
+    Ok(usage)
+}
+
+const STOPWORDS: &[&str] = &[
+    "the", "and", "for", "you", "your", "are", "can", "with", "our", "this", "that", "have",
+    "will", "from", "not", "all", "any", "but", "was", "what", "how", "when", "does", "which",
+    "there", "their", "they", "into", "also", "may", "more", "than", "then", "its", "it's",
+];
+
+/// The content words of a text: lowercase, three letters or more, no stopwords.
+pub fn content_words(text: &str) -> HashSet<String> {
+    text.split(|c: char| !c.is_alphanumeric())
+        .filter(|w| w.chars().count() >= 3)
+        .map(str::to_lowercase)
+        .filter(|w| !STOPWORDS.contains(&w.as_str()))
+        .collect()
+}
+
+/// The passages an answer actually drew on: those sharing enough content words with it. When
+/// none clearly does, the best passage (the one the answer was asked to use first) is cited.
+pub fn sources_used(answer: &str, passages: &[Passage]) -> Vec<Source> {
+    let answer_words = content_words(answer);
+    let needed = (answer_words.len() / 6).max(2);
+    let mut used: Vec<Source> = passages
+        .iter()
+        .filter(|p| {
+            let passage_words = content_words(&format!("{} {}", p.title, p.body));
+            answer_words.intersection(&passage_words).count() >= needed
+        })
+        .map(Passage::to_source)
+        .collect();
+    if used.is_empty() {
+        used.extend(passages.first().map(Passage::to_source));
+    }
+    used
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn passage(id: &str, title: &str, body: &str) -> Passage {
+        Passage {
+            document_id: id.into(),
+            entry_id: format!("{id}#x"),
+            title: title.into(),
+            body: body.into(),
+            section: vec![],
+            url: None,
+            score: 1.0,
+            confidence: 1.0,
+        }
+    }
+
+    #[test]
+    fn sources_are_the_passages_the_answer_drew_on() {
+        let passages = [
+            passage("returns.md", "Can I return headphones?", "Returns are accepted within 30 days with the receipt."),
+            passage("shipping.md", "Delivery time", "Standard delivery takes three to five working days."),
+        ];
+        let sources = sources_used("You can return them within 30 days if you keep the receipt.", &passages);
+        assert_eq!(sources.len(), 1);
+        assert_eq!(sources[0].document_id, "returns.md");
+        let fallback = sources_used("Hello there.", &passages);
+        assert_eq!(fallback[0].document_id, "returns.md");
+    }
+
+    #[test]
+    fn answer_modes_parse() {
+        assert_eq!("auto".parse::<AnswerMode>(), Ok(AnswerMode::Auto));
+        assert!("creative".parse::<AnswerMode>().is_err());
+    }
+}
+
+#[cfg(test)]
+mod turn_tests {
+    //! The turn against test doubles: an in-memory store, a fixed retriever and a scripted
+    //! generator. The real backends are exercised by the store conformance suite and the
+    //! end-to-end tests.
+
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Mutex;
+
+    use async_trait::async_trait;
+
+    use super::*;
+    use crate::generate::GenerationStream;
+    use crate::model::{Conversation, Feedback};
+
+    #[derive(Default)]
+    struct MemoryStore {
+        conversations: Mutex<Vec<Conversation>>,
+        messages: Mutex<Vec<(String, Message)>>,
+    }
+
+    #[async_trait]
+    impl SessionStore for MemoryStore {
+        async fn create_conversation(&self, conversation: &Conversation) -> Result<()> {
+            self.conversations.lock().expect("lock").push(conversation.clone());
+            Ok(())
+        }
+        async fn get_conversation(&self, id: &str) -> Result<Option<Conversation>> {
+            Ok(self.conversations.lock().expect("lock").iter().find(|c| c.id == id).cloned())
+        }
+        async fn append_message(&self, conversation_id: &str, mut message: Message) -> Result<AppendOutcome> {
+            let mut messages = self.messages.lock().expect("lock");
+            if let Some((_, earlier)) = messages.iter().find(|(c, m)| {
+                c == conversation_id && m.client_message_id.is_some() && m.client_message_id == message.client_message_id
+            }) {
+                return Ok(AppendOutcome::Duplicate(earlier.clone()));
+            }
+            message.seq = messages.iter().filter(|(c, _)| c == conversation_id).count() as u64;
+            messages.push((conversation_id.to_owned(), message.clone()));
+            Ok(AppendOutcome::Stored(message))
+        }
+        async fn list_messages(&self, conversation_id: &str) -> Result<Vec<Message>> {
+            Ok(self.messages.lock().expect("lock").iter().filter(|(c, _)| c == conversation_id).map(|(_, m)| m.clone()).collect())
+        }
+        async fn set_status(&self, id: &str, status: ConversationStatus, _agent: Option<&str>) -> Result<bool> {
+            let mut conversations = self.conversations.lock().expect("lock");
+            let Some(c) = conversations.iter_mut().find(|c| c.id == id) else { return Ok(false) };
+            c.status = status;
+            Ok(true)
+        }
+        async fn set_feedback(&self, _: &str, _: &str, _: Feedback) -> Result<bool> {
+            Ok(false)
+        }
+        async fn list_conversations(&self, _limit: usize) -> Result<Vec<Conversation>> {
+            Ok(self.conversations.lock().expect("lock").clone())
+        }
+        async fn ping(&self) -> Result<()> {
+            Ok(())
+        }
+    }
+
+    struct FixedRetriever(Vec<Passage>);
+
+    #[async_trait]
+    impl Retriever for FixedRetriever {
+        async fn search(&self, _query: &str, k: usize) -> Result<Vec<Passage>> {
+            Ok(self.0.iter().take(k).cloned().collect())
+        }
+        async fn entry_count(&self) -> Result<u64> {
+            Ok(self.0.len() as u64)
+        }
+    }
+
+    /// Writes the scripted pieces, one per token, then counts how many were actually taken.
+    struct ScriptedGenerator {
+        pieces: Vec<&'static str>,
+        sent: Arc<AtomicUsize>,
+        prompts: Arc<Mutex<Vec<GenerationRequest>>>,
+    }
+
+    #[async_trait]
+    impl Generator for ScriptedGenerator {
+        async fn generate(&self, request: GenerationRequest) -> Result<GenerationStream> {
+            self.prompts.lock().expect("lock").push(request);
+            let (tx, rx) = mpsc::channel(1);
+            let pieces = self.pieces.clone();
+            let sent = Arc::clone(&self.sent);
+            tokio::spawn(async move {
+                for piece in pieces {
+                    if tx.send(Ok(GenerationEvent::Token(piece.to_owned()))).await.is_err() {
+                        return;
+                    }
+                    sent.fetch_add(1, Ordering::SeqCst);
+                }
+                let _ = tx.send(Ok(GenerationEvent::Finished { prompt_tokens: 99, completion_tokens: 3 })).await;
+            });
+            Ok(rx)
+        }
+        fn model_name(&self) -> &str {
+            "scripted"
+        }
+    }
+
+    fn passage(confidence: f32) -> Passage {
+        Passage {
+            document_id: "returns.md".into(),
+            entry_id: "returns.md#window".into(),
+            title: "How long can I return items?".into(),
+            body: "Returns are accepted within 30 days.".into(),
+            section: vec![],
+            url: None,
+            score: 3.0,
+            confidence,
+        }
+    }
+
+    struct Harness {
+        chat: ChatService,
+        store: Arc<MemoryStore>,
+        sent: Arc<AtomicUsize>,
+        prompts: Arc<Mutex<Vec<GenerationRequest>>>,
+        conversation: String,
+    }
+
+    async fn harness(mode: AnswerMode, confidence: f32, pieces: Vec<&'static str>) -> Harness {
+        let store = Arc::new(MemoryStore::default());
+        let sent = Arc::new(AtomicUsize::new(0));
+        let prompts = Arc::new(Mutex::new(Vec::new()));
+        let generator = ScriptedGenerator { pieces, sent: Arc::clone(&sent), prompts: Arc::clone(&prompts) };
+        let config = ChatConfig { answer_mode: mode, ..ChatConfig::default() };
+        let chat = ChatService::new(store.clone(), Arc::new(FixedRetriever(vec![passage(confidence)])), Arc::new(generator), config);
+        let conversation = Conversation {
+            id: "c1".into(),
+            visitor_id: "v1".into(),
+            created_ms: 0,
+            updated_ms: 0,
+            status: ConversationStatus::Bot,
+            assigned_agent: None,
+            locale: None,
+        };
+        store.create_conversation(&conversation).await.expect("create");
+        Harness { chat, store, sent, prompts, conversation: "c1".into() }
+    }
+
+    async fn run_turn(h: &Harness, client_id: &str, text: &str) -> Vec<ServerFrame> {
+        let (tx, mut rx) = mpsc::channel(256);
+        h.chat.handle_visitor_message(&h.conversation, client_id, text, &tx).await.expect("turn");
+        drop(tx);
+        let mut frames = Vec::new();
+        while let Some(frame) = rx.recv().await {
+            frames.push(frame);
+        }
+        frames
+    }
+
+    #[tokio::test]
+    async fn a_generative_turn_streams_stores_and_cites() {
+        let h = harness(AnswerMode::Generative, 1.0, vec!["Returns ", "are accepted ", "within 30 days."]).await;
+        let frames = run_turn(&h, "q1", "can I return things").await;
+        assert!(matches!(&frames[0], ServerFrame::Ack { id, .. } if id == "q1"));
+        let tokens = frames.iter().filter(|f| matches!(f, ServerFrame::Token { .. })).count();
+        assert_eq!(tokens, 3);
+        let ServerFrame::Done { text, sources, usage, .. } = frames.last().expect("done") else { panic!("no done") };
+        assert_eq!(text, "Returns are accepted within 30 days.");
+        assert_eq!(sources[0].entry_id, "returns.md#window");
+        assert_eq!(usage.prompt_tokens, 99);
+        let stored = h.store.list_messages("c1").await.expect("list");
+        assert_eq!(stored.len(), 2);
+        assert_eq!(stored[1].text, "Returns are accepted within 30 days.");
+        let prompt = &h.prompts.lock().expect("lock")[0];
+        assert_eq!(prompt.messages[0].content, ChatConfig::default().system_prompt);
+        assert!(prompt.messages.last().expect("q").content.contains("Returns are accepted within 30 days."));
+    }
+
+    #[tokio::test]
+    async fn low_confidence_declines_without_calling_the_model() {
+        let h = harness(AnswerMode::Auto, 0.2, vec!["made up"]).await;
+        let frames = run_turn(&h, "q1", "pizza recipe").await;
+        let ServerFrame::Done { text, sources, .. } = frames.last().expect("done") else { panic!("no done") };
+        assert_eq!(text, DECLINE_TEXT);
+        assert!(sources.is_empty());
+        assert!(h.prompts.lock().expect("lock").is_empty());
+    }
+
+    #[tokio::test]
+    async fn auto_mode_serves_the_curated_answer_when_confident() {
+        let h = harness(AnswerMode::Auto, 1.0, vec!["made up"]).await;
+        let frames = run_turn(&h, "q1", "return window").await;
+        let ServerFrame::Done { text, .. } = frames.last().expect("done") else { panic!("no done") };
+        assert!(text.ends_with("Returns are accepted within 30 days."));
+        assert!(h.prompts.lock().expect("lock").is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_resend_is_acknowledged_and_replayed_not_answered_twice() {
+        let h = harness(AnswerMode::Generative, 1.0, vec!["Yes, ", "30 days."]).await;
+        run_turn(&h, "q1", "return?").await;
+        let frames = run_turn(&h, "q1", "return?").await;
+        assert!(matches!(frames[0], ServerFrame::Ack { .. }));
+        assert!(matches!(&frames[1], ServerFrame::Done { text, .. } if text == "Yes, 30 days."));
+        assert_eq!(frames.len(), 2);
+        assert_eq!(h.prompts.lock().expect("lock").len(), 1);
+        assert_eq!(h.store.list_messages("c1").await.expect("list").len(), 2);
+    }
+
+    #[tokio::test]
+    async fn the_assistant_stays_silent_while_a_person_handles_the_chat() {
+        let h = harness(AnswerMode::Generative, 1.0, vec!["x"]).await;
+        h.store.set_status("c1", ConversationStatus::Agent, Some("ana")).await.expect("status");
+        let frames = run_turn(&h, "q1", "hello?").await;
+        assert_eq!(frames.len(), 1, "only the ack: {frames:?}");
+        assert!(h.prompts.lock().expect("lock").is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_visitor_who_leaves_stops_the_generation() {
+        let pieces: Vec<&'static str> = vec!["word "; 500];
+        let h = harness(AnswerMode::Generative, 1.0, pieces).await;
+        let (tx, mut rx) = mpsc::channel(4);
+        let chat = h.chat.clone();
+        let turn = tokio::spawn(async move { chat.handle_visitor_message("c1", "q1", "return?", &tx).await });
+        for _ in 0..5 {
+            rx.recv().await.expect("frames arrive");
+        }
+        drop(rx);
+        let result = turn.await.expect("no panic");
+        assert!(result.is_err(), "the turn ends when nobody listens");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        let sent = h.sent.load(Ordering::SeqCst);
+        assert!(sent < 20, "generation stopped early, after {sent} of 500 tokens");
+        assert_eq!(h.store.list_messages("c1").await.expect("list").len(), 1, "no half answer stored");
+    }
+
+    #[tokio::test]
+    async fn empty_and_oversized_messages_are_refused() {
+        let h = harness(AnswerMode::Generative, 1.0, vec!["x"]).await;
+        let (tx, _rx) = mpsc::channel(8);
+        let empty = h.chat.handle_visitor_message("c1", "q", "   ", &tx).await.expect_err("empty");
+        assert_eq!(empty.code(), crate::ErrorCode::BadRequest);
+        let long = "x".repeat(crate::protocol::MAX_MESSAGE_CHARS + 1);
+        let oversized = h.chat.handle_visitor_message("c1", "q", &long, &tx).await.expect_err("long");
+        assert_eq!(oversized.code(), crate::ErrorCode::BadRequest);
+        assert!(h.store.list_messages("c1").await.expect("list").is_empty());
+    }
+}

@@ -1,0 +1,83 @@
+//! The [`Generator`] trait: a chat request in, a cancellable stream of tokens out.
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+
+use crate::Result;
+
+/// The author of one prompt message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PromptRole {
+    /// Instructions and passages.
+    System,
+    /// The visitor.
+    User,
+    /// The assistant's earlier answers.
+    Assistant,
+}
+
+/// One message of the prompt.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PromptMessage {
+    /// The author.
+    pub role: PromptRole,
+    /// The text.
+    pub content: String,
+}
+
+/// Sampling suited to support answers: low temperature, a repetition penalty, a length limit.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct SamplingConfig {
+    /// Softmax temperature; low keeps answers close to the passages.
+    pub temperature: f64,
+    /// Nucleus sampling cut-off.
+    pub top_p: f64,
+    /// Penalty on tokens already written, against the small model's loops.
+    pub repetition_penalty: f32,
+    /// Longest answer, in tokens.
+    pub max_tokens: usize,
+}
+
+impl Default for SamplingConfig {
+    fn default() -> Self {
+        Self { temperature: 0.2, top_p: 0.9, repetition_penalty: 1.15, max_tokens: 160 }
+    }
+}
+
+/// What to generate.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GenerationRequest {
+    /// The whole prompt, system message first.
+    pub messages: Vec<PromptMessage>,
+    /// How to sample.
+    pub sampling: SamplingConfig,
+}
+
+/// One item of a generation stream.
+#[derive(Debug, Clone, PartialEq)]
+pub enum GenerationEvent {
+    /// A piece of text, in order.
+    Token(String),
+    /// The end, with token counts.
+    Finished {
+        /// Tokens the model read.
+        prompt_tokens: u32,
+        /// Tokens the model wrote.
+        completion_tokens: u32,
+    },
+}
+
+/// The stream of a generation. Dropping it cancels the generation at the next token.
+pub type GenerationStream = mpsc::Receiver<Result<GenerationEvent>>;
+
+/// A language model behind one interface (mistral.rs in process, or a remote server).
+#[async_trait]
+pub trait Generator: Send + Sync + 'static {
+    /// Starts generating; tokens arrive on the returned stream.
+    async fn generate(&self, request: GenerationRequest) -> Result<GenerationStream>;
+
+    /// The model's name, as `/v1/models` lists it.
+    fn model_name(&self) -> &str;
+}

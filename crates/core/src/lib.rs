@@ -1,0 +1,38 @@
+//! Frontdesk's core: the domain, the wire protocol and the seams between the parts.
+//!
+//! Every other crate depends on this one and on nothing of each other's, so the gateway can be
+//! built and tested without the store, retrieval or inference backends.
+//!
+//! - [`model`]: conversations, messages, sources and the other records the product keeps.
+//! - [`protocol`]: the JSON frames of the visitor WebSocket (`/v1/ws`).
+//! - [`store::SessionStore`], [`retrieve::Retriever`], [`generate::Generator`]: the three
+//!   backend traits. The `frontdesk` binary wires the real implementations.
+//! - [`chat::ChatService`]: one chat turn, from the visitor's message to the stored, cited answer.
+//! - [`prompt`]: the system prompt and the prompt built within a token budget.
+//! - [`token`]: signed conversation tokens, so knowing an id alone gives no access.
+//! - [`error::Error`] and [`error::ErrorCode`]: one error type whose code decides what a client sees.
+
+pub mod chat;
+pub mod error;
+pub mod generate;
+pub mod model;
+pub mod prompt;
+pub mod protocol;
+pub mod retrieve;
+pub mod store;
+pub mod token;
+
+pub use error::{Error, ErrorCode, Result};
+
+/// Milliseconds since the Unix epoch, the one clock every record uses.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|elapsed| i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// A fresh random identifier (UUID v4, hyphenated).
+pub fn new_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}

@@ -1,0 +1,156 @@
+//! The records Frontdesk keeps: conversations, their messages and the sources of answers.
+
+use serde::{Deserialize, Serialize};
+
+/// Who is handling a conversation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConversationStatus {
+    /// The assistant answers.
+    Bot,
+    /// The visitor asked for a person and waits in the queue.
+    Waiting,
+    /// A support agent has taken over; the assistant stays silent.
+    Agent,
+    /// Finished.
+    Closed,
+}
+
+impl ConversationStatus {
+    /// The wire name (`"bot"`, `"waiting"`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Bot => "bot",
+            Self::Waiting => "waiting",
+            Self::Agent => "agent",
+            Self::Closed => "closed",
+        }
+    }
+}
+
+/// One conversation between a visitor and the assistant (and maybe an agent).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Conversation {
+    /// Random id; never enough on its own to access the conversation (see [`crate::token`]).
+    pub id: String,
+    /// The visitor's id, stable across the conversations of one browser.
+    pub visitor_id: String,
+    /// Creation time, ms since the epoch.
+    pub created_ms: i64,
+    /// Last change (a message or a status change), ms since the epoch.
+    pub updated_ms: i64,
+    /// Who handles it now.
+    pub status: ConversationStatus,
+    /// The agent who took it over, if any.
+    #[serde(default)]
+    pub assigned_agent: Option<String>,
+    /// The visitor's locale (`en`, `zh-CN`), as the widget reported it.
+    #[serde(default)]
+    pub locale: Option<String>,
+}
+
+/// Who wrote a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// The website visitor.
+    Visitor,
+    /// The AI assistant.
+    Assistant,
+    /// A human support agent.
+    Agent,
+    /// A notice from the system (for example "an agent joined").
+    System,
+}
+
+/// A FAQ entry an answer was built from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Source {
+    /// The document (file) the entry comes from.
+    pub document_id: String,
+    /// The entry's id inside the index (`document#anchor`).
+    pub entry_id: String,
+    /// The entry's question or title.
+    pub title: String,
+    /// A link to the entry's place in its source, where there is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// The retrieval score that selected it.
+    pub score: f32,
+}
+
+/// A visitor's rating of an answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FeedbackValue {
+    /// Helpful.
+    Up,
+    /// Not helpful.
+    Down,
+}
+
+/// Feedback stored on an assistant message.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Feedback {
+    /// Up or down.
+    pub value: FeedbackValue,
+    /// Optional free text.
+    #[serde(default)]
+    pub comment: Option<String>,
+}
+
+/// One message of a conversation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Message {
+    /// Server-assigned id.
+    pub id: String,
+    /// Position in the conversation, from 0; the store assigns it.
+    #[serde(default)]
+    pub seq: u64,
+    /// The author.
+    pub role: Role,
+    /// The text (plain text; Markdown subset for assistant answers).
+    pub text: String,
+    /// For assistant answers: the FAQ entries used.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sources: Vec<Source>,
+    /// The visitor's rating, for assistant answers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub feedback: Option<Feedback>,
+    /// The id the client chose for a visitor message, so a resend is not stored twice.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_message_id: Option<String>,
+    /// For agent messages: the agent's name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<String>,
+    /// Creation time, ms since the epoch.
+    pub created_ms: i64,
+}
+
+impl Message {
+    /// A new message with a fresh id, stamped now.
+    pub fn new(role: Role, text: impl Into<String>) -> Self {
+        Self {
+            id: crate::new_id(),
+            seq: 0,
+            role,
+            text: text.into(),
+            sources: Vec::new(),
+            feedback: None,
+            client_message_id: None,
+            agent: None,
+            created_ms: crate::now_ms(),
+        }
+    }
+}
+
+/// Token counts and latency of one generated answer.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Usage {
+    /// Tokens in the prompt the model read.
+    pub prompt_tokens: u32,
+    /// Tokens the model wrote.
+    pub completion_tokens: u32,
+    /// Time from the visitor's message to the first token, in ms.
+    pub ttft_ms: u64,
+}

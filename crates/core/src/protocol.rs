@@ -1,0 +1,216 @@
+//! The visitor WebSocket protocol (`GET /v1/ws`): JSON text frames tagged by `type`.
+//!
+//! `docs/protocol.md` documents every frame; the tests below pin their JSON so a change to
+//! the wire format is a visible diff.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+use crate::model::{ConversationStatus, FeedbackValue, Message, Source, Usage};
+
+/// Longest visitor message, in characters.
+pub const MAX_MESSAGE_CHARS: usize = 2_000;
+
+/// What the host page tells about the visitor.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct VisitorInfo {
+    /// Free attributes (plan, interests, the product page viewed).
+    #[serde(default)]
+    pub attributes: BTreeMap<String, String>,
+}
+
+/// A frame the widget sends.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ClientFrame {
+    /// First frame: resume a conversation (`token`) or start one.
+    Hello {
+        /// The token a previous `welcome` gave, to resume that conversation.
+        #[serde(default)]
+        token: Option<String>,
+        /// What the host page passed about the visitor.
+        #[serde(default)]
+        visitor: Option<VisitorInfo>,
+        /// The page's language, such as `en` or `zh-CN`.
+        #[serde(default)]
+        locale: Option<String>,
+    },
+    /// A visitor's question; `id` is chosen by the client so a resend is not a second message.
+    Message {
+        /// The client's id for this message.
+        id: String,
+        /// The text.
+        text: String,
+    },
+    /// Thumbs up or down on an assistant message.
+    Feedback {
+        /// The assistant message rated.
+        message_id: String,
+        /// Up or down.
+        value: FeedbackValue,
+        /// Optional comment.
+        #[serde(default)]
+        comment: Option<String>,
+    },
+    /// The visitor asks for a person.
+    Handoff {},
+    /// Keep-alive; answered by `pong`.
+    Ping,
+}
+
+/// A frame the server sends.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerFrame {
+    /// Answer to `hello`: the conversation and its earlier messages.
+    Welcome {
+        /// The conversation's id.
+        conversation_id: String,
+        /// Keep this to resume the conversation later.
+        token: String,
+        /// Who handles the conversation now.
+        status: ConversationStatus,
+        /// Earlier messages, oldest first.
+        messages: Vec<Message>,
+    },
+    /// The visitor's message is stored.
+    Ack {
+        /// The client's id of the message.
+        id: String,
+        /// The server's id of the stored message.
+        message_id: String,
+    },
+    /// A piece of the answer being written.
+    Token {
+        /// The assistant message this piece belongs to.
+        message_id: String,
+        /// The text to append.
+        text: String,
+    },
+    /// The answer is complete.
+    Done {
+        /// The assistant message's id.
+        message_id: String,
+        /// The full answer.
+        text: String,
+        /// The FAQ entries it used.
+        sources: Vec<Source>,
+        /// Token counts and time to first token.
+        usage: Usage,
+    },
+    /// The conversation's status changed.
+    Status {
+        /// The new status.
+        status: ConversationStatus,
+    },
+    /// A support agent wrote.
+    AgentMessage {
+        /// The stored message's id.
+        message_id: String,
+        /// The text.
+        text: String,
+        /// The agent's name.
+        agent: String,
+    },
+    /// Something went wrong; `code` is one of [`crate::ErrorCode`]'s names.
+    Error {
+        /// Stable code such as `bad_request` or `busy`.
+        code: String,
+        /// A message safe to show.
+        message: String,
+    },
+    /// Answer to `ping`.
+    Pong,
+}
+
+impl ServerFrame {
+    /// The `error` frame for a core error.
+    pub fn from_error(error: &crate::Error) -> Self {
+        Self::Error {
+            code: error.code().as_str().to_owned(),
+            message: error.public_message(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn client_frames_parse_from_their_documented_json() {
+        let hello: ClientFrame = serde_json::from_value(json!({
+            "type": "hello", "token": "abc", "visitor": {"attributes": {"plan": "pro"}}, "locale": "en"
+        }))
+        .expect("hello should parse");
+        assert!(matches!(hello, ClientFrame::Hello { token: Some(ref t), .. } if t == "abc"));
+        let message: ClientFrame =
+            serde_json::from_value(json!({"type": "message", "id": "c1", "text": "hi"}))
+                .expect("message should parse");
+        assert_eq!(message, ClientFrame::Message { id: "c1".into(), text: "hi".into() });
+        let handoff: ClientFrame =
+            serde_json::from_value(json!({"type": "handoff"})).expect("handoff should parse");
+        assert_eq!(handoff, ClientFrame::Handoff {});
+        let feedback: ClientFrame = serde_json::from_value(
+            json!({"type": "feedback", "message_id": "m1", "value": "down"}),
+        )
+        .expect("feedback should parse");
+        assert!(matches!(feedback, ClientFrame::Feedback { value: FeedbackValue::Down, .. }));
+        assert_eq!(
+            serde_json::from_value::<ClientFrame>(json!({"type": "ping"})).expect("ping"),
+            ClientFrame::Ping
+        );
+    }
+
+    #[test]
+    fn malformed_client_frames_are_rejected() {
+        for bad in [
+            json!({"type": "message", "text": "no id"}),
+            json!({"type": "shout", "text": "x"}),
+            json!({"type": "message", "id": "1", "text": "x", "admin": true}),
+            json!({"type": "feedback", "message_id": "m", "value": "meh"}),
+        ] {
+            assert!(serde_json::from_value::<ClientFrame>(bad.clone()).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn server_frames_keep_their_wire_shape() {
+        let done = ServerFrame::Done {
+            message_id: "m1".into(),
+            text: "Ships in 2 days.".into(),
+            sources: vec![Source {
+                document_id: "shipping.md".into(),
+                entry_id: "shipping.md#delivery-time".into(),
+                title: "How long does delivery take?".into(),
+                url: None,
+                score: 1.5,
+            }],
+            usage: Usage { prompt_tokens: 10, completion_tokens: 5, ttft_ms: 40 },
+        };
+        assert_eq!(
+            serde_json::to_value(&done).expect("serialises"),
+            json!({
+                "type": "done", "message_id": "m1", "text": "Ships in 2 days.",
+                "sources": [{"document_id": "shipping.md", "entry_id": "shipping.md#delivery-time",
+                             "title": "How long does delivery take?", "score": 1.5}],
+                "usage": {"prompt_tokens": 10, "completion_tokens": 5, "ttft_ms": 40}
+            })
+        );
+        assert_eq!(
+            serde_json::to_value(ServerFrame::Token { message_id: "m1".into(), text: "Hi".into() })
+                .expect("serialises"),
+            json!({"type": "token", "message_id": "m1", "text": "Hi"})
+        );
+        assert_eq!(
+            serde_json::to_value(ServerFrame::Status { status: ConversationStatus::Waiting })
+                .expect("serialises"),
+            json!({"type": "status", "status": "waiting"})
+        );
+        assert_eq!(
+            serde_json::to_value(ServerFrame::Pong).expect("serialises"),
+            json!({"type": "pong"})
+        );
+    }
+}

@@ -1,0 +1,46 @@
+//! Frontdesk's knowledge base: FAQ documents parsed into entries and searched with tantivy.
+//!
+//! - [`parse`]: turns Markdown and CSV documents into [`FaqEntry`] values (question, answer,
+//!   section path, link).
+//! - [`KnowledgeBase`]: the on-disk tantivy index under the data dir; implements
+//!   [`frontdesk_core::retrieve::Retriever`]. Folders are fingerprinted so an unchanged
+//!   knowledge base is not re-indexed at start.
+
+mod index;
+pub mod parse;
+
+pub use index::{IndexReport, KnowledgeBase};
+pub use parse::FaqEntry;
+
+/// Errors of parsing and indexing.
+#[derive(Debug, thiserror::Error)]
+pub enum RetrievalError {
+    /// A document could not be parsed; the message names the problem.
+    #[error("cannot parse {document}: {reason}")]
+    Parse {
+        /// The document's id (its path in the knowledge base).
+        document: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The file type is not one the knowledge base reads.
+    #[error("unsupported document type: {0}")]
+    Unsupported(String),
+    /// The tantivy index failed.
+    #[error("index: {0}")]
+    Index(#[from] tantivy::TantivyError),
+    /// Reading files failed.
+    #[error("io: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl From<RetrievalError> for frontdesk_core::Error {
+    fn from(error: RetrievalError) -> Self {
+        match error {
+            RetrievalError::Parse { .. } | RetrievalError::Unsupported(_) => {
+                frontdesk_core::Error::BadRequest(error.to_string())
+            }
+            other => frontdesk_core::Error::Retrieval(other.to_string()),
+        }
+    }
+}

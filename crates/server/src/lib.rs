@@ -1,0 +1,167 @@
+//! The `frontdesk` binary's library: configuration, wiring of the real backends, and the
+//! subcommands. Only this crate names the concrete store, retrieval and inference crates.
+//!
+//! - [`config`]: the layered [`config::Config`].
+//! - [`App`]: the wired backends and chat service.
+//! - [`start`]: binds and serves; used by `frontdesk serve` and by the end-to-end tests.
+
+pub mod config;
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::Context;
+use frontdesk_core::chat::{ChatConfig, ChatService};
+use frontdesk_core::generate::{Generator, SamplingConfig};
+use frontdesk_core::store::SessionStore;
+use frontdesk_core::token::TokenSigner;
+use frontdesk_gateway::{AppState, GatewayLimits};
+use frontdesk_inference::MistralRsGenerator;
+use frontdesk_retrieval::KnowledgeBase;
+use frontdesk_store::{EmbeddedStore, RedisStore, RedisStoreConfig};
+use tokio::sync::oneshot;
+
+use crate::config::{Config, EngineKind, StoreKind};
+
+/// The wired backends.
+#[derive(Clone)]
+pub struct App {
+    /// The chat turn over the backends.
+    pub chat: ChatService,
+    /// The knowledge base (for ingesting).
+    pub knowledge_base: KnowledgeBase,
+    /// Signs conversation tokens.
+    pub signer: TokenSigner,
+}
+
+/// Opens the store, the index (indexing the knowledge-base folder if it changed) and the model.
+pub async fn build_app(config: &Config) -> anyhow::Result<App> {
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("failed to create data dir {}", config.data_dir.display()))?;
+    let store: Arc<dyn SessionStore> = match config.store {
+        StoreKind::Embedded => {
+            let path = config.data_dir.join("frontdesk.redb");
+            Arc::new(EmbeddedStore::open(&path).with_context(|| format!("failed to open store {}", path.display()))?)
+        }
+        StoreKind::Redis => {
+            let mut redis = RedisStoreConfig::new(&config.redis_url);
+            redis.key_prefix.clone_from(&config.redis_prefix);
+            Arc::new(
+                RedisStore::connect(&redis)
+                    .await
+                    .with_context(|| format!("failed to connect to redis at {}", config.redis_url))?,
+            )
+        }
+    };
+
+    let knowledge_base = open_knowledge_base(config)?;
+    if let Some(kb) = &config.kb {
+        if kb.is_dir() {
+            let started = std::time::Instant::now();
+            let report = {
+                let knowledge_base = knowledge_base.clone();
+                let kb = kb.clone();
+                tokio::task::spawn_blocking(move || knowledge_base.index_folder(&kb)).await?
+            }
+            .with_context(|| format!("failed to index knowledge base {}", kb.display()))?;
+            tracing::info!(
+                documents = report.documents,
+                entries = report.entries,
+                reindexed = report.reindexed,
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "knowledge base ready"
+            );
+        } else {
+            tracing::warn!(kb = %kb.display(), "knowledge-base folder not found, serving the existing index");
+        }
+    }
+
+    let generator: Arc<dyn Generator> = match config.engine {
+        EngineKind::MistralRs => {
+            let started = std::time::Instant::now();
+            let generator = MistralRsGenerator::load(&config.model, config.max_in_flight)
+                .await
+                .context("failed to load the model")?;
+            tracing::info!(model = %config.model.display(), elapsed_ms = started.elapsed().as_millis() as u64, "model loaded");
+            Arc::new(generator)
+        }
+    };
+
+    let chat_config = ChatConfig {
+        answer_mode: config.answer_mode,
+        system_prompt: frontdesk_core::prompt::system_prompt(&config.company_name),
+        decline_below: config.decline_below,
+        extractive_from: config.extractive_from,
+        sampling: SamplingConfig { max_tokens: config.max_answer_tokens, ..SamplingConfig::default() },
+        ..ChatConfig::default()
+    };
+    let signer = TokenSigner::new(token_secret(config)?);
+    let chat = ChatService::new(store, Arc::new(knowledge_base.clone()), generator, chat_config);
+    Ok(App { chat, knowledge_base, signer })
+}
+
+/// Opens the index under the data dir.
+pub fn open_knowledge_base(config: &Config) -> anyhow::Result<KnowledgeBase> {
+    let dir = config.data_dir.join("index");
+    KnowledgeBase::open(&dir).with_context(|| format!("failed to open index {}", dir.display()))
+}
+
+/// The configured secret, or one generated once and kept in the data dir.
+fn token_secret(config: &Config) -> anyhow::Result<Vec<u8>> {
+    if let Some(secret) = &config.token_secret {
+        return Ok(secret.as_bytes().to_vec());
+    }
+    let path = config.data_dir.join("token.secret");
+    if let Ok(existing) = std::fs::read_to_string(&path) {
+        if existing.trim().len() >= 32 {
+            return Ok(existing.trim().as_bytes().to_vec());
+        }
+    }
+    let secret: [u8; 32] = rand::random();
+    let secret = hex::encode(secret);
+    write_private(&path, &secret).with_context(|| format!("failed to write {}", path.display()))?;
+    Ok(secret.into_bytes())
+}
+
+fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)?.write_all(text.as_bytes())
+}
+
+/// A server started by [`start`].
+pub struct RunningServer {
+    /// The address it listens on (useful with port 0).
+    pub addr: SocketAddr,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl RunningServer {
+    /// Stops accepting, lets open requests finish, and waits for the server to end.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        self.task.await.context("server task failed")?.context("server failed")
+    }
+}
+
+/// Builds the app, binds `config.listen` and serves in a background task.
+pub async fn start(config: &Config) -> anyhow::Result<RunningServer> {
+    let app = build_app(config).await?;
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("failed to listen on {}", config.listen))?;
+    let addr = listener.local_addr()?;
+    let state = AppState { chat: app.chat, signer: app.signer, limits: Arc::new(GatewayLimits::default()) };
+    let (shutdown, signal) = oneshot::channel::<()>();
+    let task = tokio::spawn(frontdesk_gateway::serve(listener, state, async {
+        let _ = signal.await;
+    }));
+    Ok(RunningServer { addr, shutdown: Some(shutdown), task })
+}

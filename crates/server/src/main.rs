@@ -1,0 +1,128 @@
+//! `frontdesk`: the self-hosted AI customer-service chat server.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use frontdesk::config::{env, CommonArgs, Config};
+use frontdesk_core::protocol::ServerFrame;
+
+#[derive(Debug, Parser)]
+#[command(name = "frontdesk", version, about = "Self-hosted AI customer-service chat server")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve the widget, the visitor WebSocket and the APIs.
+    Serve {
+        #[command(flatten)]
+        common: CommonArgs,
+    },
+    /// Index knowledge-base files or folders (Markdown, CSV) into the data dir.
+    Ingest {
+        /// Files or folders to index; together they replace what the index held.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        #[command(flatten)]
+        common: CommonArgs,
+    },
+    /// Ask one question; prints the answer, then its sources.
+    Ask {
+        /// The question.
+        question: String,
+        #[command(flatten)]
+        common: CommonArgs,
+    },
+}
+
+fn init_logging(env: &dyn Fn(&str) -> Option<String>) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,mistralrs_core=warn,tantivy=warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if env(env::LOG_FORMAT).as_deref() == Some("json") {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("installing a SIGTERM handler should succeed");
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+    tracing::info!("shutting down");
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let env = |name: &str| std::env::var(name).ok();
+    init_logging(&env);
+    match cli.command {
+        Command::Serve { common } => {
+            let config = Config::resolve(&common, &env)?;
+            let server = frontdesk::start(&config).await?;
+            tracing::info!(addr = %server.addr, "frontdesk listening; open http://{}/", server.addr);
+            shutdown_signal().await;
+            server.stop().await
+        }
+        Command::Ingest { paths, common } => {
+            let config = Config::resolve(&common, &env)?;
+            let kb = frontdesk::open_knowledge_base(&config)?;
+            let report = tokio::task::spawn_blocking(move || kb.index_paths(&paths))
+                .await?
+                .context("failed to index")?;
+            println!(
+                "indexed {} documents, {} entries ({})",
+                report.documents,
+                report.entries,
+                if report.reindexed { "reindexed" } else { "unchanged" }
+            );
+            Ok(())
+        }
+        Command::Ask { question, common } => {
+            let config = Config::resolve(&common, &env)?;
+            let app = frontdesk::build_app(&config).await?;
+            let (frames, mut incoming) = tokio::sync::mpsc::channel(64);
+            let chat = app.chat.clone();
+            let answer = tokio::spawn(async move {
+                chat.answer(None, &question, std::time::Instant::now(), &frames).await
+            });
+            let mut stdout = std::io::stdout();
+            while let Some(frame) = incoming.recv().await {
+                match frame {
+                    ServerFrame::Token { text, .. } => {
+                        write!(stdout, "{text}")?;
+                        stdout.flush()?;
+                    }
+                    ServerFrame::Done { sources, usage, .. } => {
+                        writeln!(stdout)?;
+                        writeln!(stdout, "\nSources:")?;
+                        for source in sources {
+                            writeln!(stdout, "- {} ({}, score {:.2})", source.title, source.entry_id, source.score)?;
+                        }
+                        eprintln!(
+                            "[{} prompt tokens, {} answer tokens, first token after {} ms]",
+                            usage.prompt_tokens, usage.completion_tokens, usage.ttft_ms
+                        );
+                    }
+                    _ => {}
+                }
+            }
+            answer.await?.map(|_| ()).map_err(|e| anyhow::anyhow!("{e}"))
+        }
+    }
+}

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Makes sure a Redis answers at FRONTDESK_TEST_REDIS_URL's default, 127.0.0.1:6379: starts
+# redis-server when it is installed but not running, and installs it from Debian's packages
+# when it is missing and apt-get is available.
+set -euo pipefail
+
+ping() { redis-cli -h 127.0.0.1 -p 6379 ping 2>/dev/null | grep -q PONG; }
+
+if command -v redis-cli >/dev/null && ping; then
+  exit 0
+fi
+if ! command -v redis-server >/dev/null; then
+  if command -v apt-get >/dev/null; then
+    echo "installing redis-server..." >&2
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server) >&2
+  else
+    echo "error: redis-server is not installed and apt-get is not available" >&2
+    exit 1
+  fi
+fi
+echo "starting redis-server on 127.0.0.1:6379..." >&2
+redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no >&2
+for _ in $(seq 1 50); do
+  ping && exit 0
+  sleep 0.1
+done
+echo "error: redis-server did not start" >&2
+exit 1
