@@ -36,7 +36,12 @@ pub enum Backend {
 }
 
 /// A configuration for a test server: port 0, the given data dir, the fixture knowledge base.
-pub fn test_config(backend: Backend, data_dir: &Path, redis_prefix: &str, answer_mode: &str) -> anyhow::Result<Config> {
+pub fn test_config(
+    backend: Backend,
+    data_dir: &Path,
+    redis_prefix: &str,
+    answer_mode: &str,
+) -> anyhow::Result<Config> {
     let args = CommonArgs {
         listen: Some("127.0.0.1:0".into()),
         data_dir: Some(data_dir.to_owned()),

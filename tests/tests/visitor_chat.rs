@@ -109,7 +109,10 @@ async fn auto_mode_serves_curated_answers_and_declines_out_of_scope_questions() 
     let frames = visitor.ask("q1", "what are the opening hours of your shop").await?;
     let done = frames.last().expect("frame");
     assert_eq!(done["type"], "done", "{done}");
-    assert!(done["text"].as_str().unwrap_or_default().contains("Monday to Saturday from 10 am to 7 pm"), "{done}");
+    assert!(
+        done["text"].as_str().unwrap_or_default().contains("Monday to Saturday from 10 am to 7 pm"),
+        "{done}"
+    );
     assert_eq!(done["sources"][0]["document_id"], "store.csv");
 
     let frames = visitor.ask("q2", "Can you recommend a good pizza recipe?").await?;
@@ -151,7 +154,9 @@ async fn the_demo_page_loads_the_widget() -> anyhow::Result<()> {
 async fn http_get(addr: std::net::SocketAddr, path: &str) -> anyhow::Result<String> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut stream = tokio::net::TcpStream::connect(addr).await?;
-    stream.write_all(format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes()).await?;
+    stream
+        .write_all(format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes())
+        .await?;
     let mut body = String::new();
     tokio::time::timeout(Duration::from_secs(10), stream.read_to_string(&mut body)).await??;
     anyhow::ensure!(body.starts_with("HTTP/1.1 200"), "GET {path}: {body}");

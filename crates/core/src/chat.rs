@@ -60,9 +60,14 @@ pub struct ChatConfig {
     /// Below this retrieval confidence the assistant declines and offers a person.
     pub decline_below: f32,
     /// In `auto` mode, at or above this confidence the curated answer is served directly.
+    /// The default equals `decline_below`, so `auto` never lets the small demo model improvise:
+    /// asked to answer from a passage, SmolLM2-135M contradicted it in most answers we tried
+    /// (see the README). Raise it for a stronger model to let it write the middle band.
     pub extractive_from: f32,
     /// How many passages retrieval returns.
     pub passages: usize,
+    /// How many of them go into a generative prompt; the small model copes best with one.
+    pub prompt_passages: usize,
     /// Token budget of the prompt (system prompt, passages, history and question).
     pub prompt_budget_tokens: usize,
     /// Sampling of the model.
@@ -75,8 +80,9 @@ impl Default for ChatConfig {
             answer_mode: AnswerMode::Auto,
             system_prompt: crate::prompt::system_prompt("Brightwave"),
             decline_below: 0.5,
-            extractive_from: 0.75,
+            extractive_from: 0.5,
             passages: 3,
+            prompt_passages: 1,
             prompt_budget_tokens: 1_536,
             sampling: SamplingConfig::default(),
         }
@@ -164,11 +170,8 @@ impl ChatService {
         if let AppendOutcome::Duplicate(earlier) = &outcome {
             // A resend: replay the answer if it was already written.
             let messages = self.store.list_messages(conversation_id).await?;
-            if let Some(answer) = messages
-                .iter()
-                .skip_while(|m| m.id != earlier.id)
-                .skip(1)
-                .find(|m| m.role == Role::Assistant)
+            if let Some(answer) =
+                messages.iter().skip_while(|m| m.id != earlier.id).skip(1).find(|m| m.role == Role::Assistant)
             {
                 return send(
                     frames,
@@ -223,7 +226,11 @@ impl ChatService {
             }
             Some(AnswerMode::Extractive) | Some(AnswerMode::Auto) => {
                 let best = &passages[0];
-                let text = format!("Here is what our FAQ says about \u{201c}{}\u{201d}:\n\n{}", best.title.trim(), best.body.trim());
+                let text = format!(
+                    "Here is what our FAQ says about \u{201c}{}\u{201d}:\n\n{}",
+                    best.title.trim(),
+                    best.body.trim()
+                );
                 let usage = stream_text(frames, &answer.id, &text, started).await?;
                 (text, vec![best.to_source()], usage)
             }
@@ -271,6 +278,7 @@ impl ChatService {
         let confident: Vec<Passage> = passages
             .iter()
             .filter(|p| p.confidence >= self.config.decline_below)
+            .take(self.config.prompt_passages)
             .cloned()
             .collect();
         let prompt = build_prompt(
@@ -298,7 +306,8 @@ impl ChatService {
                         usage.ttft_ms = elapsed_ms(started);
                     }
                     text.push_str(&piece);
-                    send(frames, ServerFrame::Token { message_id: message_id.to_owned(), text: piece }).await?;
+                    send(frames, ServerFrame::Token { message_id: message_id.to_owned(), text: piece })
+                        .await?;
                 }
                 GenerationEvent::Finished { prompt_tokens, completion_tokens } => {
                     usage.prompt_tokens = prompt_tokens;
@@ -316,10 +325,7 @@ impl ChatService {
 }
 
 async fn send(frames: &mpsc::Sender<ServerFrame>, frame: ServerFrame) -> Result<()> {
-    frames
-        .send(frame)
-        .await
-        .map_err(|_| Error::Internal("the visitor's connection closed".into()))
+    frames.send(frame).await.map_err(|_| Error::Internal("the visitor's connection closed".into()))
 }
 
 fn elapsed_ms(started: Instant) -> u64 {
@@ -337,16 +343,17 @@ async fn stream_text(
     let mut usage = Usage { ttft_ms: elapsed_ms(started), ..Usage::default() };
     for piece in text.split_inclusive(' ') {
         usage.completion_tokens += 1;
-        send(frames, ServerFrame::Token { message_id: message_id.to_owned(), text: piece.to_owned() }).await?;
+        send(frames, ServerFrame::Token { message_id: message_id.to_owned(), text: piece.to_owned() })
+            .await?;
     }
     usage.prompt_tokens = u32::try_from(estimate_tokens(text)).unwrap_or(u32::MAX);
     Ok(usage)
 }
 
 const STOPWORDS: &[&str] = &[
-    "the", "and", "for", "you", "your", "are", "can", "with", "our", "this", "that", "have",
-    "will", "from", "not", "all", "any", "but", "was", "what", "how", "when", "does", "which",
-    "there", "their", "they", "into", "also", "may", "more", "than", "then", "its", "it's",
+    "the", "and", "for", "you", "your", "are", "can", "with", "our", "this", "that", "have", "will", "from",
+    "not", "all", "any", "but", "was", "what", "how", "when", "does", "which", "there", "their", "they",
+    "into", "also", "may", "more", "than", "then", "its", "it's",
 ];
 
 /// The content words of a text: lowercase, three letters or more, no stopwords.
@@ -397,7 +404,11 @@ mod tests {
     #[test]
     fn sources_are_the_passages_the_answer_drew_on() {
         let passages = [
-            passage("returns.md", "Can I return headphones?", "Returns are accepted within 30 days with the receipt."),
+            passage(
+                "returns.md",
+                "Can I return headphones?",
+                "Returns are accepted within 30 days with the receipt.",
+            ),
             passage("shipping.md", "Delivery time", "Standard delivery takes three to five working days."),
         ];
         let sources = sources_used("You can return them within 30 days if you keep the receipt.", &passages);
@@ -447,7 +458,9 @@ mod turn_tests {
         async fn append_message(&self, conversation_id: &str, mut message: Message) -> Result<AppendOutcome> {
             let mut messages = self.messages.lock().expect("lock");
             if let Some((_, earlier)) = messages.iter().find(|(c, m)| {
-                c == conversation_id && m.client_message_id.is_some() && m.client_message_id == message.client_message_id
+                c == conversation_id
+                    && m.client_message_id.is_some()
+                    && m.client_message_id == message.client_message_id
             }) {
                 return Ok(AppendOutcome::Duplicate(earlier.clone()));
             }
@@ -456,9 +469,21 @@ mod turn_tests {
             Ok(AppendOutcome::Stored(message))
         }
         async fn list_messages(&self, conversation_id: &str) -> Result<Vec<Message>> {
-            Ok(self.messages.lock().expect("lock").iter().filter(|(c, _)| c == conversation_id).map(|(_, m)| m.clone()).collect())
+            Ok(self
+                .messages
+                .lock()
+                .expect("lock")
+                .iter()
+                .filter(|(c, _)| c == conversation_id)
+                .map(|(_, m)| m.clone())
+                .collect())
         }
-        async fn set_status(&self, id: &str, status: ConversationStatus, _agent: Option<&str>) -> Result<bool> {
+        async fn set_status(
+            &self,
+            id: &str,
+            status: ConversationStatus,
+            _agent: Option<&str>,
+        ) -> Result<bool> {
             let mut conversations = self.conversations.lock().expect("lock");
             let Some(c) = conversations.iter_mut().find(|c| c.id == id) else { return Ok(false) };
             c.status = status;
@@ -508,7 +533,8 @@ mod turn_tests {
                     }
                     sent.fetch_add(1, Ordering::SeqCst);
                 }
-                let _ = tx.send(Ok(GenerationEvent::Finished { prompt_tokens: 99, completion_tokens: 3 })).await;
+                let _ =
+                    tx.send(Ok(GenerationEvent::Finished { prompt_tokens: 99, completion_tokens: 3 })).await;
             });
             Ok(rx)
         }
@@ -544,7 +570,12 @@ mod turn_tests {
         let prompts = Arc::new(Mutex::new(Vec::new()));
         let generator = ScriptedGenerator { pieces, sent: Arc::clone(&sent), prompts: Arc::clone(&prompts) };
         let config = ChatConfig { answer_mode: mode, ..ChatConfig::default() };
-        let chat = ChatService::new(store.clone(), Arc::new(FixedRetriever(vec![passage(confidence)])), Arc::new(generator), config);
+        let chat = ChatService::new(
+            store.clone(),
+            Arc::new(FixedRetriever(vec![passage(confidence)])),
+            Arc::new(generator),
+            config,
+        );
         let conversation = Conversation {
             id: "c1".into(),
             visitor_id: "v1".into(),
@@ -571,12 +602,15 @@ mod turn_tests {
 
     #[tokio::test]
     async fn a_generative_turn_streams_stores_and_cites() {
-        let h = harness(AnswerMode::Generative, 1.0, vec!["Returns ", "are accepted ", "within 30 days."]).await;
+        let h =
+            harness(AnswerMode::Generative, 1.0, vec!["Returns ", "are accepted ", "within 30 days."]).await;
         let frames = run_turn(&h, "q1", "can I return things").await;
         assert!(matches!(&frames[0], ServerFrame::Ack { id, .. } if id == "q1"));
         let tokens = frames.iter().filter(|f| matches!(f, ServerFrame::Token { .. })).count();
         assert_eq!(tokens, 3);
-        let ServerFrame::Done { text, sources, usage, .. } = frames.last().expect("done") else { panic!("no done") };
+        let ServerFrame::Done { text, sources, usage, .. } = frames.last().expect("done") else {
+            panic!("no done")
+        };
         assert_eq!(text, "Returns are accepted within 30 days.");
         assert_eq!(sources[0].entry_id, "returns.md#window");
         assert_eq!(usage.prompt_tokens, 99);

@@ -42,7 +42,9 @@ pub struct SamplingConfig {
 
 impl Default for SamplingConfig {
     fn default() -> Self {
-        Self { temperature: 0.2, top_p: 0.9, repetition_penalty: 1.15, max_tokens: 160 }
+        // The repetition penalty is mild on purpose: mistral.rs applies it to the prompt's
+        // tokens too, so a strong one pushes the model away from the passages' own words.
+        Self { temperature: 0.1, top_p: 0.9, repetition_penalty: 1.05, max_tokens: 160 }
     }
 }
 

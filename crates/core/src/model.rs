@@ -49,6 +49,22 @@ pub struct Conversation {
     pub locale: Option<String>,
 }
 
+impl Conversation {
+    /// A new conversation with a fresh id, handled by the assistant, stamped now.
+    pub fn new(visitor_id: impl Into<String>, locale: Option<String>) -> Self {
+        let now = crate::now_ms();
+        Self {
+            id: crate::new_id(),
+            visitor_id: visitor_id.into(),
+            created_ms: now,
+            updated_ms: now,
+            status: ConversationStatus::Bot,
+            assigned_agent: None,
+            locale,
+        }
+    }
+}
+
 /// Who wrote a message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -126,10 +126,7 @@ pub enum ServerFrame {
 impl ServerFrame {
     /// The `error` frame for a core error.
     pub fn from_error(error: &crate::Error) -> Self {
-        Self::Error {
-            code: error.code().as_str().to_owned(),
-            message: error.public_message(),
-        }
+        Self::Error { code: error.code().as_str().to_owned(), message: error.public_message() }
     }
 }
 
@@ -152,10 +149,9 @@ mod tests {
         let handoff: ClientFrame =
             serde_json::from_value(json!({"type": "handoff"})).expect("handoff should parse");
         assert_eq!(handoff, ClientFrame::Handoff {});
-        let feedback: ClientFrame = serde_json::from_value(
-            json!({"type": "feedback", "message_id": "m1", "value": "down"}),
-        )
-        .expect("feedback should parse");
+        let feedback: ClientFrame =
+            serde_json::from_value(json!({"type": "feedback", "message_id": "m1", "value": "down"}))
+                .expect("feedback should parse");
         assert!(matches!(feedback, ClientFrame::Feedback { value: FeedbackValue::Down, .. }));
         assert_eq!(
             serde_json::from_value::<ClientFrame>(json!({"type": "ping"})).expect("ping"),
@@ -208,9 +204,6 @@ mod tests {
                 .expect("serialises"),
             json!({"type": "status", "status": "waiting"})
         );
-        assert_eq!(
-            serde_json::to_value(ServerFrame::Pong).expect("serialises"),
-            json!({"type": "pong"})
-        );
+        assert_eq!(serde_json::to_value(ServerFrame::Pong).expect("serialises"), json!({"type": "pong"}));
     }
 }

@@ -51,12 +51,8 @@ pub trait SessionStore: Send + Sync + 'static {
 
     /// Records a visitor's rating of an assistant message; returns `false` if there is no such
     /// assistant message in the conversation.
-    async fn set_feedback(
-        &self,
-        conversation_id: &str,
-        message_id: &str,
-        feedback: Feedback,
-    ) -> Result<bool>;
+    async fn set_feedback(&self, conversation_id: &str, message_id: &str, feedback: Feedback)
+        -> Result<bool>;
 
     /// The most recently updated conversations, newest first.
     async fn list_conversations(&self, limit: usize) -> Result<Vec<Conversation>>;

@@ -7,7 +7,6 @@
 //! This crate depends on `frontdesk-core`'s traits only; the binary wires the real backends
 //! into [`AppState`], so changing the gateway never recompiles the model engine.
 
-use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,6 +18,8 @@ use axum::Router;
 use frontdesk_core::chat::ChatService;
 use frontdesk_core::token::TokenSigner;
 use serde_json::json;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 pub mod pages;
 pub mod visitor;
@@ -36,6 +37,8 @@ pub struct GatewayLimits {
     pub outgoing_frames: usize,
     /// Longest wait for one chat turn before it is abandoned with an error.
     pub turn_timeout: Duration,
+    /// On shutdown, how long answers in flight may take to finish before sockets close.
+    pub shutdown_grace: Duration,
 }
 
 impl Default for GatewayLimits {
@@ -46,6 +49,7 @@ impl Default for GatewayLimits {
             idle_timeout: Duration::from_secs(120),
             outgoing_frames: 64,
             turn_timeout: Duration::from_secs(120),
+            shutdown_grace: Duration::from_secs(10),
         }
     }
 }
@@ -59,6 +63,23 @@ pub struct AppState {
     pub signer: TokenSigner,
     /// Limits on clients.
     pub limits: Arc<GatewayLimits>,
+    /// Cancelled when the server shuts down; every socket watches it.
+    pub shutdown: CancellationToken,
+    /// The open WebSocket sessions, so shutdown can wait for them to close.
+    pub sessions: TaskTracker,
+}
+
+impl AppState {
+    /// State over a chat service, with a fresh shutdown token and session tracker.
+    pub fn new(chat: ChatService, signer: TokenSigner, limits: GatewayLimits) -> Self {
+        Self {
+            chat,
+            signer,
+            limits: Arc::new(limits),
+            shutdown: CancellationToken::new(),
+            sessions: TaskTracker::new(),
+        }
+    }
 }
 
 /// The gateway's routes.
@@ -91,13 +112,18 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     (status, Json(body))
 }
 
-/// Serves `router` on a bound listener until `shutdown` resolves.
-pub async fn serve(
-    listener: tokio::net::TcpListener,
-    state: AppState,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    axum::serve(listener, router(state).into_make_service_with_connect_info::<std::net::SocketAddr>())
-        .with_graceful_shutdown(shutdown)
-        .await
+/// Serves on a bound listener until `state.shutdown` is cancelled, then waits for the open
+/// WebSocket sessions: each lets its answer in flight finish within the grace period and
+/// closes its socket with a close frame.
+pub async fn serve(listener: tokio::net::TcpListener, state: AppState) -> std::io::Result<()> {
+    let shutdown = state.shutdown.clone();
+    let sessions = state.sessions.clone();
+    let grace = state.limits.shutdown_grace;
+    let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let result = axum::serve(listener, app).with_graceful_shutdown(shutdown.cancelled_owned()).await;
+    sessions.close();
+    if tokio::time::timeout(grace + Duration::from_secs(2), sessions.wait()).await.is_err() {
+        tracing::warn!("sessions still open after the shutdown grace period");
+    }
+    result
 }

@@ -22,7 +22,10 @@ use crate::AppState;
 /// `GET /v1/ws`: upgrades to the visitor protocol.
 pub async fn upgrade(State(state): State<AppState>, ws: WebSocketUpgrade) -> Response {
     let max = state.limits.max_frame_bytes;
-    ws.max_message_size(max).max_frame_size(max).on_upgrade(move |socket| session(state, socket))
+    let sessions = state.sessions.clone();
+    ws.max_message_size(max)
+        .max_frame_size(max)
+        .on_upgrade(move |socket| sessions.track_future(session(state, socket)))
 }
 
 async fn session(state: AppState, socket: WebSocket) {
@@ -44,7 +47,11 @@ async fn session(state: AppState, socket: WebSocket) {
         let _ = sink.send(WsMessage::Close(None)).await;
     });
 
-    let conversation = match tokio::time::timeout(state.limits.hello_timeout, read_frame(&mut incoming)).await {
+    let hello = tokio::select! {
+        hello = tokio::time::timeout(state.limits.hello_timeout, read_frame(&mut incoming)) => hello,
+        () = state.shutdown.cancelled() => Ok(None),
+    };
+    let conversation = match hello {
         Ok(Some(Ok(ClientFrame::Hello { token, locale, .. }))) => {
             match start_or_resume(&state, token.as_deref(), locale).await {
                 Ok(conversation) => Some(conversation),
@@ -82,10 +89,11 @@ async fn session(state: AppState, socket: WebSocket) {
             })
         };
         match welcome.await {
-            Ok(frame) if frames.send(frame).await.is_ok() => {
-                converse(&state, &conversation.id, &mut incoming, &frames).await;
+            Ok(frame) => {
+                if frames.send(frame).await.is_ok() {
+                    converse(&state, &conversation.id, &mut incoming, &frames).await;
+                }
             }
-            Ok(_) => {}
             Err(error) => {
                 let _ = frames.send(ServerFrame::from_error(&error)).await;
             }
@@ -103,9 +111,10 @@ where
     loop {
         match incoming.next().await? {
             Ok(WsMessage::Text(text)) => {
-                return Some(serde_json::from_str(text.as_str()).map_err(|e| {
-                    Error::BadRequest(format!("malformed frame: {e}"))
-                }))
+                return Some(
+                    serde_json::from_str(text.as_str())
+                        .map_err(|e| Error::BadRequest(format!("malformed frame: {e}"))),
+                )
             }
             Ok(WsMessage::Binary(_)) => {
                 return Some(Err(Error::BadRequest("frames must be JSON text".into())))
@@ -120,7 +129,11 @@ where
     }
 }
 
-async fn start_or_resume(state: &AppState, token: Option<&str>, locale: Option<String>) -> Result<Conversation> {
+async fn start_or_resume(
+    state: &AppState,
+    token: Option<&str>,
+    locale: Option<String>,
+) -> Result<Conversation> {
     let store = state.chat.store();
     if let Some(token) = token {
         let id = state.signer.verify(token).ok_or(Error::Unauthorized)?;
@@ -129,24 +142,20 @@ async fn start_or_resume(state: &AppState, token: Option<&str>, locale: Option<S
         }
         // Expired or deleted: start afresh rather than fail.
     }
-    let now = frontdesk_core::now_ms();
-    let conversation = Conversation {
-        id: frontdesk_core::new_id(),
-        visitor_id: frontdesk_core::new_id(),
-        created_ms: now,
-        updated_ms: now,
-        status: ConversationStatus::Bot,
-        assigned_agent: None,
-        locale: locale.map(|l| l.chars().take(16).collect()),
-    };
+    let conversation =
+        Conversation::new(frontdesk_core::new_id(), locale.map(|l| l.chars().take(16).collect()));
     store.create_conversation(&conversation).await?;
     tracing::info!(conversation_id = %conversation.id, "conversation started");
     Ok(conversation)
 }
 
 /// The main loop of a socket after `welcome`.
-async fn converse<S>(state: &AppState, conversation_id: &str, incoming: &mut S, frames: &mpsc::Sender<ServerFrame>)
-where
+async fn converse<S>(
+    state: &AppState,
+    conversation_id: &str,
+    incoming: &mut S,
+    frames: &mpsc::Sender<ServerFrame>,
+) where
     S: futures::Stream<Item = std::result::Result<WsMessage, axum::Error>> + Unpin,
 {
     let mut turn: Option<JoinHandle<()>> = None;
@@ -154,6 +163,13 @@ where
         let next = tokio::select! {
             next = tokio::time::timeout(state.limits.idle_timeout, read_frame(incoming)) => next,
             () = wait_turn(&mut turn) => { turn = None; continue; }
+            () = state.shutdown.cancelled() => {
+                // Let the answer in flight finish within the grace period, then close.
+                if let Some(handle) = turn.as_mut() {
+                    let _ = tokio::time::timeout(state.limits.shutdown_grace, handle).await;
+                }
+                break;
+            }
         };
         let frame = match next {
             Err(_) => {
@@ -171,10 +187,14 @@ where
         };
         let reply = match frame {
             ClientFrame::Ping => Some(ServerFrame::Pong),
-            ClientFrame::Hello { .. } => Some(ServerFrame::from_error(&Error::BadRequest("hello was already sent".into()))),
+            ClientFrame::Hello { .. } => {
+                Some(ServerFrame::from_error(&Error::BadRequest("hello was already sent".into())))
+            }
             ClientFrame::Message { id, text } => {
                 if turn.as_ref().is_some_and(|t| !t.is_finished()) {
-                    Some(ServerFrame::from_error(&Error::Busy("wait for the current answer to finish".into())))
+                    Some(ServerFrame::from_error(&Error::Busy(
+                        "wait for the current answer to finish".into(),
+                    )))
                 } else {
                     turn = Some(spawn_turn(state, conversation_id, id, text, frames.clone()));
                     None
@@ -182,14 +202,20 @@ where
             }
             ClientFrame::Feedback { message_id, value, comment } => {
                 let comment = comment.map(|c| c.chars().take(1_000).collect());
-                match state.chat.store().set_feedback(conversation_id, &message_id, Feedback { value, comment }).await {
+                match state
+                    .chat
+                    .store()
+                    .set_feedback(conversation_id, &message_id, Feedback { value, comment })
+                    .await
+                {
                     Ok(true) => None,
                     Ok(false) => Some(ServerFrame::from_error(&Error::NotFound("message".into()))),
                     Err(error) => Some(ServerFrame::from_error(&error)),
                 }
             }
             ClientFrame::Handoff {} => {
-                match state.chat.store().set_status(conversation_id, ConversationStatus::Waiting, None).await {
+                match state.chat.store().set_status(conversation_id, ConversationStatus::Waiting, None).await
+                {
                     Ok(_) => {
                         tracing::info!(conversation_id, "visitor asked for a person");
                         Some(ServerFrame::Status { status: ConversationStatus::Waiting })

@@ -11,9 +11,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use frontdesk_core::generate::{
-    GenerationEvent, GenerationRequest, GenerationStream, Generator, PromptRole,
-};
+use frontdesk_core::generate::{GenerationEvent, GenerationRequest, GenerationStream, Generator, PromptRole};
 use mistralrs::{
     GgufModelBuilder, Model, RequestBuilder, Response, SamplingParams, TextMessageRole, TokenSource,
 };

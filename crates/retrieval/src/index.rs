@@ -38,11 +38,11 @@ const FINGERPRINT_FILE: &str = "kb.fingerprint";
 const WRITER_MEMORY_BYTES: usize = 32 * 1024 * 1024;
 
 const STOP_WORDS: &[&str] = &[
-    "a", "an", "and", "are", "as", "at", "be", "but", "by", "can", "could", "do", "does", "for",
-    "from", "get", "have", "how", "i", "if", "in", "into", "is", "it", "its", "me", "my", "no",
-    "not", "of", "on", "or", "our", "please", "should", "so", "such", "that", "the", "their",
-    "then", "there", "these", "they", "this", "to", "was", "we", "what", "when", "where",
-    "which", "who", "why", "will", "with", "would", "you", "your", "hi", "hello", "thanks",
+    "a", "an", "and", "are", "as", "at", "be", "but", "by", "can", "could", "do", "does", "for", "from",
+    "get", "have", "how", "i", "if", "in", "into", "is", "it", "its", "me", "my", "no", "not", "of", "on",
+    "or", "our", "please", "should", "so", "such", "that", "the", "their", "then", "there", "these", "they",
+    "this", "to", "was", "we", "what", "when", "where", "which", "who", "why", "will", "with", "would",
+    "you", "your", "hi", "hello", "thanks",
 ];
 
 fn analyzer() -> TextAnalyzer {
@@ -111,7 +111,6 @@ pub struct KnowledgeBase {
 
 struct Inner {
     dir: PathBuf,
-    index: Index,
     reader: IndexReader,
     /// One writer at a time; tantivy allows only one per index.
     writer: Mutex<IndexWriter>,
@@ -123,13 +122,13 @@ impl KnowledgeBase {
     pub fn open(dir: &Path) -> Result<Self, RetrievalError> {
         std::fs::create_dir_all(dir)?;
         let (schema, fields) = schema();
-        let directory = MmapDirectory::open(dir).map_err(|e| tantivy::TantivyError::from(e))?;
+        let directory = MmapDirectory::open(dir).map_err(tantivy::TantivyError::from)?;
         let index = Index::open_or_create(directory, schema)?;
         index.tokenizers().register(ANALYZER, analyzer());
         let writer = index.writer_with_num_threads(1, WRITER_MEMORY_BYTES)?;
         let reader = index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into()?;
         Ok(Self {
-            inner: Arc::new(Inner { dir: dir.to_owned(), index, reader, writer: Mutex::new(writer), fields }),
+            inner: Arc::new(Inner { dir: dir.to_owned(), reader, writer: Mutex::new(writer), fields }),
         })
     }
 
@@ -170,7 +169,9 @@ impl KnowledgeBase {
         let fingerprint = hex::encode(hasher.finalize());
         let fingerprint_path = self.inner.dir.join(FINGERPRINT_FILE);
         let entry_count = self.entry_count_now();
-        if entry_count > 0 && std::fs::read_to_string(&fingerprint_path).ok().as_deref() == Some(fingerprint.as_str()) {
+        if entry_count > 0
+            && std::fs::read_to_string(&fingerprint_path).ok().as_deref() == Some(fingerprint.as_str())
+        {
             return Ok(IndexReport { documents: documents.len(), entries: entry_count, reindexed: false });
         }
 
@@ -237,7 +238,7 @@ impl KnowledgeBase {
         let query = BooleanQuery::new(clauses);
         let searcher = self.inner.reader.searcher();
         let hits = searcher.search(&query, &TopDocs::with_limit(k))?;
-        let wanted: HashSet<&String> = words.iter().collect();
+        let wanted: HashSet<&str> = words.iter().map(String::as_str).collect();
         let mut passages = Vec::with_capacity(hits.len());
         for (score, address) in hits {
             let document: TantivyDocument = searcher.doc(address)?;
@@ -246,8 +247,9 @@ impl KnowledgeBase {
             };
             let title = text(f.title);
             let body = text(f.body);
-            let found: HashSet<String> = analysed_words(&mut analyzer, &format!("{title} {body}")).into_iter().collect();
-            let matched = wanted.iter().filter(|w| found.contains(w.as_str())).count();
+            let found: HashSet<String> =
+                analysed_words(&mut analyzer, &format!("{title} {body}")).into_iter().collect();
+            let matched = wanted.iter().filter(|w| found.contains(**w)).count();
             #[allow(clippy::cast_precision_loss)]
             let confidence = matched as f32 / wanted.len() as f32;
             passages.push(Passage {

@@ -124,7 +124,8 @@ pub fn parse_csv(document_id: &str, text: &str) -> Result<Vec<FaqEntry>, Retriev
         (None, None) => (0, 1),
         _ => return Err(parse_error("the header needs both a question and an answer column".into())),
     };
-    let (category, url) = if has_header { (column(&["category", "section"]), column(&["url", "link"])) } else { (None, None) };
+    let (category, url) =
+        if has_header { (column(&["category", "section"]), column(&["url", "link"])) } else { (None, None) };
 
     let mut entries = Vec::new();
     let mut used_anchors = std::collections::HashSet::new();
@@ -137,7 +138,10 @@ pub fn parse_csv(document_id: &str, text: &str) -> Result<Vec<FaqEntry>, Retriev
             continue;
         }
         if title.is_empty() || body.is_empty() {
-            return Err(parse_error(format!("row {} lacks a question or an answer", line + 1 + usize::from(has_header))));
+            return Err(parse_error(format!(
+                "row {} lacks a question or an answer",
+                line + 1 + usize::from(has_header)
+            )));
         }
         let mut anchor = slug(&title);
         if !used_anchors.insert(anchor.clone()) {

@@ -203,13 +203,15 @@ impl Config {
         }
         let engine = match text(&args.engine, env::ENGINE, &file.engine).as_deref().unwrap_or("mistralrs") {
             "mistralrs" => EngineKind::MistralRs,
-            other @ ("llamacpp" | "remote") => bail!("engine {other:?} is not available in this build yet; use mistralrs"),
+            other @ ("llamacpp" | "remote") => {
+                bail!("engine {other:?} is not available in this build yet; use mistralrs")
+            }
             other => bail!("invalid engine {other:?}: expected mistralrs, llamacpp or remote"),
         };
         let answer_mode = text(&args.answer_mode, env::ANSWER_MODE, &file.answer_mode)
             .map_or(Ok(AnswerMode::Auto), |mode| parse::<AnswerMode>("answer mode", &mode))?;
         let decline_below = file.decline_below.unwrap_or(0.5);
-        let extractive_from = file.extractive_from.unwrap_or(0.75);
+        let extractive_from = file.extractive_from.unwrap_or(0.5);
         if !(0.0..=1.0).contains(&decline_below) || !(0.0..=1.0).contains(&extractive_from) {
             bail!("decline_below and extractive_from must be between 0 and 1");
         }
@@ -269,13 +271,15 @@ mod tests {
     fn the_command_line_beats_the_environment_which_beats_the_file() {
         let dir = tempfile::tempdir().expect("temp dir");
         let file = dir.path().join("frontdesk.toml");
-        std::fs::write(&file, "listen = \"127.0.0.1:1\"\nstore = \"redis\"\nanswer_mode = \"extractive\"\n").expect("write");
+        std::fs::write(&file, "listen = \"127.0.0.1:1\"\nstore = \"redis\"\nanswer_mode = \"extractive\"\n")
+            .expect("write");
         let env = |name: &str| match name {
             env::LISTEN => Some("127.0.0.1:2".to_owned()),
             env::ANSWER_MODE => Some("generative".to_owned()),
             _ => None,
         };
-        let args = CommonArgs { config: Some(file), listen: Some("127.0.0.1:3".into()), ..CommonArgs::default() };
+        let args =
+            CommonArgs { config: Some(file), listen: Some("127.0.0.1:3".into()), ..CommonArgs::default() };
         let config = Config::resolve(&args, &env).expect("valid");
         assert_eq!(config.listen.port(), 3);
         assert_eq!(config.answer_mode, AnswerMode::Generative);

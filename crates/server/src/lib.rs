@@ -20,7 +20,7 @@ use frontdesk_gateway::{AppState, GatewayLimits};
 use frontdesk_inference::MistralRsGenerator;
 use frontdesk_retrieval::KnowledgeBase;
 use frontdesk_store::{EmbeddedStore, RedisStore, RedisStoreConfig};
-use tokio::sync::oneshot;
+use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, EngineKind, StoreKind};
 
@@ -42,7 +42,10 @@ pub async fn build_app(config: &Config) -> anyhow::Result<App> {
     let store: Arc<dyn SessionStore> = match config.store {
         StoreKind::Embedded => {
             let path = config.data_dir.join("frontdesk.redb");
-            Arc::new(EmbeddedStore::open(&path).with_context(|| format!("failed to open store {}", path.display()))?)
+            Arc::new(
+                EmbeddedStore::open(&path)
+                    .with_context(|| format!("failed to open store {}", path.display()))?,
+            )
         }
         StoreKind::Redis => {
             let mut redis = RedisStoreConfig::new(&config.redis_url);
@@ -137,16 +140,15 @@ fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
 pub struct RunningServer {
     /// The address it listens on (useful with port 0).
     pub addr: SocketAddr,
-    shutdown: Option<oneshot::Sender<()>>,
+    shutdown: CancellationToken,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
 impl RunningServer {
-    /// Stops accepting, lets open requests finish, and waits for the server to end.
-    pub async fn stop(mut self) -> anyhow::Result<()> {
-        if let Some(shutdown) = self.shutdown.take() {
-            let _ = shutdown.send(());
-        }
+    /// Stops accepting, lets answers in flight finish within the grace period, closes every
+    /// socket with a close frame, and waits for the server (and its backends) to be released.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        self.shutdown.cancel();
         self.task.await.context("server task failed")?.context("server failed")
     }
 }
@@ -158,10 +160,8 @@ pub async fn start(config: &Config) -> anyhow::Result<RunningServer> {
         .await
         .with_context(|| format!("failed to listen on {}", config.listen))?;
     let addr = listener.local_addr()?;
-    let state = AppState { chat: app.chat, signer: app.signer, limits: Arc::new(GatewayLimits::default()) };
-    let (shutdown, signal) = oneshot::channel::<()>();
-    let task = tokio::spawn(frontdesk_gateway::serve(listener, state, async {
-        let _ = signal.await;
-    }));
-    Ok(RunningServer { addr, shutdown: Some(shutdown), task })
+    let state = AppState::new(app.chat, app.signer, GatewayLimits::default());
+    let shutdown = state.shutdown.clone();
+    let task = tokio::spawn(frontdesk_gateway::serve(listener, state));
+    Ok(RunningServer { addr, shutdown, task })
 }

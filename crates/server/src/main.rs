@@ -112,7 +112,11 @@ async fn main() -> anyhow::Result<()> {
                         writeln!(stdout)?;
                         writeln!(stdout, "\nSources:")?;
                         for source in sources {
-                            writeln!(stdout, "- {} ({}, score {:.2})", source.title, source.entry_id, source.score)?;
+                            writeln!(
+                                stdout,
+                                "- {} ({}, score {:.2})",
+                                source.title, source.entry_id, source.score
+                            )?;
                         }
                         eprintln!(
                             "[{} prompt tokens, {} answer tokens, first token after {} ms]",

@@ -161,7 +161,10 @@ impl SessionStore for EmbeddedStore {
                             .map_or(0, |(key, _)| key.value().1 + 1);
                         message.seq = next;
                         messages
-                            .insert((conversation_id.as_str(), next), serde_json::to_vec(&message)?.as_slice())
+                            .insert(
+                                (conversation_id.as_str(), next),
+                                serde_json::to_vec(&message)?.as_slice(),
+                            )
                             .map_err(embedded)?;
                         if let Some(client_id) = &message.client_message_id {
                             client_ids

@@ -127,7 +127,8 @@ impl RedisStore {
 
     async fn message_at(&self, conversation_id: &str, index: i64) -> Result<Message, StoreError> {
         let mut connection = self.connection.clone();
-        let json: Option<String> = connection.lindex(self.key("msgs", conversation_id), index as isize).await?;
+        let json: Option<String> =
+            connection.lindex(self.key("msgs", conversation_id), index as isize).await?;
         let json = json.ok_or_else(|| StoreError::Embedded("message index out of range".into()))?;
         let mut message: Message = serde_json::from_str(&json)?;
         message.seq = u64::try_from(index).unwrap_or_default();
@@ -178,10 +179,8 @@ impl SessionStore for RedisStore {
 
     async fn list_messages(&self, conversation_id: &str) -> frontdesk_core::Result<Vec<Message>> {
         let mut connection = self.connection.clone();
-        let rows: Vec<String> = connection
-            .lrange(self.key("msgs", conversation_id), 0, -1)
-            .await
-            .map_err(StoreError::from)?;
+        let rows: Vec<String> =
+            connection.lrange(self.key("msgs", conversation_id), 0, -1).await.map_err(StoreError::from)?;
         rows.iter()
             .enumerate()
             .map(|(index, json)| {
@@ -241,10 +240,8 @@ impl SessionStore for RedisStore {
             return Ok(Vec::new());
         }
         let mut connection = self.connection.clone();
-        let ids: Vec<String> = connection
-            .zrevrange(self.index_key(), 0, limit as isize - 1)
-            .await
-            .map_err(StoreError::from)?;
+        let ids: Vec<String> =
+            connection.zrevrange(self.index_key(), 0, limit as isize - 1).await.map_err(StoreError::from)?;
         let mut out = Vec::with_capacity(ids.len());
         for id in ids {
             if let Some(conversation) = self.load_conversation(&id).await? {

@@ -20,8 +20,8 @@ fn embedded() -> Backend {
 }
 
 async fn redis() -> Backend {
-    let url = std::env::var("FRONTDESK_TEST_REDIS_URL")
-        .unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
+    let url =
+        std::env::var("FRONTDESK_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
     let mut config = RedisStoreConfig::new(url);
     config.key_prefix = format!("frontdesk-test:{}:", frontdesk_core::new_id());
     let store = RedisStore::connect(&config).await.expect("redis should be reachable for tests");
@@ -29,16 +29,7 @@ async fn redis() -> Backend {
 }
 
 fn conversation() -> Conversation {
-    let now = frontdesk_core::now_ms();
-    Conversation {
-        id: frontdesk_core::new_id(),
-        visitor_id: frontdesk_core::new_id(),
-        created_ms: now,
-        updated_ms: now,
-        status: ConversationStatus::Bot,
-        assigned_agent: None,
-        locale: Some("en".into()),
-    }
+    Conversation::new(frontdesk_core::new_id(), Some("en".into()))
 }
 
 fn visitor(text: &str, client_id: &str) -> Message {
@@ -104,10 +95,8 @@ async fn status_feedback_and_listing(store: Arc<dyn SessionStore>) {
     let newer = conversation();
     store.create_conversation(&newer).await.expect("create");
     tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-    let answer = store
-        .append_message(&newer.id, Message::new(Role::Assistant, "answer"))
-        .await
-        .expect("append");
+    let answer =
+        store.append_message(&newer.id, Message::new(Role::Assistant, "answer")).await.expect("append");
     assert!(store
         .set_feedback(&newer.id, &answer.message().id, Feedback { value: FeedbackValue::Up, comment: None })
         .await
