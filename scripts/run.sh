@@ -7,4 +7,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/frontdesk/target}"
 bash scripts/fetch-model.sh
-exec cargo run --bin frontdesk -- serve --kb knowledge-base "$@"
+# Built with the same feature set as `cargo test --workspace`, so the run and the tests share
+# every compiled dependency (a plain `cargo run` would unify features differently and rebuild
+# much of mistral.rs a second time).
+cargo build --workspace --bins --tests
+exec "$CARGO_TARGET_DIR/debug/frontdesk" serve --kb knowledge-base "$@"

@@ -163,7 +163,7 @@
         f.messages.forEach(render);
         setStatus(f.status);
         var queued = pending; pending = [];
-        queued.forEach(out);
+        queued.forEach(function (q) { if (q.type === "message") bubble("visitor", q.text); out(q); });
       } else if (f.type === "ack") {
         showTyping(true);
       } else if (f.type === "token") {

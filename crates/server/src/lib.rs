@@ -4,8 +4,10 @@
 //! - [`config`]: the layered [`config::Config`].
 //! - [`App`]: the wired backends and chat service.
 //! - [`start`]: binds and serves; used by `frontdesk serve` and by the end-to-end tests.
+//! - [`eval`]: retrieval quality figures for `frontdesk eval`.
 
 pub mod config;
+pub mod eval;
 
 use std::net::SocketAddr;
 use std::path::Path;

@@ -30,6 +30,18 @@ enum Command {
         #[command(flatten)]
         common: CommonArgs,
     },
+    /// Score retrieval on a questions file (`question<TAB>expected title`; an empty title marks
+    /// a question that should be declined): hit@1, hit@3, MRR and decline rates.
+    Eval {
+        /// The questions file.
+        #[arg(long)]
+        questions: PathBuf,
+        /// Also list every miss.
+        #[arg(long)]
+        verbose: bool,
+        #[command(flatten)]
+        common: CommonArgs,
+    },
     /// Ask one question; prints the answer, then its sources.
     Ask {
         /// The question.
@@ -91,6 +103,20 @@ async fn main() -> anyhow::Result<()> {
                 report.entries,
                 if report.reindexed { "reindexed" } else { "unchanged" }
             );
+            Ok(())
+        }
+        Command::Eval { questions, verbose, common } => {
+            let config = Config::resolve(&common, &env)?;
+            let text = std::fs::read_to_string(&questions)
+                .with_context(|| format!("failed to read {}", questions.display()))?;
+            let questions = frontdesk::eval::parse_questions(&text)?;
+            let kb = frontdesk::open_knowledge_base(&config)?;
+            if let Some(folder) = config.kb.clone().filter(|k| k.is_dir()) {
+                let kb = kb.clone();
+                tokio::task::spawn_blocking(move || kb.index_folder(&folder)).await??;
+            }
+            let report = frontdesk::eval::evaluate(&kb, &questions, config.decline_below).await?;
+            print!("{}", report.render(verbose));
             Ok(())
         }
         Command::Ask { question, common } => {
