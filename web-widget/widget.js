@@ -23,7 +23,7 @@
 
   var host = document.createElement("div");
   host.setAttribute("data-frontdesk", "");
-  var root = host.attachShadow({ mode: "closed" });
+  var root = host.attachShadow({ mode: "open" });
   var style = document.createElement("style");
   style.textContent =
     ":host{all:initial}*{box-sizing:border-box;font:14px/1.45 system-ui,sans-serif;margin:0}" +
@@ -35,7 +35,7 @@
     ".m{max-width:85%;padding:8px 11px;border-radius:12px;white-space:pre-wrap;word-wrap:break-word}" +
     ".visitor{align-self:flex-end;background:var(--c);color:#fff}.assistant,.agent{align-self:flex-start;background:#fff;border:1px solid #e1e3e8}" +
     ".agent{border-color:#f0b429}.system{align-self:center;color:#666;font-size:12px}" +
-    ".src{margin-top:6px;font-size:12px;color:#555}.src a{color:var(--c)}.fb{margin-top:4px}.fb button{background:none;border:0;cursor:pointer;font-size:14px;opacity:.6}.fb button[aria-pressed=true]{opacity:1}" +
+    ".src{margin-top:6px;font-size:12px;color:#555}.src a{color:var(--c)}.fb{margin-top:4px}.fb button{background:none;border:0;cursor:pointer;font-size:15px;color:#666;opacity:.6}.fb button[aria-pressed=true]{opacity:1}" +
     ".typing{align-self:flex-start;color:#888;font-size:12px}" +
     "form{display:flex;gap:6px;padding:10px;border-top:1px solid #e1e3e8;background:#fff}" +
     "textarea{flex:1;resize:none;border:1px solid #c9ccd3;border-radius:8px;padding:7px;height:38px;color:#1b1b1f;background:#fff}" +
@@ -51,9 +51,30 @@
     if (text != null) e.textContent = text;
     return e;
   }
+  // Icons are drawn as SVG, so they do not depend on the visitor's emoji fonts.
+  function icon(d, flip) {
+    var ns = "http://www.w3.org/2000/svg";
+    var svg = document.createElementNS(ns, "svg");
+    svg.setAttribute("viewBox", "0 0 24 24");
+    svg.setAttribute("width", "1em");
+    svg.setAttribute("height", "1em");
+    svg.setAttribute("aria-hidden", "true");
+    if (flip) svg.style.transform = "rotate(180deg)";
+    var path = document.createElementNS(ns, "path");
+    path.setAttribute("d", d);
+    path.setAttribute("fill", "currentColor");
+    svg.appendChild(path);
+    return svg;
+  }
+  var CHAT = "M4 3h16a2 2 0 0 1 2 2v11a2 2 0 0 1-2 2H9l-5 4v-4a2 2 0 0 1-2-2V5a2 2 0 0 1 2-2z";
+  var THUMB = "M2 10h4v11H2zM8 21V10l4.5-8c1.4 0 2.5 1.1 2.5 2.5L14.2 9H20a2 2 0 0 1 2 2.3l-1.5 7.9A2.3 2.3 0 0 1 18.2 21z";
   var wrap = el("div");
   wrap.style.setProperty("--c", config.color);
-  var launch = el("button", "launch", "\u{1F4AC}");
+  var launch = el("button", "launch");
+  var chatIcon = icon(CHAT);
+  chatIcon.setAttribute("width", "26");
+  chatIcon.setAttribute("height", "26");
+  launch.appendChild(chatIcon);
   launch.setAttribute("aria-label", T.open);
   var panel = el("div", "panel");
   panel.setAttribute("role", "dialog");
@@ -111,8 +132,9 @@
   }
   function feedbackOf(bubble, id) {
     var box = el("div", "fb");
-    [["up", "\u{1F44D}"], ["down", "\u{1F44E}"]].forEach(function (pair) {
-      var b = el("button", null, pair[1]);
+    [["up", false], ["down", true]].forEach(function (pair) {
+      var b = el("button");
+      b.appendChild(icon(THUMB, pair[1]));
       b.type = "button";
       b.setAttribute("aria-label", pair[0] === "up" ? "Helpful" : "Not helpful");
       b.setAttribute("aria-pressed", "false");
@@ -204,13 +226,16 @@
     var id = (crypto.randomUUID && crypto.randomUUID()) || String(Date.now()) + Math.random();
     out({ type: "message", id: id, text: text });
   }
+  var OPEN_KEY = "frontdesk:open:" + base.host;
+  function remember(isOpen) { try { sessionStorage.setItem(OPEN_KEY, isOpen ? "1" : ""); } catch (e) { /* storage off */ } }
   function open() {
+    remember(true);
     panel.classList.add("open");
     launch.setAttribute("aria-expanded", "true");
     if (!opened) { opened = true; connect(); }
     input.focus();
   }
-  function close() { panel.classList.remove("open"); launch.setAttribute("aria-expanded", "false"); launch.focus(); }
+  function close() { remember(false); panel.classList.remove("open"); launch.setAttribute("aria-expanded", "false"); launch.focus(); }
 
   launch.onclick = function () { panel.classList.contains("open") ? close() : open(); };
   closeBtn.onclick = close;
@@ -230,5 +255,9 @@
     }
   };
   (document.body || document.documentElement).appendChild(host);
-  if (localStorage.getItem(STORE_KEY)) { opened = true; connect(); }
+  // A reload keeps the conversation, and the panel open if it was.
+  var wasOpen = false;
+  try { wasOpen = sessionStorage.getItem(OPEN_KEY) === "1"; } catch (e) { /* storage off */ }
+  if (wasOpen) open();
+  else if (localStorage.getItem(STORE_KEY)) { opened = true; connect(); }
 })();
