@@ -43,6 +43,7 @@ pub struct RedisStore {
     connection: ConnectionManager,
     prefix: String,
     append_script: redis::Script,
+    set_status_script: redis::Script,
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -65,6 +66,26 @@ redis.call('ZADD', KEYS[4], ARGV[3], ARGV[4])
 return {1, index}
 ";
 
+/// KEYS: conv, convs. ARGV: status, agent ('' for none), now ms, conv id.
+/// Changes the status in place, so two replicas changing one conversation do not overwrite
+/// each other's fields. Returns 0 when the conversation does not exist.
+const SET_STATUS_SCRIPT: &str = r"
+local json = redis.call('GET', KEYS[1])
+if not json then return 0 end
+local conversation = cjson.decode(json)
+conversation['status'] = ARGV[1]
+if ARGV[2] ~= '' then
+  conversation['assigned_agent'] = ARGV[2]
+elseif ARGV[1] == 'bot' then
+  conversation['assigned_agent'] = cjson.null
+end
+local now = tonumber(ARGV[3])
+if now > tonumber(conversation['updated_ms']) then conversation['updated_ms'] = now end
+redis.call('SET', KEYS[1], cjson.encode(conversation))
+redis.call('ZADD', KEYS[2], conversation['updated_ms'], ARGV[4])
+return 1
+";
+
 impl RedisStore {
     /// Connects to Redis. Fails fast when it cannot be reached; once connected, the connection
     /// is re-established by itself after Redis restarts.
@@ -85,6 +106,7 @@ impl RedisStore {
             connection,
             prefix: config.key_prefix.clone(),
             append_script: redis::Script::new(APPEND_SCRIPT),
+            set_status_script: redis::Script::new(SET_STATUS_SCRIPT),
         })
     }
 
@@ -197,16 +219,19 @@ impl SessionStore for RedisStore {
         status: ConversationStatus,
         agent: Option<&str>,
     ) -> frontdesk_core::Result<bool> {
-        let Some(mut conversation) = self.load_conversation(conversation_id).await? else {
-            return Ok(false);
-        };
-        conversation.status = status;
-        if agent.is_some() || status == ConversationStatus::Bot {
-            conversation.assigned_agent = agent.map(str::to_owned);
-        }
-        conversation.updated_ms = frontdesk_core::now_ms().max(conversation.updated_ms);
-        self.save_conversation(&conversation).await?;
-        Ok(true)
+        let mut connection = self.connection.clone();
+        let changed: i64 = self
+            .set_status_script
+            .key(self.key("conv", conversation_id))
+            .key(self.index_key())
+            .arg(status.as_str())
+            .arg(agent.unwrap_or(""))
+            .arg(frontdesk_core::now_ms())
+            .arg(conversation_id)
+            .invoke_async(&mut connection)
+            .await
+            .map_err(StoreError::from)?;
+        Ok(changed == 1)
     }
 
     async fn set_feedback(

@@ -114,6 +114,12 @@ async fn status_feedback_and_listing(store: Arc<dyn SessionStore>) {
     assert_eq!(loaded.status, ConversationStatus::Agent);
     assert_eq!(loaded.assigned_agent.as_deref(), Some("ana"));
 
+    assert!(store.set_status(&older.id, ConversationStatus::Bot, None).await.expect("status"));
+    let handed_back = store.get_conversation(&older.id).await.expect("get").expect("exists");
+    assert_eq!(handed_back.status, ConversationStatus::Bot);
+    assert_eq!(handed_back.assigned_agent, None, "handing back to the bot unassigns the agent");
+    assert_eq!(handed_back.locale, older.locale, "other fields are kept");
+
     let listed = store.list_conversations(10).await.expect("list");
     assert_eq!(listed.len(), 2);
     assert_eq!(listed[0].id, older.id, "the last changed comes first");
