@@ -147,6 +147,7 @@ async fn the_demo_page_loads_the_widget() -> anyhow::Result<()> {
     assert!(script.contains("attachShadow"));
     let ready = http_get(server.addr, "/readyz").await?;
     assert!(ready.contains("\"ready\":true"), "{ready}");
+    assert!(ready.contains("\"index_entries\":4"), "{ready}");
     server.stop().await?;
     Ok(())
 }
