@@ -60,27 +60,7 @@ pub async fn build_app(config: &Config) -> anyhow::Result<App> {
         }
     };
 
-    let knowledge_base = open_knowledge_base(config)?;
-    if let Some(kb) = &config.kb {
-        if kb.is_dir() {
-            let started = std::time::Instant::now();
-            let report = {
-                let knowledge_base = knowledge_base.clone();
-                let kb = kb.clone();
-                tokio::task::spawn_blocking(move || knowledge_base.index_folder(&kb)).await?
-            }
-            .with_context(|| format!("failed to index knowledge base {}", kb.display()))?;
-            tracing::info!(
-                documents = report.documents,
-                entries = report.entries,
-                reindexed = report.reindexed,
-                elapsed_ms = started.elapsed().as_millis() as u64,
-                "knowledge base ready"
-            );
-        } else {
-            tracing::warn!(kb = %kb.display(), "knowledge-base folder not found, serving the existing index");
-        }
-    }
+    let knowledge_base = open_and_index_knowledge_base(config).await?;
 
     let generator: Arc<dyn Generator> = match config.engine {
         EngineKind::MistralRs => {
@@ -104,6 +84,32 @@ pub async fn build_app(config: &Config) -> anyhow::Result<App> {
     let signer = TokenSigner::new(token_secret(config)?);
     let chat = ChatService::new(store, Arc::new(knowledge_base.clone()), generator, chat_config);
     Ok(App { chat, knowledge_base, signer })
+}
+
+/// Opens the index under the data dir and indexes the configured knowledge-base folder if it
+/// changed since the last start (`serve`, `ask` and `eval` all start this way).
+pub async fn open_and_index_knowledge_base(config: &Config) -> anyhow::Result<KnowledgeBase> {
+    let knowledge_base = open_knowledge_base(config)?;
+    let Some(kb) = &config.kb else { return Ok(knowledge_base) };
+    if !kb.is_dir() {
+        tracing::warn!(kb = %kb.display(), "knowledge-base folder not found, serving the existing index");
+        return Ok(knowledge_base);
+    }
+    let started = std::time::Instant::now();
+    let report = {
+        let knowledge_base = knowledge_base.clone();
+        let kb = kb.clone();
+        tokio::task::spawn_blocking(move || knowledge_base.index_folder(&kb)).await?
+    }
+    .with_context(|| format!("failed to index knowledge base {}", kb.display()))?;
+    tracing::info!(
+        documents = report.documents,
+        entries = report.entries,
+        reindexed = report.reindexed,
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "knowledge base ready"
+    );
+    Ok(knowledge_base)
 }
 
 /// Opens the index under the data dir.

@@ -110,11 +110,7 @@ async fn main() -> anyhow::Result<()> {
             let text = std::fs::read_to_string(&questions)
                 .with_context(|| format!("failed to read {}", questions.display()))?;
             let questions = frontdesk::eval::parse_questions(&text)?;
-            let kb = frontdesk::open_knowledge_base(&config)?;
-            if let Some(folder) = config.kb.clone().filter(|k| k.is_dir()) {
-                let kb = kb.clone();
-                tokio::task::spawn_blocking(move || kb.index_folder(&folder)).await??;
-            }
+            let kb = frontdesk::open_and_index_knowledge_base(&config).await?;
             let report = frontdesk::eval::evaluate(&kb, &questions, config.decline_below).await?;
             print!("{}", report.render(verbose));
             Ok(())
