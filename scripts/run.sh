@@ -11,4 +11,8 @@ bash scripts/fetch-model.sh
 # every compiled dependency (a plain `cargo run` would unify features differently and rebuild
 # much of mistral.rs a second time).
 cargo build --workspace --bins --tests
+# Development keys for the consoles (/console, /admin); production keys belong, hashed, in the
+# config file (docs/api.md).
+export FRONTDESK_AGENT_KEY="${FRONTDESK_AGENT_KEY:-dev-agent-key-0123456789}"
+export FRONTDESK_ADMIN_KEY="${FRONTDESK_ADMIN_KEY:-dev-admin-key-0123456789}"
 exec "$CARGO_TARGET_DIR/debug/frontdesk" serve --kb knowledge-base "$@"

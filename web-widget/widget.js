@@ -105,9 +105,9 @@
   var ws = null, backoff = 500, pending = [], bubbles = {}, typing = null, state = "bot", opened = false;
 
   function scroll() { log.scrollTop = log.scrollHeight; }
-  function setStatus(s) {
+  function setStatus(s, agent) {
     state = s;
-    var text = s === "waiting" ? T.waiting : s === "agent" ? T.agent : s === "closed" ? T.closed : "";
+    var text = s === "waiting" ? T.waiting : s === "agent" ? T.agent + (agent ? ": " + agent : "") : s === "closed" ? T.closed : "";
     status.textContent = text;
     status.hidden = !text;
     person.hidden = s !== "bot";
@@ -164,12 +164,22 @@
     if (ws && ws.readyState === 1) ws.send(JSON.stringify(frame));
     else pending.push(frame);
   }
+  // A random id per browser, so this visitor's conversations can be exported or deleted together.
+  function visitorId() {
+    var key = "frontdesk:visitor:" + base.host, id = null;
+    try { id = localStorage.getItem(key); } catch (e) { /* storage off */ }
+    if (!id) {
+      id = (crypto.randomUUID && crypto.randomUUID()) || (Date.now().toString(36) + Math.random().toString(36).slice(2));
+      try { localStorage.setItem(key, id); } catch (e) { /* storage off */ }
+    }
+    return id;
+  }
   function connect() {
     var url = (base.protocol === "https:" ? "wss://" : "ws://") + base.host + "/v1/ws";
     ws = new WebSocket(url);
     ws.onopen = function () {
       backoff = 500;
-      var hello = { type: "hello", locale: lang, visitor: { attributes: Frontdesk.__attributes } };
+      var hello = { type: "hello", locale: lang, visitor: { id: visitorId(), attributes: Frontdesk.__attributes } };
       var token = localStorage.getItem(STORE_KEY);
       if (token) hello.token = token;
       ws.send(JSON.stringify(hello));
@@ -187,7 +197,8 @@
         var queued = pending; pending = [];
         queued.forEach(function (q) { if (q.type === "message") bubble("visitor", q.text); out(q); });
       } else if (f.type === "ack") {
-        showTyping(true);
+        // Only the assistant answers every message; a person may take a while, or not reply.
+        if (state === "bot" || state === "closed") showTyping(true);
       } else if (f.type === "token") {
         showTyping(false);
         var b = bubbles[f.message_id] || bubble("assistant", "", f.message_id);
@@ -201,7 +212,7 @@
         feedbackOf(d, f.message_id);
         scroll();
       } else if (f.type === "status") {
-        setStatus(f.status);
+        setStatus(f.status, f.agent);
       } else if (f.type === "agent_message") {
         showTyping(false);
         bubble("agent", f.text, f.message_id);

@@ -42,7 +42,42 @@ pub fn test_config(
     redis_prefix: &str,
     answer_mode: &str,
 ) -> anyhow::Result<Config> {
+    test_config_with(backend, data_dir, redis_prefix, answer_mode, "")
+}
+
+/// Agent keys in [`KEYS_TOML`], as the agents type them.
+pub const ANA_KEY: &str = "ana-agent-key-0123456789";
+/// The second agent's key.
+pub const BO_KEY: &str = "bo-agent-key-0123456789";
+/// The admin's key.
+pub const ADMIN_KEY: &str = "root-admin-key-0123456789";
+
+/// A config file with hashed keys for two agents (`ana`, `bo`) and one admin (`root`).
+pub fn keys_toml() -> String {
+    use frontdesk_gateway::auth::hash_key;
+    format!(
+        "[[api_keys]]\nname = \"ana\"\nrole = \"agent\"\nsha256 = \"{}\"\n\n\
+         [[api_keys]]\nname = \"bo\"\nrole = \"agent\"\nsha256 = \"{}\"\n\n\
+         [[api_keys]]\nname = \"root\"\nrole = \"admin\"\nsha256 = \"{}\"\n",
+        hash_key(ANA_KEY),
+        hash_key(BO_KEY),
+        hash_key(ADMIN_KEY)
+    )
+}
+
+/// Like [`test_config`], with a config file holding `toml` (written into the data dir).
+pub fn test_config_with(
+    backend: Backend,
+    data_dir: &Path,
+    redis_prefix: &str,
+    answer_mode: &str,
+    toml: &str,
+) -> anyhow::Result<Config> {
+    std::fs::create_dir_all(data_dir)?;
+    let file = data_dir.join("frontdesk.toml");
+    std::fs::write(&file, toml)?;
     let args = CommonArgs {
+        config: Some(file),
         listen: Some("127.0.0.1:0".into()),
         data_dir: Some(data_dir.to_owned()),
         store: Some(match backend {
@@ -89,22 +124,20 @@ impl Visitor {
 
     /// The next JSON frame from the server, waiting at most `wait`.
     pub async fn next_frame(&mut self, wait: Duration) -> anyhow::Result<Value> {
-        loop {
-            let message = tokio::time::timeout(wait, self.socket.next())
-                .await
-                .context("no frame from the server in time")?
-                .context("the server closed the socket")??;
-            match message {
-                Message::Text(text) => return Ok(serde_json::from_str(text.as_str())?),
-                Message::Close(_) => bail!("the server closed the socket"),
-                _ => continue,
-            }
-        }
+        next_json(&mut self.socket, wait).await
     }
 
     /// Sends `hello` (with a token to resume) and returns the `welcome` frame.
     pub async fn hello(&mut self, token: Option<&str>) -> anyhow::Result<Value> {
+        self.hello_with(token, Value::Null).await
+    }
+
+    /// Sends `hello` with what the host page says about the visitor (`{id, attributes}`).
+    pub async fn hello_with(&mut self, token: Option<&str>, visitor: Value) -> anyhow::Result<Value> {
         let mut hello = json!({"type": "hello", "locale": "en"});
+        if !visitor.is_null() {
+            hello["visitor"] = visitor;
+        }
         if let Some(token) = token {
             hello["token"] = json!(token);
         }
@@ -123,6 +156,117 @@ impl Visitor {
             if kind == "done" || kind == "error" {
                 return Ok(frames);
             }
+        }
+    }
+}
+
+/// An agent (or admin) calling the HTTP API with a key.
+pub struct ApiClient {
+    http: reqwest::Client,
+    base: String,
+    key: Option<String>,
+}
+
+impl ApiClient {
+    /// A client of the server at `addr`, sending `key` as a bearer token.
+    pub fn new(addr: std::net::SocketAddr, key: Option<&str>) -> Self {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .expect("an HTTP client can be built");
+        Self { http, base: format!("http://{addr}"), key: key.map(str::to_owned) }
+    }
+
+    fn with_key(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        match &self.key {
+            Some(key) => request.bearer_auth(key),
+            None => request,
+        }
+    }
+
+    /// `GET path`: the status and the body as JSON (or as a JSON string when it is not JSON).
+    pub async fn get(&self, path: &str) -> anyhow::Result<(u16, Value)> {
+        let response = self.with_key(self.http.get(format!("{}{path}", self.base))).send().await?;
+        decode(response).await
+    }
+
+    /// `GET path`: the status and the body as text.
+    pub async fn get_text(&self, path: &str) -> anyhow::Result<(u16, String)> {
+        let response = self.with_key(self.http.get(format!("{}{path}", self.base))).send().await?;
+        Ok((response.status().as_u16(), response.text().await?))
+    }
+
+    /// `POST path` with a JSON body.
+    pub async fn post(&self, path: &str, body: Value) -> anyhow::Result<(u16, Value)> {
+        let response =
+            self.with_key(self.http.post(format!("{}{path}", self.base)).json(&body)).send().await?;
+        decode(response).await
+    }
+
+    /// Any method with a body: a JSON string is sent as raw text (a document upload), any
+    /// other value as JSON.
+    pub async fn call(&self, method: &str, path: &str, body: Option<Value>) -> anyhow::Result<(u16, Value)> {
+        let method = reqwest::Method::from_bytes(method.as_bytes())?;
+        let mut request = self.with_key(self.http.request(method, format!("{}{path}", self.base)));
+        match body {
+            Some(Value::String(text)) => request = request.body(text),
+            Some(body) => request = request.json(&body),
+            None => {}
+        }
+        decode(request.send().await?).await
+    }
+}
+
+async fn decode(response: reqwest::Response) -> anyhow::Result<(u16, Value)> {
+    let status = response.status().as_u16();
+    let text = response.text().await?;
+    let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+    Ok((status, body))
+}
+
+/// An agent's live feed, `/api/v1/agent/ws`.
+pub struct AgentFeed {
+    socket: Socket,
+}
+
+impl AgentFeed {
+    /// Connects and signs in with `key` in the first frame; returns the feed and `ready`.
+    pub async fn connect(addr: std::net::SocketAddr, key: &str) -> anyhow::Result<(Self, Value)> {
+        let (socket, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/api/v1/agent/ws"))
+            .await
+            .context("agent websocket connect failed")?;
+        let mut feed = Self { socket };
+        feed.socket.send(Message::text(json!({"type": "auth", "key": key}).to_string())).await?;
+        let ready = feed.next_frame(Duration::from_secs(10)).await?;
+        Ok((feed, ready))
+    }
+
+    /// The next frame, waiting at most `wait`.
+    pub async fn next_frame(&mut self, wait: Duration) -> anyhow::Result<Value> {
+        next_json(&mut self.socket, wait).await
+    }
+
+    /// Frames until one satisfies `pick`, which is returned.
+    pub async fn wait_for(&mut self, pick: impl Fn(&Value) -> bool) -> anyhow::Result<Value> {
+        loop {
+            let frame = self.next_frame(Duration::from_secs(10)).await?;
+            if pick(&frame) {
+                return Ok(frame);
+            }
+        }
+    }
+}
+
+async fn next_json(socket: &mut Socket, wait: Duration) -> anyhow::Result<Value> {
+    loop {
+        let message = tokio::time::timeout(wait, socket.next())
+            .await
+            .context("no frame from the server in time")?
+            .context("the server closed the socket")??;
+        match message {
+            Message::Text(text) => return Ok(serde_json::from_str(text.as_str())?),
+            Message::Close(_) => bail!("the server closed the socket"),
+            _ => continue,
         }
     }
 }

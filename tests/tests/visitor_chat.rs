@@ -121,7 +121,9 @@ async fn auto_mode_serves_curated_answers_and_declines_out_of_scope_questions() 
     assert_eq!(done["text"], frontdesk_core::chat::DECLINE_TEXT);
     assert_eq!(done["sources"].as_array().map(Vec::len), Some(0));
 
-    // The visitor takes the offer.
+    // The chat is queued for a person, and asking for one is acknowledged.
+    let status = visitor.next_frame(Duration::from_secs(10)).await?;
+    assert_eq!(status, serde_json::json!({"type": "status", "status": "waiting"}));
     visitor.send(serde_json::json!({"type": "handoff"})).await?;
     let status = visitor.next_frame(Duration::from_secs(10)).await?;
     assert_eq!(status, serde_json::json!({"type": "status", "status": "waiting"}));
@@ -131,6 +133,19 @@ async fn auto_mode_serves_curated_answers_and_declines_out_of_scope_questions() 
     assert_eq!(error["code"], "bad_request", "{error}");
     visitor.send(serde_json::json!({"type": "ping"})).await?;
     assert_eq!(visitor.next_frame(Duration::from_secs(10)).await?["type"], "pong");
+
+    // The turns, the handoff and the open socket show in the metrics.
+    let metrics = http_get(server.addr, "/metrics").await?;
+    for line in [
+        "frontdesk_turns_total{outcome=\"extractive\"} 1\n",
+        "frontdesk_turns_total{outcome=\"declined\"} 1\n",
+        "frontdesk_handoffs_total{reason=\"no_answer\"} 1\n",
+        "frontdesk_open_connections{kind=\"visitor\"} 1\n",
+        "frontdesk_time_to_first_token_seconds_count 2\n",
+        "frontdesk_retrieval_seconds_count 2\n",
+    ] {
+        assert!(metrics.contains(line), "missing {line:?} in\n{metrics}");
+    }
     server.stop().await?;
     Ok(())
 }
@@ -145,9 +160,14 @@ async fn the_demo_page_loads_the_widget() -> anyhow::Result<()> {
     assert!(page.contains("<script src=\"/widget.js\" async></script>"), "{page}");
     let script = http_get(server.addr, "/widget.js").await?;
     assert!(script.contains("attachShadow"));
+    for (path, marker) in [("/console", "Agent console"), ("/admin", "Admin console")] {
+        let page = http_get(server.addr, path).await?;
+        assert!(page.contains(marker), "{path}: {page}");
+        assert!(page.to_ascii_lowercase().contains("x-frame-options: deny"), "{path} must not be framed");
+    }
     let ready = http_get(server.addr, "/readyz").await?;
     assert!(ready.contains("\"ready\":true"), "{ready}");
-    assert!(ready.contains("\"index_entries\":4"), "{ready}");
+    assert!(ready.contains("\"index_entries\":6"), "{ready}");
     server.stop().await?;
     Ok(())
 }
@@ -162,4 +182,40 @@ async fn http_get(addr: std::net::SocketAddr, path: &str) -> anyhow::Result<Stri
     tokio::time::timeout(Duration::from_secs(10), stream.read_to_string(&mut body)).await??;
     anyhow::ensure!(body.starts_with("HTTP/1.1 200"), "GET {path}: {body}");
     Ok(body)
+}
+
+/// What the host page says about the visitor is kept on their profile and fits the answer to
+/// them: the same question gets the Plus members' answer for a Plus member.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_visitors_attributes_fit_the_answer_to_them() -> anyhow::Result<()> {
+    let data = tempfile::tempdir()?;
+    let config = test_config(Backend::Embedded, data.path(), "unused:", "auto")?;
+    let server = start_server(&config).await?;
+    let question = "how much does shipping cost";
+
+    let mut anonymous = Visitor::connect(server.addr).await?;
+    anonymous.hello(None).await?;
+    let frames = anonymous.ask("q1", question).await?;
+    let plain = frames.last().expect("done")["text"].as_str().unwrap_or_default().to_owned();
+    assert!(plain.contains("4.90 euros"), "{plain}");
+
+    let mut member = Visitor::connect(server.addr).await?;
+    let welcome = member
+        .hello_with(None, serde_json::json!({"id": "visitor-0123456789", "attributes": {"plan": "Plus"}}))
+        .await?;
+    let frames = member.ask("q1", question).await?;
+    let fitted = frames.last().expect("done")["text"].as_str().unwrap_or_default().to_owned();
+    assert!(fitted.contains("always free for Brightwave Plus members"), "{fitted}");
+
+    // The profile is kept under the visitor's id, and the conversation belongs to it.
+    let id = welcome["conversation_id"].as_str().unwrap_or_default().to_owned();
+    drop(member);
+    server.stop().await?;
+    let store = frontdesk_store::EmbeddedStore::open(&data.path().join("frontdesk.redb"))?;
+    use frontdesk_core::store::SessionStore;
+    let conversation = store.get_conversation(&id).await?.expect("stored");
+    assert_eq!(conversation.visitor_id, "visitor-0123456789");
+    let profile = store.get_visitor("visitor-0123456789").await?.expect("profile");
+    assert_eq!(profile.attributes.get("plan").map(String::as_str), Some("Plus"));
+    Ok(())
 }

@@ -10,7 +10,7 @@
 //! Frames go to a bounded channel; when the visitor disconnects the caller drops the future,
 //! which drops the generation stream and so cancels the model at its next token.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -18,11 +18,12 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
 use crate::generate::{GenerationEvent, GenerationRequest, Generator, SamplingConfig};
+use crate::metrics::{HandoffReason, Metrics, TurnOutcome};
 use crate::model::{ConversationStatus, Message, Role, Source, Usage};
 use crate::prompt::{build_prompt, estimate_tokens};
 use crate::protocol::ServerFrame;
 use crate::retrieve::{Passage, Retriever};
-use crate::store::{AppendOutcome, SessionStore};
+use crate::store::{AppendOutcome, SessionStore, StatusChange, StatusOutcome};
 use crate::{Error, Result};
 
 /// How the assistant answers.
@@ -93,6 +94,26 @@ impl Default for ChatConfig {
 pub const DECLINE_TEXT: &str = "I'm sorry, I couldn't find an answer to that in our help \
     articles. Would you like me to connect you with a member of our support team?";
 
+/// What the assistant does when the knowledge base has no answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum WhenUnsure {
+    /// Says so and offers a person.
+    Decline,
+    /// Writes nothing (a person is about to answer).
+    StaySilent,
+}
+
+/// An answer the assistant wrote.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Answer {
+    /// The answer as stored (or, without a conversation, as sent).
+    pub message: Message,
+    /// The knowledge base had no answer and the assistant said so.
+    pub declined: bool,
+    /// The model wrote it (rather than the curated FAQ text or the decline being sent).
+    pub generated: bool,
+}
+
 /// Runs chat turns against the three backends.
 #[derive(Clone)]
 pub struct ChatService {
@@ -100,6 +121,7 @@ pub struct ChatService {
     retriever: Arc<dyn Retriever>,
     generator: Arc<dyn Generator>,
     config: Arc<ChatConfig>,
+    metrics: Arc<Metrics>,
 }
 
 impl ChatService {
@@ -110,7 +132,12 @@ impl ChatService {
         generator: Arc<dyn Generator>,
         config: ChatConfig,
     ) -> Self {
-        Self { store, retriever, generator, config: Arc::new(config) }
+        Self { store, retriever, generator, config: Arc::new(config), metrics: Arc::new(Metrics::default()) }
+    }
+
+    /// The figures the turn records (and the gateway adds to).
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
     }
 
     /// The store behind this service.
@@ -141,7 +168,19 @@ impl ChatService {
         client_message_id: &str,
         text: &str,
         frames: &mpsc::Sender<ServerFrame>,
-    ) -> Result<()> {
+    ) -> Result<TurnOutcome> {
+        let outcome = self.visitor_turn(conversation_id, client_message_id, text, frames).await;
+        self.metrics.turn(*outcome.as_ref().unwrap_or(&TurnOutcome::Failed));
+        outcome
+    }
+
+    async fn visitor_turn(
+        &self,
+        conversation_id: &str,
+        client_message_id: &str,
+        text: &str,
+        frames: &mpsc::Sender<ServerFrame>,
+    ) -> Result<TurnOutcome> {
         let text = text.trim();
         if text.is_empty() {
             return Err(Error::BadRequest("message text is empty".into()));
@@ -173,7 +212,7 @@ impl ChatService {
             if let Some(answer) =
                 messages.iter().skip_while(|m| m.id != earlier.id).skip(1).find(|m| m.role == Role::Assistant)
             {
-                return send(
+                send(
                     frames,
                     ServerFrame::Done {
                         message_id: answer.id.clone(),
@@ -182,20 +221,42 @@ impl ChatService {
                         usage: Usage::default(),
                     },
                 )
-                .await;
+                .await?;
+                return Ok(TurnOutcome::Duplicate);
             }
         }
 
-        match conversation.status {
-            ConversationStatus::Bot => {}
+        let when_unsure = match conversation.status {
+            ConversationStatus::Bot => WhenUnsure::Decline,
             ConversationStatus::Closed => {
-                self.store.set_status(conversation_id, ConversationStatus::Bot, None).await?;
-                send(frames, ServerFrame::Status { status: ConversationStatus::Bot }).await?;
+                // A closed conversation opens again with the assistant.
+                let reopen =
+                    StatusChange::to(ConversationStatus::Bot).only_from(&[ConversationStatus::Closed]);
+                self.store.set_status(conversation_id, &reopen).await?;
+                WhenUnsure::Decline
             }
-            // A person handles it (or will): the assistant stays silent.
-            ConversationStatus::Waiting | ConversationStatus::Agent => return Ok(()),
+            // Queued for a person: the assistant still answers what the FAQ covers, and leaves
+            // the rest (often details meant for the person) to the agent.
+            ConversationStatus::Waiting => WhenUnsure::StaySilent,
+            // A person handles it: the assistant stays silent.
+            ConversationStatus::Agent => return Ok(TurnOutcome::Silent),
+        };
+        let context =
+            self.store.get_visitor(&conversation.visitor_id).await?.map(|p| p.attributes).unwrap_or_default();
+        let answered =
+            self.respond(Some(conversation_id), text, &context, Instant::now(), frames, when_unsure).await?;
+        let Some(answer) = answered else { return Ok(TurnOutcome::Silent) };
+        if answer.declined {
+            // The FAQ has no answer: queue the conversation for a person. The visitor is told by
+            // the status event, like every other status change.
+            let queue = StatusChange::to(ConversationStatus::Waiting).only_from(&[ConversationStatus::Bot]);
+            if matches!(self.store.set_status(conversation_id, &queue).await?, StatusOutcome::Changed(_)) {
+                self.metrics.handoff(HandoffReason::NoAnswer);
+                tracing::info!(conversation_id, "no answer in the FAQ; queued for a person");
+            }
+            return Ok(TurnOutcome::Declined);
         }
-        self.answer(Some(conversation_id), text, Instant::now(), frames).await.map(|_| ())
+        Ok(if answer.generated { TurnOutcome::Generated } else { TurnOutcome::Extractive })
     }
 
     /// Writes and streams the assistant's answer to `question`, ending with a `done` frame.
@@ -207,8 +268,29 @@ impl ChatService {
         question: &str,
         started: Instant,
         frames: &mpsc::Sender<ServerFrame>,
-    ) -> Result<Message> {
-        let passages = self.retriever.search(question, self.config.passages).await?;
+    ) -> Result<Answer> {
+        let context = BTreeMap::new();
+        let answered =
+            self.respond(conversation_id, question, &context, started, frames, WhenUnsure::Decline).await?;
+        answered.ok_or_else(|| Error::Internal("a declining answer is always written".into()))
+    }
+
+    async fn respond(
+        &self,
+        conversation_id: Option<&str>,
+        question: &str,
+        context: &BTreeMap<String, String>,
+        started: Instant,
+        frames: &mpsc::Sender<ServerFrame>,
+        when_unsure: WhenUnsure,
+    ) -> Result<Option<Answer>> {
+        let searching = Instant::now();
+        // With a visitor context, look further and favour the entries that fit the visitor.
+        let wanted = if context.is_empty() { self.config.passages } else { self.config.passages * 3 };
+        let mut passages = self.retriever.search(question, wanted).await?;
+        favour_context(&mut passages, context);
+        passages.truncate(self.config.passages);
+        self.metrics.retrieval.observe(searching.elapsed());
         let confidence = passages.first().map_or(0.0, |p| p.confidence);
         let mode = match self.config.answer_mode {
             _ if passages.is_empty() || confidence < self.config.decline_below => None,
@@ -217,6 +299,9 @@ impl ChatService {
             mode => Some(mode),
         };
         tracing::debug!(?conversation_id, confidence, ?mode, "answering");
+        if mode.is_none() && when_unsure == WhenUnsure::StaySilent {
+            return Ok(None);
+        }
 
         let mut answer = Message::new(Role::Assistant, "");
         let (text, sources, usage) = match mode {
@@ -239,7 +324,7 @@ impl ChatService {
                     Some(id) => self.store.list_messages(id).await?,
                     None => Vec::new(),
                 };
-                self.generate(&history, question, &passages, &answer.id, started, frames).await?
+                self.generate(&history, question, context, &passages, &answer.id, started, frames).await?
             }
         };
         answer.text = text;
@@ -258,13 +343,20 @@ impl ChatService {
             },
         )
         .await?;
-        Ok(stored)
+        self.metrics.time_to_first_token.observe(std::time::Duration::from_millis(usage.ttft_ms));
+        Ok(Some(Answer {
+            message: stored,
+            declined: mode.is_none(),
+            generated: mode == Some(AnswerMode::Generative),
+        }))
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn generate(
         &self,
         history: &[Message],
         question: &str,
+        context: &BTreeMap<String, String>,
         passages: &[Passage],
         message_id: &str,
         started: Instant,
@@ -281,13 +373,8 @@ impl ChatService {
             .take(self.config.prompt_passages)
             .cloned()
             .collect();
-        let prompt = build_prompt(
-            &self.config.system_prompt,
-            &confident,
-            history,
-            question,
-            self.config.prompt_budget_tokens,
-        );
+        let system = with_context(&self.config.system_prompt, context);
+        let prompt = build_prompt(&system, &confident, history, question, self.config.prompt_budget_tokens);
         let used = &confident[..prompt.passages_used];
         let mut stream = self
             .generator
@@ -296,6 +383,7 @@ impl ChatService {
 
         let mut text = String::new();
         let mut usage = Usage::default();
+        let mut last_piece: Option<Instant> = None;
         while let Some(event) = stream.recv().await {
             match event? {
                 GenerationEvent::Token(piece) => {
@@ -304,6 +392,9 @@ impl ChatService {
                     }
                     if text.is_empty() {
                         usage.ttft_ms = elapsed_ms(started);
+                    }
+                    if let Some(previous) = last_piece.replace(Instant::now()) {
+                        self.metrics.inter_token.observe(previous.elapsed());
                     }
                     text.push_str(&piece);
                     send(frames, ServerFrame::Token { message_id: message_id.to_owned(), text: piece })
@@ -322,6 +413,43 @@ impl ChatService {
         let sources = sources_used(&text, used);
         Ok((text, sources, usage))
     }
+}
+
+/// How much a passage that fits the visitor's context gains in the ranking, in confidence: it
+/// wins over entries about as relevant, never over a clearly better one.
+const CONTEXT_BONUS: f32 = 0.2;
+
+/// Whether a passage mentions an attribute's value: at least half of the value's content words
+/// appear in its title, body or section.
+fn fits(passage: &Passage, value: &str) -> bool {
+    let wanted = content_words(value);
+    if wanted.is_empty() {
+        return false;
+    }
+    let text = format!("{} {} {}", passage.title, passage.body, passage.section.join(" "));
+    let found = content_words(&text);
+    wanted.iter().filter(|w| found.contains(*w)).count() * 2 >= wanted.len()
+}
+
+/// Reorders passages so that, among those about as relevant, the ones fitting the visitor's
+/// attributes (plan, product viewed, interests) come first. Confidence itself is unchanged:
+/// the decision to answer or decline stays the retrieval's.
+pub fn favour_context(passages: &mut [Passage], context: &BTreeMap<String, String>) {
+    if context.is_empty() {
+        return;
+    }
+    let rank =
+        |p: &Passage| p.confidence + if context.values().any(|v| fits(p, v)) { CONTEXT_BONUS } else { 0.0 };
+    passages.sort_by(|a, b| rank(b).total_cmp(&rank(a)).then(b.score.total_cmp(&a.score)));
+}
+
+/// The system prompt with what the host page told about the visitor.
+fn with_context(system: &str, context: &BTreeMap<String, String>) -> String {
+    if context.is_empty() {
+        return system.to_owned();
+    }
+    let facts: Vec<String> = context.iter().map(|(k, v)| format!("{k}: {v}")).collect();
+    format!("{system} About this customer: {}.", facts.join("; "))
 }
 
 async fn send(frames: &mpsc::Sender<ServerFrame>, frame: ServerFrame) -> Result<()> {
@@ -438,12 +566,14 @@ mod turn_tests {
 
     use super::*;
     use crate::generate::GenerationStream;
-    use crate::model::{Conversation, Feedback};
+    use crate::model::{Conversation, Feedback, VisitorProfile};
+    use crate::store::{ConversationPage, ConversationQuery, StatusOutcome, StoreEvent};
 
     #[derive(Default)]
     struct MemoryStore {
         conversations: Mutex<Vec<Conversation>>,
         messages: Mutex<Vec<(String, Message)>>,
+        visitors: Mutex<Vec<VisitorProfile>>,
     }
 
     #[async_trait]
@@ -478,22 +608,55 @@ mod turn_tests {
                 .map(|(_, m)| m.clone())
                 .collect())
         }
-        async fn set_status(
-            &self,
-            id: &str,
-            status: ConversationStatus,
-            _agent: Option<&str>,
-        ) -> Result<bool> {
+        async fn set_status(&self, id: &str, change: &StatusChange) -> Result<StatusOutcome> {
             let mut conversations = self.conversations.lock().expect("lock");
-            let Some(c) = conversations.iter_mut().find(|c| c.id == id) else { return Ok(false) };
-            c.status = status;
-            Ok(true)
+            let Some(c) = conversations.iter_mut().find(|c| c.id == id) else {
+                return Ok(StatusOutcome::Missing);
+            };
+            if !change.allowed_from(c.status) {
+                return Ok(StatusOutcome::Refused(c.clone()));
+            }
+            change.apply(c, crate::now_ms());
+            Ok(StatusOutcome::Changed(c.clone()))
         }
         async fn set_feedback(&self, _: &str, _: &str, _: Feedback) -> Result<bool> {
             Ok(false)
         }
-        async fn list_conversations(&self, _limit: usize) -> Result<Vec<Conversation>> {
-            Ok(self.conversations.lock().expect("lock").clone())
+        async fn list_conversations(&self, _query: &ConversationQuery) -> Result<ConversationPage> {
+            let conversations = self.conversations.lock().expect("lock").clone();
+            Ok(ConversationPage { conversations, next: None })
+        }
+        async fn put_visitor(&self, profile: &VisitorProfile) -> Result<()> {
+            let mut visitors = self.visitors.lock().expect("lock");
+            visitors.retain(|v| v.id != profile.id);
+            visitors.push(profile.clone());
+            Ok(())
+        }
+        async fn get_visitor(&self, id: &str) -> Result<Option<VisitorProfile>> {
+            Ok(self.visitors.lock().expect("lock").iter().find(|v| v.id == id).cloned())
+        }
+        async fn delete_visitor(&self, id: &str) -> Result<bool> {
+            let mut visitors = self.visitors.lock().expect("lock");
+            let before = visitors.len();
+            visitors.retain(|v| v.id != id);
+            Ok(visitors.len() < before)
+        }
+        async fn conversations_of_visitor(&self, visitor_id: &str) -> Result<Vec<Conversation>> {
+            let conversations = self.conversations.lock().expect("lock");
+            Ok(conversations.iter().filter(|c| c.visitor_id == visitor_id).cloned().collect())
+        }
+        async fn delete_conversation(&self, id: &str) -> Result<bool> {
+            self.messages.lock().expect("lock").retain(|(c, _)| c != id);
+            let mut conversations = self.conversations.lock().expect("lock");
+            let before = conversations.len();
+            conversations.retain(|c| c.id != id);
+            Ok(conversations.len() < before)
+        }
+        fn subscribe(&self) -> tokio::sync::broadcast::Receiver<StoreEvent> {
+            tokio::sync::broadcast::channel(1).1
+        }
+        async fn publish(&self, _event: &StoreEvent) -> Result<()> {
+            Ok(())
         }
         async fn ping(&self) -> Result<()> {
             Ok(())
@@ -656,10 +819,62 @@ mod turn_tests {
     #[tokio::test]
     async fn the_assistant_stays_silent_while_a_person_handles_the_chat() {
         let h = harness(AnswerMode::Generative, 1.0, vec!["x"]).await;
-        h.store.set_status("c1", ConversationStatus::Agent, Some("ana")).await.expect("status");
+        h.store
+            .set_status("c1", &StatusChange::to(ConversationStatus::Agent).by("ana"))
+            .await
+            .expect("status");
         let frames = run_turn(&h, "q1", "hello?").await;
         assert_eq!(frames.len(), 1, "only the ack: {frames:?}");
         assert!(h.prompts.lock().expect("lock").is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_question_the_faq_cannot_answer_queues_the_chat_for_a_person() {
+        let h = harness(AnswerMode::Auto, 0.1, vec!["x"]).await;
+        let frames = run_turn(&h, "q1", "pizza recipe?").await;
+        assert!(matches!(frames.last(), Some(ServerFrame::Done { text, .. }) if text == DECLINE_TEXT));
+        let conversation = h.store.get_conversation("c1").await.expect("get").expect("exists");
+        assert_eq!(conversation.status, ConversationStatus::Waiting);
+        // While waiting, what the FAQ cannot answer is left to the person: only the ack.
+        let frames = run_turn(&h, "q2", "my order number is 1234").await;
+        assert_eq!(frames.len(), 1, "{frames:?}");
+        assert!(h.prompts.lock().expect("lock").is_empty());
+    }
+
+    #[tokio::test]
+    async fn while_waiting_for_a_person_the_faq_still_answers_what_it_covers() {
+        let h = harness(AnswerMode::Auto, 1.0, vec!["x"]).await;
+        h.store.set_status("c1", &StatusChange::to(ConversationStatus::Waiting)).await.expect("status");
+        let frames = run_turn(&h, "q1", "can I return things").await;
+        assert!(matches!(frames.last(), Some(ServerFrame::Done { sources, .. }) if sources.len() == 1));
+        let conversation = h.store.get_conversation("c1").await.expect("get").expect("exists");
+        assert_eq!(conversation.status, ConversationStatus::Waiting, "still in the queue");
+    }
+
+    #[test]
+    fn the_visitors_context_favours_entries_that_fit_them() {
+        let entry = |title: &str, confidence: f32, score: f32| Passage {
+            title: title.into(),
+            body: String::new(),
+            confidence,
+            score,
+            ..passage(confidence)
+        };
+        let ranked = |context: &[(&str, &str)]| {
+            let mut passages = vec![
+                entry("How much does shipping cost?", 1.0, 9.0),
+                entry("How much does shipping cost for Plus members?", 1.0, 7.0),
+                entry("Gift wrapping for Plus members", 0.3, 8.0),
+            ];
+            let context = context.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+            favour_context(&mut passages, &context);
+            passages.into_iter().map(|p| p.title).collect::<Vec<_>>()
+        };
+        assert_eq!(ranked(&[])[0], "How much does shipping cost?");
+        let plus = ranked(&[("plan", "Plus")]);
+        assert_eq!(plus[0], "How much does shipping cost for Plus members?");
+        assert_eq!(plus[2], "Gift wrapping for Plus members", "a weak match stays behind a strong one");
+        assert_eq!(ranked(&[("plan", "Basic")])[0], "How much does shipping cost?");
     }
 
     #[tokio::test]

@@ -16,8 +16,14 @@ pub enum ErrorCode {
     BadRequest,
     /// No valid credentials or token.
     Unauthorized,
+    /// Valid credentials of a role that may not do this.
+    Forbidden,
     /// The thing asked for does not exist (or is not the caller's).
     NotFound,
+    /// The request clashes with the current state (another agent holds the conversation).
+    Conflict,
+    /// The upload or body is larger than allowed.
+    TooLarge,
     /// Too many requests from one client; try later.
     RateLimited,
     /// The server is at capacity; try again shortly.
@@ -34,6 +40,9 @@ impl ErrorCode {
         match self {
             Self::BadRequest => "bad_request",
             Self::Unauthorized => "unauthorized",
+            Self::Forbidden => "forbidden",
+            Self::Conflict => "conflict",
+            Self::TooLarge => "too_large",
             Self::NotFound => "not_found",
             Self::RateLimited => "rate_limited",
             Self::Busy => "busy",
@@ -47,6 +56,9 @@ impl ErrorCode {
         match self {
             Self::BadRequest => 400,
             Self::Unauthorized => 401,
+            Self::Forbidden => 403,
+            Self::Conflict => 409,
+            Self::TooLarge => 413,
             Self::NotFound => 404,
             Self::RateLimited => 429,
             Self::Busy | Self::Unavailable => 503,
@@ -64,9 +76,21 @@ pub enum Error {
     /// Missing or wrong credentials.
     #[error("unauthorized")]
     Unauthorized,
+    /// Credentials of the wrong role.
+    #[error("forbidden")]
+    Forbidden,
     /// The named thing does not exist.
     #[error("{0} not found")]
     NotFound(String),
+    /// Clashes with the current state; the message is safe to show.
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// Larger than allowed; the message is safe to show.
+    #[error("too large: {0}")]
+    TooLarge(String),
+    /// Too many requests or messages from one client.
+    #[error("rate limited: {0}")]
+    RateLimited(String),
     /// The engine's queue is full.
     #[error("busy: {0}")]
     Busy(String),
@@ -90,7 +114,11 @@ impl Error {
         match self {
             Self::BadRequest(_) => ErrorCode::BadRequest,
             Self::Unauthorized => ErrorCode::Unauthorized,
+            Self::Forbidden => ErrorCode::Forbidden,
             Self::NotFound(_) => ErrorCode::NotFound,
+            Self::Conflict(_) => ErrorCode::Conflict,
+            Self::TooLarge(_) => ErrorCode::TooLarge,
+            Self::RateLimited(_) => ErrorCode::RateLimited,
             Self::Busy(_) => ErrorCode::Busy,
             Self::Store(_) | Self::Retrieval(_) | Self::Generation(_) => ErrorCode::Unavailable,
             Self::Internal(_) => ErrorCode::Internal,
@@ -103,7 +131,9 @@ impl Error {
         match self {
             Self::BadRequest(message) => message.clone(),
             Self::Unauthorized => "missing or invalid credentials".to_owned(),
+            Self::Forbidden => "this key's role may not do that".to_owned(),
             Self::NotFound(what) => format!("{what} not found"),
+            Self::Conflict(message) | Self::TooLarge(message) | Self::RateLimited(message) => message.clone(),
             Self::Busy(_) => "the assistant is busy, please try again in a moment".to_owned(),
             Self::Store(_) => "conversation storage is unavailable".to_owned(),
             Self::Retrieval(_) => "the knowledge base is unavailable".to_owned(),

@@ -82,4 +82,9 @@ pub trait Generator: Send + Sync + 'static {
 
     /// The model's name, as `/v1/models` lists it.
     fn model_name(&self) -> &str;
+
+    /// Generations running or waiting in the engine now.
+    fn in_flight(&self) -> usize {
+        0
+    }
 }

@@ -8,13 +8,17 @@
 //! - [`store::SessionStore`], [`retrieve::Retriever`], [`generate::Generator`]: the three
 //!   backend traits. The `frontdesk` binary wires the real implementations.
 //! - [`chat::ChatService`]: one chat turn, from the visitor's message to the stored, cited answer.
+//! - [`documents`]: FAQ documents as admins manage them, and where they are kept.
+//! - [`metrics`]: counters and latency histograms for `/metrics`.
 //! - [`prompt`]: the system prompt and the prompt built within a token budget.
 //! - [`token`]: signed conversation tokens, so knowing an id alone gives no access.
 //! - [`error::Error`] and [`error::ErrorCode`]: one error type whose code decides what a client sees.
 
 pub mod chat;
+pub mod documents;
 pub mod error;
 pub mod generate;
+pub mod metrics;
 pub mod model;
 pub mod prompt;
 pub mod protocol;

@@ -65,6 +65,48 @@ impl Conversation {
     }
 }
 
+/// What the host page told about a visitor (`hello.visitor`), kept across conversations.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct VisitorProfile {
+    /// The visitor's id (the widget's, stable per browser, or the host page's own).
+    pub id: String,
+    /// Free attributes: plan, interests, the product page being viewed.
+    #[serde(default)]
+    pub attributes: std::collections::BTreeMap<String, String>,
+    /// First seen, ms since the epoch.
+    pub first_seen_ms: i64,
+    /// Last seen, ms since the epoch.
+    pub last_seen_ms: i64,
+}
+
+/// Most attributes kept per visitor.
+pub const MAX_ATTRIBUTES: usize = 20;
+
+impl VisitorProfile {
+    /// Keeps the attributes within bounds: at most [`MAX_ATTRIBUTES`], keys of up to 40 and
+    /// values of up to 200 characters, no empty keys or values.
+    pub fn bounded_attributes(
+        attributes: &std::collections::BTreeMap<String, String>,
+    ) -> std::collections::BTreeMap<String, String> {
+        attributes
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.trim().chars().take(40).collect::<String>(),
+                    v.trim().chars().take(200).collect::<String>(),
+                )
+            })
+            .filter(|(k, v)| !k.is_empty() && !v.is_empty())
+            .take(MAX_ATTRIBUTES)
+            .collect()
+    }
+}
+
+/// Whether a client-chosen visitor id is acceptable: 8 to 64 letters, digits, `-` or `_`.
+pub fn valid_visitor_id(id: &str) -> bool {
+    (8..=64).contains(&id.len()) && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
 /// Who wrote a message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -14,6 +14,10 @@ pub const MAX_MESSAGE_CHARS: usize = 2_000;
 /// What the host page tells about the visitor.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct VisitorInfo {
+    /// A stable id for this visitor (the widget keeps a random one per browser), so their
+    /// conversations and profile can be found, exported and deleted together.
+    #[serde(default)]
+    pub id: Option<String>,
     /// Free attributes (plan, interests, the product page viewed).
     #[serde(default)]
     pub attributes: BTreeMap<String, String>,
@@ -102,6 +106,9 @@ pub enum ServerFrame {
     Status {
         /// The new status.
         status: ConversationStatus,
+        /// The agent handling it, when a person has taken over.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        agent: Option<String>,
     },
     /// A support agent wrote.
     AgentMessage {
@@ -200,7 +207,7 @@ mod tests {
             json!({"type": "token", "message_id": "m1", "text": "Hi"})
         );
         assert_eq!(
-            serde_json::to_value(ServerFrame::Status { status: ConversationStatus::Waiting })
+            serde_json::to_value(ServerFrame::Status { status: ConversationStatus::Waiting, agent: None })
                 .expect("serialises"),
             json!({"type": "status", "status": "waiting"})
         );

@@ -2,6 +2,10 @@
 //!
 //! - [`router`]: the one axum router `main` and the tests both use.
 //! - [`visitor`]: the visitor WebSocket at `/v1/ws` (the protocol in `docs/protocol.md`).
+//! - [`auth`]: API keys (kept as hashes) and roles for `/api/v1`.
+//! - [`api`]: the agent's conversation routes under `/api/v1/conversations`.
+//! - [`admin`]: the admin's document and search routes.
+//! - [`agent_ws`]: the agents' live feed at `/api/v1/agent/ws`.
 //! - [`pages`]: the demo page and the widget script.
 //!
 //! This crate depends on `frontdesk-core`'s traits only; the binary wires the real backends
@@ -10,19 +14,29 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::extract::DefaultBodyLimit;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Json};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
 use frontdesk_core::chat::ChatService;
+use frontdesk_core::documents::Library;
 use frontdesk_core::token::TokenSigner;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+pub mod admin;
+pub mod agent_ws;
+pub mod api;
+pub mod auth;
+pub mod export;
+pub mod limits;
 pub mod pages;
 pub mod visitor;
+
+use auth::ApiKeys;
 
 /// Limits the gateway enforces.
 #[derive(Debug, Clone)]
@@ -39,6 +53,17 @@ pub struct GatewayLimits {
     pub turn_timeout: Duration,
     /// On shutdown, how long answers in flight may take to finish before sockets close.
     pub shutdown_grace: Duration,
+    /// Page origins allowed to open the visitor WebSocket (`https://shop.example`); empty
+    /// allows any.
+    pub allowed_origins: Vec<String>,
+    /// Take the client's IP from `X-Forwarded-For` (only behind a proxy that sets it).
+    pub trust_forwarded_for: bool,
+    /// New visitor WebSockets per client IP.
+    pub sockets_per_ip: limits::Rate,
+    /// Visitor messages per conversation.
+    pub messages_per_conversation: limits::Rate,
+    /// Clients (IPs, conversations) the rate limiters track at most.
+    pub max_tracked_clients: usize,
 }
 
 impl Default for GatewayLimits {
@@ -50,6 +75,11 @@ impl Default for GatewayLimits {
             outgoing_frames: 64,
             turn_timeout: Duration::from_secs(120),
             shutdown_grace: Duration::from_secs(10),
+            allowed_origins: Vec::new(),
+            trust_forwarded_for: false,
+            sockets_per_ip: limits::Rate { burst: 30, every: Duration::from_secs(2) },
+            messages_per_conversation: limits::Rate { burst: 8, every: Duration::from_secs(4) },
+            max_tracked_clients: 100_000,
         }
     }
 }
@@ -59,22 +89,46 @@ impl Default for GatewayLimits {
 pub struct AppState {
     /// The chat turn over the store, retriever and generator.
     pub chat: ChatService,
+    /// The knowledge base's documents.
+    pub library: Arc<dyn Library>,
     /// Signs and checks conversation tokens.
     pub signer: TokenSigner,
+    /// The API keys of agents and admins.
+    pub keys: ApiKeys,
     /// Limits on clients.
     pub limits: Arc<GatewayLimits>,
     /// Cancelled when the server shuts down; every socket watches it.
     pub shutdown: CancellationToken,
     /// The open WebSocket sessions, so shutdown can wait for them to close.
     pub sessions: TaskTracker,
+    /// New visitor sockets by client IP.
+    pub socket_limiter: Arc<limits::RateLimiter>,
+    /// Visitor messages by conversation.
+    pub message_limiter: Arc<limits::RateLimiter>,
 }
 
 impl AppState {
     /// State over a chat service, with a fresh shutdown token and session tracker.
-    pub fn new(chat: ChatService, signer: TokenSigner, limits: GatewayLimits) -> Self {
+    pub fn new(
+        chat: ChatService,
+        library: Arc<dyn Library>,
+        signer: TokenSigner,
+        keys: ApiKeys,
+        limits: GatewayLimits,
+    ) -> Self {
         Self {
             chat,
+            library,
             signer,
+            keys,
+            socket_limiter: Arc::new(limits::RateLimiter::new(
+                limits.sockets_per_ip,
+                limits.max_tracked_clients,
+            )),
+            message_limiter: Arc::new(limits::RateLimiter::new(
+                limits.messages_per_conversation,
+                limits.max_tracked_clients,
+            )),
             limits: Arc::new(limits),
             shutdown: CancellationToken::new(),
             sessions: TaskTracker::new(),
@@ -82,19 +136,51 @@ impl AppState {
     }
 }
 
+/// Largest JSON body the API accepts.
+pub const MAX_JSON_BODY: usize = 64 * 1024;
+
 /// The gateway's routes.
 pub fn router(state: AppState) -> Router {
+    let api = Router::new()
+        .route("/conversations", get(api::list_conversations))
+        .route("/conversations/{id}", get(api::get_conversation))
+        .route("/conversations/{id}/export", get(api::export_conversation))
+        .route("/conversations/{id}/takeover", post(api::takeover))
+        .route("/conversations/{id}/messages", post(api::reply))
+        .route("/conversations/{id}/handback", post(api::handback))
+        .route("/conversations/{id}/close", post(api::close))
+        .route("/agent/ws", get(agent_ws::upgrade))
+        .route("/search", get(admin::search))
+        .route("/visitors/{id}", get(admin::export_visitor).delete(admin::delete_visitor))
+        .fallback(api::not_found)
+        .layer(DefaultBodyLimit::max(MAX_JSON_BODY));
+    let documents = Router::new()
+        .route("/documents", get(admin::list).post(admin::upload))
+        .route("/documents/{*id}", get(admin::get).put(admin::replace).delete(admin::delete))
+        .layer(DefaultBodyLimit::max(admin::MAX_UPLOAD_BYTES));
+    let api = documents.merge(api);
     Router::new()
+        .nest("/api/v1", api)
         .route("/", get(pages::demo_page))
         .route("/widget.js", get(pages::widget_script))
+        .route("/console", get(pages::console_page))
+        .route("/admin", get(pages::admin_page))
         .route("/v1/ws", get(visitor::upgrade))
         .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
         .route("/readyz", get(readyz))
         .with_state(state)
 }
 
 async fn healthz() -> &'static str {
     "ok"
+}
+
+/// Prometheus metrics. Served without a key, like `/healthz`: keep the port private or block
+/// `/metrics` at the proxy.
+async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    let text = state.chat.metrics().render(state.chat.generator().in_flight());
+    ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text)
 }
 
 /// Ready when the store answers and the index is open (the model is loaded before the server

@@ -8,19 +8,46 @@
 use std::time::Duration;
 
 use axum::extract::ws::{Message as WsMessage, Utf8Bytes, WebSocket, WebSocketUpgrade};
-use axum::extract::State;
-use axum::response::Response;
-use frontdesk_core::model::{Conversation, ConversationStatus, Feedback};
-use frontdesk_core::protocol::{ClientFrame, ServerFrame};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use axum::Extension;
+use frontdesk_core::metrics::HandoffReason;
+use frontdesk_core::model::{
+    valid_visitor_id, Conversation, ConversationStatus, Feedback, Role, VisitorProfile,
+};
+use frontdesk_core::protocol::{ClientFrame, ServerFrame, VisitorInfo};
+use frontdesk_core::store::{StatusChange, StoreEvent};
 use frontdesk_core::{Error, Result};
 use futures::{SinkExt, StreamExt};
-use tokio::sync::mpsc;
+use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::{broadcast, mpsc};
 use tokio::task::JoinHandle;
 
-use crate::AppState;
+use crate::api::ApiError;
+use crate::{limits, AppState};
 
-/// `GET /v1/ws`: upgrades to the visitor protocol.
-pub async fn upgrade(State(state): State<AppState>, ws: WebSocketUpgrade) -> Response {
+/// `GET /v1/ws`: upgrades to the visitor protocol, unless the page's origin is not allowed
+/// (`403`) or the client opened too many sockets lately (`429`).
+pub async fn upgrade(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    ws: WebSocketUpgrade,
+) -> Response {
+    if !limits::origin_allowed(&state.limits.allowed_origins, &headers) {
+        tracing::info!(origin = ?headers.get(axum::http::header::ORIGIN), "visitor socket from a page origin not allowed");
+        return ApiError(Error::Forbidden).into_response();
+    }
+    if let Some(Extension(ConnectInfo(peer))) = peer {
+        let ip = limits::client_ip(peer, &headers, state.limits.trust_forwarded_for);
+        if !state.socket_limiter.allow(&ip.to_string()) {
+            return ApiError(Error::RateLimited("too many connections, try again shortly".into()))
+                .into_response();
+        }
+    }
     let max = state.limits.max_frame_bytes;
     let sessions = state.sessions.clone();
     ws.max_message_size(max)
@@ -29,6 +56,13 @@ pub async fn upgrade(State(state): State<AppState>, ws: WebSocketUpgrade) -> Res
 }
 
 async fn session(state: AppState, socket: WebSocket) {
+    state.chat.metrics().visitor_socket(1);
+    visitor_session(&state, socket).await;
+    state.chat.metrics().visitor_socket(-1);
+}
+
+async fn visitor_session(state: &AppState, socket: WebSocket) {
+    let state = state.clone();
     let (mut sink, mut incoming) = socket.split();
     let (frames, mut outgoing) = mpsc::channel::<ServerFrame>(state.limits.outgoing_frames);
     let writer = tokio::spawn(async move {
@@ -52,8 +86,8 @@ async fn session(state: AppState, socket: WebSocket) {
         () = state.shutdown.cancelled() => Ok(None),
     };
     let conversation = match hello {
-        Ok(Some(Ok(ClientFrame::Hello { token, locale, .. }))) => {
-            match start_or_resume(&state, token.as_deref(), locale).await {
+        Ok(Some(Ok(ClientFrame::Hello { token, locale, visitor }))) => {
+            match start_or_resume(&state, token.as_deref(), locale, visitor.unwrap_or_default()).await {
                 Ok(conversation) => Some(conversation),
                 Err(error) => {
                     let _ = frames.send(ServerFrame::from_error(&error)).await;
@@ -79,6 +113,8 @@ async fn session(state: AppState, socket: WebSocket) {
     };
 
     if let Some(conversation) = conversation {
+        // Subscribe before reading the history, so nothing written in between is missed.
+        let mut events = state.chat.store().subscribe();
         let welcome = async {
             let messages = state.chat.store().list_messages(&conversation.id).await?;
             Ok::<_, Error>(ServerFrame::Welcome {
@@ -91,7 +127,8 @@ async fn session(state: AppState, socket: WebSocket) {
         match welcome.await {
             Ok(frame) => {
                 if frames.send(frame).await.is_ok() {
-                    converse(&state, &conversation.id, &mut incoming, &frames).await;
+                    let mut live = Live { events: &mut events, status: conversation.status };
+                    converse(&state, &conversation.id, &mut incoming, &frames, &mut live).await;
                 }
             }
             Err(error) => {
@@ -108,6 +145,16 @@ async fn read_frame<S>(incoming: &mut S) -> Option<Result<ClientFrame>>
 where
     S: futures::Stream<Item = std::result::Result<WsMessage, axum::Error>> + Unpin,
 {
+    read_json(incoming).await
+}
+
+/// Reads the next JSON text frame of a socket (skipping pings and pongs); `None` when the
+/// socket closed. A frame that is not JSON of the expected shape is a `bad_request`.
+pub(crate) async fn read_json<T, S>(incoming: &mut S) -> Option<Result<T>>
+where
+    T: serde::de::DeserializeOwned,
+    S: futures::Stream<Item = std::result::Result<WsMessage, axum::Error>> + Unpin,
+{
     loop {
         match incoming.next().await? {
             Ok(WsMessage::Text(text)) => {
@@ -122,7 +169,7 @@ where
             Ok(WsMessage::Ping(_) | WsMessage::Pong(_)) => continue,
             Ok(WsMessage::Close(_)) => return None,
             Err(error) => {
-                tracing::debug!(%error, "visitor socket read failed");
+                tracing::debug!(%error, "socket read failed");
                 return None;
             }
         }
@@ -133,20 +180,90 @@ async fn start_or_resume(
     state: &AppState,
     token: Option<&str>,
     locale: Option<String>,
+    visitor: VisitorInfo,
 ) -> Result<Conversation> {
     let store = state.chat.store();
+    let mut resumed = None;
     if let Some(token) = token {
         let id = state.signer.verify(token).ok_or(Error::Unauthorized)?;
-        if let Some(conversation) = store.get_conversation(&id).await? {
-            return Ok(conversation);
-        }
         // Expired or deleted: start afresh rather than fail.
+        resumed = store.get_conversation(&id).await?;
     }
-    let conversation =
-        Conversation::new(frontdesk_core::new_id(), locale.map(|l| l.chars().take(16).collect()));
-    store.create_conversation(&conversation).await?;
-    tracing::info!(conversation_id = %conversation.id, "conversation started");
+    let conversation = match resumed {
+        Some(conversation) => conversation,
+        None => {
+            let visitor_id = visitor
+                .id
+                .as_deref()
+                .filter(|id| valid_visitor_id(id))
+                .map_or_else(frontdesk_core::new_id, str::to_owned);
+            let conversation = Conversation::new(visitor_id, locale.map(|l| l.chars().take(16).collect()));
+            store.create_conversation(&conversation).await?;
+            tracing::info!(conversation_id = %conversation.id, "conversation started");
+            conversation
+        }
+    };
+    // What the page says now (the product viewed changes from page to page).
+    let now = frontdesk_core::now_ms();
+    let profile = VisitorProfile {
+        id: conversation.visitor_id.clone(),
+        attributes: VisitorProfile::bounded_attributes(&visitor.attributes),
+        first_seen_ms: now,
+        last_seen_ms: now,
+    };
+    store.put_visitor(&profile).await?;
     Ok(conversation)
+}
+
+/// What a socket follows of its conversation besides its own turns: agents' messages and
+/// status changes, from any replica.
+struct Live<'a> {
+    events: &'a mut broadcast::Receiver<StoreEvent>,
+    /// The status the visitor was last told, so a change is announced once.
+    status: ConversationStatus,
+}
+
+impl Live<'_> {
+    /// The frame to send the visitor for an event, if any.
+    fn frame_for(&mut self, conversation_id: &str, event: StoreEvent) -> Option<ServerFrame> {
+        if event.conversation_id() != Some(conversation_id) {
+            return None;
+        }
+        match event {
+            StoreEvent::Message { message, .. } if message.role == Role::Agent => {
+                Some(ServerFrame::AgentMessage {
+                    message_id: message.id,
+                    text: message.text,
+                    agent: message.agent.unwrap_or_default(),
+                })
+            }
+            StoreEvent::Status { conversation } => {
+                self.status_frame(conversation.status, conversation.assigned_agent)
+            }
+            _ => None,
+        }
+    }
+
+    fn status_frame(&mut self, status: ConversationStatus, agent: Option<String>) -> Option<ServerFrame> {
+        if status == self.status {
+            return None;
+        }
+        self.status = status;
+        let agent = if status == ConversationStatus::Agent { agent } else { None };
+        Some(ServerFrame::Status { status, agent })
+    }
+}
+
+async fn next_event(events: &mut broadcast::Receiver<StoreEvent>) -> Option<StoreEvent> {
+    loop {
+        match events.recv().await {
+            Ok(event) => return Some(event),
+            Err(RecvError::Lagged(missed)) => {
+                tracing::debug!(missed, "visitor socket fell behind the event feed");
+            }
+            Err(RecvError::Closed) => return None,
+        }
+    }
 }
 
 /// The main loop of a socket after `welcome`.
@@ -155,6 +272,7 @@ async fn converse<S>(
     conversation_id: &str,
     incoming: &mut S,
     frames: &mpsc::Sender<ServerFrame>,
+    live: &mut Live<'_>,
 ) where
     S: futures::Stream<Item = std::result::Result<WsMessage, axum::Error>> + Unpin,
 {
@@ -163,6 +281,15 @@ async fn converse<S>(
         let next = tokio::select! {
             next = tokio::time::timeout(state.limits.idle_timeout, read_frame(incoming)) => next,
             () = wait_turn(&mut turn) => { turn = None; continue; }
+            event = next_event(live.events) => {
+                let Some(event) = event else { break };
+                if let Some(frame) = live.frame_for(conversation_id, event) {
+                    if frames.send(frame).await.is_err() {
+                        break;
+                    }
+                }
+                continue;
+            }
             () = state.shutdown.cancelled() => {
                 // Let the answer in flight finish within the grace period, then close.
                 if let Some(handle) = turn.as_mut() {
@@ -191,7 +318,11 @@ async fn converse<S>(
                 Some(ServerFrame::from_error(&Error::BadRequest("hello was already sent".into())))
             }
             ClientFrame::Message { id, text } => {
-                if turn.as_ref().is_some_and(|t| !t.is_finished()) {
+                if !state.message_limiter.allow(conversation_id) {
+                    Some(ServerFrame::from_error(&Error::RateLimited(
+                        "you are sending messages too quickly; wait a few seconds".into(),
+                    )))
+                } else if turn.as_ref().is_some_and(|t| !t.is_finished()) {
                     Some(ServerFrame::from_error(&Error::Busy(
                         "wait for the current answer to finish".into(),
                     )))
@@ -214,11 +345,26 @@ async fn converse<S>(
                 }
             }
             ClientFrame::Handoff {} => {
-                match state.chat.store().set_status(conversation_id, ConversationStatus::Waiting, None).await
-                {
-                    Ok(_) => {
-                        tracing::info!(conversation_id, "visitor asked for a person");
-                        Some(ServerFrame::Status { status: ConversationStatus::Waiting })
+                use ConversationStatus::{Bot, Closed, Waiting};
+                let change = StatusChange::to(Waiting).only_from(&[Bot, Closed]);
+                match state.chat.store().set_status(conversation_id, &change).await {
+                    Ok(outcome) => {
+                        let changed = outcome.changed();
+                        match outcome.into_conversation() {
+                            Some(conversation) => {
+                                if changed {
+                                    state.chat.metrics().handoff(HandoffReason::Requested);
+                                    tracing::info!(conversation_id, "visitor asked for a person");
+                                }
+                                // Always answered, so the widget knows the request arrived.
+                                live.status = conversation.status;
+                                let agent = conversation
+                                    .assigned_agent
+                                    .filter(|_| conversation.status == ConversationStatus::Agent);
+                                Some(ServerFrame::Status { status: conversation.status, agent })
+                            }
+                            None => Some(ServerFrame::from_error(&Error::NotFound("conversation".into()))),
+                        }
                     }
                     Err(error) => Some(ServerFrame::from_error(&error)),
                 }
@@ -260,7 +406,10 @@ fn spawn_turn(
         let work = chat.handle_visitor_message(&conversation_id, &client_id, &text, &frames);
         let result = match tokio::time::timeout(limit, work).await {
             Ok(result) => result,
-            Err(_) => Err(Error::Generation("the answer took too long".into())),
+            Err(_) => {
+                chat.metrics().turn(frontdesk_core::metrics::TurnOutcome::Failed);
+                Err(Error::Generation("the answer took too long".into()))
+            }
         };
         if let Err(error) = result {
             if !frames.is_closed() {

@@ -34,6 +34,7 @@ pub struct MistralRsGenerator {
     name: String,
     /// Permits for generations running or waiting in the engine; bounds the queue.
     admission: Arc<Semaphore>,
+    capacity: usize,
 }
 
 impl std::fmt::Debug for MistralRsGenerator {
@@ -62,7 +63,8 @@ impl MistralRsGenerator {
             .await
             .map_err(|e| InferenceError::Load(format!("{e:#}")))?;
         let name = file.trim_end_matches(".gguf").to_owned();
-        Ok(Self { model: Arc::new(model), name, admission: Arc::new(Semaphore::new(max_in_flight.max(1))) })
+        let capacity = max_in_flight.max(1);
+        Ok(Self { model: Arc::new(model), name, admission: Arc::new(Semaphore::new(capacity)), capacity })
     }
 }
 
@@ -151,5 +153,9 @@ impl Generator for MistralRsGenerator {
 
     fn model_name(&self) -> &str {
         &self.name
+    }
+
+    fn in_flight(&self) -> usize {
+        self.capacity.saturating_sub(self.admission.available_permits())
     }
 }

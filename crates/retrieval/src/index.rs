@@ -192,6 +192,78 @@ impl KnowledgeBase {
         Ok(IndexReport { documents: documents.len(), entries: self.entry_count_now(), reindexed: true })
     }
 
+    /// Adds a document's entries, replacing those it had, in one commit (blocking). A document
+    /// that does not parse changes nothing. Returns how many entries it has.
+    pub fn upsert_document(&self, id: &str, text: &str) -> Result<u64, RetrievalError> {
+        let entries = parse_document(id, text)?;
+        let f = self.inner.fields;
+        {
+            let mut writer = self.lock_writer();
+            writer.delete_term(Term::from_field_text(f.document_id, id));
+            for entry in &entries {
+                writer.add_document(self.to_document(entry))?;
+            }
+            writer.commit()?;
+        }
+        self.inner.reader.reload()?;
+        Ok(entries.len() as u64)
+    }
+
+    /// Removes a document's entries (blocking).
+    pub fn remove_document(&self, id: &str) -> Result<(), RetrievalError> {
+        {
+            let mut writer = self.lock_writer();
+            writer.delete_term(Term::from_field_text(self.inner.fields.document_id, id));
+            writer.commit()?;
+        }
+        self.inner.reader.reload()?;
+        Ok(())
+    }
+
+    /// Replaces the whole index with these documents (id, text) in one commit (blocking), and
+    /// records `fingerprint` as what it holds. A document that does not parse is skipped with
+    /// a warning, so one bad file cannot empty the index.
+    pub fn rebuild(&self, documents: &[(String, String)], fingerprint: &str) -> Result<u64, RetrievalError> {
+        {
+            let mut writer = self.lock_writer();
+            writer.delete_all_documents()?;
+            for (id, text) in documents {
+                match parse_document(id, text) {
+                    Ok(entries) => {
+                        for entry in &entries {
+                            writer.add_document(self.to_document(entry))?;
+                        }
+                    }
+                    Err(error) => tracing::warn!(document = %id, %error, "document skipped"),
+                }
+            }
+            writer.commit()?;
+        }
+        self.inner.reader.reload()?;
+        self.set_fingerprint(fingerprint)?;
+        Ok(self.entry_count_now())
+    }
+
+    /// What the index was last recorded to hold (see [`KnowledgeBase::set_fingerprint`]).
+    pub fn fingerprint(&self) -> Option<String> {
+        std::fs::read_to_string(self.inner.dir.join(FINGERPRINT_FILE)).ok()
+    }
+
+    /// Records what the index holds, so an unchanged set of documents is not re-indexed at
+    /// the next start.
+    pub fn set_fingerprint(&self, fingerprint: &str) -> Result<(), RetrievalError> {
+        let path = self.inner.dir.join(FINGERPRINT_FILE);
+        let temporary = path.with_extension("tmp");
+        std::fs::write(&temporary, fingerprint)?;
+        std::fs::rename(&temporary, &path)?;
+        Ok(())
+    }
+
+    /// Entries in the index now.
+    pub fn entries(&self) -> u64 {
+        self.entry_count_now()
+    }
+
     fn lock_writer(&self) -> std::sync::MutexGuard<'_, IndexWriter> {
         // A panic while holding the writer leaves nothing half-written that a commit would keep.
         self.inner.writer.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -267,6 +339,14 @@ impl KnowledgeBase {
     }
 }
 
+/// The knowledge-base files under `folder`, as (id relative to `folder`, path), sorted.
+pub fn folder_files(folder: &Path) -> Result<Vec<(String, PathBuf)>, RetrievalError> {
+    let mut files = Vec::new();
+    collect_files(folder, folder, &mut files)?;
+    files.sort();
+    Ok(files)
+}
+
 /// Lists the knowledge-base files under `folder` as (id relative to `root`, path).
 fn collect_files(root: &Path, folder: &Path, out: &mut Vec<(String, PathBuf)>) -> Result<(), RetrievalError> {
     for item in std::fs::read_dir(folder)? {
@@ -275,10 +355,9 @@ fn collect_files(root: &Path, folder: &Path, out: &mut Vec<(String, PathBuf)>) -
             collect_files(root, &path, out)?;
             continue;
         }
-        let supported = path
-            .extension()
-            .and_then(|e| e.to_str())
-            .is_some_and(|e| matches!(e.to_ascii_lowercase().as_str(), "md" | "markdown" | "csv"));
+        let supported = path.extension().and_then(|e| e.to_str()).is_some_and(|e| {
+            matches!(e.to_ascii_lowercase().as_str(), "md" | "markdown" | "csv" | "json" | "txt")
+        });
         if supported {
             let id = path.strip_prefix(root).unwrap_or(&path).to_string_lossy().replace('\\', "/");
             out.push((id, path));
@@ -343,5 +422,27 @@ mod tests {
         let changed = kb.index_folder(docs.path()).expect("index");
         assert!(changed.reindexed);
         assert_eq!(changed.entries, 2);
+    }
+
+    #[test]
+    fn one_document_is_added_replaced_and_removed_without_touching_the_others() {
+        let (_docs, data, kb) = kb_with(&[("a.md", "## Opening hours\nTen to seven.\n")]);
+        assert_eq!(
+            kb.upsert_document("b.csv", "question,answer\nGift wrapping?,Yes for 3 euros\n").expect("add"),
+            1
+        );
+        assert_eq!(kb.search_blocking("gift wrapping", 1).expect("search")[0].document_id, "b.csv");
+        kb.upsert_document("b.csv", "question,answer\nEngraving?,Yes\nGift cards?,Sold online\n")
+            .expect("replace");
+        assert_eq!(kb.entries(), 3);
+        assert!(kb.search_blocking("wrapping", 3).expect("search").is_empty(), "the old entry is gone");
+        assert!(kb.upsert_document("c.csv", "").is_err() || kb.entries() == 3);
+        assert!(kb.upsert_document("d.exe", "x").is_err(), "an unsupported type changes nothing");
+        assert_eq!(kb.entries(), 3);
+        kb.remove_document("a.md").expect("remove");
+        assert!(kb.search_blocking("opening hours", 3).expect("search").is_empty());
+        drop(kb);
+        let reopened = KnowledgeBase::open(data.path()).expect("reopen");
+        assert_eq!(reopened.entries(), 2, "changes survive a restart");
     }
 }

@@ -1,15 +1,16 @@
 //! Frontdesk's knowledge base: FAQ documents parsed into entries and searched with tantivy.
 //!
-//! - [`parse`]: turns Markdown and CSV documents into [`FaqEntry`] values (question, answer,
+//! - [`parse`]: turns Markdown, HTML, CSV, JSON and plain-text documents into [`FaqEntry`] values (question, answer,
 //!   section path, link).
 //! - [`KnowledgeBase`]: the on-disk tantivy index under the data dir; implements
 //!   [`frontdesk_core::retrieve::Retriever`]. Folders are fingerprinted so an unchanged
 //!   knowledge base is not re-indexed at start.
 
+pub mod html;
 mod index;
 pub mod parse;
 
-pub use index::{IndexReport, KnowledgeBase};
+pub use index::{folder_files, IndexReport, KnowledgeBase};
 pub use parse::FaqEntry;
 
 /// Errors of parsing and indexing.

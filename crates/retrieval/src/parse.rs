@@ -5,6 +5,11 @@
 //!   heading is skipped when it is only a title line.
 //! - CSV: a header row naming `question` and `answer` (and optionally `category`, `url`,
 //!   `tags`) is detected; without one, the first two columns are the question and the answer.
+//! - HTML: main content only, split at `h1`–`h3` and at `dt`/`dd` pairs (see [`crate::html`]).
+//! - JSON: an array of objects with the same fields as the CSV columns (or an object holding
+//!   such an array under `faq`, `entries`, `items` or `questions`).
+//! - Plain text: blocks separated by blank lines; a block's first line is its title (a question
+//!   line, or `Q:` / `A:` pairs, read naturally), the rest its body.
 
 use crate::RetrievalError;
 
@@ -45,6 +50,9 @@ pub fn parse_document(document_id: &str, text: &str) -> Result<Vec<FaqEntry>, Re
     match extension.as_deref() {
         Some("md" | "markdown") => Ok(parse_markdown(document_id, text)),
         Some("csv") => parse_csv(document_id, text),
+        Some("json") => parse_json(document_id, text),
+        Some("html" | "htm") => Ok(crate::html::parse_html(document_id, text)),
+        Some("txt" | "text") => Ok(parse_text(document_id, text)),
         _ => Err(RetrievalError::Unsupported(document_id.to_owned())),
     }
 }
@@ -160,6 +168,111 @@ pub fn parse_csv(document_id: &str, text: &str) -> Result<Vec<FaqEntry>, Retriev
     Ok(entries)
 }
 
+/// Gives each entry a unique anchor within its document.
+struct Anchors(std::collections::HashSet<String>);
+
+impl Anchors {
+    fn new() -> Self {
+        Self(std::collections::HashSet::new())
+    }
+
+    fn entry_id(&mut self, document_id: &str, title: &str, position: usize) -> String {
+        let mut anchor = slug(title);
+        if anchor.is_empty() || !self.0.insert(anchor.clone()) {
+            anchor = format!("{anchor}-{position}").trim_start_matches('-').to_owned();
+            self.0.insert(anchor.clone());
+        }
+        format!("{document_id}#{anchor}")
+    }
+}
+
+/// Reads FAQ entries from a JSON array of objects.
+pub fn parse_json(document_id: &str, text: &str) -> Result<Vec<FaqEntry>, RetrievalError> {
+    use serde_json::Value;
+    let parse_error = |reason: String| RetrievalError::Parse { document: document_id.to_owned(), reason };
+    let value: Value = serde_json::from_str(text).map_err(|e| parse_error(format!("invalid JSON: {e}")))?;
+    let items = match &value {
+        Value::Array(items) => items,
+        Value::Object(object) => ["faq", "entries", "items", "questions"]
+            .iter()
+            .find_map(|key| object.get(*key).and_then(Value::as_array))
+            .ok_or_else(|| parse_error("expected an array of {question, answer} objects".into()))?,
+        _ => return Err(parse_error("expected an array of {question, answer} objects".into())),
+    };
+    let mut anchors = Anchors::new();
+    let mut entries = Vec::new();
+    for (position, item) in items.iter().enumerate() {
+        let object =
+            item.as_object().ok_or_else(|| parse_error(format!("item {} is not an object", position + 1)))?;
+        let field = |names: &[&str]| {
+            names.iter().find_map(|name| {
+                object.iter().find(|(key, _)| key.eq_ignore_ascii_case(name)).and_then(|(_, v)| match v {
+                    Value::String(text) => Some(text.trim().to_owned()),
+                    Value::Number(number) => Some(number.to_string()),
+                    _ => None,
+                })
+            })
+        };
+        let title = field(&["question", "title", "q"]).unwrap_or_default();
+        let body = field(&["answer", "body", "a"]).unwrap_or_default();
+        if title.is_empty() || body.is_empty() {
+            return Err(parse_error(format!("item {} lacks a question or an answer", position + 1)));
+        }
+        entries.push(FaqEntry {
+            entry_id: anchors.entry_id(document_id, &title, position + 1),
+            document_id: document_id.to_owned(),
+            section: field(&["category", "section"]).filter(|c| !c.is_empty()).into_iter().collect(),
+            url: field(&["url", "link"]).filter(|u| !u.is_empty()),
+            title,
+            body,
+        });
+    }
+    Ok(entries)
+}
+
+/// Splits plain text into entries at blank lines. A block's first line is its title; a
+/// single-line block ending in `?` takes the next block as its answer; `Q:` and `A:` prefixes
+/// are dropped.
+pub fn parse_text(document_id: &str, text: &str) -> Vec<FaqEntry> {
+    let strip = |line: &str| {
+        let trimmed = line.trim();
+        for prefix in ["Q:", "Q.", "A:", "A."] {
+            if let Some(rest) = trimmed.strip_prefix(prefix) {
+                return rest.trim().to_owned();
+            }
+        }
+        trimmed.to_owned()
+    };
+    let blocks: Vec<Vec<String>> = text
+        .replace("\r\n", "\n")
+        .split("\n\n")
+        .map(|block| block.lines().map(strip).filter(|l| !l.is_empty()).collect::<Vec<_>>())
+        .filter(|lines| !lines.is_empty())
+        .collect();
+    let mut anchors = Anchors::new();
+    let mut entries = Vec::new();
+    let mut index = 0;
+    while index < blocks.len() {
+        let mut lines = blocks[index].clone();
+        index += 1;
+        if lines.len() == 1 && lines[0].ends_with('?') && index < blocks.len() {
+            lines.extend(blocks[index].iter().cloned());
+            index += 1;
+        }
+        let title = lines.remove(0);
+        let body = lines.join("\n");
+        entries.push(FaqEntry {
+            entry_id: anchors.entry_id(document_id, &title, entries.len() + 1),
+            document_id: document_id.to_owned(),
+            title,
+            body,
+            section: Vec::new(),
+            url: None,
+        });
+    }
+    entries
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -188,6 +301,37 @@ mod tests {
         assert_eq!(parse_csv("pay.csv", without).expect("parses").len(), 2);
         let broken = "question,answer\nonly a question\n";
         assert!(parse_csv("pay.csv", broken).is_err());
+    }
+
+    #[test]
+    fn json_arrays_of_questions_and_answers() {
+        let doc = r#"[{"question": "Do you ship abroad?", "answer": "Yes, to the EU.", "category": "Shipping", "url": "https://x.test/ship"},
+                      {"Q": "Gift cards?", "A": "From 10 euros."}]"#;
+        let entries = parse_document("faq.json", doc).expect("parses");
+        assert_eq!(entries.len(), 2);
+        assert_eq!(entries[0].section, vec!["Shipping".to_owned()]);
+        assert_eq!(entries[0].url.as_deref(), Some("https://x.test/ship"));
+        assert_eq!(entries[1].entry_id, "faq.json#gift-cards");
+        let wrapped = r#"{"faq": [{"title": "Hours", "body": "10 to 7"}]}"#;
+        assert_eq!(parse_json("faq.json", wrapped).expect("parses")[0].body, "10 to 7");
+        for broken in ["{", "[1, 2]", r#"[{"question": "no answer"}]"#, r#"{"other": []}"#] {
+            assert!(parse_json("faq.json", broken).is_err(), "{broken}");
+        }
+    }
+
+    #[test]
+    fn plain_text_blocks_and_question_lines() {
+        let doc = "Opening hours\nMonday to Saturday, 10 to 7.\n\nDo you sell gift cards?\n\nYes, from 10 euros.\n\nQ: Can I collect in store?\nA: Yes, the next day.\n";
+        let entries = parse_document("faq.txt", doc).expect("parses");
+        let pairs: Vec<(&str, &str)> = entries.iter().map(|e| (e.title.as_str(), e.body.as_str())).collect();
+        assert_eq!(
+            pairs,
+            [
+                ("Opening hours", "Monday to Saturday, 10 to 7."),
+                ("Do you sell gift cards?", "Yes, from 10 euros."),
+                ("Can I collect in store?", "Yes, the next day."),
+            ]
+        );
     }
 
     #[test]

@@ -11,6 +11,7 @@ use std::str::FromStr;
 use anyhow::{bail, Context};
 use clap::Args;
 use frontdesk_core::chat::AnswerMode;
+use frontdesk_gateway::auth::{ApiKey, Role};
 use serde::Deserialize;
 
 /// Environment variable names, one per setting.
@@ -41,6 +42,8 @@ pub mod env {
     pub const ANSWER_MODE: &str = "FRONTDESK_ANSWER_MODE";
     /// Secret that signs conversation tokens (replicas must share it).
     pub const TOKEN_SECRET: &str = "FRONTDESK_TOKEN_SECRET";
+    /// Page origins allowed to open the visitor WebSocket, comma-separated.
+    pub const ALLOWED_ORIGINS: &str = "FRONTDESK_ALLOWED_ORIGINS";
     /// `json` for JSON log lines.
     pub const LOG_FORMAT: &str = "FRONTDESK_LOG_FORMAT";
 }
@@ -104,6 +107,21 @@ pub struct FileConfig {
     decline_below: Option<f32>,
     extractive_from: Option<f32>,
     max_answer_tokens: Option<usize>,
+    #[serde(default)]
+    api_keys: Vec<ApiKeyEntry>,
+    allowed_origins: Option<Vec<String>>,
+    trust_forwarded_for: Option<bool>,
+    retention_days: Option<u32>,
+}
+
+/// One `[[api_keys]]` table of the config file: the key itself is never written there, only
+/// its SHA-256 (`frontdesk hash-key KEY` prints it).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ApiKeyEntry {
+    name: String,
+    role: String,
+    sha256: String,
 }
 
 /// Which conversation store to use.
@@ -139,10 +157,9 @@ pub struct Config {
     pub model: PathBuf,
     /// The knowledge-base folder indexed at start, if any.
     pub kb: Option<PathBuf>,
-    /// Development admin key.
-    pub admin_key: Option<String>,
-    /// Development agent key.
-    pub agent_key: Option<String>,
+    /// API keys: the config file's hashed keys, then the development keys given in plain
+    /// (named `admin` and `agent`).
+    pub api_keys: Vec<ApiKey>,
     /// The engine.
     pub engine: EngineKind,
     /// How answers are written.
@@ -159,6 +176,12 @@ pub struct Config {
     pub extractive_from: f32,
     /// Longest answer in tokens.
     pub max_answer_tokens: usize,
+    /// Page origins allowed to open the visitor WebSocket; empty allows any.
+    pub allowed_origins: Vec<String>,
+    /// Take client IPs from `X-Forwarded-For` (behind a proxy that sets it).
+    pub trust_forwarded_for: bool,
+    /// Closed conversations are deleted this many days after their last change; 0 keeps them.
+    pub retention_days: u32,
 }
 
 fn parse<T: FromStr>(name: &str, value: &str) -> anyhow::Result<T>
@@ -223,6 +246,37 @@ impl Config {
         if !(16..=2_048).contains(&max_answer_tokens) {
             bail!("max_answer_tokens must be between 16 and 2048");
         }
+        let mut api_keys = Vec::new();
+        for entry in &file.api_keys {
+            let role: Role = parse("api key role", &entry.role)?;
+            let key = ApiKey::from_hash(entry.name.trim(), role, &entry.sha256)
+                .map_err(|e| anyhow::anyhow!("invalid api key {:?}: {e}", entry.name))?;
+            if entry.name.trim().is_empty() {
+                bail!("invalid api key: every key needs a name");
+            }
+            api_keys.push(key);
+        }
+        for (plain, name, role) in [
+            (text(&args.admin_key, env::ADMIN_KEY, &file.admin_key), "admin", Role::Admin),
+            (text(&args.agent_key, env::AGENT_KEY, &file.agent_key), "agent", Role::Agent),
+        ] {
+            if let Some(plain) = plain {
+                api_keys.push(
+                    ApiKey::from_plain(name, role, &plain)
+                        .map_err(|e| anyhow::anyhow!("invalid {name} key: {e}"))?,
+                );
+            }
+        }
+        let allowed_origins: Vec<String> = match env(env::ALLOWED_ORIGINS) {
+            Some(list) => list.split(',').map(|o| o.trim().to_owned()).filter(|o| !o.is_empty()).collect(),
+            None => file.allowed_origins.clone().unwrap_or_default(),
+        };
+        if let Some(bad) = allowed_origins
+            .iter()
+            .find(|o| !(o.starts_with("http://") || o.starts_with("https://")) || o.ends_with('/'))
+        {
+            bail!("invalid allowed origin {bad:?}: expected a scheme and host such as https://shop.example");
+        }
         let token_secret = file.token_secret.clone().or_else(|| env(env::TOKEN_SECRET));
         if token_secret.as_ref().is_some_and(|s| s.len() < 16) {
             bail!("token_secret must be at least 16 characters");
@@ -236,8 +290,7 @@ impl Config {
             model: path(&args.model, env::MODEL, &file.model)
                 .unwrap_or_else(|| "models/SmolLM2-135M-Instruct.Q4_1.gguf".into()),
             kb: Some(path(&args.kb, env::KB, &file.kb).unwrap_or_else(|| "knowledge-base".into())),
-            admin_key: text(&args.admin_key, env::ADMIN_KEY, &file.admin_key),
-            agent_key: text(&args.agent_key, env::AGENT_KEY, &file.agent_key),
+            api_keys,
             engine,
             answer_mode,
             token_secret,
@@ -246,6 +299,9 @@ impl Config {
             decline_below,
             extractive_from,
             max_answer_tokens,
+            allowed_origins,
+            trust_forwarded_for: file.trust_forwarded_for.unwrap_or(false),
+            retention_days: file.retention_days.unwrap_or(0),
         })
     }
 }
@@ -287,12 +343,38 @@ mod tests {
     }
 
     #[test]
+    fn hashed_keys_come_from_the_file_and_plain_keys_from_flags() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let file = dir.path().join("frontdesk.toml");
+        let hash = frontdesk_gateway::auth::hash_key("ana-secret-key-0123456789");
+        std::fs::write(
+            &file,
+            format!("[[api_keys]]\nname = \"ana\"\nrole = \"agent\"\nsha256 = \"{hash}\"\n"),
+        )
+        .expect("write");
+        let args = CommonArgs {
+            config: Some(file.clone()),
+            admin_key: Some("admin-dev-key-0123456789".into()),
+            ..CommonArgs::default()
+        };
+        let config = Config::resolve(&args, &no_env).expect("valid");
+        let keys = frontdesk_gateway::auth::ApiKeys::new(config.api_keys);
+        assert_eq!(keys.authenticate("ana-secret-key-0123456789").map(|k| k.name.as_str()), Some("ana"));
+        assert_eq!(keys.authenticate("admin-dev-key-0123456789").map(|k| k.role), Some(Role::Admin));
+        std::fs::write(&file, "[[api_keys]]\nname = \"ana\"\nrole = \"boss\"\nsha256 = \"00\"\n")
+            .expect("write");
+        let bad = CommonArgs { config: Some(file), ..CommonArgs::default() };
+        assert!(Config::resolve(&bad, &no_env).expect_err("refused").to_string().contains("invalid"));
+    }
+
+    #[test]
     fn bad_values_are_refused_with_a_clear_message() {
         for args in [
             CommonArgs { listen: Some("nowhere".into()), ..CommonArgs::default() },
             CommonArgs { store: Some("postgres".into()), ..CommonArgs::default() },
             CommonArgs { answer_mode: Some("creative".into()), ..CommonArgs::default() },
             CommonArgs { redis_url: Some("http://x".into()), ..CommonArgs::default() },
+            CommonArgs { agent_key: Some("short".into()), ..CommonArgs::default() },
         ] {
             let error = Config::resolve(&args, &no_env).expect_err("must be refused");
             assert!(error.to_string().starts_with("invalid"), "{error}");

@@ -5,9 +5,11 @@
 //! - [`App`]: the wired backends and chat service.
 //! - [`start`]: binds and serves; used by `frontdesk serve` and by the end-to-end tests.
 //! - [`eval`]: retrieval quality figures for `frontdesk eval`.
+//! - [`library`]: documents in the store, indexed here and followed across replicas.
 
 pub mod config;
 pub mod eval;
+pub mod library;
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -15,9 +17,11 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use frontdesk_core::chat::{ChatConfig, ChatService};
+use frontdesk_core::documents::DocumentStore;
 use frontdesk_core::generate::{Generator, SamplingConfig};
 use frontdesk_core::store::SessionStore;
 use frontdesk_core::token::TokenSigner;
+use frontdesk_gateway::auth::ApiKeys;
 use frontdesk_gateway::{AppState, GatewayLimits};
 use frontdesk_inference::MistralRsGenerator;
 use frontdesk_retrieval::KnowledgeBase;
@@ -25,42 +29,76 @@ use frontdesk_store::{EmbeddedStore, RedisStore, RedisStoreConfig};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, EngineKind, StoreKind};
+use crate::library::KnowledgeLibrary;
 
 /// The wired backends.
 #[derive(Clone)]
 pub struct App {
     /// The chat turn over the backends.
     pub chat: ChatService,
-    /// The knowledge base (for ingesting).
-    pub knowledge_base: KnowledgeBase,
+    /// The documents and their index.
+    pub library: Arc<KnowledgeLibrary>,
     /// Signs conversation tokens.
     pub signer: TokenSigner,
 }
 
-/// Opens the store, the index (indexing the knowledge-base folder if it changed) and the model.
-pub async fn build_app(config: &Config) -> anyhow::Result<App> {
+/// Opens the configured store, as the conversation store and the document store.
+pub async fn open_store(config: &Config) -> anyhow::Result<(Arc<dyn SessionStore>, Arc<dyn DocumentStore>)> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("failed to create data dir {}", config.data_dir.display()))?;
-    let store: Arc<dyn SessionStore> = match config.store {
+    Ok(match config.store {
         StoreKind::Embedded => {
             let path = config.data_dir.join("frontdesk.redb");
-            Arc::new(
+            let store = Arc::new(
                 EmbeddedStore::open(&path)
                     .with_context(|| format!("failed to open store {}", path.display()))?,
-            )
+            );
+            (store.clone(), store)
         }
         StoreKind::Redis => {
             let mut redis = RedisStoreConfig::new(&config.redis_url);
             redis.key_prefix.clone_from(&config.redis_prefix);
-            Arc::new(
+            let store = Arc::new(
                 RedisStore::connect(&redis)
                     .await
                     .with_context(|| format!("failed to connect to redis at {}", config.redis_url))?,
-            )
+            );
+            (store.clone(), store)
         }
-    };
+    })
+}
 
-    let knowledge_base = open_and_index_knowledge_base(config).await?;
+/// Opens the store and the index, adds the `--kb` folder's new or changed files to the store,
+/// and brings the index in line with the stored documents.
+pub async fn open_library(config: &Config) -> anyhow::Result<(Arc<dyn SessionStore>, Arc<KnowledgeLibrary>)> {
+    let (store, documents) = open_store(config).await?;
+    let library = Arc::new(KnowledgeLibrary::new(store.clone(), documents, open_knowledge_base(config)?));
+    let started = std::time::Instant::now();
+    let mut seeded = 0;
+    if let Some(kb) = &config.kb {
+        if kb.is_dir() {
+            seeded = library
+                .seed_folder(kb)
+                .await
+                .with_context(|| format!("failed to read knowledge base {}", kb.display()))?;
+        } else {
+            tracing::warn!(kb = %kb.display(), "knowledge-base folder not found; serving the stored documents");
+        }
+    }
+    let entries = library.sync().await.context("failed to index the stored documents")?;
+    tracing::info!(
+        seeded,
+        entries,
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "knowledge base ready"
+    );
+    Ok((store, library))
+}
+
+/// Opens the store, the knowledge base and the model.
+pub async fn build_app(config: &Config) -> anyhow::Result<App> {
+    let (store, library) = open_library(config).await?;
+    let knowledge_base = library.index().clone();
 
     let generator: Arc<dyn Generator> = match config.engine {
         EngineKind::MistralRs => {
@@ -82,8 +120,8 @@ pub async fn build_app(config: &Config) -> anyhow::Result<App> {
         ..ChatConfig::default()
     };
     let signer = TokenSigner::new(token_secret(config)?);
-    let chat = ChatService::new(store, Arc::new(knowledge_base.clone()), generator, chat_config);
-    Ok(App { chat, knowledge_base, signer })
+    let chat = ChatService::new(store, Arc::new(knowledge_base), generator, chat_config);
+    Ok(App { chat, library, signer })
 }
 
 /// Opens the index under the data dir and indexes the configured knowledge-base folder if it
@@ -150,6 +188,7 @@ pub struct RunningServer {
     pub addr: SocketAddr,
     shutdown: CancellationToken,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
+    background: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl RunningServer {
@@ -157,7 +196,32 @@ impl RunningServer {
     /// socket with a close frame, and waits for the server (and its backends) to be released.
     pub async fn stop(self) -> anyhow::Result<()> {
         self.shutdown.cancel();
-        self.task.await.context("server task failed")?.context("server failed")
+        let served = self.task.await.context("server task failed")?.context("server failed");
+        // Background tasks hold the store too; wait for them so the store file is released.
+        for task in self.background {
+            task.await.context("background task failed")?;
+        }
+        served
+    }
+}
+
+/// Deletes closed conversations older than the retention period, at start and then hourly.
+/// Every replica may run it; deleting what another replica deleted is harmless.
+async fn enforce_retention(store: Arc<dyn SessionStore>, days: u32, stop: CancellationToken) {
+    let mut hourly = tokio::time::interval(std::time::Duration::from_secs(3_600));
+    loop {
+        tokio::select! {
+            _ = hourly.tick() => {}
+            () = stop.cancelled() => return,
+        }
+        let before = frontdesk_core::now_ms() - i64::from(days) * 86_400_000;
+        match frontdesk_core::store::purge_closed(store.as_ref(), before).await {
+            Ok(0) => {}
+            Ok(deleted) => {
+                tracing::info!(deleted, days, "closed conversations past the retention period deleted")
+            }
+            Err(error) => tracing::warn!(%error, "retention could not run; will retry"),
+        }
     }
 }
 
@@ -168,8 +232,19 @@ pub async fn start(config: &Config) -> anyhow::Result<RunningServer> {
         .await
         .with_context(|| format!("failed to listen on {}", config.listen))?;
     let addr = listener.local_addr()?;
-    let state = AppState::new(app.chat, app.signer, GatewayLimits::default());
+    let keys = ApiKeys::new(config.api_keys.clone());
+    let limits = GatewayLimits {
+        allowed_origins: config.allowed_origins.clone(),
+        trust_forwarded_for: config.trust_forwarded_for,
+        ..GatewayLimits::default()
+    };
+    let state = AppState::new(app.chat, app.library.clone(), app.signer, keys, limits);
     let shutdown = state.shutdown.clone();
+    let mut background = vec![app.library.follow(shutdown.clone())];
+    if config.retention_days > 0 {
+        let store = state.chat.store().clone();
+        background.push(tokio::spawn(enforce_retention(store, config.retention_days, shutdown.clone())));
+    }
     let task = tokio::spawn(frontdesk_gateway::serve(listener, state));
-    Ok(RunningServer { addr, shutdown, task })
+    Ok(RunningServer { addr, shutdown, task, background })
 }

@@ -22,7 +22,7 @@ enum Command {
         #[command(flatten)]
         common: CommonArgs,
     },
-    /// Index knowledge-base files or folders (Markdown, CSV) into the data dir.
+    /// Add or replace knowledge-base files, or every file of folders, in the store and the index.
     Ingest {
         /// Files or folders to index; together they replace what the index held.
         #[arg(required = true)]
@@ -41,6 +41,11 @@ enum Command {
         verbose: bool,
         #[command(flatten)]
         common: CommonArgs,
+    },
+    /// Print the SHA-256 of an API key, for `[[api_keys]]` in the config file.
+    HashKey {
+        /// The key (at least 16 characters; generate one with `openssl rand -hex 24`).
+        key: String,
     },
     /// Ask one question; prints the answer, then its sources.
     Ask {
@@ -92,17 +97,29 @@ async fn main() -> anyhow::Result<()> {
             server.stop().await
         }
         Command::Ingest { paths, common } => {
-            let config = Config::resolve(&common, &env)?;
-            let kb = frontdesk::open_knowledge_base(&config)?;
-            let report = tokio::task::spawn_blocking(move || kb.index_paths(&paths))
-                .await?
-                .context("failed to index")?;
-            println!(
-                "indexed {} documents, {} entries ({})",
-                report.documents,
-                report.entries,
-                if report.reindexed { "reindexed" } else { "unchanged" }
-            );
+            use frontdesk_core::documents::Library;
+            let mut config = Config::resolve(&common, &env)?;
+            config.kb = None;
+            let (_, library) = frontdesk::open_library(&config).await?;
+            let mut files = Vec::new();
+            for path in &paths {
+                if path.is_dir() {
+                    files.extend(frontdesk_retrieval::folder_files(path)?);
+                } else {
+                    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                    files.push((name, path.clone()));
+                }
+            }
+            for (id, path) in files {
+                let content =
+                    std::fs::read(&path).with_context(|| format!("failed to read {}", path.display()))?;
+                let (info, created) = library
+                    .put(&id, content)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+                println!("{} {id}: {} entries", if created { "added" } else { "replaced" }, info.entries);
+            }
+            println!("{} entries in the index", library.index().entries());
             Ok(())
         }
         Command::Eval { questions, verbose, common } => {
@@ -113,6 +130,12 @@ async fn main() -> anyhow::Result<()> {
             let kb = frontdesk::open_and_index_knowledge_base(&config).await?;
             let report = frontdesk::eval::evaluate(&kb, &questions, config.decline_below).await?;
             print!("{}", report.render(verbose));
+            Ok(())
+        }
+        Command::HashKey { key } => {
+            frontdesk_gateway::auth::ApiKey::from_plain("check", frontdesk_gateway::auth::Role::Agent, &key)
+                .map_err(|e| anyhow::anyhow!(e))?;
+            println!("{}", frontdesk_gateway::auth::hash_key(&key));
             Ok(())
         }
         Command::Ask { question, common } => {

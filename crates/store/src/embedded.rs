@@ -6,9 +6,14 @@ use std::path::Path;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use frontdesk_core::model::{Conversation, ConversationStatus, Feedback, Message, Role};
-use frontdesk_core::store::{AppendOutcome, SessionStore};
+use frontdesk_core::documents::{Document, DocumentInfo, DocumentStore};
+use frontdesk_core::model::{Conversation, Feedback, Message, Role, VisitorProfile};
+use frontdesk_core::store::{
+    cursor_after, AppendOutcome, ConversationPage, ConversationQuery, SessionStore, StatusChange,
+    StatusOutcome, StoreEvent, EVENT_BUFFER, LIST_SCAN_LIMIT,
+};
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use tokio::sync::broadcast;
 
 use crate::StoreError;
 
@@ -20,11 +25,21 @@ const MESSAGES: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("mess
 const CLIENT_IDS: TableDefinition<(&str, &str), u64> = TableDefinition::new("client_ids");
 /// (updated ms, conversation id) → (), for listing the newest conversations first.
 const BY_UPDATED: TableDefinition<(i64, &str), ()> = TableDefinition::new("by_updated");
+/// (visitor id, conversation id) → (), a visitor's conversations.
+const BY_VISITOR: TableDefinition<(&str, &str), ()> = TableDefinition::new("by_visitor");
+/// Visitor id → visitor profile JSON.
+const VISITORS: TableDefinition<&str, &[u8]> = TableDefinition::new("visitors");
+/// Document id → document info JSON.
+const DOCUMENTS: TableDefinition<&str, &[u8]> = TableDefinition::new("documents");
+/// Document id → the document's bytes.
+const DOCUMENT_CONTENT: TableDefinition<&str, &[u8]> = TableDefinition::new("document_content");
 
-/// The default store: one redb file on disk.
+/// The default store: one redb file on disk. Events go to subscribers in this process (one
+/// process is the only writer of the file).
 #[derive(Clone)]
 pub struct EmbeddedStore {
     db: Arc<Database>,
+    events: broadcast::Sender<StoreEvent>,
 }
 
 impl std::fmt::Debug for EmbeddedStore {
@@ -50,9 +65,18 @@ impl EmbeddedStore {
             txn.open_table(MESSAGES).map_err(embedded)?;
             txn.open_table(CLIENT_IDS).map_err(embedded)?;
             txn.open_table(BY_UPDATED).map_err(embedded)?;
+            txn.open_table(DOCUMENTS).map_err(embedded)?;
+            txn.open_table(DOCUMENT_CONTENT).map_err(embedded)?;
+            txn.open_table(VISITORS).map_err(embedded)?;
+            txn.open_table(BY_VISITOR).map_err(embedded)?;
         }
         txn.commit().map_err(embedded)?;
-        Ok(Self { db: Arc::new(db) })
+        Ok(Self { db: Arc::new(db), events: broadcast::channel(EVENT_BUFFER).0 })
+    }
+
+    fn emit(&self, event: StoreEvent) {
+        // No subscriber is not an error: nobody needs to see it.
+        let _ = self.events.send(event);
     }
 
     /// Runs blocking database work on tokio's blocking pool.
@@ -92,6 +116,12 @@ fn write_conversation(
         by_updated.remove((previous, conversation.id.as_str())).map_err(embedded)?;
     }
     by_updated.insert((conversation.updated_ms, conversation.id.as_str()), ()).map_err(embedded)?;
+    if previous_updated_ms.is_none() {
+        let mut by_visitor = txn.open_table(BY_VISITOR).map_err(embedded)?;
+        by_visitor
+            .insert((conversation.visitor_id.as_str(), conversation.id.as_str()), ())
+            .map_err(embedded)?;
+    }
     Ok(())
 }
 
@@ -108,14 +138,16 @@ fn conversation_in(txn: &redb::WriteTransaction, id: &str) -> Result<Option<Conv
 #[async_trait]
 impl SessionStore for EmbeddedStore {
     async fn create_conversation(&self, conversation: &Conversation) -> frontdesk_core::Result<()> {
-        let conversation = conversation.clone();
+        let record = conversation.clone();
         self.blocking(move |db| {
             let txn = db.begin_write().map_err(embedded)?;
-            let previous = conversation_in(&txn, &conversation.id)?.map(|c| c.updated_ms);
-            write_conversation(&txn, previous, &conversation)?;
+            let previous = conversation_in(&txn, &record.id)?.map(|c| c.updated_ms);
+            write_conversation(&txn, previous, &record)?;
             txn.commit().map_err(embedded)
         })
-        .await
+        .await?;
+        self.emit(StoreEvent::Status { conversation: conversation.clone() });
+        Ok(())
     }
 
     async fn get_conversation(&self, id: &str) -> frontdesk_core::Result<Option<Conversation>> {
@@ -128,6 +160,7 @@ impl SessionStore for EmbeddedStore {
         conversation_id: &str,
         mut message: Message,
     ) -> frontdesk_core::Result<AppendOutcome> {
+        let id = conversation_id.to_owned();
         let conversation_id = conversation_id.to_owned();
         let outcome = self
             .blocking(move |db| {
@@ -183,7 +216,11 @@ impl SessionStore for EmbeddedStore {
                 Ok(outcome)
             })
             .await?;
-        outcome.ok_or_else(|| frontdesk_core::Error::NotFound("conversation".into()))
+        let outcome = outcome.ok_or_else(|| frontdesk_core::Error::NotFound("conversation".into()))?;
+        if let AppendOutcome::Stored(message) = &outcome {
+            self.emit(StoreEvent::Message { conversation_id: id, message: message.clone() });
+        }
+        Ok(outcome)
     }
 
     async fn list_messages(&self, conversation_id: &str) -> frontdesk_core::Result<Vec<Message>> {
@@ -207,27 +244,30 @@ impl SessionStore for EmbeddedStore {
     async fn set_status(
         &self,
         conversation_id: &str,
-        status: ConversationStatus,
-        agent: Option<&str>,
-    ) -> frontdesk_core::Result<bool> {
+        change: &StatusChange,
+    ) -> frontdesk_core::Result<StatusOutcome> {
         let conversation_id = conversation_id.to_owned();
-        let agent = agent.map(str::to_owned);
-        self.blocking(move |db| {
-            let txn = db.begin_write().map_err(embedded)?;
-            let Some(mut conversation) = conversation_in(&txn, &conversation_id)? else {
-                return Ok(false);
-            };
-            let previous = conversation.updated_ms;
-            conversation.status = status;
-            if agent.is_some() || status == ConversationStatus::Bot {
-                conversation.assigned_agent = agent;
-            }
-            conversation.updated_ms = frontdesk_core::now_ms().max(previous);
-            write_conversation(&txn, Some(previous), &conversation)?;
-            txn.commit().map_err(embedded)?;
-            Ok(true)
-        })
-        .await
+        let change = change.clone();
+        let outcome = self
+            .blocking(move |db| {
+                let txn = db.begin_write().map_err(embedded)?;
+                let Some(mut conversation) = conversation_in(&txn, &conversation_id)? else {
+                    return Ok(StatusOutcome::Missing);
+                };
+                if !change.allowed_from(conversation.status) {
+                    return Ok(StatusOutcome::Refused(conversation));
+                }
+                let previous = conversation.updated_ms;
+                change.apply(&mut conversation, frontdesk_core::now_ms());
+                write_conversation(&txn, Some(previous), &conversation)?;
+                txn.commit().map_err(embedded)?;
+                Ok(StatusOutcome::Changed(conversation))
+            })
+            .await?;
+        if let StatusOutcome::Changed(conversation) = &outcome {
+            self.emit(StoreEvent::Status { conversation: conversation.clone() });
+        }
+        Ok(outcome)
     }
 
     async fn set_feedback(
@@ -271,16 +311,52 @@ impl SessionStore for EmbeddedStore {
         .await
     }
 
-    async fn list_conversations(&self, limit: usize) -> frontdesk_core::Result<Vec<Conversation>> {
+    async fn list_conversations(
+        &self,
+        query: &ConversationQuery,
+    ) -> frontdesk_core::Result<ConversationPage> {
+        let query = query.clone();
+        let cursor = query.decoded_cursor()?;
         self.blocking(move |db| {
             let txn = db.begin_read().map_err(embedded)?;
             let index = txn.open_table(BY_UPDATED).map_err(embedded)?;
             let conversations = txn.open_table(CONVERSATIONS).map_err(embedded)?;
-            let mut out = Vec::new();
-            for row in index.iter().map_err(embedded)?.rev().take(limit) {
+            let messages = txn.open_table(MESSAGES).map_err(embedded)?;
+            let upper = match (&cursor, query.updated_to_ms) {
+                (Some((ms, id)), _) => (*ms, id.clone()),
+                // Exclusive bound: every id sorts after "".
+                (None, Some(to)) => (to, String::new()),
+                (None, None) => (i64::MAX, String::new()),
+            };
+            let page = query.page_size();
+            let mut out = ConversationPage::default();
+            let mut scanned = 0;
+            for row in index.range(..(upper.0, upper.1.as_str())).map_err(embedded)?.rev() {
                 let (key, _) = row.map_err(embedded)?;
-                if let Some(bytes) = conversations.get(key.value().1).map_err(embedded)? {
-                    out.push(serde_json::from_slice(bytes.value())?);
+                let (updated, id) = key.value();
+                if query.updated_from_ms.is_some_and(|from| updated < from) {
+                    return Ok(out);
+                }
+                scanned += 1;
+                let Some(bytes) = conversations.get(id).map_err(embedded)? else { continue };
+                let conversation: Conversation = serde_json::from_slice(bytes.value())?;
+                let mut accepted = query.accepts_conversation(&conversation);
+                if accepted && query.needs_messages() {
+                    let mut list = Vec::new();
+                    for row in messages.range((id, 0)..=(id, u64::MAX)).map_err(embedded)? {
+                        let (_, bytes) = row.map_err(embedded)?;
+                        list.push(serde_json::from_slice::<Message>(bytes.value())?);
+                    }
+                    accepted = query.accepts_messages(&list);
+                }
+                let reached_scan_limit = scanned >= LIST_SCAN_LIMIT;
+                if accepted {
+                    out.conversations.push(conversation.clone());
+                }
+                if out.conversations.len() == page || reached_scan_limit {
+                    // There may be more: continue after this one.
+                    out.next = Some(cursor_after(&conversation));
+                    return Ok(out);
                 }
             }
             Ok(out)
@@ -288,7 +364,180 @@ impl SessionStore for EmbeddedStore {
         .await
     }
 
+    async fn put_visitor(&self, profile: &VisitorProfile) -> frontdesk_core::Result<()> {
+        let mut profile = profile.clone();
+        self.blocking(move |db| {
+            let txn = db.begin_write().map_err(embedded)?;
+            {
+                let mut visitors = txn.open_table(VISITORS).map_err(embedded)?;
+                let earlier = visitors
+                    .get(profile.id.as_str())
+                    .map_err(embedded)?
+                    .map(|bytes| serde_json::from_slice::<VisitorProfile>(bytes.value()))
+                    .transpose()?;
+                if let Some(earlier) = earlier {
+                    profile.first_seen_ms = earlier.first_seen_ms.min(profile.first_seen_ms);
+                }
+                visitors
+                    .insert(profile.id.as_str(), serde_json::to_vec(&profile)?.as_slice())
+                    .map_err(embedded)?;
+            }
+            txn.commit().map_err(embedded)
+        })
+        .await
+    }
+
+    async fn get_visitor(&self, id: &str) -> frontdesk_core::Result<Option<VisitorProfile>> {
+        let id = id.to_owned();
+        self.blocking(move |db| {
+            let txn = db.begin_read().map_err(embedded)?;
+            let visitors = txn.open_table(VISITORS).map_err(embedded)?;
+            let found = visitors.get(id.as_str()).map_err(embedded)?;
+            Ok(found.map(|bytes| serde_json::from_slice(bytes.value())).transpose()?)
+        })
+        .await
+    }
+
+    async fn delete_visitor(&self, id: &str) -> frontdesk_core::Result<bool> {
+        let id = id.to_owned();
+        self.blocking(move |db| {
+            let txn = db.begin_write().map_err(embedded)?;
+            let existed =
+                txn.open_table(VISITORS).map_err(embedded)?.remove(id.as_str()).map_err(embedded)?.is_some();
+            txn.commit().map_err(embedded)?;
+            Ok(existed)
+        })
+        .await
+    }
+
+    async fn conversations_of_visitor(&self, visitor_id: &str) -> frontdesk_core::Result<Vec<Conversation>> {
+        let visitor_id = visitor_id.to_owned();
+        self.blocking(move |db| {
+            let txn = db.begin_read().map_err(embedded)?;
+            let by_visitor = txn.open_table(BY_VISITOR).map_err(embedded)?;
+            let conversations = txn.open_table(CONVERSATIONS).map_err(embedded)?;
+            let mut out: Vec<Conversation> = Vec::new();
+            for row in by_visitor.range((visitor_id.as_str(), "")..).map_err(embedded)? {
+                let (key, _) = row.map_err(embedded)?;
+                let (owner, id) = key.value();
+                if owner != visitor_id {
+                    break;
+                }
+                if let Some(bytes) = conversations.get(id).map_err(embedded)? {
+                    out.push(serde_json::from_slice(bytes.value())?);
+                }
+            }
+            out.sort_by(|a, b| b.updated_ms.cmp(&a.updated_ms));
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn delete_conversation(&self, id: &str) -> frontdesk_core::Result<bool> {
+        let id = id.to_owned();
+        self.blocking(move |db| {
+            let txn = db.begin_write().map_err(embedded)?;
+            let Some(conversation) = conversation_in(&txn, &id)? else { return Ok(false) };
+            {
+                txn.open_table(CONVERSATIONS).map_err(embedded)?.remove(id.as_str()).map_err(embedded)?;
+                txn.open_table(BY_UPDATED)
+                    .map_err(embedded)?
+                    .remove((conversation.updated_ms, id.as_str()))
+                    .map_err(embedded)?;
+                txn.open_table(BY_VISITOR)
+                    .map_err(embedded)?
+                    .remove((conversation.visitor_id.as_str(), id.as_str()))
+                    .map_err(embedded)?;
+                let mut messages = txn.open_table(MESSAGES).map_err(embedded)?;
+                messages
+                    .retain_in((id.as_str(), 0)..=(id.as_str(), u64::MAX), |_, _| false)
+                    .map_err(embedded)?;
+                let mut client_ids = txn.open_table(CLIENT_IDS).map_err(embedded)?;
+                client_ids
+                    .retain_in((id.as_str(), "")..=(id.as_str(), "\u{10ffff}"), |_, _| false)
+                    .map_err(embedded)?;
+            }
+            txn.commit().map_err(embedded)?;
+            Ok(true)
+        })
+        .await
+    }
+
+    fn subscribe(&self) -> broadcast::Receiver<StoreEvent> {
+        self.events.subscribe()
+    }
+
+    async fn publish(&self, event: &StoreEvent) -> frontdesk_core::Result<()> {
+        self.emit(event.clone());
+        Ok(())
+    }
+
     async fn ping(&self) -> frontdesk_core::Result<()> {
         self.blocking(|db| db.begin_read().map(|_| ()).map_err(embedded)).await
+    }
+}
+
+#[async_trait]
+impl DocumentStore for EmbeddedStore {
+    async fn put_document(&self, document: &Document) -> frontdesk_core::Result<()> {
+        let document = document.clone();
+        self.blocking(move |db| {
+            let txn = db.begin_write().map_err(embedded)?;
+            {
+                let id = document.info.id.as_str();
+                let mut infos = txn.open_table(DOCUMENTS).map_err(embedded)?;
+                infos.insert(id, serde_json::to_vec(&document.info)?.as_slice()).map_err(embedded)?;
+                let mut contents = txn.open_table(DOCUMENT_CONTENT).map_err(embedded)?;
+                contents.insert(id, document.content.as_slice()).map_err(embedded)?;
+            }
+            txn.commit().map_err(embedded)
+        })
+        .await
+    }
+
+    async fn get_document(&self, id: &str) -> frontdesk_core::Result<Option<Document>> {
+        let id = id.to_owned();
+        self.blocking(move |db| {
+            let txn = db.begin_read().map_err(embedded)?;
+            let infos = txn.open_table(DOCUMENTS).map_err(embedded)?;
+            let contents = txn.open_table(DOCUMENT_CONTENT).map_err(embedded)?;
+            let Some(info) = infos.get(id.as_str()).map_err(embedded)? else { return Ok(None) };
+            let info: DocumentInfo = serde_json::from_slice(info.value())?;
+            let content =
+                contents.get(id.as_str()).map_err(embedded)?.map(|c| c.value().to_vec()).unwrap_or_default();
+            Ok(Some(Document { info, content }))
+        })
+        .await
+    }
+
+    async fn list_documents(&self) -> frontdesk_core::Result<Vec<DocumentInfo>> {
+        self.blocking(|db| {
+            let txn = db.begin_read().map_err(embedded)?;
+            let infos = txn.open_table(DOCUMENTS).map_err(embedded)?;
+            let mut out = Vec::new();
+            for row in infos.iter().map_err(embedded)? {
+                let (_, info) = row.map_err(embedded)?;
+                out.push(serde_json::from_slice(info.value())?);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn delete_document(&self, id: &str) -> frontdesk_core::Result<bool> {
+        let id = id.to_owned();
+        self.blocking(move |db| {
+            let txn = db.begin_write().map_err(embedded)?;
+            let existed = {
+                let mut infos = txn.open_table(DOCUMENTS).map_err(embedded)?;
+                let mut contents = txn.open_table(DOCUMENT_CONTENT).map_err(embedded)?;
+                contents.remove(id.as_str()).map_err(embedded)?;
+                let existed = infos.remove(id.as_str()).map_err(embedded)?.is_some();
+                existed
+            };
+            txn.commit().map_err(embedded)?;
+            Ok(existed)
+        })
+        .await
     }
 }

@@ -5,17 +5,31 @@
 //! - `msgs:{id}`: a list of message JSON, in order (a message's `seq` is its list index),
 //! - `cmid:{id}`: a hash from client message id to list index, so a resend is stored once,
 //! - `convs`: a sorted set of conversation ids by last update, for listing.
+//! - `doc:{id}`: a hash of a knowledge-base document's `info` (JSON) and `content` (bytes),
+//!   and `docs`: the set of document ids,
+//! - `visitor:{id}`: a visitor's profile as JSON, and `vconvs:{id}`: the set of their
+//!   conversation ids,
+//! - `events`: the pub/sub channel of [`StoreEvent`]s, so a message or status change written
+//!   on one replica reaches the sockets of every other.
 //!
 //! An append is one Lua script, so the duplicate check, the push and the update time change
 //! together even with many writers on several replicas.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use frontdesk_core::model::{Conversation, ConversationStatus, Feedback, Message, Role};
-use frontdesk_core::store::{AppendOutcome, SessionStore};
+use frontdesk_core::documents::{Document, DocumentInfo, DocumentStore};
+use frontdesk_core::model::{Conversation, Feedback, Message, Role, VisitorProfile};
+use frontdesk_core::store::{
+    AppendOutcome, ConversationPage, ConversationQuery, SessionStore, StatusChange, StatusOutcome,
+    StoreEvent, EVENT_BUFFER, LIST_SCAN_LIMIT,
+};
+use futures::StreamExt;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::AsyncCommands;
+use tokio::sync::broadcast;
+use tokio_util::sync::{CancellationToken, DropGuard};
 
 use crate::StoreError;
 
@@ -44,6 +58,9 @@ pub struct RedisStore {
     prefix: String,
     append_script: redis::Script,
     set_status_script: redis::Script,
+    events: broadcast::Sender<StoreEvent>,
+    /// Stops the subscriber task when the last clone of the store is dropped.
+    _subscriber: Arc<DropGuard>,
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -66,13 +83,24 @@ redis.call('ZADD', KEYS[4], ARGV[3], ARGV[4])
 return {1, index}
 ";
 
-/// KEYS: conv, convs. ARGV: status, agent ('' for none), now ms, conv id.
+/// KEYS: conv, convs. ARGV: status, agent ('' for none), now ms, conv id, allowed current
+/// statuses separated by commas ('' for any).
 /// Changes the status in place, so two replicas changing one conversation do not overwrite
-/// each other's fields. Returns 0 when the conversation does not exist.
+/// each other's fields, and checks the current status in the same step, so of two agents
+/// taking over one conversation only the first succeeds.
+/// Returns {0, ''} when the conversation does not exist, {1, json} when changed and
+/// {2, json} when refused, json being the conversation as it is.
 const SET_STATUS_SCRIPT: &str = r"
 local json = redis.call('GET', KEYS[1])
-if not json then return 0 end
+if not json then return {0, ''} end
 local conversation = cjson.decode(json)
+local score = redis.call('ZSCORE', KEYS[2], ARGV[4])
+if score and tonumber(score) > tonumber(conversation['updated_ms']) then
+  conversation['updated_ms'] = tonumber(score)
+end
+if ARGV[5] ~= '' and not string.find(',' .. ARGV[5] .. ',', ',' .. conversation['status'] .. ',', 1, true) then
+  return {2, cjson.encode(conversation)}
+end
 conversation['status'] = ARGV[1]
 if ARGV[2] ~= '' then
   conversation['assigned_agent'] = ARGV[2]
@@ -81,9 +109,10 @@ elseif ARGV[1] == 'bot' then
 end
 local now = tonumber(ARGV[3])
 if now > tonumber(conversation['updated_ms']) then conversation['updated_ms'] = now end
-redis.call('SET', KEYS[1], cjson.encode(conversation))
+local encoded = cjson.encode(conversation)
+redis.call('SET', KEYS[1], encoded)
 redis.call('ZADD', KEYS[2], conversation['updated_ms'], ARGV[4])
-return 1
+return {1, encoded}
 ";
 
 impl RedisStore {
@@ -102,12 +131,43 @@ impl RedisStore {
         )
         .await
         .map_err(|_| StoreError::Embedded("timed out connecting to redis".into()))??;
+        let events = broadcast::channel(EVENT_BUFFER).0;
+        let stop = CancellationToken::new();
+        let channel = format!("{}events", config.key_prefix);
+        let (subscribed, ready) = tokio::sync::oneshot::channel();
+        tokio::spawn(relay_events(client, channel, events.clone(), stop.clone(), subscribed));
+        // Wait for the subscription, so events written right after connecting are not missed.
+        if tokio::time::timeout(config.timeout, ready).await.is_err() {
+            tracing::warn!("store event relay did not subscribe in time; continuing");
+        }
         Ok(Self {
             connection,
             prefix: config.key_prefix.clone(),
             append_script: redis::Script::new(APPEND_SCRIPT),
             set_status_script: redis::Script::new(SET_STATUS_SCRIPT),
+            events,
+            _subscriber: Arc::new(stop.drop_guard()),
         })
+    }
+
+    fn events_channel(&self) -> String {
+        format!("{}events", self.prefix)
+    }
+
+    /// Publishes an event on the shared channel; every replica's relay (this one's included)
+    /// hands it to its subscribers. A failure is logged, not returned: the write it announces
+    /// is already stored, and clients reload what they show when they reconnect.
+    async fn announce(&self, event: &StoreEvent) {
+        if let Err(error) = self.try_announce(event).await {
+            tracing::warn!(%error, "could not publish a store event");
+        }
+    }
+
+    async fn try_announce(&self, event: &StoreEvent) -> Result<(), StoreError> {
+        let mut connection = self.connection.clone();
+        let payload = serde_json::to_string(event)?;
+        connection.publish::<_, _, ()>(self.events_channel(), payload).await?;
+        Ok(())
     }
 
     fn key(&self, kind: &str, id: &str) -> String {
@@ -161,7 +221,14 @@ impl RedisStore {
 #[async_trait]
 impl SessionStore for RedisStore {
     async fn create_conversation(&self, conversation: &Conversation) -> frontdesk_core::Result<()> {
-        Ok(self.save_conversation(conversation).await?)
+        self.save_conversation(conversation).await?;
+        let mut connection = self.connection.clone();
+        connection
+            .sadd::<_, _, ()>(self.key("vconvs", &conversation.visitor_id), &conversation.id)
+            .await
+            .map_err(StoreError::from)?;
+        self.announce(&StoreEvent::Status { conversation: conversation.clone() }).await;
+        Ok(())
     }
 
     async fn get_conversation(&self, id: &str) -> frontdesk_core::Result<Option<Conversation>> {
@@ -192,6 +259,11 @@ impl SessionStore for RedisStore {
             1 => {
                 let mut stored = message;
                 stored.seq = u64::try_from(index).unwrap_or_default();
+                self.announce(&StoreEvent::Message {
+                    conversation_id: conversation_id.to_owned(),
+                    message: stored.clone(),
+                })
+                .await;
                 Ok(AppendOutcome::Stored(stored))
             }
             0 => Ok(AppendOutcome::Duplicate(self.message_at(conversation_id, index).await?)),
@@ -216,22 +288,31 @@ impl SessionStore for RedisStore {
     async fn set_status(
         &self,
         conversation_id: &str,
-        status: ConversationStatus,
-        agent: Option<&str>,
-    ) -> frontdesk_core::Result<bool> {
+        change: &StatusChange,
+    ) -> frontdesk_core::Result<StatusOutcome> {
         let mut connection = self.connection.clone();
-        let changed: i64 = self
+        let allowed: Vec<&str> = change.only_from.iter().map(|s| s.as_str()).collect();
+        let (code, json): (i64, String) = self
             .set_status_script
             .key(self.key("conv", conversation_id))
             .key(self.index_key())
-            .arg(status.as_str())
-            .arg(agent.unwrap_or(""))
+            .arg(change.status.as_str())
+            .arg(change.agent.as_deref().unwrap_or(""))
             .arg(frontdesk_core::now_ms())
             .arg(conversation_id)
+            .arg(allowed.join(","))
             .invoke_async(&mut connection)
             .await
             .map_err(StoreError::from)?;
-        Ok(changed == 1)
+        if code == 0 {
+            return Ok(StatusOutcome::Missing);
+        }
+        let conversation: Conversation = serde_json::from_str(&json).map_err(StoreError::from)?;
+        if code == 2 {
+            return Ok(StatusOutcome::Refused(conversation));
+        }
+        self.announce(&StoreEvent::Status { conversation: conversation.clone() }).await;
+        Ok(StatusOutcome::Changed(conversation))
     }
 
     async fn set_feedback(
@@ -260,25 +341,231 @@ impl SessionStore for RedisStore {
         Ok(true)
     }
 
-    async fn list_conversations(&self, limit: usize) -> frontdesk_core::Result<Vec<Conversation>> {
-        if limit == 0 {
-            return Ok(Vec::new());
+    async fn list_conversations(
+        &self,
+        query: &ConversationQuery,
+    ) -> frontdesk_core::Result<ConversationPage> {
+        const BATCH: isize = 100;
+        let cursor = query.decoded_cursor()?;
+        let page = query.page_size();
+        // Scores are update times; the cursor's own time is included and its ids up to the
+        // cursor's skipped, since several conversations may share one millisecond.
+        let max = match (&cursor, query.updated_to_ms) {
+            (Some((ms, _)), _) => format!("{ms}"),
+            (None, Some(to)) => format!("({to}"),
+            (None, None) => "+inf".to_owned(),
+        };
+        let min = query.updated_from_ms.map_or_else(|| "-inf".to_owned(), |from| format!("{from}"));
+        let mut out = ConversationPage::default();
+        let mut scanned = 0;
+        let mut offset: isize = 0;
+        loop {
+            let mut connection = self.connection.clone();
+            let rows: Vec<(String, f64)> = connection
+                .zrevrangebyscore_limit_withscores(self.index_key(), &max, &min, offset, BATCH)
+                .await
+                .map_err(StoreError::from)?;
+            let batch_len = rows.len();
+            for (id, score) in rows {
+                #[allow(clippy::cast_possible_truncation)]
+                let score = score as i64;
+                if let Some((ms, after)) = &cursor {
+                    // Same millisecond as the cursor: ids sort descending, skip those not after it.
+                    if score == *ms && id.as_str() >= after.as_str() {
+                        continue;
+                    }
+                }
+                scanned += 1;
+                let Some(conversation) = self.load_conversation(&id).await? else { continue };
+                let mut accepted = query.accepts_conversation(&conversation);
+                if accepted && query.needs_messages() {
+                    accepted = query.accepts_messages(&self.list_messages(&id).await?);
+                }
+                if accepted {
+                    out.conversations.push(conversation.clone());
+                }
+                if out.conversations.len() == page || scanned >= LIST_SCAN_LIMIT {
+                    out.next = Some(format!("{score}:{id}"));
+                    return Ok(out);
+                }
+            }
+            if batch_len < BATCH as usize {
+                return Ok(out);
+            }
+            offset += BATCH;
+        }
+    }
+
+    async fn put_visitor(&self, profile: &VisitorProfile) -> frontdesk_core::Result<()> {
+        let mut profile = profile.clone();
+        if let Some(earlier) = self.get_visitor(&profile.id).await? {
+            profile.first_seen_ms = earlier.first_seen_ms.min(profile.first_seen_ms);
         }
         let mut connection = self.connection.clone();
+        let json = serde_json::to_string(&profile).map_err(StoreError::from)?;
+        connection.set::<_, _, ()>(self.key("visitor", &profile.id), json).await.map_err(StoreError::from)?;
+        Ok(())
+    }
+
+    async fn get_visitor(&self, id: &str) -> frontdesk_core::Result<Option<VisitorProfile>> {
+        let mut connection = self.connection.clone();
+        let json: Option<String> = connection.get(self.key("visitor", id)).await.map_err(StoreError::from)?;
+        Ok(json.map(|json| serde_json::from_str(&json)).transpose().map_err(StoreError::from)?)
+    }
+
+    async fn delete_visitor(&self, id: &str) -> frontdesk_core::Result<bool> {
+        let mut connection = self.connection.clone();
+        let deleted: i64 = connection.del(self.key("visitor", id)).await.map_err(StoreError::from)?;
+        Ok(deleted > 0)
+    }
+
+    async fn conversations_of_visitor(&self, visitor_id: &str) -> frontdesk_core::Result<Vec<Conversation>> {
+        let mut connection = self.connection.clone();
         let ids: Vec<String> =
-            connection.zrevrange(self.index_key(), 0, limit as isize - 1).await.map_err(StoreError::from)?;
+            connection.smembers(self.key("vconvs", visitor_id)).await.map_err(StoreError::from)?;
         let mut out = Vec::with_capacity(ids.len());
         for id in ids {
             if let Some(conversation) = self.load_conversation(&id).await? {
                 out.push(conversation);
             }
         }
+        out.sort_by(|a, b| b.updated_ms.cmp(&a.updated_ms));
         Ok(out)
+    }
+
+    async fn delete_conversation(&self, id: &str) -> frontdesk_core::Result<bool> {
+        let Some(conversation) = self.load_conversation(id).await? else { return Ok(false) };
+        let mut connection = self.connection.clone();
+        redis::pipe()
+            .atomic()
+            .del(self.key("conv", id))
+            .del(self.key("msgs", id))
+            .del(self.key("cmid", id))
+            .zrem(self.index_key(), id)
+            .srem(self.key("vconvs", &conversation.visitor_id), id)
+            .query_async::<()>(&mut connection)
+            .await
+            .map_err(StoreError::from)?;
+        Ok(true)
+    }
+
+    fn subscribe(&self) -> broadcast::Receiver<StoreEvent> {
+        self.events.subscribe()
+    }
+
+    async fn publish(&self, event: &StoreEvent) -> frontdesk_core::Result<()> {
+        Ok(self.try_announce(event).await?)
     }
 
     async fn ping(&self) -> frontdesk_core::Result<()> {
         let mut connection = self.connection.clone();
         redis::cmd("PING").query_async::<String>(&mut connection).await.map_err(StoreError::from)?;
         Ok(())
+    }
+}
+
+#[async_trait]
+impl DocumentStore for RedisStore {
+    async fn put_document(&self, document: &Document) -> frontdesk_core::Result<()> {
+        let mut connection = self.connection.clone();
+        let info = serde_json::to_string(&document.info).map_err(StoreError::from)?;
+        redis::pipe()
+            .atomic()
+            .hset(self.key("doc", &document.info.id), "info", info)
+            .hset(self.key("doc", &document.info.id), "content", document.content.as_slice())
+            .sadd(format!("{}docs", self.prefix), &document.info.id)
+            .query_async::<()>(&mut connection)
+            .await
+            .map_err(StoreError::from)?;
+        Ok(())
+    }
+
+    async fn get_document(&self, id: &str) -> frontdesk_core::Result<Option<Document>> {
+        let mut connection = self.connection.clone();
+        let (info, content): (Option<String>, Option<Vec<u8>>) = redis::cmd("HMGET")
+            .arg(self.key("doc", id))
+            .arg("info")
+            .arg("content")
+            .query_async(&mut connection)
+            .await
+            .map_err(StoreError::from)?;
+        let Some(info) = info else { return Ok(None) };
+        let info: DocumentInfo = serde_json::from_str(&info).map_err(StoreError::from)?;
+        Ok(Some(Document { info, content: content.unwrap_or_default() }))
+    }
+
+    async fn list_documents(&self) -> frontdesk_core::Result<Vec<DocumentInfo>> {
+        let mut connection = self.connection.clone();
+        let mut ids: Vec<String> =
+            connection.smembers(format!("{}docs", self.prefix)).await.map_err(StoreError::from)?;
+        ids.sort();
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            let info: Option<String> =
+                connection.hget(self.key("doc", &id), "info").await.map_err(StoreError::from)?;
+            if let Some(info) = info {
+                out.push(serde_json::from_str(&info).map_err(StoreError::from)?);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn delete_document(&self, id: &str) -> frontdesk_core::Result<bool> {
+        let mut connection = self.connection.clone();
+        let (deleted, _): (i64, i64) = redis::pipe()
+            .atomic()
+            .del(self.key("doc", id))
+            .srem(format!("{}docs", self.prefix), id)
+            .query_async(&mut connection)
+            .await
+            .map_err(StoreError::from)?;
+        Ok(deleted > 0)
+    }
+}
+
+/// Relays the shared event channel to this process's subscribers until `stop` is cancelled,
+/// reconnecting with a growing delay (up to five seconds) while Redis is unreachable.
+async fn relay_events(
+    client: redis::Client,
+    channel: String,
+    events: broadcast::Sender<StoreEvent>,
+    stop: CancellationToken,
+    subscribed: tokio::sync::oneshot::Sender<()>,
+) {
+    let mut delay = Duration::from_millis(100);
+    let mut subscribed = Some(subscribed);
+    loop {
+        let relay = async {
+            let mut pubsub = client.get_async_pubsub().await?;
+            pubsub.subscribe(&channel).await?;
+            delay = Duration::from_millis(100);
+            if let Some(subscribed) = subscribed.take() {
+                let _ = subscribed.send(());
+            }
+            let mut messages = pubsub.on_message();
+            while let Some(message) = messages.next().await {
+                let payload: String = message.get_payload()?;
+                match serde_json::from_str::<StoreEvent>(&payload) {
+                    Ok(event) => {
+                        let _ = events.send(event);
+                    }
+                    Err(error) => tracing::warn!(%error, "ignoring a malformed store event"),
+                }
+            }
+            Ok::<_, redis::RedisError>(())
+        };
+        tokio::select! {
+            result = relay => {
+                if let Err(error) = result {
+                    tracing::warn!(%error, "store event relay lost redis; reconnecting");
+                }
+            }
+            () = stop.cancelled() => return,
+        }
+        tokio::select! {
+            () = tokio::time::sleep(delay) => {}
+            () = stop.cancelled() => return,
+        }
+        delay = (delay * 2).min(Duration::from_secs(5));
     }
 }

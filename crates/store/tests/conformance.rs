@@ -4,19 +4,24 @@
 
 use std::sync::Arc;
 
+use frontdesk_core::documents::{Document, DocumentInfo, DocumentStore};
 use frontdesk_core::model::{Conversation, ConversationStatus, Feedback, FeedbackValue, Message, Role};
-use frontdesk_core::store::{AppendOutcome, SessionStore};
+use frontdesk_core::store::{
+    AppendOutcome, ConversationQuery, SessionStore, StatusChange, StatusOutcome, StoreEvent,
+};
 use frontdesk_store::{EmbeddedStore, RedisStore, RedisStoreConfig};
 
 struct Backend {
     store: Arc<dyn SessionStore>,
+    documents: Arc<dyn DocumentStore>,
     _dir: Option<tempfile::TempDir>,
 }
 
 fn embedded() -> Backend {
     let dir = tempfile::tempdir().expect("temp dir should be creatable");
     let store = EmbeddedStore::open(&dir.path().join("store.redb")).expect("store should open");
-    Backend { store: Arc::new(store), _dir: Some(dir) }
+    let store = Arc::new(store);
+    Backend { store: store.clone(), documents: store, _dir: Some(dir) }
 }
 
 async fn redis() -> Backend {
@@ -25,11 +30,16 @@ async fn redis() -> Backend {
     let mut config = RedisStoreConfig::new(url);
     config.key_prefix = format!("frontdesk-test:{}:", frontdesk_core::new_id());
     let store = RedisStore::connect(&config).await.expect("redis should be reachable for tests");
-    Backend { store: Arc::new(store), _dir: None }
+    let store = Arc::new(store);
+    Backend { store: store.clone(), documents: store, _dir: None }
 }
 
 fn conversation() -> Conversation {
     Conversation::new(frontdesk_core::new_id(), Some("en".into()))
+}
+
+fn visitor_message(text: &str, client_id: &str) -> Message {
+    visitor(text, client_id)
 }
 
 fn visitor(text: &str, client_id: &str) -> Message {
@@ -108,22 +118,213 @@ async fn status_feedback_and_listing(store: Arc<dyn SessionStore>) {
     let stored = store.list_messages(&newer.id).await.expect("list");
     assert_eq!(stored[0].feedback.as_ref().map(|f| f.value), Some(FeedbackValue::Up));
 
-    assert!(store.set_status(&older.id, ConversationStatus::Agent, Some("ana")).await.expect("status"));
-    assert!(!store.set_status("missing", ConversationStatus::Agent, None).await.expect("status"));
+    let take = StatusChange::to(ConversationStatus::Agent)
+        .by("ana")
+        .only_from(&[ConversationStatus::Bot, ConversationStatus::Waiting]);
+    assert!(matches!(store.set_status(&older.id, &take).await.expect("status"), StatusOutcome::Changed(_)));
+    assert_eq!(store.set_status("missing", &take).await.expect("status"), StatusOutcome::Missing);
     let loaded = store.get_conversation(&older.id).await.expect("get").expect("exists");
     assert_eq!(loaded.status, ConversationStatus::Agent);
     assert_eq!(loaded.assigned_agent.as_deref(), Some("ana"));
+    let second = StatusChange::to(ConversationStatus::Agent)
+        .by("bo")
+        .only_from(&[ConversationStatus::Bot, ConversationStatus::Waiting]);
+    match store.set_status(&older.id, &second).await.expect("status") {
+        StatusOutcome::Refused(current) => assert_eq!(current.assigned_agent.as_deref(), Some("ana")),
+        other => panic!("a second takeover must be refused, got {other:?}"),
+    }
 
-    assert!(store.set_status(&older.id, ConversationStatus::Bot, None).await.expect("status"));
+    let back = StatusChange::to(ConversationStatus::Bot);
+    assert!(matches!(store.set_status(&older.id, &back).await.expect("status"), StatusOutcome::Changed(_)));
     let handed_back = store.get_conversation(&older.id).await.expect("get").expect("exists");
     assert_eq!(handed_back.status, ConversationStatus::Bot);
     assert_eq!(handed_back.assigned_agent, None, "handing back to the bot unassigns the agent");
     assert_eq!(handed_back.locale, older.locale, "other fields are kept");
 
-    let listed = store.list_conversations(10).await.expect("list");
-    assert_eq!(listed.len(), 2);
-    assert_eq!(listed[0].id, older.id, "the last changed comes first");
-    assert_eq!(store.list_conversations(1).await.expect("list").len(), 1);
+    let listed = store.list_conversations(&ConversationQuery::default()).await.expect("list");
+    assert_eq!(listed.conversations.len(), 2);
+    assert_eq!(listed.conversations[0].id, older.id, "the last changed comes first");
+    assert_eq!(listed.next, None);
+    let one = ConversationQuery { limit: 1, ..ConversationQuery::default() };
+    let first = store.list_conversations(&one).await.expect("list");
+    assert_eq!(first.conversations.len(), 1);
+    let rest = ConversationQuery { cursor: first.next.clone(), ..one };
+    let second_page = store.list_conversations(&rest).await.expect("list");
+    assert_eq!(second_page.conversations.len(), 1);
+    assert_eq!(second_page.conversations[0].id, newer.id, "the next page continues after the cursor");
+}
+
+async fn listing_filters_by_status_time_text_and_feedback(store: Arc<dyn SessionStore>) {
+    let started = frontdesk_core::now_ms();
+    let mut ids = Vec::new();
+    for i in 0..12 {
+        let conv = conversation();
+        store.create_conversation(&conv).await.expect("create");
+        let text = if i % 3 == 0 { format!("Where is my PARCEL number {i}?") } else { format!("hello {i}") };
+        store.append_message(&conv.id, visitor(&text, "c1")).await.expect("append");
+        let answer =
+            store.append_message(&conv.id, Message::new(Role::Assistant, "ok")).await.expect("append");
+        if i % 4 == 0 {
+            let down = Feedback { value: FeedbackValue::Down, comment: None };
+            store.set_feedback(&conv.id, &answer.message().id, down).await.expect("feedback");
+        }
+        if i % 2 == 0 {
+            store.set_status(&conv.id, &StatusChange::to(ConversationStatus::Waiting)).await.expect("status");
+        }
+        ids.push(conv.id);
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    }
+    let all = |query: ConversationQuery| {
+        let store = Arc::clone(&store);
+        async move {
+            let mut found = Vec::new();
+            let mut query = ConversationQuery { limit: 2, ..query };
+            loop {
+                let page = store.list_conversations(&query).await.expect("list");
+                assert!(page.conversations.len() <= 2);
+                found.extend(page.conversations.into_iter().map(|c| c.id));
+                match page.next {
+                    Some(next) => query.cursor = Some(next),
+                    None => return found,
+                }
+            }
+        }
+    };
+    let expect = |pick: &dyn Fn(usize) -> bool| -> Vec<String> {
+        ids.iter().enumerate().rev().filter(|(i, _)| pick(*i)).map(|(_, id)| id.clone()).collect()
+    };
+    assert_eq!(all(ConversationQuery::default()).await, expect(&|_| true), "paging visits each once");
+    let waiting = ConversationQuery { status: Some(ConversationStatus::Waiting), ..Default::default() };
+    assert_eq!(all(waiting).await, expect(&|i| i % 2 == 0));
+    let parcel = ConversationQuery { text: Some("parcel".into()), ..Default::default() };
+    assert_eq!(all(parcel).await, expect(&|i| i % 3 == 0), "text matches case-insensitively");
+    let down = ConversationQuery { feedback: Some(FeedbackValue::Down), ..Default::default() };
+    assert_eq!(all(down).await, expect(&|i| i % 4 == 0));
+    let both = ConversationQuery {
+        status: Some(ConversationStatus::Waiting),
+        text: Some("parcel".into()),
+        ..Default::default()
+    };
+    assert_eq!(all(both).await, expect(&|i| i % 6 == 0));
+    let future =
+        ConversationQuery { updated_from_ms: Some(frontdesk_core::now_ms() + 60_000), ..Default::default() };
+    assert!(all(future).await.is_empty());
+    let past = ConversationQuery { updated_to_ms: Some(started), ..Default::default() };
+    assert!(all(past).await.is_empty());
+    let bad = ConversationQuery { cursor: Some("nonsense".into()), ..Default::default() };
+    let error = store.list_conversations(&bad).await.expect_err("a bad cursor is refused");
+    assert_eq!(error.code(), frontdesk_core::ErrorCode::BadRequest);
+}
+
+async fn writes_are_published_as_events(store: Arc<dyn SessionStore>) {
+    let mut events = store.subscribe();
+    let conv = conversation();
+    store.create_conversation(&conv).await.expect("create");
+    let stored = store.append_message(&conv.id, visitor("hi", "c1")).await.expect("append");
+    store.append_message(&conv.id, visitor("hi", "c1")).await.expect("a duplicate publishes nothing");
+    store.set_status(&conv.id, &StatusChange::to(ConversationStatus::Waiting)).await.expect("status");
+    store.publish(&StoreEvent::Document { document_id: "faq.md".into() }).await.expect("publish");
+    let mut seen = Vec::new();
+    while seen.len() < 4 {
+        let event = tokio::time::timeout(std::time::Duration::from_secs(5), events.recv())
+            .await
+            .expect("events arrive within five seconds")
+            .expect("the channel stays open");
+        if event.conversation_id().is_none_or(|id| id == conv.id) {
+            seen.push(event);
+        }
+    }
+    assert!(
+        matches!(&seen[0], StoreEvent::Status { conversation } if conversation.status == ConversationStatus::Bot)
+    );
+    assert!(matches!(&seen[1], StoreEvent::Message { message, .. } if message.id == stored.message().id));
+    assert!(
+        matches!(&seen[2], StoreEvent::Status { conversation } if conversation.status == ConversationStatus::Waiting)
+    );
+    assert_eq!(seen[3], StoreEvent::Document { document_id: "faq.md".into() });
+}
+
+async fn visitor_profiles_are_kept_and_updated(store: Arc<dyn SessionStore>) {
+    use frontdesk_core::model::VisitorProfile;
+    let id = frontdesk_core::new_id();
+    assert!(store.get_visitor(&id).await.expect("get").is_none());
+    let mut profile =
+        VisitorProfile { id: id.clone(), first_seen_ms: 1_000, last_seen_ms: 1_000, ..Default::default() };
+    profile.attributes.insert("plan".into(), "Plus".into());
+    store.put_visitor(&profile).await.expect("put");
+    let mut later =
+        VisitorProfile { id: id.clone(), first_seen_ms: 5_000, last_seen_ms: 5_000, ..Default::default() };
+    later.attributes.insert("page".into(), "Aura ANC".into());
+    store.put_visitor(&later).await.expect("put");
+    let stored = store.get_visitor(&id).await.expect("get").expect("exists");
+    assert_eq!(stored.first_seen_ms, 1_000, "first seen is kept");
+    assert_eq!(stored.last_seen_ms, 5_000);
+    assert_eq!(stored.attributes.get("page").map(String::as_str), Some("Aura ANC"));
+    assert!(!stored.attributes.contains_key("plan"), "the attributes are replaced");
+}
+
+async fn a_visitors_data_is_found_and_deleted_everywhere(store: Arc<dyn SessionStore>) {
+    use frontdesk_core::model::VisitorProfile;
+    let visitor = format!("v-{}", frontdesk_core::new_id());
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        let conv = Conversation::new(visitor.clone(), None);
+        store.create_conversation(&conv).await.expect("create");
+        store
+            .append_message(&conv.id, visitor_message("my email is ana@example.com", "c1"))
+            .await
+            .expect("append");
+        ids.push(conv.id);
+    }
+    let other = conversation();
+    store.create_conversation(&other).await.expect("create");
+    store.put_visitor(&VisitorProfile { id: visitor.clone(), ..Default::default() }).await.expect("put");
+    let found: Vec<String> =
+        store.conversations_of_visitor(&visitor).await.expect("list").into_iter().map(|c| c.id).collect();
+    assert_eq!(found.len(), 3);
+    assert!(ids.iter().all(|id| found.contains(id)));
+
+    for id in &ids {
+        assert!(store.delete_conversation(id).await.expect("delete"));
+    }
+    assert!(!store.delete_conversation(&ids[0]).await.expect("delete twice"));
+    assert!(store.delete_visitor(&visitor).await.expect("delete"));
+    assert!(store.get_visitor(&visitor).await.expect("get").is_none());
+    assert!(store.conversations_of_visitor(&visitor).await.expect("list").is_empty());
+    for id in &ids {
+        assert!(store.get_conversation(id).await.expect("get").is_none());
+        assert!(store.list_messages(id).await.expect("list").is_empty());
+    }
+    let text = ConversationQuery { text: Some("ana@example.com".into()), ..Default::default() };
+    assert!(
+        store.list_conversations(&text).await.expect("list").conversations.is_empty(),
+        "no index keeps it"
+    );
+    // A new conversation may reuse nothing of the deleted ones; the other visitor is untouched.
+    assert!(store.get_conversation(&other.id).await.expect("get").is_some());
+}
+
+async fn closed_conversations_expire_after_the_retention_period(store: Arc<dyn SessionStore>) {
+    let day = 86_400_000;
+    let now = frontdesk_core::now_ms();
+    let aged = |status: ConversationStatus, age_days: i64| {
+        let mut conv = conversation();
+        conv.status = status;
+        conv.created_ms = now - age_days * day;
+        conv.updated_ms = conv.created_ms;
+        conv
+    };
+    let old_closed = aged(ConversationStatus::Closed, 100);
+    let old_open = aged(ConversationStatus::Bot, 100);
+    let recent_closed = aged(ConversationStatus::Closed, 1);
+    for conv in [&old_closed, &old_open, &recent_closed] {
+        store.create_conversation(conv).await.expect("create");
+    }
+    let deleted = frontdesk_core::store::purge_closed(store.as_ref(), now - 30 * day).await.expect("purge");
+    assert_eq!(deleted, 1);
+    assert!(store.get_conversation(&old_closed.id).await.expect("get").is_none(), "closed and old: removed");
+    assert!(store.get_conversation(&old_open.id).await.expect("get").is_some(), "not closed: kept");
+    assert!(store.get_conversation(&recent_closed.id).await.expect("get").is_some(), "recent: kept");
 }
 
 async fn appending_to_a_missing_conversation_fails(store: Arc<dyn SessionStore>) {
@@ -133,15 +334,53 @@ async fn appending_to_a_missing_conversation_fails(store: Arc<dyn SessionStore>)
     store.ping().await.expect("ping");
 }
 
+async fn documents_are_stored_replaced_listed_and_deleted(documents: Arc<dyn DocumentStore>) {
+    let document = |id: &str, content: &[u8]| Document {
+        info: DocumentInfo {
+            id: id.to_owned(),
+            bytes: content.len() as u64,
+            entries: 1,
+            sha256: format!("{:x}", content.len()),
+            updated_ms: frontdesk_core::now_ms(),
+        },
+        content: content.to_vec(),
+    };
+    documents.put_document(&document("b/faq.md", b"## Q\nA\n")).await.expect("put");
+    documents.put_document(&document("a.csv", b"question,answer\nQ,A\n")).await.expect("put");
+    let binary = document("c.pdf", &[0, 159, 146, 150, 255]);
+    documents.put_document(&binary).await.expect("binary content is kept as it is");
+    assert_eq!(documents.get_document("c.pdf").await.expect("get"), Some(binary));
+    documents.put_document(&document("b/faq.md", b"## Q2\nA2\n")).await.expect("replace");
+    let listed: Vec<String> =
+        documents.list_documents().await.expect("list").into_iter().map(|d| d.id).collect();
+    assert_eq!(listed, ["a.csv", "b/faq.md", "c.pdf"]);
+    let replaced = documents.get_document("b/faq.md").await.expect("get").expect("exists");
+    assert_eq!(replaced.content, b"## Q2\nA2\n");
+    assert!(documents.delete_document("a.csv").await.expect("delete"));
+    assert!(!documents.delete_document("a.csv").await.expect("delete again"));
+    assert!(documents.get_document("a.csv").await.expect("get").is_none());
+    assert_eq!(documents.list_documents().await.expect("list").len(), 2);
+}
+
 macro_rules! conformance {
     ($($case:ident),* $(,)?) => {
         mod embedded_backend {
             $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                async fn $case() { let b = super::embedded(); super::$case(b.store.clone()).await; } )*
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn documents() {
+                let b = super::embedded();
+                super::documents_are_stored_replaced_listed_and_deleted(b.documents.clone()).await;
+            }
         }
         mod redis_backend {
             $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                async fn $case() { let b = super::redis().await; super::$case(b.store.clone()).await; } )*
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn documents() {
+                let b = super::redis().await;
+                super::documents_are_stored_replaced_listed_and_deleted(b.documents.clone()).await;
+            }
         }
     };
 }
@@ -151,8 +390,41 @@ conformance!(
     a_resend_with_the_same_client_id_is_stored_once,
     concurrent_appends_lose_nothing,
     status_feedback_and_listing,
+    listing_filters_by_status_time_text_and_feedback,
+    writes_are_published_as_events,
+    visitor_profiles_are_kept_and_updated,
+    a_visitors_data_is_found_and_deleted_everywhere,
+    closed_conversations_expire_after_the_retention_period,
     appending_to_a_missing_conversation_fails,
 );
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_written_on_one_redis_replica_reaches_another() {
+    let url =
+        std::env::var("FRONTDESK_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
+    let mut config = RedisStoreConfig::new(url);
+    config.key_prefix = format!("frontdesk-test:{}:", frontdesk_core::new_id());
+    let replica_a = RedisStore::connect(&config).await.expect("redis should be reachable for tests");
+    let replica_b = RedisStore::connect(&config).await.expect("redis should be reachable for tests");
+    let mut on_b = replica_b.subscribe();
+    let conv = conversation();
+    replica_a.create_conversation(&conv).await.expect("create");
+    let mut reply = Message::new(Role::Agent, "Hi, Ana here.");
+    reply.agent = Some("ana".into());
+    replica_a.append_message(&conv.id, reply).await.expect("append");
+    let mut texts = Vec::new();
+    while texts.is_empty() {
+        let event = tokio::time::timeout(std::time::Duration::from_secs(5), on_b.recv())
+            .await
+            .expect("the event crosses replicas within five seconds")
+            .expect("open");
+        if let StoreEvent::Message { conversation_id, message } = event {
+            assert_eq!(conversation_id, conv.id);
+            texts.push(message.text);
+        }
+    }
+    assert_eq!(texts, ["Hi, Ana here."]);
+}
 
 #[tokio::test]
 async fn the_embedded_store_keeps_everything_across_a_reopen() {

@@ -1,0 +1,97 @@
+//! FAQ documents as admins manage them: kept in the store (so every replica can rebuild its
+//! index from them) and parsed into the index.
+//!
+//! - [`DocumentStore`]: where documents are kept; both session-store backends implement it.
+//! - [`Library`]: what the admin API calls: store, parse and index one document, or delete it,
+//!   and tell the other replicas.
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use crate::{Error, Result};
+
+/// What is known about a stored document.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DocumentInfo {
+    /// Its name, also its id: a file name or a path such as `academy/courses.md`.
+    pub id: String,
+    /// Size in bytes.
+    pub bytes: u64,
+    /// FAQ entries parsed from it.
+    pub entries: u64,
+    /// Hex SHA-256 of its content.
+    pub sha256: String,
+    /// Last change, ms since the epoch.
+    pub updated_ms: i64,
+}
+
+/// A document with its content.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Document {
+    /// What is known about it.
+    pub info: DocumentInfo,
+    /// The file as uploaded.
+    pub content: Vec<u8>,
+}
+
+/// Longest document id.
+pub const MAX_DOCUMENT_ID: usize = 200;
+
+/// Checks a document id: a relative path of letters, digits, `.`, `_`, `-`, spaces and `/`,
+/// with no empty, `.` or `..` part.
+pub fn validate_document_id(id: &str) -> Result<()> {
+    let bad = |why: &str| Err(Error::BadRequest(format!("invalid document name {id:?}: {why}")));
+    if id.is_empty() || id.chars().count() > MAX_DOCUMENT_ID {
+        return bad("it must have 1 to 200 characters");
+    }
+    if !id.chars().all(|c| c.is_alphanumeric() || matches!(c, '.' | '_' | '-' | ' ' | '/')) {
+        return bad("use letters, digits, '.', '_', '-', spaces and '/'");
+    }
+    if id.split('/').any(|part| part.trim().is_empty() || part == "." || part == "..") {
+        return bad("every part of the path must be a name");
+    }
+    Ok(())
+}
+
+/// Where documents are kept.
+#[async_trait]
+pub trait DocumentStore: Send + Sync + 'static {
+    /// Stores a document, replacing one with the same id.
+    async fn put_document(&self, document: &Document) -> Result<()>;
+    /// One document with its content.
+    async fn get_document(&self, id: &str) -> Result<Option<Document>>;
+    /// Every document, without content, sorted by id.
+    async fn list_documents(&self) -> Result<Vec<DocumentInfo>>;
+    /// Deletes a document; `false` if there was none.
+    async fn delete_document(&self, id: &str) -> Result<bool>;
+}
+
+/// The admin's view of the knowledge base.
+#[async_trait]
+pub trait Library: Send + Sync + 'static {
+    /// Every document, sorted by id.
+    async fn list(&self) -> Result<Vec<DocumentInfo>>;
+    /// One document with its content.
+    async fn get(&self, id: &str) -> Result<Option<Document>>;
+    /// Parses, stores and indexes a document (replacing one with the same id), and tells the
+    /// other replicas. Returns it and whether it is new. A document that does not parse is
+    /// refused with `bad_request` and nothing stored changes.
+    async fn put(&self, id: &str, content: Vec<u8>) -> Result<(DocumentInfo, bool)>;
+    /// Removes a document from the store and the index; `false` if there was none.
+    async fn delete(&self, id: &str) -> Result<bool>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn document_ids_are_relative_paths() {
+        for good in ["faq.md", "academy/courses.md", "Shipping FAQ.csv", "常见问题.md"] {
+            assert!(validate_document_id(good).is_ok(), "{good}");
+        }
+        for bad in ["", "../etc/passwd", "/abs.md", "a//b.md", "a/./b.md", "x<script>.md", "a\\b.md"] {
+            assert!(validate_document_id(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,115 @@
+//! Transcript exports: CSV and plain text (JSON is the transcript itself).
+
+use frontdesk_core::model::{Conversation, Message, Role};
+use frontdesk_core::Error;
+
+/// ISO 8601 UTC time (`2026-11-28T19:20:21.123Z`) of a time in ms since the epoch.
+pub fn iso_time(ms: i64) -> String {
+    let days = ms.div_euclid(86_400_000);
+    let in_day = ms.rem_euclid(86_400_000);
+    let (year, month, day) = civil_from_days(days);
+    let (hours, minutes) = (in_day / 3_600_000, in_day / 60_000 % 60);
+    let (seconds, millis) = (in_day / 1_000 % 60, in_day % 1_000);
+    format!("{year:04}-{month:02}-{day:02}T{hours:02}:{minutes:02}:{seconds:02}.{millis:03}Z")
+}
+
+/// Gregorian date of a day count since 1970-01-01 (proleptic calendar, eras of 400 years).
+fn civil_from_days(days: i64) -> (i64, i64, i64) {
+    let shifted = days + 719_468; // days from 0000-03-01
+    let era = shifted.div_euclid(146_097);
+    let day_of_era = shifted.rem_euclid(146_097);
+    let year_of_era = (day_of_era - day_of_era / 1_460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let month_index = (5 * day_of_year + 2) / 153; // 0 = March
+    let day = day_of_year - (153 * month_index + 2) / 5 + 1;
+    let month = if month_index < 10 { month_index + 3 } else { month_index - 9 };
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+fn author(message: &Message) -> String {
+    match message.role {
+        Role::Visitor => "Visitor".to_owned(),
+        Role::Assistant => "Assistant".to_owned(),
+        Role::Agent => message.agent.clone().unwrap_or_else(|| "Agent".to_owned()),
+        Role::System => "System".to_owned(),
+    }
+}
+
+fn role_name(role: Role) -> &'static str {
+    match role {
+        Role::Visitor => "visitor",
+        Role::Assistant => "assistant",
+        Role::Agent => "agent",
+        Role::System => "system",
+    }
+}
+
+/// One row per message: seq, time, role, author, text, sources (titles joined by `; `),
+/// feedback.
+pub fn to_csv(messages: &[Message]) -> Result<String, Error> {
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    let internal = |e: csv::Error| Error::Internal(format!("csv export: {e}"));
+    writer
+        .write_record(["seq", "time", "role", "author", "text", "sources", "feedback"])
+        .map_err(internal)?;
+    for message in messages {
+        let sources: Vec<&str> = message.sources.iter().map(|s| s.title.as_str()).collect();
+        let feedback = message.feedback.as_ref().map_or("", |f| match f.value {
+            frontdesk_core::model::FeedbackValue::Up => "up",
+            frontdesk_core::model::FeedbackValue::Down => "down",
+        });
+        writer
+            .write_record([
+                message.seq.to_string().as_str(),
+                &iso_time(message.created_ms),
+                role_name(message.role),
+                &author(message),
+                &message.text,
+                &sources.join("; "),
+                feedback,
+            ])
+            .map_err(internal)?;
+    }
+    let bytes = writer.into_inner().map_err(|e| Error::Internal(format!("csv export: {e}")))?;
+    String::from_utf8(bytes).map_err(|e| Error::Internal(format!("csv export: {e}")))
+}
+
+/// A readable transcript: a header, then `[time] Author: text` per message.
+pub fn to_text(conversation: &Conversation, messages: &[Message]) -> String {
+    let mut out = format!(
+        "Conversation {}\nStarted {}\nStatus {}\n\n",
+        conversation.id,
+        iso_time(conversation.created_ms),
+        conversation.status.as_str()
+    );
+    for message in messages {
+        out.push_str(&format!("[{}] {}: {}\n", iso_time(message.created_ms), author(message), message.text));
+        for source in &message.sources {
+            out.push_str(&format!("    source: {}\n", source.title));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_are_iso_utc() {
+        assert_eq!(iso_time(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(iso_time(951_782_400_000), "2000-02-29T00:00:00.000Z");
+        assert_eq!(iso_time(1_795_893_621_123), "2026-11-28T19:20:21.123Z");
+        assert_eq!(iso_time(-1), "1969-12-31T23:59:59.999Z");
+    }
+
+    #[test]
+    fn csv_quotes_what_needs_quoting() {
+        let mut message = Message::new(Role::Visitor, "Hi, \"there\"\nsecond line");
+        message.created_ms = 0;
+        let csv = to_csv(&[message]).expect("csv");
+        assert!(csv.starts_with("seq,time,role,author,text,sources,feedback\n"));
+        assert!(csv.contains("\"Hi, \"\"there\"\"\nsecond line\""), "{csv}");
+    }
+}

@@ -1,0 +1,289 @@
+//! The HTML parser: the page's main content only (no navigation, header, footer, scripts or
+//! forms), split into entries at `h1`–`h3` headings and at `dt`/`dd` pairs.
+//!
+//! An entry's link is the page's canonical URL (`<link rel="canonical">`) with the heading's or
+//! term's `id` as the anchor, when the page gives both.
+
+use scraper::{ElementRef, Html, Node, Selector};
+
+use crate::parse::{slug, FaqEntry};
+
+/// Elements whose content is never FAQ text.
+const SKIPPED: &[&str] = &[
+    "script", "style", "noscript", "nav", "header", "footer", "aside", "form", "template", "svg", "button",
+    "iframe", "select", "head",
+];
+
+/// Elements after which text continues on a new line.
+const BLOCKS: &[&str] = &[
+    "p",
+    "div",
+    "li",
+    "ul",
+    "ol",
+    "br",
+    "tr",
+    "table",
+    "section",
+    "article",
+    "blockquote",
+    "pre",
+    "h4",
+    "h5",
+    "h6",
+    "dd",
+    "dl",
+];
+
+struct Open {
+    title: String,
+    anchor: Option<String>,
+    body: String,
+}
+
+struct Walker<'a> {
+    document_id: &'a str,
+    canonical: Option<String>,
+    /// (level, title) of the headings above.
+    headings: Vec<(usize, String)>,
+    /// The entry under the current heading.
+    heading: Option<Open>,
+    /// The entry of the current `dt`, while inside a `dl`.
+    term: Option<Open>,
+    in_dd: bool,
+    entries: Vec<FaqEntry>,
+    anchors: std::collections::HashSet<String>,
+}
+
+fn push_text(body: &mut String, text: &str) {
+    let words: Vec<&str> = text.split_whitespace().collect();
+    if words.is_empty() {
+        return;
+    }
+    if text.starts_with(char::is_whitespace) && !body.is_empty() && !body.ends_with(['\n', ' ']) {
+        body.push(' ');
+    }
+    body.push_str(&words.join(" "));
+    if text.ends_with(char::is_whitespace) {
+        body.push(' ');
+    }
+}
+
+fn newline(body: &mut String) {
+    let trimmed = body.trim_end_matches(' ').len();
+    body.truncate(trimmed);
+    if !body.is_empty() && !body.ends_with('\n') {
+        body.push('\n');
+    }
+}
+
+/// An element's text on one line, whitespace collapsed.
+fn inline_text(element: ElementRef<'_>) -> String {
+    element.text().flat_map(str::split_whitespace).collect::<Vec<_>>().join(" ")
+}
+
+fn clean(text: &str) -> String {
+    text.lines().map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join("\n")
+}
+
+impl Walker<'_> {
+    fn finish(&mut self, open: Option<Open>, section: Vec<String>) {
+        let Some(open) = open else { return };
+        let body = clean(&open.body);
+        let title = open.title.trim().to_owned();
+        if body.is_empty() || title.is_empty() {
+            return;
+        }
+        let base = open.anchor.clone().unwrap_or_else(|| slug(&title));
+        let mut anchor = base.clone();
+        let mut n = 2;
+        while !self.anchors.insert(anchor.clone()) {
+            anchor = format!("{base}-{n}");
+            n += 1;
+        }
+        let url = match (&self.canonical, &open.anchor) {
+            (Some(page), Some(id)) => Some(format!("{page}#{id}")),
+            _ => None,
+        };
+        self.entries.push(FaqEntry {
+            entry_id: format!("{}#{anchor}", self.document_id),
+            document_id: self.document_id.to_owned(),
+            title,
+            body,
+            section,
+            url,
+        });
+    }
+
+    fn section(&self, including_last: bool) -> Vec<String> {
+        let end = if including_last { self.headings.len() } else { self.headings.len().saturating_sub(1) };
+        self.headings[..end].iter().map(|(_, t)| t.clone()).collect()
+    }
+
+    fn finish_heading(&mut self) {
+        let open = self.heading.take();
+        let section = self.section(false);
+        self.finish(open, section);
+    }
+
+    fn finish_term(&mut self) {
+        let open = self.term.take();
+        let section = self.section(true);
+        self.finish(open, section);
+    }
+
+    fn text(&mut self, text: &str) {
+        let target = if self.term.is_some() { self.term.as_mut() } else { self.heading.as_mut() };
+        if let Some(open) = target {
+            push_text(&mut open.body, text);
+        }
+    }
+
+    fn break_line(&mut self) {
+        for open in [self.term.as_mut(), self.heading.as_mut()].into_iter().flatten() {
+            newline(&mut open.body);
+        }
+    }
+
+    fn walk(&mut self, element: ElementRef<'_>) {
+        let name = element.value().name();
+        if SKIPPED.contains(&name) || element.value().attr("hidden").is_some() {
+            return;
+        }
+        let id = element.value().id().map(str::to_owned);
+        match name {
+            "h1" | "h2" | "h3" => {
+                self.finish_term();
+                self.finish_heading();
+                let level = usize::from(name.as_bytes()[1] - b'0');
+                let title = inline_text(element);
+                while self.headings.last().is_some_and(|(l, _)| *l >= level) {
+                    self.headings.pop();
+                }
+                self.headings.push((level, title.clone()));
+                self.heading = Some(Open { title, anchor: id, body: String::new() });
+                return;
+            }
+            "dt" => {
+                self.finish_term();
+                let title = inline_text(element);
+                self.term = Some(Open { title, anchor: id, body: String::new() });
+                return;
+            }
+            "dd" => self.in_dd = true,
+            _ => {}
+        }
+        for child in element.children() {
+            match child.value() {
+                Node::Text(text) => {
+                    // Text in a `dl` outside its `dd`s belongs to no term.
+                    if self.term.is_none() || self.in_dd {
+                        self.text(text);
+                    }
+                }
+                Node::Element(_) => {
+                    if let Some(child) = ElementRef::wrap(child) {
+                        self.walk(child);
+                    }
+                }
+                _ => {}
+            }
+        }
+        match name {
+            "dd" => {
+                self.in_dd = false;
+                self.break_line();
+            }
+            "dl" => self.finish_term(),
+            _ if BLOCKS.contains(&name) => self.break_line(),
+            _ => {}
+        }
+    }
+}
+
+/// Splits an HTML page into FAQ entries.
+pub fn parse_html(document_id: &str, text: &str) -> Vec<FaqEntry> {
+    let html = Html::parse_document(text);
+    let select = |css: &str| Selector::parse(css).ok().and_then(|s| html.select(&s).next());
+    let canonical = select("link[rel=canonical]")
+        .and_then(|link| link.value().attr("href"))
+        .filter(|href| href.starts_with("https://") || href.starts_with("http://"))
+        .map(|href| href.split('#').next().unwrap_or(href).to_owned());
+    let title =
+        select("title").map(|t| t.text().collect::<String>().trim().to_owned()).filter(|t| !t.is_empty());
+    let main = select("main")
+        .or_else(|| select("[role=main]"))
+        .or_else(|| select("article"))
+        .or_else(|| select("body"));
+    let mut walker = Walker {
+        document_id,
+        canonical,
+        headings: Vec::new(),
+        // Text before the first heading belongs to the page's title, if it has one.
+        heading: title.map(|title| Open { title, anchor: None, body: String::new() }),
+        term: None,
+        in_dd: false,
+        entries: Vec::new(),
+        anchors: std::collections::HashSet::new(),
+    };
+    if let Some(main) = main {
+        walker.walk(main);
+    }
+    walker.finish_term();
+    walker.finish_heading();
+    walker.entries
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PAGE: &str = r#"<!doctype html><html><head><title>Help centre</title>
+        <link rel="canonical" href="https://shop.test/help"><style>h2{color:red}</style></head>
+        <body><nav><a href="/">Home</a> <a href="/help">Help</a></nav>
+        <header><h1>Shop header</h1></header>
+        <main>
+          <h1>Help</h1>
+          <h2 id="delivery">How long does delivery take?</h2>
+          <p>Orders ship in <b>two</b> days.</p><p>Express is next day.</p>
+          <script>alert("x")</script>
+          <h2>Payments</h2>
+          <dl>
+            <dt id="klarna">Can I pay with Klarna?</dt><dd>Yes, in three instalments.</dd>
+            <dt>Do you take PayPal?</dt><dd>Yes.</dd><dd>Also Apple Pay.</dd>
+          </dl>
+          <h3>Invoices</h3><ul><li>PDF by email</li><li>On request by post</li></ul>
+        </main>
+        <footer>© Shop. <h2>Footer heading</h2><p>Imprint</p></footer></body></html>"#;
+
+    #[test]
+    fn main_content_splits_at_headings_and_definition_terms() {
+        let entries = parse_html("help.html", PAGE);
+        let titles: Vec<&str> = entries.iter().map(|e| e.title.as_str()).collect();
+        assert_eq!(
+            titles,
+            ["How long does delivery take?", "Can I pay with Klarna?", "Do you take PayPal?", "Invoices"]
+        );
+        assert_eq!(entries[0].body, "Orders ship in two days.\nExpress is next day.");
+        assert_eq!(entries[0].section, ["Help"]);
+        assert_eq!(entries[0].url.as_deref(), Some("https://shop.test/help#delivery"));
+        assert_eq!(entries[0].entry_id, "help.html#delivery");
+        assert_eq!(entries[1].body, "Yes, in three instalments.");
+        assert_eq!(entries[1].section, ["Help", "Payments"]);
+        assert_eq!(entries[2].body, "Yes.\nAlso Apple Pay.");
+        assert_eq!(entries[2].url, None, "no id, no link");
+        assert_eq!(entries[3].body, "PDF by email\nOn request by post");
+        assert_eq!(entries[3].section, ["Help", "Payments"]);
+        let all: String = entries.iter().map(|e| format!("{} {}", e.title, e.body)).collect();
+        for absent in ["alert", "Home", "Footer", "Imprint", "color:red", "Shop header"] {
+            assert!(!all.contains(absent), "{absent} leaked into {all}");
+        }
+    }
+
+    #[test]
+    fn broken_markup_still_parses() {
+        let entries = parse_html("x.html", "<h2>Returns<p>Within 30 <i>days</h2></p><p>Free of charge");
+        assert!(!entries.is_empty());
+        assert!(parse_html("x.html", "").is_empty());
+    }
+}

@@ -1,0 +1,268 @@
+//! The knowledge base as admins manage it: documents kept in the store (the source of truth,
+//! shared by replicas) and indexed in this replica's tantivy index.
+//!
+//! - At start, the `--kb` folder's files are added to the store when new or changed, then the
+//!   index is rebuilt if it does not hold exactly the store's documents.
+//! - An upload is parsed first (a bad file changes nothing), stored, indexed in one commit and
+//!   announced with a `document` event.
+//! - Every replica follows those events and re-indexes the document from the store, so an
+//!   upload through one replica is answerable on all of them.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use frontdesk_core::documents::{validate_document_id, Document, DocumentInfo, DocumentStore, Library};
+use frontdesk_core::store::{SessionStore, StoreEvent};
+use frontdesk_core::{Error, Result};
+use frontdesk_retrieval::KnowledgeBase;
+use sha2::{Digest, Sha256};
+use tokio::sync::broadcast::error::RecvError;
+use tokio_util::sync::CancellationToken;
+
+/// Largest document accepted.
+pub const MAX_DOCUMENT_BYTES: usize = 10 * 1024 * 1024;
+
+/// Documents in the store, indexed here.
+pub struct KnowledgeLibrary {
+    events: Arc<dyn SessionStore>,
+    documents: Arc<dyn DocumentStore>,
+    index: KnowledgeBase,
+    /// What the index holds: document id → SHA-256 of the content indexed.
+    indexed: Mutex<BTreeMap<String, String>>,
+    /// One change at a time, so the index and `indexed` move together.
+    writing: tokio::sync::Mutex<()>,
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+fn text_of(id: &str, content: &[u8]) -> Result<String> {
+    String::from_utf8(content.to_vec()).map_err(|_| Error::BadRequest(format!("{id} is not UTF-8 text")))
+}
+
+fn fingerprint(indexed: &BTreeMap<String, String>) -> String {
+    let mut hasher = Sha256::new();
+    for (id, sha) in indexed {
+        hasher.update(id.as_bytes());
+        hasher.update([0]);
+        hasher.update(sha.as_bytes());
+        hasher.update([0]);
+    }
+    hex::encode(hasher.finalize())
+}
+
+async fn blocking<T: Send + 'static>(work: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+    tokio::task::spawn_blocking(work).await.map_err(|e| Error::Internal(format!("index task failed: {e}")))?
+}
+
+impl KnowledgeLibrary {
+    /// A library over a store and an index.
+    pub fn new(
+        events: Arc<dyn SessionStore>,
+        documents: Arc<dyn DocumentStore>,
+        index: KnowledgeBase,
+    ) -> Self {
+        Self {
+            events,
+            documents,
+            index,
+            indexed: Mutex::new(BTreeMap::new()),
+            writing: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// The index searched by the chat.
+    pub fn index(&self) -> &KnowledgeBase {
+        &self.index
+    }
+
+    fn indexed(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, String>> {
+        self.indexed.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Adds the folder's files to the store when they are new or changed; returns how many.
+    /// Files that do not parse are skipped with a warning.
+    pub async fn seed_folder(&self, folder: &Path) -> Result<usize> {
+        let folder = folder.to_owned();
+        let files = blocking(move || {
+            let mut out = Vec::new();
+            for (id, path) in frontdesk_retrieval::folder_files(&folder)? {
+                out.push((
+                    id,
+                    std::fs::read(&path)
+                        .map_err(|e| Error::BadRequest(format!("{}: {e}", path.display())))?,
+                ));
+            }
+            Ok(out)
+        })
+        .await?;
+        let stored: BTreeMap<String, String> =
+            self.documents.list_documents().await?.into_iter().map(|d| (d.id, d.sha256)).collect();
+        let mut changed = 0;
+        for (id, content) in files {
+            if stored.get(&id) == Some(&sha256_hex(&content)) {
+                continue;
+            }
+            match self.put(&id, content).await {
+                Ok(_) => changed += 1,
+                Err(error) => tracing::warn!(document = %id, %error, "knowledge-base file skipped"),
+            }
+        }
+        Ok(changed)
+    }
+
+    /// Makes the index hold exactly the store's documents, rebuilding it only when it does not.
+    /// Returns the number of entries.
+    pub async fn sync(&self) -> Result<u64> {
+        let _writing = self.writing.lock().await;
+        let mut wanted = BTreeMap::new();
+        let mut texts = Vec::new();
+        for info in self.documents.list_documents().await? {
+            wanted.insert(info.id.clone(), info.sha256.clone());
+            texts.push(info.id);
+        }
+        let print = fingerprint(&wanted);
+        if self.index.fingerprint().as_deref() == Some(print.as_str()) {
+            *self.indexed() = wanted;
+            return Ok(self.index.entries());
+        }
+        let mut documents = Vec::new();
+        for id in texts {
+            if let Some(document) = self.documents.get_document(&id).await? {
+                match text_of(&id, &document.content) {
+                    Ok(text) => documents.push((id, text)),
+                    Err(error) => tracing::warn!(document = %id, %error, "document skipped"),
+                }
+            }
+        }
+        let index = self.index.clone();
+        let entries = blocking(move || Ok(index.rebuild(&documents, &print)?)).await?;
+        *self.indexed() = wanted;
+        tracing::info!(entries, "index rebuilt from the stored documents");
+        Ok(entries)
+    }
+
+    /// Follows document events from every replica until `stop`, re-indexing what changed.
+    pub fn follow(self: &Arc<Self>, stop: CancellationToken) -> tokio::task::JoinHandle<()> {
+        let this = Arc::clone(self);
+        let mut events = this.events.subscribe();
+        tokio::spawn(async move {
+            loop {
+                let event = tokio::select! {
+                    event = events.recv() => event,
+                    () = stop.cancelled() => return,
+                };
+                let result = match event {
+                    Ok(StoreEvent::Document { document_id }) => this.refresh(&document_id).await,
+                    Ok(_) => Ok(()),
+                    // Missed some: check every document.
+                    Err(RecvError::Lagged(_)) => this.sync().await.map(|_| ()),
+                    Err(RecvError::Closed) => return,
+                };
+                if let Err(error) = result {
+                    tracing::warn!(%error, "could not apply a knowledge-base change");
+                }
+            }
+        })
+    }
+
+    /// Brings one document in the index up to date with the store.
+    async fn refresh(&self, id: &str) -> Result<()> {
+        let _writing = self.writing.lock().await;
+        let stored = self.documents.get_document(id).await?;
+        let current = self.indexed().get(id).cloned();
+        match stored {
+            Some(document) if current.as_deref() == Some(document.info.sha256.as_str()) => Ok(()),
+            Some(document) => {
+                let text = text_of(id, &document.content)?;
+                self.index_one(id, text, document.info.sha256).await.map(|_| ())
+            }
+            None if current.is_some() => self.unindex(id).await,
+            None => Ok(()),
+        }
+    }
+
+    async fn index_one(&self, id: &str, text: String, sha: String) -> Result<u64> {
+        let index = self.index.clone();
+        let owned = id.to_owned();
+        let entries = blocking(move || Ok(index.upsert_document(&owned, &text)?)).await?;
+        let print = {
+            let mut indexed = self.indexed();
+            indexed.insert(id.to_owned(), sha);
+            fingerprint(&indexed)
+        };
+        self.index.set_fingerprint(&print).map_err(Error::from)?;
+        Ok(entries)
+    }
+
+    async fn unindex(&self, id: &str) -> Result<()> {
+        let index = self.index.clone();
+        let owned = id.to_owned();
+        blocking(move || Ok(index.remove_document(&owned)?)).await?;
+        let print = {
+            let mut indexed = self.indexed();
+            indexed.remove(id);
+            fingerprint(&indexed)
+        };
+        self.index.set_fingerprint(&print).map_err(Error::from)?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Library for KnowledgeLibrary {
+    async fn list(&self) -> Result<Vec<DocumentInfo>> {
+        self.documents.list_documents().await
+    }
+
+    async fn get(&self, id: &str) -> Result<Option<Document>> {
+        self.documents.get_document(id).await
+    }
+
+    async fn put(&self, id: &str, content: Vec<u8>) -> Result<(DocumentInfo, bool)> {
+        validate_document_id(id)?;
+        if content.len() > MAX_DOCUMENT_BYTES {
+            return Err(Error::TooLarge(format!(
+                "a document may have at most {} MiB",
+                MAX_DOCUMENT_BYTES >> 20
+            )));
+        }
+        let text = text_of(id, &content)?;
+        // Parse before storing anything: a bad file is refused and changes nothing.
+        let entries = {
+            let (owned, text) = (id.to_owned(), text.clone());
+            blocking(move || Ok(frontdesk_retrieval::parse::parse_document(&owned, &text)?)).await?
+        };
+        if entries.is_empty() {
+            return Err(Error::BadRequest(format!("{id} holds no FAQ entries")));
+        }
+        let _writing = self.writing.lock().await;
+        let created = self.documents.get_document(id).await?.is_none();
+        let info = DocumentInfo {
+            id: id.to_owned(),
+            bytes: content.len() as u64,
+            entries: entries.len() as u64,
+            sha256: sha256_hex(&content),
+            updated_ms: frontdesk_core::now_ms(),
+        };
+        self.documents.put_document(&Document { info: info.clone(), content }).await?;
+        self.index_one(id, text, info.sha256.clone()).await?;
+        self.events.publish(&StoreEvent::Document { document_id: id.to_owned() }).await?;
+        tracing::info!(document = %id, entries = info.entries, created, "document stored and indexed");
+        Ok((info, created))
+    }
+
+    async fn delete(&self, id: &str) -> Result<bool> {
+        let _writing = self.writing.lock().await;
+        let existed = self.documents.delete_document(id).await?;
+        if existed || self.indexed().contains_key(id) {
+            self.unindex(id).await?;
+            self.events.publish(&StoreEvent::Document { document_id: id.to_owned() }).await?;
+            tracing::info!(document = %id, "document deleted");
+        }
+        Ok(existed)
+    }
+}

@@ -1,0 +1,51 @@
+//! Abuse limits of the visitor WebSocket, against the real server: page origins outside the
+//! allowlist are refused, and a conversation sending messages too fast is slowed down.
+
+use std::time::Duration;
+
+use frontdesk_e2e::{start_server, test_config_with, Backend, Visitor};
+use serde_json::json;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn origins_outside_the_allowlist_are_refused_and_fast_senders_are_limited() -> anyhow::Result<()> {
+    let data = tempfile::tempdir()?;
+    let toml = "allowed_origins = [\"http://shop.test\"]\n";
+    let server =
+        start_server(&test_config_with(Backend::Embedded, data.path(), "unused:", "auto", toml)?).await?;
+
+    let connect_from = |origin: &'static str| {
+        let addr = server.addr;
+        async move {
+            let mut request = format!("ws://{addr}/v1/ws").into_client_request()?;
+            request.headers_mut().insert("origin", origin.parse()?);
+            anyhow::Ok(tokio_tungstenite::connect_async(request).await)
+        }
+    };
+    match connect_from("http://evil.test").await? {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            assert_eq!(response.status().as_u16(), 403)
+        }
+        other => panic!("a page on another origin must be refused, got {:?}", other.map(|_| ())),
+    }
+    assert!(connect_from("http://shop.test").await?.is_ok(), "the allowed origin connects");
+
+    // Messages in a burst: the first are taken (one answered, the rest told to wait), then the
+    // conversation is rate limited.
+    let mut visitor = Visitor::connect(server.addr).await?;
+    visitor.hello(None).await?;
+    for i in 0..12 {
+        visitor
+            .send(json!({"type": "message", "id": format!("m{i}"), "text": "what are your opening hours"}))
+            .await?;
+    }
+    let mut codes = Vec::new();
+    while let Ok(frame) = visitor.next_frame(Duration::from_secs(3)).await {
+        if frame["type"] == "error" {
+            codes.push(frame["code"].as_str().unwrap_or_default().to_owned());
+        }
+    }
+    assert!(codes.iter().any(|c| c == "rate_limited"), "{codes:?}");
+    server.stop().await?;
+    Ok(())
+}
