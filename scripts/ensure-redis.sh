@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Makes sure a Redis answers at FRONTDESK_TEST_REDIS_URL's default, 127.0.0.1:6379: starts
 # redis-server when it is installed but not running, and installs it from Debian's packages
-# when it is missing and apt-get is available.
+# when it is missing and apt-get is available. The fault tests also start redis-server
+# themselves, so the binary must be there even when some Redis already answers.
 set -euo pipefail
 
 ping() { redis-cli -h 127.0.0.1 -p 6379 ping 2>/dev/null | grep -q PONG; }
 
-if command -v redis-cli >/dev/null && ping; then
+if command -v redis-server >/dev/null && command -v redis-cli >/dev/null && ping; then
   exit 0
 fi
 if ! command -v redis-server >/dev/null; then

@@ -157,7 +157,7 @@ async fn every_api_route_requires_its_role() -> anyhow::Result<()> {
         start_server(&test_config_with(Backend::Embedded, data.path(), "unused:", "auto", &keys_toml())?)
             .await?;
     let mut visitor = Visitor::connect(server.addr).await?;
-    let welcome = visitor.hello(None).await?;
+    let welcome = visitor.hello_with(None, json!({"id": "visitor-0123456789", "attributes": {}})).await?;
     let id = welcome["conversation_id"].as_str().unwrap_or_default().to_owned();
     // (method, path, body, role)
     let routes: Vec<(&str, String, Option<Value>, &str)> = vec![
@@ -174,6 +174,8 @@ async fn every_api_route_requires_its_role() -> anyhow::Result<()> {
         ("PUT", "/api/v1/documents/extra.md".into(), Some(json!("## Gift wrapping?\nNo.")), "admin"),
         ("DELETE", "/api/v1/documents/extra.md".into(), None, "admin"),
         ("GET", "/api/v1/search?q=returns".into(), None, "admin"),
+        ("GET", "/api/v1/visitors/visitor-0123456789".into(), None, "admin"),
+        ("DELETE", "/api/v1/visitors/visitor-0123456789".into(), None, "admin"),
     ];
     let key_of = |role: &str| if role == "agent" { ANA_KEY } else { ADMIN_KEY };
     let other = |role: &str| if role == "agent" { ADMIN_KEY } else { ANA_KEY };

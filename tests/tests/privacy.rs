@@ -1,0 +1,71 @@
+//! A visitor's data, end to end: an admin exports everything held about one visitor as JSON,
+//! then deletes it from every structure; nothing of it is found afterwards.
+
+use frontdesk_e2e::{
+    keys_toml, start_server, test_config_with, ApiClient, Backend, Visitor, ADMIN_KEY, ANA_KEY,
+};
+use serde_json::json;
+
+async fn export_and_delete(backend: Backend) -> anyhow::Result<()> {
+    let data = tempfile::tempdir()?;
+    let prefix = format!("frontdesk-e2e:{}:", frontdesk_core::new_id());
+    let server =
+        start_server(&test_config_with(backend, data.path(), &prefix, "auto", &keys_toml())?).await?;
+    let visitor_id = format!("visitor-{}", frontdesk_core::new_id());
+    let me = json!({"id": visitor_id, "attributes": {"plan": "Plus", "email": "ana@example.com"}});
+
+    let mut tokens = Vec::new();
+    for question in ["what are your opening hours", "my parcel 4711 never arrived"] {
+        let mut visitor = Visitor::connect(server.addr).await?;
+        let welcome = visitor.hello_with(None, me.clone()).await?;
+        tokens.push(welcome["token"].as_str().unwrap_or_default().to_owned());
+        visitor.ask("q1", question).await?;
+    }
+    let mut stranger = Visitor::connect(server.addr).await?;
+    stranger.hello(None).await?;
+    stranger.ask("q1", "my parcel 4711 never arrived").await?;
+
+    let admin = ApiClient::new(server.addr, Some(ADMIN_KEY));
+    let (status, export) = admin.get(&format!("/api/v1/visitors/{visitor_id}")).await?;
+    assert_eq!(status, 200, "{export}");
+    assert_eq!(export["profile"]["attributes"]["email"], "ana@example.com");
+    let conversations = export["conversations"].as_array().expect("conversations");
+    assert_eq!(conversations.len(), 2);
+    let texts: Vec<&str> = conversations
+        .iter()
+        .flat_map(|c| c["messages"].as_array().into_iter().flatten())
+        .filter_map(|m| m["text"].as_str())
+        .collect();
+    assert!(texts.contains(&"my parcel 4711 never arrived"), "{texts:?}");
+    assert_eq!(texts.len(), 4, "two questions and two answers: {texts:?}");
+
+    let agent = ApiClient::new(server.addr, Some(ANA_KEY));
+    let (_, before) = agent.get("/api/v1/conversations?q=parcel%204711").await?;
+    assert_eq!(before["conversations"].as_array().map(Vec::len), Some(2), "{before}");
+
+    let (status, _) = admin.call("DELETE", &format!("/api/v1/visitors/{visitor_id}"), None).await?;
+    assert_eq!(status, 204);
+    let (status, gone) = admin.get(&format!("/api/v1/visitors/{visitor_id}")).await?;
+    assert_eq!((status, gone["error"]["code"].clone()), (404, json!("not_found")));
+    let (_, after) = agent.get("/api/v1/conversations?q=parcel%204711").await?;
+    assert_eq!(after["conversations"].as_array().map(Vec::len), Some(1), "only the stranger's: {after}");
+    // A deleted conversation cannot be resumed: its token starts a new, empty one.
+    let mut returning = Visitor::connect(server.addr).await?;
+    let welcome = returning.hello(Some(&tokens[0])).await?;
+    assert_eq!(welcome["type"], "welcome");
+    assert_eq!(welcome["messages"].as_array().map(Vec::len), Some(0), "{welcome}");
+    let (status, _) = admin.call("DELETE", &format!("/api/v1/visitors/{visitor_id}"), None).await?;
+    assert_eq!(status, 404, "deleting twice finds nothing");
+    server.stop().await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_visitors_data_is_exported_and_deleted_on_the_embedded_store() -> anyhow::Result<()> {
+    export_and_delete(Backend::Embedded).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_visitors_data_is_exported_and_deleted_on_redis() -> anyhow::Result<()> {
+    export_and_delete(Backend::Redis).await
+}
