@@ -179,7 +179,7 @@
     ws = new WebSocket(url);
     ws.onopen = function () {
       backoff = 500;
-      var hello = { type: "hello", locale: lang, visitor: { id: visitorId(), attributes: Frontdesk.__attributes } };
+      var hello = { type: "hello", locale: lang, page: location.origin + location.pathname, visitor: { id: visitorId(), attributes: Frontdesk.__attributes } };
       var token = localStorage.getItem(STORE_KEY);
       if (token) hello.token = token;
       ws.send(JSON.stringify(hello));

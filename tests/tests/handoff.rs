@@ -40,7 +40,11 @@ async fn handoff(backend: Backend) -> anyhow::Result<()> {
 
     // The FAQ has no answer: the visitor is told so and the chat joins the queue.
     let mut visitor = Visitor::connect(replica_a.addr).await?;
-    let welcome = visitor.hello(None).await?;
+    // The page is kept without its query and fragment.
+    visitor
+        .send(json!({"type": "hello", "page": "http://shop.test/products/aura?email=a@b.test#reviews"}))
+        .await?;
+    let welcome = visitor.next_frame(WAIT).await?;
     let id = welcome["conversation_id"].as_str().unwrap_or_default().to_owned();
     let frames = visitor.ask("q1", "Can you recommend a good pizza recipe?").await?;
     assert_eq!(frames.last().expect("done")["text"], frontdesk_core::chat::DECLINE_TEXT);
@@ -94,8 +98,18 @@ async fn handoff(backend: Backend) -> anyhow::Result<()> {
     assert!(quiet.is_err(), "the assistant must stay silent while a person handles the chat: {quiet:?}");
 
     // The transcript and its exports hold all of it.
+    let (status, tagged) = ana
+        .call(
+            "PUT",
+            &format!("/api/v1/conversations/{id}/tags"),
+            Some(json!({"tags": ["Delivery", "delivery", "late"]})),
+        )
+        .await?;
+    assert_eq!((status, tagged["tags"].clone()), (200, json!(["delivery", "late"])), "{tagged}");
     let (status, transcript) = ana.get(&format!("/api/v1/conversations/{id}")).await?;
     assert_eq!(status, 200);
+    assert_eq!(transcript["conversation"]["tags"], json!(["delivery", "late"]));
+    assert_eq!(transcript["conversation"]["page_url"], "http://shop.test/products/aura");
     let roles: Vec<&str> = transcript["messages"]
         .as_array()
         .expect("messages")
@@ -168,6 +182,12 @@ async fn every_api_route_requires_its_role() -> anyhow::Result<()> {
         ("POST", format!("/api/v1/conversations/{id}/messages"), Some(json!({"text": "hello"})), "agent"),
         ("POST", format!("/api/v1/conversations/{id}/handback"), Some(json!({})), "agent"),
         ("POST", format!("/api/v1/conversations/{id}/close"), Some(json!({})), "agent"),
+        (
+            "PUT",
+            format!("/api/v1/conversations/{id}/tags"),
+            Some(json!({"tags": ["Refund", " vip "]})),
+            "agent",
+        ),
         ("GET", "/api/v1/documents".into(), None, "admin"),
         ("POST", "/api/v1/documents?name=extra.md".into(), Some(json!("## Gift wrapping?\nYes.")), "admin"),
         ("GET", "/api/v1/documents/returns.md".into(), None, "admin"),

@@ -619,6 +619,13 @@ mod turn_tests {
             change.apply(c, crate::now_ms());
             Ok(StatusOutcome::Changed(c.clone()))
         }
+        async fn set_tags(&self, id: &str, tags: &[String]) -> Result<Option<Conversation>> {
+            let mut conversations = self.conversations.lock().expect("lock");
+            Ok(conversations.iter_mut().find(|c| c.id == id).map(|c| {
+                c.tags = tags.to_vec();
+                c.clone()
+            }))
+        }
         async fn set_feedback(&self, _: &str, _: &str, _: Feedback) -> Result<bool> {
             Ok(false)
         }
@@ -747,6 +754,8 @@ mod turn_tests {
             status: ConversationStatus::Bot,
             assigned_agent: None,
             locale: None,
+            page_url: None,
+            tags: Vec::new(),
         };
         store.create_conversation(&conversation).await.expect("create");
         Harness { chat, store, sent, prompts, conversation: "c1".into() }

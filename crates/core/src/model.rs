@@ -47,6 +47,12 @@ pub struct Conversation {
     /// The visitor's locale (`en`, `zh-CN`), as the widget reported it.
     #[serde(default)]
     pub locale: Option<String>,
+    /// The page the conversation started on (scheme, host and path; no query).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub page_url: Option<String>,
+    /// Labels agents put on it (`refund`, `bug`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
 }
 
 impl Conversation {
@@ -61,8 +67,37 @@ impl Conversation {
             status: ConversationStatus::Bot,
             assigned_agent: None,
             locale,
+            page_url: None,
+            tags: Vec::new(),
         }
     }
+}
+
+/// Most tags on one conversation.
+pub const MAX_TAGS: usize = 10;
+
+/// Tags within bounds: trimmed, lowercased, 1 to 32 characters, no duplicates, at most
+/// [`MAX_TAGS`].
+pub fn clean_tags(tags: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for tag in tags {
+        let tag: String = tag.trim().to_lowercase().chars().take(32).collect();
+        if !tag.is_empty() && !out.contains(&tag) && out.len() < MAX_TAGS {
+            out.push(tag);
+        }
+    }
+    out
+}
+
+/// The part of a page URL worth keeping: `http(s)://host/path`, without query or fragment
+/// (which may carry personal data), at most 500 characters.
+pub fn page_url(url: &str) -> Option<String> {
+    let url = url.trim();
+    if !(url.starts_with("https://") || url.starts_with("http://")) {
+        return None;
+    }
+    let end = url.find(['?', '#']).unwrap_or(url.len());
+    Some(url[..end].chars().take(500).collect())
 }
 
 /// What the host page told about a visitor (`hello.visitor`), kept across conversations.

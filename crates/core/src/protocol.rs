@@ -38,6 +38,9 @@ pub enum ClientFrame {
         /// The page's language, such as `en` or `zh-CN`.
         #[serde(default)]
         locale: Option<String>,
+        /// The page's URL (kept without its query and fragment).
+        #[serde(default)]
+        page: Option<String>,
     },
     /// A visitor's question; `id` is chosen by the client so a resend is not a second message.
     Message {

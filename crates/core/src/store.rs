@@ -258,6 +258,10 @@ pub trait SessionStore: Send + Sync + 'static {
     /// A change is published as a [`StoreEvent::Status`].
     async fn set_status(&self, conversation_id: &str, change: &StatusChange) -> Result<StatusOutcome>;
 
+    /// Replaces a conversation's tags; returns the conversation, or `None` if it does not
+    /// exist. A change is published as a [`StoreEvent::Status`].
+    async fn set_tags(&self, conversation_id: &str, tags: &[String]) -> Result<Option<Conversation>>;
+
     /// Records a visitor's rating of an assistant message; returns `false` if there is no such
     /// assistant message in the conversation.
     async fn set_feedback(&self, conversation_id: &str, message_id: &str, feedback: Feedback)

@@ -268,3 +268,29 @@ fn changed(outcome: StatusOutcome, refused: &str) -> ApiResult<Json<Conversation
 pub async fn not_found() -> ApiError {
     ApiError(Error::NotFound("route".into()))
 }
+
+/// Body of `PUT /api/v1/conversations/{id}/tags`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TagsBody {
+    /// The tags (at most 10, each up to 32 characters; lowercased).
+    tags: Vec<String>,
+}
+
+/// `PUT /api/v1/conversations/{id}/tags`: replaces the conversation's tags.
+pub async fn set_tags(
+    State(state): State<AppState>,
+    _agent: AgentKey,
+    Path(id): Path<String>,
+    body: Result<Json<TagsBody>, JsonRejection>,
+) -> ApiResult<Json<Conversation>> {
+    let Json(body) = body?;
+    let tags = frontdesk_core::model::clean_tags(&body.tags);
+    let conversation = state
+        .chat
+        .store()
+        .set_tags(&id, &tags)
+        .await?
+        .ok_or_else(|| Error::NotFound("conversation".into()))?;
+    Ok(Json(conversation))
+}

@@ -149,6 +149,7 @@ pub fn router(state: AppState) -> Router {
         .route("/conversations/{id}/messages", post(api::reply))
         .route("/conversations/{id}/handback", post(api::handback))
         .route("/conversations/{id}/close", post(api::close))
+        .route("/conversations/{id}/tags", axum::routing::put(api::set_tags))
         .route("/agent/ws", get(agent_ws::upgrade))
         .route("/search", get(admin::search))
         .route("/visitors/{id}", get(admin::export_visitor).delete(admin::delete_visitor))

@@ -86,8 +86,9 @@ async fn visitor_session(state: &AppState, socket: WebSocket) {
         () = state.shutdown.cancelled() => Ok(None),
     };
     let conversation = match hello {
-        Ok(Some(Ok(ClientFrame::Hello { token, locale, visitor }))) => {
-            match start_or_resume(&state, token.as_deref(), locale, visitor.unwrap_or_default()).await {
+        Ok(Some(Ok(ClientFrame::Hello { token, locale, visitor, page }))) => {
+            let page = page.as_deref().and_then(frontdesk_core::model::page_url);
+            match start_or_resume(&state, token.as_deref(), locale, page, visitor.unwrap_or_default()).await {
                 Ok(conversation) => Some(conversation),
                 Err(error) => {
                     let _ = frames.send(ServerFrame::from_error(&error)).await;
@@ -180,6 +181,7 @@ async fn start_or_resume(
     state: &AppState,
     token: Option<&str>,
     locale: Option<String>,
+    page_url: Option<String>,
     visitor: VisitorInfo,
 ) -> Result<Conversation> {
     let store = state.chat.store();
@@ -197,7 +199,9 @@ async fn start_or_resume(
                 .as_deref()
                 .filter(|id| valid_visitor_id(id))
                 .map_or_else(frontdesk_core::new_id, str::to_owned);
-            let conversation = Conversation::new(visitor_id, locale.map(|l| l.chars().take(16).collect()));
+            let mut conversation =
+                Conversation::new(visitor_id, locale.map(|l| l.chars().take(16).collect()));
+            conversation.page_url = page_url;
             store.create_conversation(&conversation).await?;
             tracing::info!(conversation_id = %conversation.id, "conversation started");
             conversation

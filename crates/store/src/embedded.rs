@@ -270,6 +270,33 @@ impl SessionStore for EmbeddedStore {
         Ok(outcome)
     }
 
+    async fn set_tags(
+        &self,
+        conversation_id: &str,
+        tags: &[String],
+    ) -> frontdesk_core::Result<Option<Conversation>> {
+        let conversation_id = conversation_id.to_owned();
+        let tags = tags.to_vec();
+        let changed = self
+            .blocking(move |db| {
+                let txn = db.begin_write().map_err(embedded)?;
+                let Some(mut conversation) = conversation_in(&txn, &conversation_id)? else {
+                    return Ok(None);
+                };
+                let previous = conversation.updated_ms;
+                conversation.tags = tags;
+                conversation.updated_ms = frontdesk_core::now_ms().max(previous);
+                write_conversation(&txn, Some(previous), &conversation)?;
+                txn.commit().map_err(embedded)?;
+                Ok(Some(conversation))
+            })
+            .await?;
+        if let Some(conversation) = &changed {
+            self.emit(StoreEvent::Status { conversation: conversation.clone() });
+        }
+        Ok(changed)
+    }
+
     async fn set_feedback(
         &self,
         conversation_id: &str,

@@ -115,6 +115,24 @@ redis.call('ZADD', KEYS[2], conversation['updated_ms'], ARGV[4])
 return {1, encoded}
 ";
 
+/// KEYS: conv, convs. ARGV: tags as a JSON array, now ms, conv id. Replaces the tags in place
+/// (other fields untouched). Returns the conversation's JSON, or '' when it does not exist.
+const SET_TAGS_SCRIPT: &str = r"
+local json = redis.call('GET', KEYS[1])
+if not json then return '' end
+local conversation = cjson.decode(json)
+local tags = cjson.decode(ARGV[1])
+if #tags == 0 then conversation['tags'] = nil else conversation['tags'] = tags end
+local score = redis.call('ZSCORE', KEYS[2], ARGV[3])
+local now = tonumber(ARGV[2])
+if score and tonumber(score) > now then now = tonumber(score) end
+if now > tonumber(conversation['updated_ms']) then conversation['updated_ms'] = now end
+local encoded = cjson.encode(conversation)
+redis.call('SET', KEYS[1], encoded)
+redis.call('ZADD', KEYS[2], conversation['updated_ms'], ARGV[3])
+return encoded
+";
+
 impl RedisStore {
     /// Connects to Redis. Fails fast when it cannot be reached; once connected, the connection
     /// is re-established by itself after Redis restarts.
@@ -313,6 +331,29 @@ impl SessionStore for RedisStore {
         }
         self.announce(&StoreEvent::Status { conversation: conversation.clone() }).await;
         Ok(StatusOutcome::Changed(conversation))
+    }
+
+    async fn set_tags(
+        &self,
+        conversation_id: &str,
+        tags: &[String],
+    ) -> frontdesk_core::Result<Option<Conversation>> {
+        let mut connection = self.connection.clone();
+        let json: String = redis::Script::new(SET_TAGS_SCRIPT)
+            .key(self.key("conv", conversation_id))
+            .key(self.index_key())
+            .arg(serde_json::to_string(tags).map_err(StoreError::from)?)
+            .arg(frontdesk_core::now_ms())
+            .arg(conversation_id)
+            .invoke_async(&mut connection)
+            .await
+            .map_err(StoreError::from)?;
+        if json.is_empty() {
+            return Ok(None);
+        }
+        let conversation: Conversation = serde_json::from_str(&json).map_err(StoreError::from)?;
+        self.announce(&StoreEvent::Status { conversation: conversation.clone() }).await;
+        Ok(Some(conversation))
     }
 
     async fn set_feedback(

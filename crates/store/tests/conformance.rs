@@ -141,6 +141,13 @@ async fn status_feedback_and_listing(store: Arc<dyn SessionStore>) {
     assert_eq!(handed_back.assigned_agent, None, "handing back to the bot unassigns the agent");
     assert_eq!(handed_back.locale, older.locale, "other fields are kept");
 
+    let tags = vec!["refund".to_owned(), "vip".to_owned()];
+    let tagged = store.set_tags(&older.id, &tags).await.expect("tags").expect("exists");
+    assert_eq!(tagged.tags, tags);
+    assert_eq!(tagged.status, ConversationStatus::Bot, "other fields are kept");
+    assert_eq!(store.get_conversation(&older.id).await.expect("get").expect("exists").tags, tags);
+    assert!(store.set_tags("missing", &tags).await.expect("tags").is_none());
+
     let listed = store.list_conversations(&ConversationQuery::default()).await.expect("list");
     assert_eq!(listed.conversations.len(), 2);
     assert_eq!(listed.conversations[0].id, older.id, "the last changed comes first");
