@@ -69,3 +69,44 @@ async fn a_visitors_data_is_exported_and_deleted_on_the_embedded_store() -> anyh
 async fn a_visitors_data_is_exported_and_deleted_on_redis() -> anyhow::Result<()> {
     export_and_delete(Backend::Redis).await
 }
+
+/// With `retention_days`, the server deletes closed conversations older than that by itself,
+/// and keeps the rest.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn closed_conversations_past_the_retention_period_are_deleted() -> anyhow::Result<()> {
+    use frontdesk_core::model::{Conversation, ConversationStatus};
+    use frontdesk_core::store::SessionStore;
+    let data = tempfile::tempdir()?;
+    let day = 86_400_000;
+    let now = frontdesk_core::now_ms();
+    let aged = |status: ConversationStatus, days: i64| {
+        let mut conversation = Conversation::new(frontdesk_core::new_id(), None);
+        conversation.status = status;
+        conversation.created_ms = now - days * day;
+        conversation.updated_ms = conversation.created_ms;
+        conversation
+    };
+    let (expired, open, recent) = (
+        aged(ConversationStatus::Closed, 40),
+        aged(ConversationStatus::Waiting, 40),
+        aged(ConversationStatus::Closed, 5),
+    );
+    let path = data.path().join("frontdesk.redb");
+    {
+        let store = frontdesk_store::EmbeddedStore::open(&path)?;
+        for conversation in [&expired, &open, &recent] {
+            store.create_conversation(conversation).await?;
+        }
+    }
+    let config =
+        test_config_with(Backend::Embedded, data.path(), "unused:", "auto", "retention_days = 30\n")?;
+    let server = start_server(&config).await?;
+    // The first check runs at start; give it a moment.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    server.stop().await?;
+    let store = frontdesk_store::EmbeddedStore::open(&path)?;
+    assert!(store.get_conversation(&expired.id).await?.is_none(), "closed 40 days ago: deleted");
+    assert!(store.get_conversation(&open.id).await?.is_some(), "not closed: kept");
+    assert!(store.get_conversation(&recent.id).await?.is_some(), "closed 5 days ago: kept");
+    Ok(())
+}
