@@ -11,6 +11,14 @@ export FRONTDESK_TEST_REDIS_URL="${FRONTDESK_TEST_REDIS_URL:-redis://127.0.0.1:6
 
 bash scripts/fetch-model.sh
 bash scripts/ensure-redis.sh
+# The official openai Python client, for the OpenAI-compatible API's test, in a virtual
+# environment kept beside the build cache.
+venv="${FRONTDESK_TEST_VENV:-$HOME/.cache/frontdesk/venv}"
+if ! "$venv/bin/python" -c "import openai" 2>/dev/null; then
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q "openai==3.57.0"
+fi
+export FRONTDESK_TEST_PYTHON="$venv/bin/python"
 
 started=$(date +%s)
 cargo test --workspace --no-fail-fast "$@"

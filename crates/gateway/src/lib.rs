@@ -6,6 +6,7 @@
 //! - [`api`]: the agent's conversation routes under `/api/v1/conversations`.
 //! - [`admin`]: the admin's document and search routes.
 //! - [`agent_ws`]: the agents' live feed at `/api/v1/agent/ws`.
+//! - [`openai`]: the OpenAI-compatible `/v1/chat/completions` and `/v1/models`.
 //! - [`pages`]: the demo page and the widget script.
 //!
 //! This crate depends on `frontdesk-core`'s traits only; the binary wires the real backends
@@ -33,6 +34,7 @@ pub mod api;
 pub mod auth;
 pub mod export;
 pub mod limits;
+pub mod openai;
 pub mod pages;
 pub mod visitor;
 
@@ -167,6 +169,11 @@ pub fn router(state: AppState) -> Router {
         .route("/console", get(pages::console_page))
         .route("/admin", get(pages::admin_page))
         .route("/v1/ws", get(visitor::upgrade))
+        .route("/v1/models", get(openai::models))
+        .route(
+            "/v1/chat/completions",
+            post(openai::chat_completions).layer(DefaultBodyLimit::max(MAX_JSON_BODY)),
+        )
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .route("/readyz", get(readyz))
