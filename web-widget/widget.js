@@ -194,6 +194,12 @@
         bubble("assistant", config.greeting);
         f.messages.forEach(render);
         setStatus(f.status);
+        // An answer cut off by a lost connection was not stored: ask again with the same id
+        // (the server keeps the question once and writes the answer now).
+        var last = f.messages[f.messages.length - 1];
+        if (last && last.role === "visitor" && f.status === "bot" && last.client_message_id) {
+          out({ type: "message", id: last.client_message_id, text: last.text });
+        }
         var queued = pending; pending = [];
         queued.forEach(function (q) { if (q.type === "message") bubble("visitor", q.text); out(q); });
       } else if (f.type === "ack") {

@@ -219,3 +219,42 @@ async fn the_visitors_attributes_fit_the_answer_to_them() -> anyhow::Result<()> 
     assert_eq!(profile.attributes.get("plan").map(String::as_str), Some("Plus"));
     Ok(())
 }
+
+/// An answer cut off by a lost connection is not half-stored, and asking again with the same
+/// client id after resuming (what the widget does) stores the question once and finishes the
+/// answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interrupted_answer_is_finished_after_resuming() -> anyhow::Result<()> {
+    let data = tempfile::tempdir()?;
+    let config = test_config(Backend::Embedded, data.path(), "unused:", "generative")?;
+    let server = start_server(&config).await?;
+    let mut visitor = Visitor::connect(server.addr).await?;
+    let welcome = visitor.hello(None).await?;
+    let token = welcome["token"].as_str().unwrap_or_default().to_owned();
+    let question = "How many days do I have to return a product?";
+    visitor.send(serde_json::json!({"type": "message", "id": "c1", "text": question})).await?;
+    let ack = visitor.next_frame(Duration::from_secs(10)).await?;
+    assert_eq!(ack["type"], "ack");
+    let first = visitor.next_frame(Duration::from_secs(120)).await?;
+    assert_eq!(first["type"], "token", "{first}");
+    drop(visitor); // the connection is lost mid-answer
+
+    let mut again = Visitor::connect(server.addr).await?;
+    let welcome = again.hello(Some(&token)).await?;
+    let history = welcome["messages"].as_array().expect("messages").clone();
+    assert_eq!(history.len(), 1, "the question only, no half answer: {history:?}");
+    assert_eq!(history[0]["client_message_id"], "c1");
+    let frames = again.ask("c1", question).await?;
+    assert_eq!(frames[0]["message_id"], ack["message_id"], "the same stored question");
+    let done = frames.last().expect("done");
+    assert_eq!(done["type"], "done", "{done}");
+    assert!(!done["text"].as_str().unwrap_or_default().is_empty());
+    drop(again);
+    let mut third = Visitor::connect(server.addr).await?;
+    let welcome = third.hello(Some(&token)).await?;
+    let roles: Vec<&str> =
+        welcome["messages"].as_array().expect("messages").iter().filter_map(|m| m["role"].as_str()).collect();
+    assert_eq!(roles, ["visitor", "assistant"]);
+    server.stop().await?;
+    Ok(())
+}

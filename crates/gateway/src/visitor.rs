@@ -50,8 +50,13 @@ pub async fn upgrade(
     }
     let max = state.limits.max_frame_bytes;
     let sessions = state.sessions.clone();
+    // Small buffers: tungstenite's defaults (128 KiB each way) would cost far more per idle
+    // visitor than the session itself; frames are small and written as they come.
     ws.max_message_size(max)
         .max_frame_size(max)
+        .read_buffer_size(4 * 1024)
+        .write_buffer_size(0)
+        .max_write_buffer_size(max * 4)
         .on_upgrade(move |socket| sessions.track_future(session(state, socket)))
 }
 
@@ -219,6 +224,9 @@ async fn start_or_resume(
     Ok(conversation)
 }
 
+/// Messages a visitor may send ahead while an answer is being written; more get `busy`.
+const MAX_QUEUED_MESSAGES: usize = 2;
+
 /// What a socket follows of its conversation besides its own turns: agents' messages and
 /// status changes, from any replica.
 struct Live<'a> {
@@ -281,10 +289,16 @@ async fn converse<S>(
     S: futures::Stream<Item = std::result::Result<WsMessage, axum::Error>> + Unpin,
 {
     let mut turn: Option<JoinHandle<()>> = None;
+    // Messages sent while an answer is being written wait here (a client that sends its next
+    // question right after `done` may be a moment ahead of the turn's last store write).
+    let mut queued: std::collections::VecDeque<(String, String)> = std::collections::VecDeque::new();
     loop {
         let next = tokio::select! {
             next = tokio::time::timeout(state.limits.idle_timeout, read_frame(incoming)) => next,
-            () = wait_turn(&mut turn) => { turn = None; continue; }
+            () = wait_turn(&mut turn) => {
+                turn = queued.pop_front().map(|(id, text)| spawn_turn(state, conversation_id, id, text, frames.clone()));
+                continue;
+            }
             event = next_event(live.events) => {
                 let Some(event) = event else { break };
                 if let Some(frame) = live.frame_for(conversation_id, event) {
@@ -326,10 +340,15 @@ async fn converse<S>(
                     Some(ServerFrame::from_error(&Error::RateLimited(
                         "you are sending messages too quickly; wait a few seconds".into(),
                     )))
-                } else if turn.as_ref().is_some_and(|t| !t.is_finished()) {
-                    Some(ServerFrame::from_error(&Error::Busy(
-                        "wait for the current answer to finish".into(),
-                    )))
+                } else if turn.is_some() {
+                    if queued.len() < MAX_QUEUED_MESSAGES {
+                        queued.push_back((id, text));
+                        None
+                    } else {
+                        Some(ServerFrame::from_error(&Error::Busy(
+                            "wait for the current answer to finish".into(),
+                        )))
+                    }
                 } else {
                     turn = Some(spawn_turn(state, conversation_id, id, text, frames.clone()));
                     None

@@ -112,6 +112,8 @@ pub struct FileConfig {
     allowed_origins: Option<Vec<String>>,
     trust_forwarded_for: Option<bool>,
     retention_days: Option<u32>,
+    sockets_per_ip_burst: Option<u32>,
+    messages_per_conversation_burst: Option<u32>,
 }
 
 /// One `[[api_keys]]` table of the config file: the key itself is never written there, only
@@ -182,6 +184,10 @@ pub struct Config {
     pub trust_forwarded_for: bool,
     /// Closed conversations are deleted this many days after their last change; 0 keeps them.
     pub retention_days: u32,
+    /// Visitor sockets one IP may open at once (then one more every 2 seconds).
+    pub sockets_per_ip_burst: u32,
+    /// Messages one conversation may send at once (then one more every 4 seconds).
+    pub messages_per_conversation_burst: u32,
 }
 
 fn parse<T: FromStr>(name: &str, value: &str) -> anyhow::Result<T>
@@ -302,6 +308,8 @@ impl Config {
             allowed_origins,
             trust_forwarded_for: file.trust_forwarded_for.unwrap_or(false),
             retention_days: file.retention_days.unwrap_or(0),
+            sockets_per_ip_burst: file.sockets_per_ip_burst.unwrap_or(30).max(1),
+            messages_per_conversation_burst: file.messages_per_conversation_burst.unwrap_or(8).max(1),
         })
     }
 }

@@ -233,10 +233,19 @@ pub async fn start(config: &Config) -> anyhow::Result<RunningServer> {
         .with_context(|| format!("failed to listen on {}", config.listen))?;
     let addr = listener.local_addr()?;
     let keys = ApiKeys::new(config.api_keys.clone());
+    let defaults = GatewayLimits::default();
     let limits = GatewayLimits {
         allowed_origins: config.allowed_origins.clone(),
         trust_forwarded_for: config.trust_forwarded_for,
-        ..GatewayLimits::default()
+        sockets_per_ip: frontdesk_gateway::limits::Rate {
+            burst: config.sockets_per_ip_burst,
+            ..defaults.sockets_per_ip
+        },
+        messages_per_conversation: frontdesk_gateway::limits::Rate {
+            burst: config.messages_per_conversation_burst,
+            ..defaults.messages_per_conversation
+        },
+        ..defaults
     };
     let state = AppState::new(app.chat, app.library.clone(), app.signer, keys, limits);
     let shutdown = state.shutdown.clone();
