@@ -258,3 +258,46 @@ async fn an_interrupted_answer_is_finished_after_resuming() -> anyhow::Result<()
     server.stop().await?;
     Ok(())
 }
+
+/// A shutdown lets the answer in flight finish, then closes the socket with a close frame.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_finishes_the_answer_in_flight_then_closes_the_socket() -> anyhow::Result<()> {
+    use futures::StreamExt;
+    use tokio_tungstenite::tungstenite::Message;
+    let data = tempfile::tempdir()?;
+    let config = test_config(Backend::Embedded, data.path(), "unused:", "generative")?;
+    let server = start_server(&config).await?;
+    let (mut socket, _) = tokio_tungstenite::connect_async(format!("ws://{}/v1/ws", server.addr)).await?;
+    use futures::SinkExt;
+    socket.send(Message::text(serde_json::json!({"type": "hello"}).to_string())).await?;
+    let question =
+        serde_json::json!({"type": "message", "id": "c1", "text": "Who pays for return shipping?"});
+    socket.send(Message::text(question.to_string())).await?;
+    // Wait until the answer is being written, then shut down.
+    loop {
+        let Some(Ok(Message::Text(text))) = socket.next().await else { anyhow::bail!("socket ended early") };
+        if serde_json::from_str::<serde_json::Value>(text.as_str())?["type"] == "token" {
+            break;
+        }
+    }
+    let stopping = tokio::spawn(server.stop());
+    let mut done = false;
+    let mut closed = false;
+    while let Ok(Some(message)) = tokio::time::timeout(Duration::from_secs(30), socket.next()).await {
+        match message {
+            Ok(Message::Text(text)) => {
+                done |= serde_json::from_str::<serde_json::Value>(text.as_str())?["type"] == "done";
+            }
+            Ok(Message::Close(_)) => {
+                closed = true;
+                break;
+            }
+            Ok(_) => {}
+            Err(_) => break,
+        }
+    }
+    assert!(done, "the answer in flight was finished");
+    assert!(closed, "the socket was closed with a close frame");
+    stopping.await??;
+    Ok(())
+}
