@@ -1,11 +1,16 @@
 //! Frontdesk's text generation: [`MistralRsGenerator`] runs a quantised GGUF model in process
 //! with mistral.rs (CPU, or CUDA with the `cuda` feature) behind
-//! [`frontdesk_core::generate::Generator`].
+//! [`frontdesk_core::generate::Generator`]; [`RemoteGenerator`] streams from an
+//! OpenAI-compatible server instead (`--engine remote`).
 //!
 //! Admission is bounded: at most `max_in_flight` generations run or wait at once; one more is
 //! refused at once with a `busy` error rather than queued without end. Dropping the stream a
 //! generation returns cancels it: the forwarding task stops reading and mistral.rs cancels the
 //! sequence when it next fails to send a token.
+
+mod remote;
+
+pub use remote::{RemoteConfig, RemoteGenerator};
 
 use std::path::Path;
 use std::sync::Arc;

@@ -40,6 +40,10 @@ pub mod env {
     pub const ENGINE: &str = "FRONTDESK_ENGINE";
     /// `--answer-mode`
     pub const ANSWER_MODE: &str = "FRONTDESK_ANSWER_MODE";
+    /// Base URL of the remote engine (`--engine remote`), ending in `/v1`.
+    pub const REMOTE_URL: &str = "FRONTDESK_REMOTE_URL";
+    /// Bearer key of the remote engine.
+    pub const REMOTE_KEY: &str = "FRONTDESK_REMOTE_KEY";
     /// Secret that signs conversation tokens (replicas must share it).
     pub const TOKEN_SECRET: &str = "FRONTDESK_TOKEN_SECRET";
     /// Page origins allowed to open the visitor WebSocket, comma-separated.
@@ -78,7 +82,7 @@ pub struct CommonArgs {
     /// Agent API key, for development [env: FRONTDESK_AGENT_KEY]
     #[arg(long)]
     pub agent_key: Option<String>,
-    /// Inference engine: mistralrs [env: FRONTDESK_ENGINE] [default: mistralrs]
+    /// Inference engine: mistralrs or remote [env: FRONTDESK_ENGINE] [default: mistralrs]
     #[arg(long)]
     pub engine: Option<String>,
     /// generative, extractive or auto [env: FRONTDESK_ANSWER_MODE] [default: auto]
@@ -114,6 +118,9 @@ pub struct FileConfig {
     retention_days: Option<u32>,
     sockets_per_ip_burst: Option<u32>,
     messages_per_conversation_burst: Option<u32>,
+    remote_url: Option<String>,
+    remote_key: Option<String>,
+    remote_model: Option<String>,
 }
 
 /// One `[[api_keys]]` table of the config file: the key itself is never written there, only
@@ -136,10 +143,19 @@ pub enum StoreKind {
 }
 
 /// Which engine generates answers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EngineKind {
     /// mistral.rs in process.
     MistralRs,
+    /// An OpenAI-compatible server.
+    Remote {
+        /// Base URL ending in `/v1`.
+        url: String,
+        /// Bearer key, if any.
+        key: Option<String>,
+        /// Model name sent in requests.
+        model: String,
+    },
 }
 
 /// The resolved, validated configuration.
@@ -232,8 +248,21 @@ impl Config {
         }
         let engine = match text(&args.engine, env::ENGINE, &file.engine).as_deref().unwrap_or("mistralrs") {
             "mistralrs" => EngineKind::MistralRs,
-            other @ ("llamacpp" | "remote") => {
-                bail!("engine {other:?} is not available in this build yet; use mistralrs")
+            "remote" => {
+                let url = env(env::REMOTE_URL).or_else(|| file.remote_url.clone()).ok_or_else(|| {
+                    anyhow::anyhow!("invalid engine: remote needs remote_url (or FRONTDESK_REMOTE_URL)")
+                })?;
+                if !(url.starts_with("http://") || url.starts_with("https://")) {
+                    bail!("invalid remote_url {url:?}: expected http:// or https://, ending in /v1");
+                }
+                EngineKind::Remote {
+                    url,
+                    key: env(env::REMOTE_KEY).or_else(|| file.remote_key.clone()),
+                    model: file.remote_model.clone().unwrap_or_else(|| "default".into()),
+                }
+            }
+            other @ "llamacpp" => {
+                bail!("engine {other:?} is not available in this build yet; use mistralrs or remote")
             }
             other => bail!("invalid engine {other:?}: expected mistralrs, llamacpp or remote"),
         };

@@ -23,7 +23,7 @@ use frontdesk_core::store::SessionStore;
 use frontdesk_core::token::TokenSigner;
 use frontdesk_gateway::auth::ApiKeys;
 use frontdesk_gateway::{AppState, GatewayLimits};
-use frontdesk_inference::MistralRsGenerator;
+use frontdesk_inference::{MistralRsGenerator, RemoteConfig, RemoteGenerator};
 use frontdesk_retrieval::KnowledgeBase;
 use frontdesk_store::{EmbeddedStore, RedisStore, RedisStoreConfig};
 use tokio_util::sync::CancellationToken;
@@ -100,7 +100,7 @@ pub async fn build_app(config: &Config) -> anyhow::Result<App> {
     let (store, library) = open_library(config).await?;
     let knowledge_base = library.index().clone();
 
-    let generator: Arc<dyn Generator> = match config.engine {
+    let generator: Arc<dyn Generator> = match &config.engine {
         EngineKind::MistralRs => {
             let started = std::time::Instant::now();
             let generator = MistralRsGenerator::load(&config.model, config.max_in_flight)
@@ -109,6 +109,15 @@ pub async fn build_app(config: &Config) -> anyhow::Result<App> {
             tracing::info!(model = %config.model.display(), elapsed_ms = started.elapsed().as_millis() as u64, "model loaded");
             Arc::new(generator)
         }
+        EngineKind::Remote { url, key, model } => Arc::new(
+            RemoteGenerator::new(RemoteConfig {
+                base_url: url.clone(),
+                api_key: key.clone(),
+                model: model.clone(),
+                max_in_flight: config.max_in_flight,
+            })
+            .map_err(|e| anyhow::anyhow!("{e}"))?,
+        ),
     };
 
     let chat_config = ChatConfig {
