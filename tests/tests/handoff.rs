@@ -145,6 +145,18 @@ async fn handoff(backend: Backend) -> anyhow::Result<()> {
     let (status, _) = admin.get(&format!("/api/v1/conversations/{id}")).await?;
     assert_eq!(status, 403, "an admin key is not an agent key");
 
+    // The admin's analytics see the questions, the unanswered one and the handoff.
+    let (status, summary) = admin.get("/api/v1/analytics/summary?days=1").await?;
+    assert_eq!(status, 200, "{summary}");
+    assert_eq!(summary["conversations"], 1, "{summary}");
+    assert_eq!(summary["questions"], 3, "{summary}");
+    assert_eq!(
+        summary["unanswered"],
+        json!([{"question": "Can you recommend a good pizza recipe?", "count": 1}])
+    );
+    assert_eq!(summary["handoff_rate"], 1.0);
+    assert_eq!(summary["per_day"].as_array().map(Vec::len), Some(1));
+
     drop(visitor);
     if let Some(b) = replica_b {
         b.stop().await?;
@@ -194,6 +206,7 @@ async fn every_api_route_requires_its_role() -> anyhow::Result<()> {
         ("PUT", "/api/v1/documents/extra.md".into(), Some(json!("## Gift wrapping?\nNo.")), "admin"),
         ("DELETE", "/api/v1/documents/extra.md".into(), None, "admin"),
         ("GET", "/api/v1/search?q=returns".into(), None, "admin"),
+        ("GET", "/api/v1/analytics/summary?days=7".into(), None, "admin"),
         ("GET", "/api/v1/visitors/visitor-0123456789".into(), None, "admin"),
         ("DELETE", "/api/v1/visitors/visitor-0123456789".into(), None, "admin"),
     ];

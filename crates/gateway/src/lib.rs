@@ -5,6 +5,7 @@
 //! - [`auth`]: API keys (kept as hashes) and roles for `/api/v1`.
 //! - [`api`]: the agent's conversation routes under `/api/v1/conversations`.
 //! - [`admin`]: the admin's document and search routes.
+//! - [`analytics`]: the admin's summary of what visitors ask.
 //! - [`agent_ws`]: the agents' live feed at `/api/v1/agent/ws`.
 //! - [`openai`]: the OpenAI-compatible `/v1/chat/completions` and `/v1/models`.
 //! - [`pages`]: the demo page and the widget script.
@@ -30,6 +31,7 @@ use tokio_util::task::TaskTracker;
 
 pub mod admin;
 pub mod agent_ws;
+pub mod analytics;
 pub mod api;
 pub mod auth;
 pub mod export;
@@ -154,6 +156,7 @@ pub fn router(state: AppState) -> Router {
         .route("/conversations/{id}/tags", axum::routing::put(api::set_tags))
         .route("/agent/ws", get(agent_ws::upgrade))
         .route("/search", get(admin::search))
+        .route("/analytics/summary", get(analytics::summary))
         .route("/visitors/{id}", get(admin::export_visitor).delete(admin::delete_visitor))
         .fallback(api::not_found)
         .layer(DefaultBodyLimit::max(MAX_JSON_BODY));

@@ -107,7 +107,7 @@ pub async fn chat_completions(
     let (frames, mut incoming) = mpsc::channel::<ServerFrame>(state.limits.outgoing_frames);
     let chat = state.chat.clone();
     let turn_timeout = state.limits.turn_timeout;
-    let answer = tokio::spawn(async move {
+    let answer = state.sessions.spawn(async move {
         match tokio::time::timeout(turn_timeout, chat.answer(None, &question, Instant::now(), &frames)).await
         {
             Ok(result) => result.map(|_| ()),

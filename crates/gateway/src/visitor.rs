@@ -424,7 +424,7 @@ fn spawn_turn(
     let chat = state.chat.clone();
     let conversation_id = conversation_id.to_owned();
     let limit: Duration = state.limits.turn_timeout;
-    tokio::spawn(async move {
+    state.sessions.spawn(async move {
         let client_id: String = client_id.chars().take(128).collect();
         let work = chat.handle_visitor_message(&conversation_id, &client_id, &text, &frames);
         let result = match tokio::time::timeout(limit, work).await {
