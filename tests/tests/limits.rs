@@ -49,3 +49,28 @@ async fn origins_outside_the_allowlist_are_refused_and_fast_senders_are_limited(
     server.stop().await?;
     Ok(())
 }
+
+/// One address opening sockets faster than its budget is refused with 429 until it refills.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_address_opening_too_many_sockets_is_refused() -> anyhow::Result<()> {
+    let data = tempfile::tempdir()?;
+    let toml = "sockets_per_ip_burst = 3\n";
+    let server =
+        start_server(&test_config_with(Backend::Embedded, data.path(), "unused:", "auto", toml)?).await?;
+    let mut open = Vec::new();
+    for _ in 0..3 {
+        open.push(Visitor::connect(server.addr).await?);
+    }
+    match tokio_tungstenite::connect_async(format!("ws://{}/v1/ws", server.addr)).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            assert_eq!(response.status().as_u16(), 429)
+        }
+        other => panic!("the fourth socket in a burst must be refused, got {:?}", other.map(|_| ())),
+    }
+    // One more is allowed every two seconds.
+    tokio::time::sleep(Duration::from_millis(2_100)).await;
+    open.push(Visitor::connect(server.addr).await?);
+    drop(open);
+    server.stop().await?;
+    Ok(())
+}
