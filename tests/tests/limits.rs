@@ -1,5 +1,7 @@
 //! Abuse limits of the visitor WebSocket, against the real server: page origins outside the
-//! allowlist are refused, and a conversation sending messages too fast is slowed down.
+//! allowlist are refused, one address opening sockets too fast is refused, a conversation
+//! sending messages too fast is slowed down, and a client that never reads is held back by
+//! backpressure instead of being buffered for.
 
 use std::time::Duration;
 
@@ -71,6 +73,43 @@ async fn one_address_opening_too_many_sockets_is_refused() -> anyhow::Result<()>
     tokio::time::sleep(Duration::from_millis(2_100)).await;
     open.push(Visitor::connect(server.addr).await?);
     drop(open);
+    server.stop().await?;
+    Ok(())
+}
+
+/// A client that sends without ever reading its replies is slowed to a stop: once its replies
+/// fill the socket and the socket's bounded frame queue, the server stops reading from it
+/// rather than buffering without end, and other visitors are served meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_never_reads_is_held_back_not_buffered() -> anyhow::Result<()> {
+    use futures::SinkExt;
+    use tokio_tungstenite::tungstenite::Message;
+    let data = tempfile::tempdir()?;
+    let server =
+        start_server(&test_config_with(Backend::Embedded, data.path(), "unused:", "auto", "")?).await?;
+    let (mut socket, _) = tokio_tungstenite::connect_async(format!("ws://{}/v1/ws", server.addr)).await?;
+    socket.send(Message::text(json!({"type": "hello"}).to_string())).await?;
+    // Every message gets a reply (most of them `rate_limited`); none is read.
+    let frame = json!({"type": "message", "id": "m", "text": "what are your opening hours"}).to_string();
+    let mut sent_bytes = 0usize;
+    let stalled = loop {
+        match tokio::time::timeout(Duration::from_secs(3), socket.send(Message::text(frame.clone()))).await {
+            Err(_) => break true,
+            Ok(result) => result?,
+        }
+        sent_bytes += frame.len();
+        if sent_bytes > 256 * 1024 * 1024 {
+            break false;
+        }
+    };
+    assert!(stalled, "the server kept reading {sent_bytes} bytes from a client that reads nothing");
+    println!("the server stopped reading after {} KiB from a client that read nothing", sent_bytes / 1024);
+    // Meanwhile another visitor is served.
+    let mut other = Visitor::connect(server.addr).await?;
+    other.hello(None).await?;
+    let frames = other.ask("q1", "do you have parking at the shop").await?;
+    assert_eq!(frames.last().expect("done")["type"], "done");
+    drop(socket);
     server.stop().await?;
     Ok(())
 }

@@ -143,6 +143,7 @@ async fn auto_mode_serves_curated_answers_and_declines_out_of_scope_questions() 
         "frontdesk_open_connections{kind=\"visitor\"} 1\n",
         "frontdesk_time_to_first_token_seconds_count 2\n",
         "frontdesk_retrieval_seconds_count 2\n",
+        "frontdesk_waiting_conversations 1\n",
     ] {
         assert!(metrics.contains(line), "missing {line:?} in\n{metrics}");
     }

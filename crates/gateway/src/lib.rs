@@ -190,7 +190,20 @@ async fn healthz() -> &'static str {
 /// Prometheus metrics. Served without a key, like `/healthz`: keep the port private or block
 /// `/metrics` at the proxy.
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    let text = state.chat.metrics().render(state.chat.generator().in_flight());
+    let mut text = state.chat.metrics().render(state.chat.generator().in_flight());
+    // The handoff queue's depth: conversations waiting for a person (counted up to 500).
+    let waiting = frontdesk_core::store::ConversationQuery {
+        status: Some(frontdesk_core::model::ConversationStatus::Waiting),
+        limit: 500,
+        ..Default::default()
+    };
+    if let Ok(page) = state.chat.store().list_conversations(&waiting).await {
+        text.push_str(&format!(
+            "# HELP frontdesk_waiting_conversations Conversations waiting for a person (up to 500).\n\
+             # TYPE frontdesk_waiting_conversations gauge\nfrontdesk_waiting_conversations {}\n",
+            page.conversations.len()
+        ));
+    }
     ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text)
 }
 
