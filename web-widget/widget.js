@@ -102,7 +102,7 @@
   wrap.append(launch, panel);
   root.appendChild(wrap);
 
-  var ws = null, backoff = 500, pending = [], bubbles = {}, typing = null, state = "bot", opened = false;
+  var heartbeat = null, ws = null, backoff = 500, pending = [], bubbles = {}, typing = null, state = "bot", opened = false;
 
   function scroll() { log.scrollTop = log.scrollHeight; }
   function setStatus(s, agent) {
@@ -179,6 +179,9 @@
     ws = new WebSocket(url);
     ws.onopen = function () {
       backoff = 500;
+      // Heartbeat: the server closes sockets silent for two minutes.
+      clearInterval(heartbeat);
+      heartbeat = setInterval(function () { if (ws && ws.readyState === 1) ws.send('{"type":"ping"}'); }, 30000);
       var hello = { type: "hello", locale: lang, page: location.origin + location.pathname, visitor: { id: visitorId(), attributes: Frontdesk.__attributes } };
       var token = localStorage.getItem(STORE_KEY);
       if (token) hello.token = token;

@@ -113,3 +113,38 @@ async fn a_client_that_never_reads_is_held_back_not_buffered() -> anyhow::Result
     server.stop().await?;
     Ok(())
 }
+
+/// A frame over the 16 KiB limit closes that socket (and only it); a socket that sends nothing
+/// for the idle timeout is closed; pings keep one open.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_frames_and_idle_sockets_are_closed() -> anyhow::Result<()> {
+    let data = tempfile::tempdir()?;
+    let server = start_server(&test_config_with(
+        Backend::Embedded,
+        data.path(),
+        "unused:",
+        "auto",
+        "idle_timeout_secs = 1\n",
+    )?)
+    .await?;
+    let mut big = Visitor::connect(server.addr).await?;
+    big.hello(None).await?;
+    big.send(json!({"type": "message", "id": "m", "text": "x".repeat(20 * 1024)})).await?;
+    assert!(big.next_frame(Duration::from_secs(5)).await.is_err(), "an oversized frame ends the socket");
+
+    let mut idle = Visitor::connect(server.addr).await?;
+    idle.hello(None).await?;
+    let mut alive = Visitor::connect(server.addr).await?;
+    alive.hello(None).await?;
+    for _ in 0..4 {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        alive.send(json!({"type": "ping"})).await?;
+        assert_eq!(alive.next_frame(Duration::from_secs(5)).await?["type"], "pong");
+    }
+    assert!(
+        idle.next_frame(Duration::from_secs(1)).await.is_err(),
+        "silent for 2 s with a 1 s timeout: closed"
+    );
+    server.stop().await?;
+    Ok(())
+}

@@ -121,6 +121,7 @@ pub struct FileConfig {
     remote_url: Option<String>,
     remote_key: Option<String>,
     remote_model: Option<String>,
+    idle_timeout_secs: Option<u64>,
 }
 
 /// One `[[api_keys]]` table of the config file: the key itself is never written there, only
@@ -204,6 +205,8 @@ pub struct Config {
     pub sockets_per_ip_burst: u32,
     /// Messages one conversation may send at once (then one more every 4 seconds).
     pub messages_per_conversation_burst: u32,
+    /// A visitor socket with no frame from the client for this long is closed.
+    pub idle_timeout: std::time::Duration,
 }
 
 fn parse<T: FromStr>(name: &str, value: &str) -> anyhow::Result<T>
@@ -339,6 +342,9 @@ impl Config {
             retention_days: file.retention_days.unwrap_or(0),
             sockets_per_ip_burst: file.sockets_per_ip_burst.unwrap_or(30).max(1),
             messages_per_conversation_burst: file.messages_per_conversation_burst.unwrap_or(8).max(1),
+            idle_timeout: std::time::Duration::from_secs(
+                file.idle_timeout_secs.unwrap_or(120).clamp(1, 3_600),
+            ),
         })
     }
 }

@@ -246,6 +246,7 @@ pub async fn start(config: &Config) -> anyhow::Result<RunningServer> {
     let limits = GatewayLimits {
         allowed_origins: config.allowed_origins.clone(),
         trust_forwarded_for: config.trust_forwarded_for,
+        idle_timeout: config.idle_timeout,
         sockets_per_ip: frontdesk_gateway::limits::Rate {
             burst: config.sockets_per_ip_burst,
             ..defaults.sockets_per_ip
