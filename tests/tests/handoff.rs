@@ -124,6 +124,10 @@ async fn handoff(backend: Backend) -> anyhow::Result<()> {
     let (status, text) = ana.get_text(&format!("/api/v1/conversations/{id}/export?format=txt")).await?;
     assert_eq!(status, 200);
     assert!(text.contains("] ana: Hi, Ana here. How can I help?"), "{text}");
+    let (status, exported) = ana.get(&format!("/api/v1/conversations/{id}/export?format=json")).await?;
+    assert_eq!(status, 200);
+    assert_eq!(exported["conversation"]["id"], id.as_str());
+    assert_eq!(exported["messages"].as_array().map(Vec::len), Some(4), "{exported}");
     let (status, bad) = ana.get(&format!("/api/v1/conversations/{id}/export?format=pdf")).await?;
     assert_eq!((status, bad["error"]["code"].clone()), (400, json!("bad_request")));
     let (status, filtered) = ana.get("/api/v1/conversations?q=order%201234").await?;
