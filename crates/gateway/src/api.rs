@@ -35,7 +35,11 @@ impl From<QueryRejection> for ApiError {
 impl From<JsonRejection> for ApiError {
     fn from(rejection: JsonRejection) -> Self {
         match rejection {
-            JsonRejection::BytesRejection(_) => Self(Error::TooLarge("the body is too large".into())),
+            JsonRejection::BytesRejection(rejection)
+                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE =>
+            {
+                Self(Error::TooLarge("the body is too large".into()))
+            }
             other => Self(Error::BadRequest(other.body_text())),
         }
     }

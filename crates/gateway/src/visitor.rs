@@ -87,7 +87,7 @@ async fn visitor_session(state: &AppState, socket: WebSocket) {
     });
 
     let hello = tokio::select! {
-        hello = tokio::time::timeout(state.limits.hello_timeout, read_frame(&mut incoming)) => hello,
+        hello = tokio::time::timeout(state.limits.hello_timeout, read_json::<ClientFrame, _>(&mut incoming)) => hello,
         () = state.shutdown.cancelled() => Ok(None),
     };
     let conversation = match hello {
@@ -144,14 +144,6 @@ async fn visitor_session(state: &AppState, socket: WebSocket) {
     }
     drop(frames);
     let _ = writer.await;
-}
-
-/// Reads the next client frame; `None` when the socket closed.
-async fn read_frame<S>(incoming: &mut S) -> Option<Result<ClientFrame>>
-where
-    S: futures::Stream<Item = std::result::Result<WsMessage, axum::Error>> + Unpin,
-{
-    read_json(incoming).await
 }
 
 /// Reads the next JSON text frame of a socket (skipping pings and pongs); `None` when the
@@ -294,7 +286,7 @@ async fn converse<S>(
     let mut queued: std::collections::VecDeque<(String, String)> = std::collections::VecDeque::new();
     loop {
         let next = tokio::select! {
-            next = tokio::time::timeout(state.limits.idle_timeout, read_frame(incoming)) => next,
+            next = tokio::time::timeout(state.limits.idle_timeout, read_json::<ClientFrame, _>(incoming)) => next,
             () = wait_turn(&mut turn) => {
                 turn = queued.pop_front().map(|(id, text)| spawn_turn(state, conversation_id, id, text, frames.clone()));
                 continue;

@@ -119,10 +119,8 @@ impl KnowledgeLibrary {
     pub async fn sync(&self) -> Result<u64> {
         let _writing = self.writing.lock().await;
         let mut wanted = BTreeMap::new();
-        let mut texts = Vec::new();
         for info in self.documents.list_documents().await? {
-            wanted.insert(info.id.clone(), info.sha256.clone());
-            texts.push(info.id);
+            wanted.insert(info.id, info.sha256);
         }
         let print = fingerprint(&wanted);
         if self.index.fingerprint().as_deref() == Some(print.as_str()) {
@@ -130,10 +128,10 @@ impl KnowledgeLibrary {
             return Ok(self.index.entries());
         }
         let mut documents = Vec::new();
-        for id in texts {
-            if let Some(document) = self.documents.get_document(&id).await? {
-                match text_of(&id, &document.content) {
-                    Ok(text) => documents.push((id, text)),
+        for id in wanted.keys() {
+            if let Some(document) = self.documents.get_document(id).await? {
+                match text_of(id, &document.content) {
+                    Ok(text) => documents.push((id.clone(), text)),
                     Err(error) => tracing::warn!(document = %id, %error, "document skipped"),
                 }
             }

@@ -58,6 +58,7 @@ pub struct RedisStore {
     prefix: String,
     append_script: redis::Script,
     set_status_script: redis::Script,
+    set_tags_script: redis::Script,
     events: broadcast::Sender<StoreEvent>,
     /// Stops the subscriber task when the last clone of the store is dropped.
     _subscriber: Arc<DropGuard>,
@@ -163,6 +164,7 @@ impl RedisStore {
             prefix: config.key_prefix.clone(),
             append_script: redis::Script::new(APPEND_SCRIPT),
             set_status_script: redis::Script::new(SET_STATUS_SCRIPT),
+            set_tags_script: redis::Script::new(SET_TAGS_SCRIPT),
             events,
             _subscriber: Arc::new(stop.drop_guard()),
         })
@@ -339,7 +341,8 @@ impl SessionStore for RedisStore {
         tags: &[String],
     ) -> frontdesk_core::Result<Option<Conversation>> {
         let mut connection = self.connection.clone();
-        let json: String = redis::Script::new(SET_TAGS_SCRIPT)
+        let json: String = self
+            .set_tags_script
             .key(self.key("conv", conversation_id))
             .key(self.index_key())
             .arg(serde_json::to_string(tags).map_err(StoreError::from)?)
