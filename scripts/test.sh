@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Runs every test: fetches the model if absent, makes sure Redis is up, then `cargo test`
-# over the whole workspace (unit tests, the store conformance suite on both backends, and the
-# end-to-end tests with the real model). `.ci/run` calls this.
+# Runs every test: fetches the model if absent, makes sure Redis is up, installs the tools the
+# deployment and browser tests drive (nginx, docker-compose, Chromium, playwright-core), then
+# `cargo test` over the whole workspace (unit tests, the store conformance suite on both
+# backends, and the end-to-end tests with the real model). `.ci/run` calls this.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -11,6 +12,7 @@ export FRONTDESK_TEST_REDIS_URL="${FRONTDESK_TEST_REDIS_URL:-redis://127.0.0.1:6
 
 bash scripts/fetch-model.sh
 bash scripts/ensure-redis.sh
+bash scripts/ensure-tools.sh
 # The official openai Python client, for the OpenAI-compatible API's test, in a virtual
 # environment kept beside the build cache.
 venv="${FRONTDESK_TEST_VENV:-$HOME/.cache/frontdesk/venv}"
@@ -21,5 +23,8 @@ fi
 export FRONTDESK_TEST_PYTHON="$venv/bin/python"
 
 started=$(date +%s)
+# The failover test runs the `frontdesk` binary itself; building the tests' targets and the
+# binaries in one command keeps one feature set, so `cargo test` below reuses every artefact.
+cargo build --workspace --bins --tests
 cargo test --workspace --no-fail-fast "$@"
 echo "tests finished in $(( $(date +%s) - started )) s"

@@ -270,3 +270,80 @@ async fn next_json(socket: &mut Socket, wait: Duration) -> anyhow::Result<Value>
         }
     }
 }
+
+/// The `frontdesk` binary cargo built beside the running test (`target/debug/frontdesk`);
+/// `scripts/test.sh` builds the workspace's binaries before running the tests.
+pub fn frontdesk_bin() -> anyhow::Result<PathBuf> {
+    let exe = std::env::current_exe()?;
+    // target/debug/deps/<test>-<hash> -> target/debug/frontdesk
+    let bin = exe
+        .parent()
+        .and_then(Path::parent)
+        .map(|dir| dir.join("frontdesk"))
+        .context("the test binary has no parent directory")?;
+    anyhow::ensure!(bin.is_file(), "{} is missing: run `cargo build --bin frontdesk` first", bin.display());
+    Ok(bin)
+}
+
+/// A free TCP port on the loopback interface (free when this returns).
+pub fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// A `frontdesk serve` process, as an operator runs it; killed when dropped.
+pub struct ServerProcess {
+    /// Where it listens.
+    pub addr: std::net::SocketAddr,
+    child: tokio::process::Child,
+}
+
+impl ServerProcess {
+    /// Starts `frontdesk serve --listen 127.0.0.1:<free port>` with `args` and `envs`, its
+    /// output in `log`, and waits until `/readyz` answers 200 (at most a minute).
+    pub async fn spawn(args: &[&str], envs: &[(&str, &str)], log: &Path) -> anyhow::Result<Self> {
+        let port = free_port()?;
+        let addr: std::net::SocketAddr = ([127, 0, 0, 1], port).into();
+        let output = std::fs::File::create(log)?;
+        let child = tokio::process::Command::new(frontdesk_bin()?)
+            .arg("serve")
+            .arg("--listen")
+            .arg(addr.to_string())
+            .args(args)
+            .envs(envs.iter().copied())
+            .stdout(output.try_clone()?)
+            .stderr(output)
+            .kill_on_drop(true)
+            .spawn()
+            .context("failed to start frontdesk")?;
+        let mut process = Self { addr, child };
+        process.wait_ready(log).await?;
+        Ok(process)
+    }
+
+    async fn wait_ready(&mut self, log: &Path) -> anyhow::Result<()> {
+        let http = reqwest::Client::builder().timeout(Duration::from_secs(2)).build()?;
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(status) = self.child.try_wait()? {
+                let output = std::fs::read_to_string(log).unwrap_or_default();
+                bail!("frontdesk exited with {status} before it was ready:\n{output}");
+            }
+            if let Ok(response) = http.get(format!("http://{}/readyz", self.addr)).send().await {
+                if response.status().is_success() {
+                    return Ok(());
+                }
+            }
+            if std::time::Instant::now() > deadline {
+                bail!("frontdesk at {} was not ready within a minute", self.addr);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// SIGKILL: the process gets no chance to close anything.
+    pub async fn kill(&mut self) -> anyhow::Result<()> {
+        self.child.start_kill()?;
+        self.child.wait().await?;
+        Ok(())
+    }
+}

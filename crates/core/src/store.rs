@@ -295,6 +295,14 @@ pub trait SessionStore: Send + Sync + 'static {
 
     /// Checks the backend is reachable (for `/readyz`).
     async fn ping(&self) -> Result<()>;
+
+    /// The secret every replica sharing this store signs visitor tokens with: the one already
+    /// kept, or `candidate`, kept from now on when none was. A visitor whose replica dies then
+    /// resumes on another. A store that only one process opens may keep this default, which
+    /// keeps nothing (the server keeps its secret in the data dir).
+    async fn shared_token_secret(&self, candidate: &str) -> Result<String> {
+        Ok(candidate.to_owned())
+    }
 }
 
 /// Deletes the closed conversations last updated before `before_ms`; returns how many. Works a

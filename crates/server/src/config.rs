@@ -50,6 +50,8 @@ pub mod env {
     pub const ALLOWED_ORIGINS: &str = "FRONTDESK_ALLOWED_ORIGINS";
     /// `json` for JSON log lines.
     pub const LOG_FORMAT: &str = "FRONTDESK_LOG_FORMAT";
+    /// `true` to take visitors' addresses from `X-Forwarded-For` (behind a proxy).
+    pub const TRUST_FORWARDED_FOR: &str = "FRONTDESK_TRUST_FORWARDED_FOR";
 }
 
 /// The flags every subcommand shares. Each has an environment twin (see [`env`]).
@@ -319,6 +321,10 @@ impl Config {
         if token_secret.as_ref().is_some_and(|s| s.len() < 16) {
             bail!("token_secret must be at least 16 characters");
         }
+        let trust_forwarded_for = match env(env::TRUST_FORWARDED_FOR) {
+            Some(value) => parse::<bool>("FRONTDESK_TRUST_FORWARDED_FOR (true or false)", value.trim())?,
+            None => file.trust_forwarded_for.unwrap_or(false),
+        };
         Ok(Self {
             listen,
             data_dir: path(&args.data_dir, env::DATA_DIR, &file.data_dir).unwrap_or_else(|| "data".into()),
@@ -338,7 +344,7 @@ impl Config {
             extractive_from,
             max_answer_tokens,
             allowed_origins,
-            trust_forwarded_for: file.trust_forwarded_for.unwrap_or(false),
+            trust_forwarded_for,
             retention_days: file.retention_days.unwrap_or(0),
             sockets_per_ip_burst: file.sockets_per_ip_burst.unwrap_or(30).max(1),
             messages_per_conversation_burst: file.messages_per_conversation_burst.unwrap_or(8).max(1),
@@ -383,6 +389,16 @@ mod tests {
         assert_eq!(config.listen.port(), 3);
         assert_eq!(config.answer_mode, AnswerMode::Generative);
         assert_eq!(config.store, StoreKind::Redis);
+        assert!(!config.trust_forwarded_for);
+    }
+
+    #[test]
+    fn containers_turn_on_forwarded_addresses_through_the_environment() {
+        let on = |name: &str| (name == env::TRUST_FORWARDED_FOR).then(|| "true".to_owned());
+        assert!(Config::resolve(&CommonArgs::default(), &on).expect("valid").trust_forwarded_for);
+        let bad = |name: &str| (name == env::TRUST_FORWARDED_FOR).then(|| "yes please".to_owned());
+        let error = Config::resolve(&CommonArgs::default(), &bad).expect_err("refused").to_string();
+        assert!(error.contains("FRONTDESK_TRUST_FORWARDED_FOR"), "{error}");
     }
 
     #[test]

@@ -128,7 +128,7 @@ pub async fn build_app(config: &Config) -> anyhow::Result<App> {
         sampling: SamplingConfig { max_tokens: config.max_answer_tokens, ..SamplingConfig::default() },
         ..ChatConfig::default()
     };
-    let signer = TokenSigner::new(token_secret(config)?);
+    let signer = TokenSigner::new(token_secret(config, store.as_ref()).await?);
     let chat = ChatService::new(store, Arc::new(knowledge_base), generator, chat_config);
     Ok(App { chat, library, signer })
 }
@@ -165,10 +165,18 @@ pub fn open_knowledge_base(config: &Config) -> anyhow::Result<KnowledgeBase> {
     KnowledgeBase::open(&dir).with_context(|| format!("failed to open index {}", dir.display()))
 }
 
-/// The configured secret, or one generated once and kept in the data dir.
-fn token_secret(config: &Config) -> anyhow::Result<Vec<u8>> {
+/// The configured secret; otherwise, on Redis, the one every replica shares (the first to
+/// start generates it), so a visitor resumes on any replica; otherwise one generated once and
+/// kept in the data dir.
+async fn token_secret(config: &Config, store: &dyn SessionStore) -> anyhow::Result<Vec<u8>> {
     if let Some(secret) = &config.token_secret {
         return Ok(secret.as_bytes().to_vec());
+    }
+    let generated = hex::encode(rand::random::<[u8; 32]>());
+    if config.store == StoreKind::Redis {
+        let shared =
+            store.shared_token_secret(&generated).await.context("failed to read the shared token secret")?;
+        return Ok(shared.into_bytes());
     }
     let path = config.data_dir.join("token.secret");
     if let Ok(existing) = std::fs::read_to_string(&path) {
@@ -176,10 +184,8 @@ fn token_secret(config: &Config) -> anyhow::Result<Vec<u8>> {
             return Ok(existing.trim().as_bytes().to_vec());
         }
     }
-    let secret: [u8; 32] = rand::random();
-    let secret = hex::encode(secret);
-    write_private(&path, &secret).with_context(|| format!("failed to write {}", path.display()))?;
-    Ok(secret.into_bytes())
+    write_private(&path, &generated).with_context(|| format!("failed to write {}", path.display()))?;
+    Ok(generated.into_bytes())
 }
 
 fn write_private(path: &Path, text: &str) -> std::io::Result<()> {

@@ -86,7 +86,8 @@ async fn shutdown_signal() {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let env = |name: &str| std::env::var(name).ok();
+    // An empty variable counts as unset (compose files pass `${VAR:-}`).
+    let env = |name: &str| std::env::var(name).ok().filter(|value| !value.is_empty());
     init_logging(&env);
     match cli.command {
         Command::Serve { common } => {

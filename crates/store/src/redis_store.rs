@@ -506,6 +506,24 @@ impl SessionStore for RedisStore {
         redis::cmd("PING").query_async::<String>(&mut connection).await.map_err(StoreError::from)?;
         Ok(())
     }
+
+    async fn shared_token_secret(&self, candidate: &str) -> frontdesk_core::Result<String> {
+        let mut connection = self.connection.clone();
+        let key = format!("{}token_secret", self.prefix);
+        // SET NX then GET: the first replica's candidate wins, every other one reads it.
+        let (secret,): (String,) = redis::pipe()
+            .atomic()
+            .cmd("SET")
+            .arg(&key)
+            .arg(candidate)
+            .arg("NX")
+            .ignore()
+            .get(&key)
+            .query_async(&mut connection)
+            .await
+            .map_err(StoreError::from)?;
+        Ok(secret)
+    }
 }
 
 #[async_trait]

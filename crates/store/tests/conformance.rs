@@ -24,11 +24,17 @@ fn embedded() -> Backend {
     Backend { store: store.clone(), documents: store, _dir: Some(dir) }
 }
 
-async fn redis() -> Backend {
+/// The test Redis, under a key prefix of its own.
+fn redis_config() -> RedisStoreConfig {
     let url =
         std::env::var("FRONTDESK_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
     let mut config = RedisStoreConfig::new(url);
     config.key_prefix = format!("frontdesk-test:{}:", frontdesk_core::new_id());
+    config
+}
+
+async fn redis() -> Backend {
+    let config = redis_config();
     let store = RedisStore::connect(&config).await.expect("redis should be reachable for tests");
     let store = Arc::new(store);
     Backend { store: store.clone(), documents: store, _dir: None }
@@ -407,10 +413,7 @@ conformance!(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_event_written_on_one_redis_replica_reaches_another() {
-    let url =
-        std::env::var("FRONTDESK_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
-    let mut config = RedisStoreConfig::new(url);
-    config.key_prefix = format!("frontdesk-test:{}:", frontdesk_core::new_id());
+    let config = redis_config();
     let replica_a = RedisStore::connect(&config).await.expect("redis should be reachable for tests");
     let replica_b = RedisStore::connect(&config).await.expect("redis should be reachable for tests");
     let mut on_b = replica_b.subscribe();
@@ -431,6 +434,21 @@ async fn an_event_written_on_one_redis_replica_reaches_another() {
         }
     }
     assert_eq!(texts, ["Hi, Ana here."]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_replicas_share_the_first_token_secret() {
+    let config = redis_config();
+    let replica_a = RedisStore::connect(&config).await.expect("redis should be reachable for tests");
+    let replica_b = RedisStore::connect(&config).await.expect("redis should be reachable for tests");
+    let (a, b) = tokio::join!(
+        replica_a.shared_token_secret("secret-of-replica-a-0123456789"),
+        replica_b.shared_token_secret("secret-of-replica-b-0123456789")
+    );
+    let (a, b) = (a.expect("a"), b.expect("b"));
+    assert_eq!(a, b, "both replicas sign with one secret");
+    let again = replica_b.shared_token_secret("a-later-candidate-0123456789").await.expect("again");
+    assert_eq!(again, a, "the first secret is kept");
 }
 
 #[tokio::test]
