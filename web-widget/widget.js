@@ -1,48 +1,73 @@
 /* Frontdesk chat widget. One <script src=".../widget.js" async> adds a launcher and a chat
  * panel inside a shadow root, so the host page's CSS and the widget's do not meet. Answers
- * stream over the WebSocket; every text is inserted as text, never as HTML. */
+ * stream over the WebSocket. Text is only ever inserted as text: the small Markdown subset
+ * answers use (paragraphs, lists, bold, links, code) is turned into elements one by one.
+ *
+ * Configure with data attributes on the script tag (data-color, data-position="left|right",
+ * data-title, data-greeting, data-locale), with window.FrontdeskSettings = {...} set before the
+ * script loads, or later with Frontdesk.init({...}). Frontdesk.identify({plan: "pro"}) passes
+ * what the page knows about the visitor (before the chat opens); Frontdesk.open() opens it. */
 (function () {
   "use strict";
   if (window.Frontdesk && window.Frontdesk.__loaded) return; // safe to load twice
 
   var script = document.currentScript;
   var base = script && script.src ? new URL(script.src) : new URL(location.href);
-  var data = (script && script.dataset) || {};
   var STORE_KEY = "frontdesk:token:" + base.host;
-  var lang = (data.locale || document.documentElement.lang || navigator.language || "en").toLowerCase();
-  var T = lang.indexOf("zh") === 0 ? {
-    title: "在线客服", greeting: "您好！有什么可以帮您？", placeholder: "输入您的问题…", send: "发送",
-    person: "转人工", waiting: "正在为您转接人工客服…", agent: "客服已接入", closed: "对话已结束",
-    sources: "来源", open: "打开聊天", close: "关闭", offline: "正在重新连接…"
-  } : {
-    title: "Support", greeting: "Hi! How can we help you today?", placeholder: "Type your question…", send: "Send",
-    person: "Talk to a person", waiting: "Waiting for a person to join…", agent: "A support agent has joined", closed: "This conversation has ended",
-    sources: "Sources", open: "Open chat", close: "Close", offline: "Reconnecting…"
+  var STRINGS = {
+    en: {
+      title: "Support", greeting: "Hi! How can we help you today?", placeholder: "Type your question…", send: "Send",
+      person: "Talk to a person", waiting: "Waiting for a person to join…", agent: "A support agent has joined", closed: "This conversation has ended",
+      sources: "Sources", open: "Open chat", close: "Close", offline: "Reconnecting…", typing: "The assistant is typing",
+      up: "Helpful", down: "Not helpful", you: "You", assistant: "Assistant"
+    },
+    zh: {
+      title: "在线客服", greeting: "您好！有什么可以帮您？", placeholder: "输入您的问题…", send: "发送",
+      person: "转人工", waiting: "正在为您转接人工客服…", agent: "客服已接入", closed: "对话已结束",
+      sources: "来源", open: "打开聊天", close: "关闭", offline: "正在重新连接…", typing: "正在输入",
+      up: "有帮助", down: "没有帮助", you: "您", assistant: "助手"
+    }
   };
-  var config = { title: data.title || T.title, greeting: data.greeting || T.greeting, color: data.color || "#2456d6", position: data.position === "left" ? "left" : "right" };
+  var config = { color: "#2456d6", position: "right", locale: (document.documentElement.lang || navigator.language || "en").toLowerCase() };
+  var T = STRINGS.en;
+  // Takes the known settings from `options`, ignoring the rest and values that do not fit.
+  function configure(options) {
+    if (!options || typeof options !== "object") return;
+    if (options.color && window.CSS && CSS.supports("color", options.color)) config.color = String(options.color);
+    if (options.position === "left" || options.position === "right") config.position = options.position;
+    ["title", "greeting"].forEach(function (k) { if (options[k]) config[k] = String(options[k]).slice(0, 200); });
+    if (options.locale) config.locale = String(options.locale).toLowerCase();
+    T = config.locale.indexOf("zh") === 0 ? STRINGS.zh : STRINGS.en;
+  }
+  configure((script && script.dataset) || {});
+  configure(window.FrontdeskSettings);
 
-  var host = document.createElement("div");
-  host.setAttribute("data-frontdesk", "");
+  // A custom element, so page rules for div or button do not select it; :host with
+  // !important beats the page's rules for it, and everything else lives in the shadow root.
+  var host = document.createElement("frontdesk-widget");
   var root = host.attachShadow({ mode: "open" });
   var style = document.createElement("style");
   style.textContent =
-    ":host{all:initial}*{box-sizing:border-box;font:14px/1.45 system-ui,sans-serif;margin:0}" +
-    ".launch{position:fixed;bottom:20px;" + config.position + ":20px;width:56px;height:56px;border-radius:50%;border:0;background:var(--c);color:#fff;font-size:24px;cursor:pointer;box-shadow:0 4px 14px #0004;z-index:2147483000}" +
-    ".panel{position:fixed;bottom:88px;" + config.position + ":20px;width:370px;max-width:calc(100vw - 24px);height:560px;max-height:calc(100vh - 110px);display:none;flex-direction:column;background:#fff;color:#1b1b1f;border-radius:14px;box-shadow:0 8px 30px #0005;overflow:hidden;z-index:2147483000}" +
-    ".panel.open{display:flex}header{background:var(--c);color:#fff;padding:12px 14px;display:flex;align-items:center;gap:8px}header b{flex:1;font-weight:600}" +
-    "header button{background:none;border:0;color:#fff;font-size:18px;cursor:pointer}" +
+    ":host{all:initial!important;display:block!important}*{box-sizing:border-box;font:14px/1.45 system-ui,sans-serif;margin:0;padding:0;letter-spacing:normal;text-transform:none}" +
+    ".launch{position:fixed;bottom:20px;right:20px;width:56px;height:56px;border-radius:50%;border:0;background:var(--c);color:#fff;cursor:pointer;box-shadow:0 4px 14px #0004;z-index:2147483000;display:grid;place-items:center}" +
+    ".panel{position:fixed;bottom:88px;right:20px;width:370px;max-width:calc(100vw - 24px);height:560px;max-height:calc(100vh - 110px);display:none;flex-direction:column;background:#fff;color:#1b1b1f;border-radius:14px;box-shadow:0 8px 30px #0005;overflow:hidden;z-index:2147483000}" +
+    ".left .launch,.left .panel{right:auto;left:20px}" +
+    ".panel.open{display:flex}header{background:var(--c);color:#fff;padding:12px 14px;display:flex;align-items:center;gap:8px}header b{flex:1;font-weight:600;color:#fff}" +
+    "header button{background:none;border:0;color:#fff;font-size:20px;cursor:pointer;padding:0 4px}" +
     ".log{flex:1;overflow-y:auto;padding:12px;display:flex;flex-direction:column;gap:8px;background:#f6f7f9}" +
-    ".m{max-width:85%;padding:8px 11px;border-radius:12px;white-space:pre-wrap;word-wrap:break-word}" +
-    ".visitor{align-self:flex-end;background:var(--c);color:#fff}.assistant,.agent{align-self:flex-start;background:#fff;border:1px solid #e1e3e8}" +
-    ".agent{border-color:#f0b429}.system{align-self:center;color:#666;font-size:12px}" +
-    ".src{margin-top:6px;font-size:12px;color:#555}.src a{color:var(--c)}.fb{margin-top:4px}.fb button{background:none;border:0;cursor:pointer;font-size:15px;color:#666;opacity:.6}.fb button[aria-pressed=true]{opacity:1}" +
-    ".typing{align-self:flex-start;color:#888;font-size:12px}" +
+    ".m{max-width:85%;padding:8px 11px;border-radius:12px;word-wrap:break-word;color:#1b1b1f}.m p+p,.m p+ul,.m p+ol,.m ul+p,.m ol+p,.m pre{margin-top:6px}" +
+    ".m ul,.m ol{padding-left:20px}.m code{font-family:ui-monospace,monospace;font-size:13px;background:#0000000d;border-radius:4px;padding:0 3px}.m pre{white-space:pre-wrap;background:#0000000d;border-radius:6px;padding:6px}.m pre code{background:none;padding:0}.m strong{font-weight:700}.m a{color:var(--c);text-decoration:underline}" +
+    ".visitor{align-self:flex-end;background:var(--c);color:#fff;white-space:pre-wrap}.assistant,.agent{align-self:flex-start;background:#fff;border:1px solid #e1e3e8}" +
+    ".agent{border-color:#f0b429}.who{font-size:11px;color:#8a5a00;margin-bottom:2px}.system{align-self:center;color:#666;font-size:12px}" +
+    ".src{margin-top:6px;font-size:12px;color:#555}.src a{color:var(--c)}.fb{margin-top:4px}.fb button{background:none;border:0;cursor:pointer;font-size:15px;color:#666;opacity:.6;padding:2px}.fb button[aria-pressed=true]{opacity:1;color:var(--c)}" +
+    ".typing{align-self:flex-start;display:flex;gap:4px;padding:10px 12px;background:#fff;border:1px solid #e1e3e8;border-radius:12px}.typing i{width:6px;height:6px;border-radius:50%;background:#999;animation:fd 1s infinite}.typing i+i{animation-delay:.2s}.typing i+i+i{animation-delay:.4s}@keyframes fd{50%{opacity:.2}}" +
     "form{display:flex;gap:6px;padding:10px;border-top:1px solid #e1e3e8;background:#fff}" +
     "textarea{flex:1;resize:none;border:1px solid #c9ccd3;border-radius:8px;padding:7px;height:38px;color:#1b1b1f;background:#fff}" +
     "form button,.person{border:0;border-radius:8px;background:var(--c);color:#fff;padding:0 12px;cursor:pointer}" +
     ".person{background:#fff;color:var(--c);border:1px solid var(--c);margin:0 10px 8px;padding:5px}" +
-    ".status{font-size:12px;color:#555;padding:4px 12px;background:#fffbe6}" +
-    "@media (max-width:480px){.panel{inset:0;width:100%;height:100%;max-height:none;max-width:none;border-radius:0}}";
+    ".status{font-size:12px;color:#555;padding:4px 12px;background:#fffbe6}.sr{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0)}" +
+    ":focus-visible{outline:2px solid var(--c);outline-offset:2px}header button:focus-visible,.launch:focus-visible{outline-color:#fff}" +
+    "@media (max-width:480px){.panel,.left .panel{inset:0;width:100%;height:100%;max-height:none;max-width:none;border-radius:0}textarea{font-size:16px}}";
   root.appendChild(style);
 
   function el(tag, cls, text) {
@@ -69,52 +94,138 @@
   var CHAT = "M4 3h16a2 2 0 0 1 2 2v11a2 2 0 0 1-2 2H9l-5 4v-4a2 2 0 0 1-2-2V5a2 2 0 0 1 2-2z";
   var THUMB = "M2 10h4v11H2zM8 21V10l4.5-8c1.4 0 2.5 1.1 2.5 2.5L14.2 9H20a2 2 0 0 1 2 2.3l-1.5 7.9A2.3 2.3 0 0 1 18.2 21z";
   var wrap = el("div");
-  wrap.style.setProperty("--c", config.color);
   var launch = el("button", "launch");
   var chatIcon = icon(CHAT);
   chatIcon.setAttribute("width", "26");
   chatIcon.setAttribute("height", "26");
   launch.appendChild(chatIcon);
-  launch.setAttribute("aria-label", T.open);
+  launch.setAttribute("aria-expanded", "false");
   var panel = el("div", "panel");
   panel.setAttribute("role", "dialog");
-  panel.setAttribute("aria-label", config.title);
   var header = el("header");
-  var title = el("b", null, config.title);
+  var title = el("b");
   var closeBtn = el("button", null, "\u00d7");
-  closeBtn.setAttribute("aria-label", T.close);
   header.append(title, closeBtn);
   var status = el("div", "status");
   status.hidden = true;
+  // The log is not a live region itself (a streamed answer would be read out word by word);
+  // complete messages are announced once through `live`.
   var log = el("div", "log");
-  log.setAttribute("aria-live", "polite");
   log.setAttribute("role", "log");
-  var person = el("button", "person", T.person);
+  log.setAttribute("aria-live", "off");
+  log.tabIndex = 0;
+  var live = el("div", "sr");
+  live.setAttribute("aria-live", "polite");
+  var person = el("button", "person");
   person.type = "button";
   var form = el("form");
   var input = el("textarea");
-  input.placeholder = T.placeholder;
-  input.setAttribute("aria-label", T.placeholder);
-  var send = el("button", null, T.send);
+  var send = el("button");
   send.type = "submit";
   form.append(input, send);
-  panel.append(header, status, log, person, form);
+  panel.append(header, status, log, live, person, form);
   wrap.append(launch, panel);
   root.appendChild(wrap);
 
-  var heartbeat = null, ws = null, backoff = 500, pending = [], bubbles = {}, typing = null, state = "bot", opened = false;
+  var heartbeat = null, ws = null, backoff = 500, pending = [], bubbles = {}, typing = null, state = "bot", agentName = null, opened = false, greeting = null;
 
+  // Shows the current configuration: colour, side, texts in the chosen language.
+  function applyConfig() {
+    wrap.style.setProperty("--c", config.color);
+    wrap.className = config.position === "left" ? "left" : "";
+    var name = config.title || T.title;
+    title.textContent = name;
+    panel.setAttribute("aria-label", name);
+    launch.setAttribute("aria-label", T.open);
+    closeBtn.setAttribute("aria-label", T.close);
+    person.textContent = T.person;
+    input.placeholder = T.placeholder;
+    input.setAttribute("aria-label", T.placeholder);
+    send.textContent = T.send;
+    if (greeting) greeting.querySelector(".body").textContent = config.greeting || T.greeting;
+    setStatus(state, agentName);
+  }
   function scroll() { log.scrollTop = log.scrollHeight; }
+  function announce(text) { live.textContent = text; }
   function setStatus(s, agent) {
     state = s;
+    agentName = agent || null;
     var text = s === "waiting" ? T.waiting : s === "agent" ? T.agent + (agent ? ": " + agent : "") : s === "closed" ? T.closed : "";
     status.textContent = text;
     status.hidden = !text;
     person.hidden = s !== "bot";
   }
   function showTyping(on) {
-    if (on && !typing) { typing = el("div", "typing", "…"); log.appendChild(typing); scroll(); }
+    if (on && !typing) {
+      typing = el("div", "typing");
+      typing.setAttribute("role", "status");
+      typing.setAttribute("aria-label", T.typing);
+      typing.append(el("i"), el("i"), el("i"));
+      log.appendChild(typing);
+      scroll();
+    }
     if (!on && typing) { typing.remove(); typing = null; }
+  }
+
+  // The Markdown subset, built as elements: text always goes in as text.
+  function safeUrl(url) { return /^(https?:\/\/|mailto:)/i.test(url) ? url : null; }
+  // Bold is **text** only: __ appears inside identifiers too often (window.__x, __init__).
+  var INLINE = /`([^`\n]+)`|\*\*([^*\n]+)\*\*|\[([^\]\n]+)\]\(([^)\s]+)\)|(https?:\/\/[^\s<>()]+[^\s<>().,;:!?'"])/g;
+  function inline(parent, text) {
+    var at = 0, m;
+    INLINE.lastIndex = 0;
+    while ((m = INLINE.exec(text))) {
+      if (m.index > at) parent.appendChild(document.createTextNode(text.slice(at, m.index)));
+      if (m[1] != null) parent.appendChild(el("code", null, m[1]));
+      else if (m[2] != null) parent.appendChild(el("strong", null, m[2]));
+      else {
+        var href = safeUrl(m[4] != null ? m[4] : m[5]);
+        var a = el(href ? "a" : "span", null, m[3] != null ? m[3] : m[5]);
+        if (href) { a.href = href; a.target = "_blank"; a.rel = "noopener noreferrer"; }
+        parent.appendChild(a);
+      }
+      at = INLINE.lastIndex;
+    }
+    if (at < text.length) parent.appendChild(document.createTextNode(text.slice(at)));
+  }
+  function markdown(parent, text) {
+    parent.textContent = "";
+    var lines = text.replace(/\r/g, "").split("\n"), i = 0;
+    while (i < lines.length) {
+      var line = lines[i];
+      if (/^\s*```/.test(line)) {
+        var code = [];
+        for (i++; i < lines.length && !/^\s*```/.test(lines[i]); i++) code.push(lines[i]);
+        i++;
+        var pre = el("pre");
+        pre.appendChild(el("code", null, code.join("\n")));
+        parent.appendChild(pre);
+      } else if (/^\s*([-*\u2022]|\d+[.)])\s+/.test(line)) {
+        var ordered = /^\s*\d/.test(line), list = el(ordered ? "ol" : "ul");
+        for (; i < lines.length && /^\s*([-*\u2022]|\d+[.)])\s+/.test(lines[i]) && /^\s*\d/.test(lines[i]) === ordered; i++) {
+          var li = el("li");
+          inline(li, lines[i].replace(/^\s*([-*\u2022]|\d+[.)])\s+/, ""));
+          list.appendChild(li);
+        }
+        parent.appendChild(list);
+      } else if (!line.trim()) {
+        i++;
+      } else {
+        var p = el("p"), first = true;
+        for (; i < lines.length && lines[i].trim() && !/^\s*(```|[-*\u2022]\s|\d+[.)]\s)/.test(lines[i]); i++) {
+          if (!first) p.appendChild(el("br"));
+          inline(p, lines[i].replace(/^#{1,6}\s+/, ""));
+          first = false;
+        }
+        parent.appendChild(p);
+      }
+    }
+  }
+  function setText(b, text) {
+    b.raw = text;
+    var body = b.querySelector(".body");
+    if (b.classList.contains("visitor") || b.classList.contains("system")) body.textContent = text;
+    else markdown(body, text);
   }
   function sourcesOf(bubble, sources) {
     var old = bubble.querySelector(".src");
@@ -123,21 +234,22 @@
     var box = el("div", "src", T.sources + ": ");
     sources.forEach(function (s, i) {
       if (i) box.appendChild(document.createTextNode(" · "));
-      var safe = s.url && /^https?:\/\//i.test(s.url);
-      var link = el(safe ? "a" : "span", null, s.title);
-      if (safe) { link.href = s.url; link.target = "_blank"; link.rel = "noopener noreferrer"; }
+      var href = s.url && /^https?:\/\//i.test(s.url) ? s.url : null;
+      var link = el(href ? "a" : "span", null, s.title);
+      if (href) { link.href = href; link.target = "_blank"; link.rel = "noopener noreferrer"; }
       box.appendChild(link);
     });
     bubble.appendChild(box);
   }
-  function feedbackOf(bubble, id) {
+  function feedbackOf(bubble, id, given) {
+    if (bubble.querySelector(".fb")) return;
     var box = el("div", "fb");
     [["up", false], ["down", true]].forEach(function (pair) {
       var b = el("button");
       b.appendChild(icon(THUMB, pair[1]));
       b.type = "button";
-      b.setAttribute("aria-label", pair[0] === "up" ? "Helpful" : "Not helpful");
-      b.setAttribute("aria-pressed", "false");
+      b.setAttribute("aria-label", T[pair[0]]);
+      b.setAttribute("aria-pressed", String(given === pair[0]));
       b.onclick = function () {
         box.querySelectorAll("button").forEach(function (x) { x.setAttribute("aria-pressed", "false"); });
         b.setAttribute("aria-pressed", "true");
@@ -147,18 +259,19 @@
     });
     bubble.appendChild(box);
   }
-  function bubble(role, text, id) {
+  function bubble(role, text, id, agent) {
     var b = el("div", "m " + role);
-    var body = el("div", "body", text);
-    b.appendChild(body);
+    if (role === "agent" && agent) b.appendChild(el("div", "who", agent));
+    b.appendChild(el("div", "body"));
+    setText(b, text);
     if (id) bubbles[id] = b;
     log.appendChild(b);
     scroll();
     return b;
   }
   function render(m) {
-    var b = bubble(m.role, m.text, m.id);
-    if (m.role === "assistant") { sourcesOf(b, m.sources); feedbackOf(b, m.id); }
+    var b = bubble(m.role, m.text, m.id, m.agent);
+    if (m.role === "assistant") { sourcesOf(b, m.sources); feedbackOf(b, m.id, m.feedback && m.feedback.value); }
   }
   function out(frame) {
     if (ws && ws.readyState === 1) ws.send(JSON.stringify(frame));
@@ -182,7 +295,7 @@
       // Heartbeat: the server closes sockets silent for two minutes.
       clearInterval(heartbeat);
       heartbeat = setInterval(function () { if (ws && ws.readyState === 1) ws.send('{"type":"ping"}'); }, 30000);
-      var hello = { type: "hello", locale: lang, page: location.origin + location.pathname, visitor: { id: visitorId(), attributes: Frontdesk.__attributes } };
+      var hello = { type: "hello", locale: config.locale, page: location.origin + location.pathname, visitor: { id: visitorId(), attributes: Frontdesk.__attributes } };
       var token = localStorage.getItem(STORE_KEY);
       if (token) hello.token = token;
       ws.send(JSON.stringify(hello));
@@ -194,7 +307,7 @@
         localStorage.setItem(STORE_KEY, f.token);
         log.textContent = "";
         bubbles = {};
-        bubble("assistant", config.greeting);
+        greeting = bubble("assistant", config.greeting || T.greeting);
         f.messages.forEach(render);
         setStatus(f.status);
         // An answer cut off by a lost connection was not stored: ask again with the same id
@@ -211,28 +324,33 @@
       } else if (f.type === "token") {
         showTyping(false);
         var b = bubbles[f.message_id] || bubble("assistant", "", f.message_id);
-        b.querySelector(".body").textContent += f.text;
+        setText(b, (b.raw || "") + f.text);
         scroll();
       } else if (f.type === "done") {
         showTyping(false);
         var d = bubbles[f.message_id] || bubble("assistant", "", f.message_id);
-        d.querySelector(".body").textContent = f.text;
+        setText(d, f.text);
         sourcesOf(d, f.sources);
         feedbackOf(d, f.message_id);
+        announce(T.assistant + ": " + f.text);
         scroll();
       } else if (f.type === "status") {
         setStatus(f.status, f.agent);
+        announce(status.textContent);
       } else if (f.type === "agent_message") {
         showTyping(false);
-        bubble("agent", f.text, f.message_id);
+        bubble("agent", f.text, f.message_id, f.agent);
+        announce((f.agent || T.agent) + ": " + f.text);
       } else if (f.type === "error") {
         showTyping(false);
         if (f.code === "unauthorized") localStorage.removeItem(STORE_KEY);
         bubble("system", f.message);
+        announce(f.message);
       }
     };
     ws.onclose = function () {
       ws = null;
+      showTyping(false);
       status.textContent = T.offline; status.hidden = false;
       setTimeout(connect, backoff);
       backoff = Math.min(backoff * 2, 15000);
@@ -269,11 +387,16 @@
     __attributes: {},
     open: open,
     close: close,
+    // Colour, position, title, greeting, locale; may be called at any time.
+    init: function (options) { configure(options); applyConfig(); },
+    // What the page knows about the visitor (a plan, the product viewed); sent when the chat
+    // connects, so call it before the chat opens.
     identify: function (attributes) {
       if (!attributes || typeof attributes !== "object") throw new TypeError("Frontdesk.identify expects an object");
       Object.keys(attributes).forEach(function (k) { Frontdesk.__attributes[k] = String(attributes[k]); });
     }
   };
+  applyConfig();
   (document.body || document.documentElement).appendChild(host);
   // A reload keeps the conversation, and the panel open if it was.
   var wasOpen = false;

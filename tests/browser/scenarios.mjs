@@ -1,0 +1,330 @@
+// Browser scenarios for the widget, the agent console and the admin console, in Debian's
+// Chromium driven by playwright-core. tests/tests/browser.rs starts a real Frontdesk server and
+// runs this with FRONTDESK_URL, AGENT_KEY, ADMIN_KEY and ARTIFACTS (where screenshots go).
+// Prints one line per scenario and exits with 1 when any failed.
+import assert from "node:assert/strict";
+import http from "node:http";
+import { mkdirSync } from "node:fs";
+import { gzipSync } from "node:zlib";
+import { chromium } from "playwright-core";
+
+const SERVER = process.env.FRONTDESK_URL;
+const AGENT_KEY = process.env.AGENT_KEY;
+const ADMIN_KEY = process.env.ADMIN_KEY;
+const ARTIFACTS = process.env.ARTIFACTS || "artifacts";
+const WAIT = 20_000;
+mkdirSync(ARTIFACTS, { recursive: true });
+
+// A customer's pages, on another origin than Frontdesk. The first restyles div, button and *
+// as carelessly as real sites do.
+const HOSTILE_CSS = `
+  * { color: lime !important; font-family: "Comic Sans MS", serif !important; letter-spacing: 3px !important; }
+  div { background: #300 !important; padding: 40px !important; border: 5px dashed red !important; }
+  button { font-size: 40px !important; width: 300px !important; transform: rotate(8deg) !important; }
+  body > * { position: relative !important; transform: translateX(30px) !important; }
+`;
+function page(lang, css, attributes) {
+  return `<!doctype html><html lang="${lang}"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1"><title>Shop</title><style>${css}</style></head>
+<body><h1>A customer's shop</h1><div><p>Products and courses.</p><button>Buy</button></div>
+<script src="${SERVER}/widget.js" ${attributes} async></script></body></html>`;
+}
+const PAGES = {
+  "/hostile.html": page("en", HOSTILE_CSS, 'data-title="Brightwave help" data-color="#0a7d4f"'),
+  "/left.html": page("en", "", 'data-position="left" data-greeting="Welcome to **Brightwave**!"'),
+  "/zh.html": page("zh-CN", "", ""),
+  "/shop.html": page("en", "body { font: 16px Georgia, serif; margin: 0 16px; }", ""),
+};
+const site = http.createServer((req, res) => {
+  const body = PAGES[new URL(req.url, "http://x").pathname];
+  res.writeHead(body ? 200 : 404, { "content-type": "text/html; charset=utf-8" });
+  res.end(body || "not found");
+});
+await new Promise((resolve) => site.listen(0, "127.0.0.1", resolve));
+const HOST = `http://127.0.0.1:${site.address().port}`;
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+  args: ["--no-sandbox", "--disable-dev-shm-usage"],
+});
+
+// Every frame the page's widget receives, parsed.
+function recordFrames(page) {
+  const frames = [];
+  page.on("websocket", (ws) => {
+    ws.on("framereceived", (event) => {
+      try { frames.push(JSON.parse(event.payload)); } catch { /* not JSON */ }
+    });
+  });
+  return frames;
+}
+async function ask(page, text) {
+  await page.locator("textarea").fill(text);
+  await page.locator("textarea").press("Enter");
+}
+const lastAnswer = (page) => page.locator(".m.assistant:has(.fb)").last();
+
+const results = [];
+async function scenario(name, run) {
+  const started = Date.now();
+  try {
+    await run();
+    results.push(true);
+    console.log(`ok - ${name} (${Date.now() - started} ms)`);
+  } catch (error) {
+    results.push(false);
+    console.log(`not ok - ${name}\n${String(error.stack || error).replace(/^/gm, "    ")}`);
+  }
+}
+
+const state = {};
+
+await scenario("the widget's JavaScript and CSS stay under 20 KB gzipped", async () => {
+  const source = Buffer.from(await (await fetch(`${SERVER}/widget.js`)).arrayBuffer());
+  const gzipped = gzipSync(source, { level: 9 }).length;
+  console.log(`    widget.js (script and styles): ${source.length} bytes, ${gzipped} bytes gzipped (limit 20480)`);
+  assert.ok(gzipped <= 20_480);
+});
+
+const desktop = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+const visitor = await desktop.newPage();
+const visitorFrames = recordFrames(visitor);
+
+await scenario("a visitor asks and sees a streamed answer with its source", async () => {
+  await visitor.goto(`${HOST}/hostile.html`);
+  await visitor.locator(".launch").click();
+  await assert.doesNotReject(visitor.locator("textarea").waitFor({ timeout: WAIT }));
+  await ask(visitor, "How much does shipping cost?");
+  const answer = lastAnswer(visitor);
+  await answer.waitFor({ timeout: WAIT });
+  assert.match(await answer.locator(".body").innerText(), /4\.90 euros/);
+  assert.equal(await answer.locator(".src").innerText(), "Sources: How much does shipping cost?");
+  const tokens = visitorFrames.filter((f) => f.type === "token").length;
+  console.log(`    the answer arrived in ${tokens} token frames`);
+  assert.ok(tokens > 1, "streamed in pieces");
+  state.conversation = visitorFrames.find((f) => f.type === "welcome").conversation_id;
+  // Thumbs up is sent and shown as pressed.
+  await answer.getByRole("button", { name: "Helpful", exact: true }).click();
+  assert.equal(await answer.getByRole("button", { name: "Helpful", exact: true }).getAttribute("aria-pressed"), "true");
+  await visitor.screenshot({ path: `${ARTIFACTS}/widget-desktop.png` });
+});
+
+await scenario("the widget on a page that restyles div, button and * still looks right", async () => {
+  const look = await visitor.locator(".launch").evaluate((launch) => {
+    const root = launch.getRootNode();
+    const box = launch.getBoundingClientRect();
+    const panel = root.querySelector(".panel").getBoundingClientRect();
+    const body = getComputedStyle(root.querySelector(".m.assistant .body"));
+    const header = getComputedStyle(root.querySelector("header"));
+    return {
+      launch: [Math.round(box.width), Math.round(box.height), Math.round(innerWidth - box.right), Math.round(innerHeight - box.bottom)],
+      panel: [Math.round(panel.width), Math.round(innerWidth - panel.right)],
+      color: body.color, font: body.fontFamily, spacing: body.letterSpacing,
+      header: header.backgroundColor, padding: header.paddingTop,
+      title: root.querySelector("header b").textContent,
+    };
+  });
+  assert.deepEqual(look.launch, [56, 56, 20, 20], "launcher size and place");
+  assert.deepEqual(look.panel, [370, 20], "panel width and place");
+  assert.equal(look.color, "rgb(27, 27, 31)", "text colour is the widget's, not the page's lime");
+  assert.doesNotMatch(look.font, /Comic/);
+  assert.equal(look.spacing, "normal");
+  assert.equal(look.header, "rgb(10, 125, 79)", "data-color");
+  assert.equal(look.padding, "12px");
+  assert.equal(look.title, "Brightwave help", "data-title");
+});
+
+await scenario("loading the script twice adds one widget", async () => {
+  await visitor.addScriptTag({ url: `${SERVER}/widget.js` });
+  await visitor.waitForTimeout(300);
+  assert.equal(await visitor.locator("frontdesk-widget").count(), 1);
+});
+
+await scenario("a reload resumes the conversation", async () => {
+  await visitor.reload();
+  const answer = lastAnswer(visitor);
+  await answer.waitFor({ timeout: WAIT });
+  assert.equal(await visitor.locator(".m.visitor").first().innerText(), "How much does shipping cost?");
+  assert.match(await answer.innerText(), /4\.90 euros/);
+  assert.equal(await answer.getByRole("button", { name: "Helpful", exact: true }).getAttribute("aria-pressed"), "true");
+  assert.ok(await visitor.locator(".panel.open").isVisible(), "the panel stays open");
+  const welcomes = visitorFrames.filter((f) => f.type === "welcome");
+  assert.equal(welcomes.at(-1).conversation_id, state.conversation, "the same conversation");
+});
+
+await scenario("the visitor asks for a person; an agent in the console takes over and both see each other", async () => {
+  await visitor.getByRole("button", { name: "Talk to a person" }).click();
+  await visitor.locator(".status", { hasText: "Waiting for a person to join…" }).waitFor({ timeout: WAIT });
+
+  const staff = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  const agent = await staff.newPage();
+  await agent.goto(`${SERVER}/console`);
+  await agent.locator("#key").fill(AGENT_KEY);
+  await agent.getByRole("button", { name: "Sign in" }).click();
+  const queued = agent.locator(`#queue li.conv[data-id="${state.conversation}"]`);
+  await queued.waitFor({ timeout: WAIT });
+  await queued.click();
+  await agent.locator("#log .msg.visitor").first().waitFor({ timeout: WAIT });
+  await agent.getByRole("button", { name: "Take over" }).click();
+  await visitor.locator(".status", { hasText: `A support agent has joined: ${process.env.AGENT_NAME}` }).waitFor({ timeout: WAIT });
+  await agent.locator("#text").fill("Hello, this is **Ana**. How can I help?");
+  await agent.locator("#text").press("Enter");
+  const fromAgent = visitor.locator(".m.agent").last();
+  await fromAgent.waitFor({ timeout: WAIT });
+  assert.equal(await fromAgent.locator(".body").innerText(), "Hello, this is Ana. How can I help?");
+  assert.equal(await fromAgent.locator("strong").innerText(), "Ana");
+  await ask(visitor, "My parcel is late, order 1234");
+  await agent.locator("#log .msg.visitor", { hasText: "My parcel is late, order 1234" }).waitFor({ timeout: WAIT });
+  // The assistant stays silent while the person handles it.
+  await visitor.waitForTimeout(1000);
+  assert.equal(await visitor.locator(".m.assistant").count(), 2, "the greeting and the one answer");
+  await agent.screenshot({ path: `${ARTIFACTS}/console.png` });
+
+  // Search past transcripts.
+  await agent.locator("#search").fill("parcel");
+  await agent.locator(`#list li.conv[data-id="${state.conversation}"]`).waitFor({ timeout: WAIT });
+  // Hand back: the visitor sees the assistant is back.
+  await agent.getByRole("button", { name: "Hand back to assistant" }).click();
+  await visitor.locator(".person").waitFor({ state: "visible", timeout: WAIT });
+  // Export: the download holds the transcript.
+  const [download] = await Promise.all([agent.waitForEvent("download"), agent.getByRole("button", { name: "Export" }).click()]);
+  const exported = JSON.parse(await streamText(await download.createReadStream()));
+  assert.ok(JSON.stringify(exported).includes("My parcel is late, order 1234"));
+  state.staff = staff;
+});
+
+async function streamText(stream) {
+  const chunks = [];
+  for await (const chunk of stream) chunks.push(chunk);
+  return Buffer.concat(chunks).toString("utf8");
+}
+
+const PAYLOAD_KB = `<img src=x onerror="window.__pwned='kb'"><script>window.__pwned='kb-script'</script>`;
+const GIFTS_CSV = `question,answer
+Do you offer gift wrapping?,"Yes! Gift wrapping costs **3 euros** per order:
+- recycled paper
+- a handwritten card
+
+See [our gift page](https://shop.example/gifts) and use the code \`WRAP3\`. ${PAYLOAD_KB.replaceAll('"', '""')}"
+`;
+
+await scenario("an admin drops a document in the admin console; the visitor's next question is answered from it", async () => {
+  const staff = state.staff || (await browser.newContext({ viewport: { width: 1280, height: 900 } }));
+  const admin = await staff.newPage();
+  await admin.goto(`${SERVER}/admin`);
+  await admin.locator("#key").fill(ADMIN_KEY);
+  await admin.getByRole("button", { name: "Sign in" }).click();
+  await admin.locator("#docs tr").first().waitFor({ timeout: WAIT });
+  // A real drop event carrying the file, as the browser makes when a file is dragged in.
+  const transfer = await admin.evaluateHandle((csv) => {
+    const data = new DataTransfer();
+    data.items.add(new File([csv], "gifts.csv", { type: "text/csv" }));
+    return data;
+  }, GIFTS_CSV);
+  await admin.locator("#drop").dispatchEvent("drop", { dataTransfer: transfer });
+  await admin.locator("#docs tr", { hasText: "gifts.csv" }).waitFor({ timeout: WAIT });
+  assert.match(await admin.locator("#notice").innerText(), /Stored gifts\.csv: 1 entries/);
+
+  // Try a question: passages with scores, the payload inert.
+  await admin.locator("#question").fill("gift wrapping");
+  await admin.locator("#question").press("Enter");
+  const passage = admin.locator(".passage").first();
+  await passage.waitFor({ timeout: WAIT });
+  assert.equal(await passage.locator("strong").innerText(), "Do you offer gift wrapping?");
+  assert.match(await passage.locator(".meta").innerText(), /score \d+\.\d\d · confidence \d\.\d\d/);
+  assert.ok((await passage.locator(".body").innerText()).includes("<img src=x"));
+  assert.equal(await admin.locator(".passage img, .passage script").count(), 0);
+  await admin.locator("#chart .bar").first().waitFor({ timeout: WAIT });
+  await admin.screenshot({ path: `${ARTIFACTS}/admin.png`, fullPage: true });
+
+  // A new visitor asks, with a question that carries markup itself.
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  const page = await context.newPage();
+  await page.goto(`${HOST}/hostile.html`);
+  await page.locator(".launch").click();
+  const question = `<img src=x onerror="window.__pwned='question'"><script>window.__pwned='q-script'</script> gift wrapping?`;
+  await ask(page, question);
+  const answer = lastAnswer(page);
+  await answer.waitFor({ timeout: WAIT });
+  state.markupPage = page;
+  state.answerText = await answer.locator(".body").innerText();
+});
+
+await scenario("Markdown renders as elements while markup in a document or a question stays inert text", async () => {
+  const page = state.markupPage;
+  assert.ok(page, "the previous scenario opened the page");
+  const answer = lastAnswer(page);
+  assert.equal(await answer.locator("strong").innerText(), "3 euros");
+  assert.deepEqual(await answer.locator("li").allInnerTexts(), ["recycled paper", "a handwritten card"]);
+  assert.equal(await answer.locator("a", { hasText: "our gift page" }).getAttribute("href"), "https://shop.example/gifts");
+  assert.equal(await answer.locator("code").innerText(), "WRAP3");
+  assert.ok(state.answerText.includes(`<img src=x onerror="window.__pwned='kb'">`), state.answerText);
+  assert.ok((await page.locator(".m.visitor").last().innerText()).startsWith("<img src=x onerror="));
+  const injected = await page.locator(".launch").evaluate((launch) => {
+    const root = launch.getRootNode();
+    return { img: root.querySelectorAll("img").length, script: root.querySelectorAll(".log script").length, pwned: window.__pwned ?? null };
+  });
+  assert.deepEqual(injected, { img: 0, script: 0, pwned: null });
+});
+
+await scenario("on a phone the panel fills the screen", async () => {
+  const phone = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, deviceScaleFactor: 2 });
+  const page = await phone.newPage();
+  await page.goto(`${HOST}/shop.html`);
+  await page.locator(".launch").tap();
+  await ask(page, "What are your opening hours?");
+  await lastAnswer(page).waitFor({ timeout: WAIT });
+  const box = await page.locator(".panel").boundingBox();
+  assert.deepEqual([box.x, box.y, box.width, box.height], [0, 0, 390, 844]);
+  await page.screenshot({ path: `${ARTIFACTS}/widget-phone.png` });
+});
+
+await scenario("data attributes and Frontdesk.init set position, greeting, title and language", async () => {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  const left = await context.newPage();
+  await left.goto(`${HOST}/left.html`);
+  await left.locator(".launch").click();
+  const greeting = left.locator(".m.assistant").first();
+  await greeting.waitFor({ timeout: WAIT });
+  assert.equal(await greeting.innerText(), "Welcome to Brightwave!");
+  assert.equal(await greeting.locator("strong").innerText(), "Brightwave");
+  const box = await left.locator(".launch").boundingBox();
+  assert.equal(box.x, 20, "data-position=left");
+  await left.evaluate(() => window.Frontdesk.init({ title: "Hilfe", locale: "zh", color: "rgb(200, 30, 30)", position: "right" }));
+  assert.equal(await left.locator("header b").innerText(), "Hilfe");
+  assert.equal(await left.locator(".person").innerText(), "转人工");
+  assert.equal(await left.locator("header").evaluate((h) => getComputedStyle(h).backgroundColor), "rgb(200, 30, 30)");
+  assert.equal((await left.locator(".launch").boundingBox()).x, 1280 - 20 - 56);
+
+  const zh = await context.newPage();
+  await zh.goto(`${HOST}/zh.html`);
+  await zh.locator(".launch").click();
+  assert.equal(await zh.locator("textarea").getAttribute("placeholder"), "输入您的问题…");
+  assert.equal(await zh.locator("header b").innerText(), "在线客服");
+});
+
+await scenario("the widget works from the keyboard and announces new messages", async () => {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  const page = await context.newPage();
+  await page.goto(`${HOST}/left.html`);
+  await page.locator(".launch").waitFor();
+  // Tab from the page's own button reaches the launcher.
+  await page.locator("button", { hasText: "Buy" }).focus();
+  await page.keyboard.press("Tab");
+  await page.keyboard.press("Enter");
+  await page.locator(".panel.open").waitFor({ timeout: WAIT });
+  assert.equal(await page.evaluate(() => document.activeElement.shadowRoot?.activeElement?.tagName), "TEXTAREA");
+  await page.keyboard.type("Do you have parking at the shop?");
+  await page.keyboard.press("Enter");
+  await lastAnswer(page).waitFor({ timeout: WAIT });
+  assert.match(await page.locator("[aria-live=polite]").innerText(), /^Assistant: .*20 free parking spaces behind the shop/s);
+  await page.keyboard.press("Escape");
+  assert.equal(await page.locator(".panel.open").count(), 0);
+  assert.equal(await page.evaluate(() => document.activeElement.shadowRoot?.activeElement?.className), "launch");
+});
+
+await browser.close();
+site.close();
+const failed = results.filter((ok) => !ok).length;
+console.log(`${results.length - failed} of ${results.length} browser scenarios passed`);
+process.exit(failed ? 1 : 0);
