@@ -190,6 +190,9 @@ await scenario("the visitor asks for a person; an agent in the console takes ove
   const [download] = await Promise.all([agent.waitForEvent("download"), agent.getByRole("button", { name: "Export" }).click()]);
   const exported = JSON.parse(await streamText(await download.createReadStream()));
   assert.ok(JSON.stringify(exported).includes("My parcel is late, order 1234"));
+  // Close: the visitor is told.
+  await agent.getByRole("button", { name: "Close", exact: true }).click();
+  await visitor.locator(".status", { hasText: "This conversation has ended" }).waitFor({ timeout: WAIT });
   state.staff = staff;
 });
 
@@ -236,6 +239,7 @@ await scenario("an admin drops a document in the admin console; the visitor's ne
   assert.equal(await admin.locator(".passage img, .passage script").count(), 0);
   await admin.locator("#chart .bar").first().waitFor({ timeout: WAIT });
   await admin.screenshot({ path: `${ARTIFACTS}/admin.png`, fullPage: true });
+  state.admin = admin;
 
   // A new visitor asks, with a question that carries markup itself.
   const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
@@ -265,6 +269,53 @@ await scenario("Markdown renders as elements while markup in a document or a que
     return { img: root.querySelectorAll("img").length, script: root.querySelectorAll(".log script").length, pwned: window.__pwned ?? null };
   });
   assert.deepEqual(injected, { img: 0, script: 0, pwned: null });
+});
+
+await scenario("an admin replaces and deletes a document in the admin console", async () => {
+  const admin = state.admin;
+  assert.ok(admin, "the admin console is open");
+  const [chooser] = await Promise.all([
+    admin.waitForEvent("filechooser"),
+    admin.locator("#docs tr", { hasText: "gifts.csv" }).getByRole("button", { name: "Replace" }).click(),
+  ]);
+  await chooser.setFiles({
+    name: "anything.csv", mimeType: "text/csv",
+    buffer: Buffer.from("question,answer\nDo you offer gift wrapping?,No longer: we stopped in 2026.\n"),
+  });
+  await admin.locator("#notice", { hasText: "Replaced gifts.csv: 1 entries" }).waitFor({ timeout: WAIT });
+  const search = await (await fetch(`${SERVER}/api/v1/search?q=gift%20wrapping&k=1`, { headers: { authorization: `Bearer ${ADMIN_KEY}` } })).json();
+  assert.match(search.passages[0].body, /No longer/);
+  admin.once("dialog", (dialog) => dialog.accept());
+  await admin.locator("#docs tr", { hasText: "gifts.csv" }).getByRole("button", { name: "Delete" }).click();
+  await admin.locator("#notice", { hasText: "Deleted gifts.csv" }).waitFor({ timeout: WAIT });
+  assert.equal(await admin.locator("#docs tr", { hasText: "gifts.csv" }).count(), 0);
+});
+
+await scenario("a dropped connection is reconnected with backoff and the conversation resumed", async () => {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  const page = await context.newPage();
+  // Every socket the widget opens goes through this relay, which the test can cut.
+  const sockets = [];
+  await page.routeWebSocket(/\/v1\/ws$/, (ws) => {
+    const server = ws.connectToServer();
+    sockets.push({ ws, server, at: Date.now() });
+  });
+  await page.goto(`${HOST}/shop.html`);
+  await page.locator(".launch").click();
+  await ask(page, "Do you have parking at the shop?");
+  await lastAnswer(page).waitFor({ timeout: WAIT });
+  const cut = Date.now();
+  sockets[0].server.close();
+  sockets[0].ws.close({ code: 4000, reason: "network lost" });
+  await page.locator(".status", { hasText: "Reconnecting…" }).waitFor({ timeout: WAIT });
+  const deadline = Date.now() + WAIT;
+  while (sockets.length < 2 && Date.now() < deadline) await page.waitForTimeout(50);
+  assert.equal(sockets.length, 2, "the widget opened a new socket");
+  console.log(`    reconnected ${sockets[1].at - cut} ms after the connection dropped`);
+  await page.locator(".status").waitFor({ state: "hidden", timeout: WAIT });
+  assert.equal(await page.locator(".m.visitor").count(), 1, "the history is shown once");
+  await ask(page, "What are your opening hours?");
+  await page.locator(".m.assistant:has(.fb)", { hasText: "Monday to Saturday" }).waitFor({ timeout: WAIT });
 });
 
 await scenario("on a phone the panel fills the screen", async () => {
