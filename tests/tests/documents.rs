@@ -144,6 +144,16 @@ async fn documents(backend: Backend) -> anyhow::Result<()> {
     )
     .await?;
     assert_eq!((status, error["error"]["code"].clone()), (400, json!("bad_request")), "{error}");
+    assert!(error["error"]["message"].as_str().unwrap_or_default().contains("not UTF-8"), "{error}");
+    let (status, error) = raw(
+        &http,
+        reqwest::Method::POST,
+        format!("{base}/documents?name=broken.pdf"),
+        b"%PDF-1.7\n1 0 obj << /Type /Catalog /Pages 9 0 R >> endobj\n%%EOF".to_vec(),
+    )
+    .await?;
+    assert_eq!((status, error["error"]["code"].clone()), (400, json!("bad_request")), "{error}");
+    assert!(error["error"]["message"].as_str().unwrap_or_default().contains("PDF"), "{error}");
     let huge = vec![b'a'; 11 * 1024 * 1024];
     // Its own client: the server answers 413 without reading the whole body and drops the
     // connection, which must not be reused for the next request.

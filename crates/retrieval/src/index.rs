@@ -23,15 +23,16 @@ use tantivy::query::{BooleanQuery, BoostQuery, Occur, Query, TermQuery};
 use tantivy::schema::{
     Field, IndexRecordOption, Schema, TextFieldIndexing, TextOptions, Value, STORED, STRING,
 };
-use tantivy::tokenizer::{
-    Language, LowerCaser, RemoveLongFilter, SimpleTokenizer, Stemmer, StopWordFilter, TextAnalyzer,
-};
+use tantivy::tokenizer::{Language, LowerCaser, RemoveLongFilter, Stemmer, StopWordFilter, TextAnalyzer};
 use tantivy::{doc, Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term};
 
 use crate::parse::{parse_document, FaqEntry};
 use crate::RetrievalError;
 
 const ANALYZER: &str = "frontdesk_en";
+/// Changes whenever the same documents would be indexed differently (a new analyzer), so an
+/// index written by an earlier version is rebuilt at start. Part of every fingerprint.
+pub const INDEX_FORMAT: &str = "frontdesk-index-2 (jieba segmentation)";
 /// How much more a match in the question counts than one in the answer.
 const TITLE_BOOST: f32 = 3.0;
 const FINGERPRINT_FILE: &str = "kb.fingerprint";
@@ -46,7 +47,7 @@ const STOP_WORDS: &[&str] = &[
 ];
 
 fn analyzer() -> TextAnalyzer {
-    TextAnalyzer::builder(SimpleTokenizer::default())
+    TextAnalyzer::builder(crate::segment::MultilingualTokenizer)
         .filter(RemoveLongFilter::limit(40))
         .filter(LowerCaser)
         .filter(StopWordFilter::remove(STOP_WORDS.iter().map(|w| (*w).to_owned())))
@@ -138,7 +139,7 @@ impl KnowledgeBase {
         self.index_paths(&[folder.to_owned()])
     }
 
-    /// Indexes the given files and every Markdown and CSV file under the given folders,
+    /// Indexes the given files and every knowledge-base file under the given folders,
     /// replacing what the index held, unless they are exactly what was indexed last time.
     /// Document ids are paths relative to the folder given (a file's id is its name).
     pub fn index_paths(&self, paths: &[PathBuf]) -> Result<IndexReport, RetrievalError> {
@@ -154,12 +155,10 @@ impl KnowledgeBase {
         }
         files.sort();
         let mut hasher = Sha256::new();
+        hasher.update(INDEX_FORMAT.as_bytes());
         let mut documents = Vec::new();
         for (id, path) in &files {
-            let text = std::fs::read_to_string(path).map_err(|e| RetrievalError::Parse {
-                document: id.clone(),
-                reason: format!("not readable as UTF-8 text: {e}"),
-            })?;
+            let text = crate::document_text(id, &std::fs::read(path)?)?;
             hasher.update(id.as_bytes());
             hasher.update([0]);
             hasher.update(text.as_bytes());
@@ -356,7 +355,10 @@ fn collect_files(root: &Path, folder: &Path, out: &mut Vec<(String, PathBuf)>) -
             continue;
         }
         let supported = path.extension().and_then(|e| e.to_str()).is_some_and(|e| {
-            matches!(e.to_ascii_lowercase().as_str(), "md" | "markdown" | "csv" | "json" | "txt")
+            matches!(
+                e.to_ascii_lowercase().as_str(),
+                "md" | "markdown" | "csv" | "json" | "txt" | "html" | "htm" | "pdf"
+            )
         });
         if supported {
             let id = path.strip_prefix(root).unwrap_or(&path).to_string_lossy().replace('\\', "/");
@@ -408,6 +410,37 @@ mod tests {
         assert!((hits[0].confidence - 1.0).abs() < f32::EPSILON);
         assert!(kb.search_blocking("", 3).expect("search").is_empty());
         assert!(kb.search_blocking("\"(*:", 3).expect("odd input is plain text").is_empty());
+    }
+
+    #[test]
+    fn a_chinese_faq_is_found_by_the_words_of_a_question() {
+        let (_docs, _data, kb) = kb_with(&[(
+            "常见问题.md",
+            "## 如何申请退货？\n收到商品后30天内可以在账户中申请退货，退货运费免费。\n\n## 发货需要多长时间？\n订单通常在两个工作日内发货。\n",
+        )]);
+        let hits = kb.search_blocking("我想退货", 2).expect("search");
+        assert_eq!(hits[0].title, "如何申请退货？", "{hits:?}");
+        let hits = kb.search_blocking("多久发货", 2).expect("search");
+        assert_eq!(hits[0].title, "发货需要多长时间？", "{hits:?}");
+        assert!(hits[0].confidence > 0.4, "{hits:?}");
+        assert!(kb.search_blocking("退款到信用卡", 2).expect("search").iter().all(|h| h.confidence < 0.5));
+    }
+
+    #[test]
+    fn a_pdf_faq_is_indexed_from_its_text() {
+        let (_docs, _data, kb) = kb_with(&[]);
+        let pdf = crate::decode::tests::pdf_with_lines(&[
+            "Can I pay by invoice?",
+            "Yes, businesses can pay by invoice within 30 days.",
+            "",
+            "Do you ship to Norway?",
+            "Yes, in four to six working days.",
+        ]);
+        let text = crate::document_text("terms.pdf", &pdf).expect("text");
+        assert_eq!(kb.upsert_document("terms.pdf", &text).expect("indexed"), 2, "{text:?}");
+        let hits = kb.search_blocking("paying with an invoice", 1).expect("search");
+        assert_eq!(hits[0].title, "Can I pay by invoice?");
+        assert!(hits[0].body.contains("within 30 days"), "{:?}", hits[0].body);
     }
 
     #[test]

@@ -1,16 +1,21 @@
 //! Frontdesk's knowledge base: FAQ documents parsed into entries and searched with tantivy.
 //!
-//! - [`parse`]: turns Markdown, HTML, CSV, JSON and plain-text documents into [`FaqEntry`] values (question, answer,
-//!   section path, link).
+//! - [`document_text`]: a stored document's bytes as text (PDF text extracted, UTF-8 or
+//!   UTF-16 with a byte-order mark; other encodings refused).
+//! - [`parse`]: turns Markdown, HTML, CSV, JSON, PDF and plain-text documents into [`FaqEntry`]
+//!   values (question, answer, section path, link).
 //! - [`KnowledgeBase`]: the on-disk tantivy index under the data dir; implements
 //!   [`frontdesk_core::retrieve::Retriever`]. Folders are fingerprinted so an unchanged
 //!   knowledge base is not re-indexed at start.
 
+mod decode;
 pub mod html;
 mod index;
 pub mod parse;
+mod segment;
 
-pub use index::{folder_files, IndexReport, KnowledgeBase};
+pub use decode::document_text;
+pub use index::{folder_files, IndexReport, KnowledgeBase, INDEX_FORMAT};
 pub use parse::FaqEntry;
 
 /// Errors of parsing and indexing.

@@ -8,6 +8,9 @@
 //! - HTML: main content only, split at `h1`–`h3` and at `dt`/`dd` pairs (see [`crate::html`]).
 //! - JSON: an array of objects with the same fields as the CSV columns (or an object holding
 //!   such an array under `faq`, `entries`, `items` or `questions`).
+//! - PDF: its text (see [`crate::document_text`]); every line ending in a question mark starts
+//!   an entry and the lines up to the next one are its answer (a PDF's blank lines are not
+//!   reliable). A PDF without question lines is read as plain text.
 //! - Plain text: blocks separated by blank lines; a block's first line is its title (a question
 //!   line, or `Q:` / `A:` pairs, read naturally), the rest its body.
 
@@ -53,6 +56,7 @@ pub fn parse_document(document_id: &str, text: &str) -> Result<Vec<FaqEntry>, Re
         Some("json") => parse_json(document_id, text),
         Some("html" | "htm") => Ok(crate::html::parse_html(document_id, text)),
         Some("txt" | "text") => Ok(parse_text(document_id, text)),
+        Some("pdf") => Ok(parse_pdf_text(document_id, text)),
         _ => Err(RetrievalError::Unsupported(document_id.to_owned())),
     }
 }
@@ -270,6 +274,36 @@ pub fn parse_text(document_id: &str, text: &str) -> Vec<FaqEntry> {
             url: None,
         });
     }
+    entries
+}
+
+/// Splits a PDF's text at its question lines (see the module documentation).
+pub fn parse_pdf_text(document_id: &str, text: &str) -> Vec<FaqEntry> {
+    let is_question = |line: &str| line.ends_with('?') || line.ends_with('？');
+    let lines: Vec<&str> = text.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+    if !lines.iter().any(|l| is_question(l)) {
+        return parse_text(document_id, text);
+    }
+    let mut anchors = Anchors::new();
+    let mut entries: Vec<FaqEntry> = Vec::new();
+    for line in lines {
+        if is_question(line) {
+            entries.push(FaqEntry {
+                entry_id: anchors.entry_id(document_id, line, entries.len() + 1),
+                document_id: document_id.to_owned(),
+                title: line.to_owned(),
+                body: String::new(),
+                section: Vec::new(),
+                url: None,
+            });
+        } else if let Some(entry) = entries.last_mut() {
+            if !entry.body.is_empty() {
+                entry.body.push('\n');
+            }
+            entry.body.push_str(line);
+        }
+    }
+    entries.retain(|entry| !entry.body.is_empty());
     entries
 }
 

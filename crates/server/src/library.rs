@@ -40,11 +40,12 @@ fn sha256_hex(bytes: &[u8]) -> String {
 }
 
 fn text_of(id: &str, content: &[u8]) -> Result<String> {
-    String::from_utf8(content.to_vec()).map_err(|_| Error::BadRequest(format!("{id} is not UTF-8 text")))
+    Ok(frontdesk_retrieval::document_text(id, content)?)
 }
 
 fn fingerprint(indexed: &BTreeMap<String, String>) -> String {
     let mut hasher = Sha256::new();
+    hasher.update(frontdesk_retrieval::INDEX_FORMAT.as_bytes());
     for (id, sha) in indexed {
         hasher.update(id.as_bytes());
         hasher.update([0]);

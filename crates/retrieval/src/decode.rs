@@ -1,0 +1,139 @@
+//! Turns a stored document's bytes into the text its parser reads: text extracted from a PDF,
+//! UTF-8 as it is (without a byte-order mark), UTF-16 with a byte-order mark decoded. Anything
+//! else is refused with a message that says what to do, never guessed at.
+
+use crate::RetrievalError;
+
+/// The text of document `id` (its extension says its type).
+pub fn document_text(id: &str, bytes: &[u8]) -> Result<String, RetrievalError> {
+    let extension = id.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase());
+    if extension.as_deref() == Some("pdf") {
+        return pdf_text(id, bytes);
+    }
+    let refuse = |reason: &str| RetrievalError::Parse { document: id.to_owned(), reason: reason.to_owned() };
+    if let Some(rest) = bytes.strip_prefix(&[0xEF, 0xBB, 0xBF]) {
+        return String::from_utf8(rest.to_vec()).map_err(|_| refuse("not valid UTF-8 text"));
+    }
+    let utf16 = |little: bool, rest: &[u8]| {
+        if rest.len() % 2 != 0 {
+            return Err(refuse("not valid UTF-16 text (odd length)"));
+        }
+        let units = rest.chunks_exact(2).map(|pair| {
+            let pair = [pair[0], pair[1]];
+            if little {
+                u16::from_le_bytes(pair)
+            } else {
+                u16::from_be_bytes(pair)
+            }
+        });
+        char::decode_utf16(units).collect::<Result<String, _>>().map_err(|_| refuse("not valid UTF-16 text"))
+    };
+    if let Some(rest) = bytes.strip_prefix(&[0xFF, 0xFE]) {
+        return utf16(true, rest);
+    }
+    if let Some(rest) = bytes.strip_prefix(&[0xFE, 0xFF]) {
+        return utf16(false, rest);
+    }
+    String::from_utf8(bytes.to_vec()).map_err(|error| {
+        refuse(&format!(
+            "not UTF-8 text (invalid byte at offset {}); save it as UTF-8 and upload it again",
+            error.utf8_error().valid_up_to()
+        ))
+    })
+}
+
+/// The text of a PDF's pages, pages separated by blank lines. The extractor panics on some
+/// malformed files; that is caught and reported as a parse error like any other.
+fn pdf_text(id: &str, bytes: &[u8]) -> Result<String, RetrievalError> {
+    let refuse = |reason: String| RetrievalError::Parse { document: id.to_owned(), reason };
+    if !bytes.starts_with(b"%PDF-") {
+        return Err(refuse("not a PDF file (it does not start with %PDF-)".into()));
+    }
+    let extracted = std::panic::catch_unwind(|| pdf_extract::extract_text_from_mem_by_pages(bytes))
+        .map_err(|_| refuse("the PDF is malformed".into()))?
+        .map_err(|error| refuse(format!("the PDF could not be read: {error}")))?;
+    let text = extracted
+        .iter()
+        .map(|page| page.trim())
+        .filter(|page| !page.is_empty())
+        .collect::<Vec<_>>()
+        .join("\n\n");
+    if text.trim().is_empty() {
+        return Err(refuse("the PDF has no text (a scan? run it through OCR first)".into()));
+    }
+    Ok(text)
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// A small, valid PDF with one page showing `lines` in Helvetica, written by hand so the
+    /// tests need no PDF tool.
+    pub(crate) fn pdf_with_lines(lines: &[&str]) -> Vec<u8> {
+        let mut content = String::from("BT /F1 12 Tf 72 720 Td 16 TL\n");
+        for line in lines {
+            let escaped = line.replace('\\', "\\\\").replace('(', "\\(").replace(')', "\\)");
+            content.push_str(&format!("({escaped}) Tj T*\n"));
+        }
+        content.push_str("ET");
+        let objects = [
+            "<< /Type /Catalog /Pages 2 0 R >>".to_owned(),
+            "<< /Type /Pages /Kids [3 0 R] /Count 1 >>".to_owned(),
+            "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R /Resources << /Font << /F1 5 0 R >> >> >>".to_owned(),
+            format!("<< /Length {} >>\nstream\n{content}\nendstream", content.len()),
+            "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>".to_owned(),
+        ];
+        let mut pdf = b"%PDF-1.4\n".to_vec();
+        let mut offsets = Vec::new();
+        for (number, object) in objects.iter().enumerate() {
+            offsets.push(pdf.len());
+            pdf.extend_from_slice(format!("{} 0 obj\n{object}\nendobj\n", number + 1).as_bytes());
+        }
+        let xref = pdf.len();
+        pdf.extend_from_slice(format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1).as_bytes());
+        for offset in offsets {
+            pdf.extend_from_slice(format!("{offset:010} 00000 n \n").as_bytes());
+        }
+        pdf.extend_from_slice(
+            format!("trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n", objects.len() + 1)
+                .as_bytes(),
+        );
+        pdf
+    }
+
+    #[test]
+    fn a_pdfs_text_is_extracted() {
+        let pdf = pdf_with_lines(&["Can I pay by invoice?", "Yes, for orders over 100 euros."]);
+        let text = document_text("faq.pdf", &pdf).expect("a valid PDF");
+        assert!(text.contains("Can I pay by invoice?"), "{text:?}");
+        assert!(text.contains("Yes, for orders over 100 euros."), "{text:?}");
+    }
+
+    #[test]
+    fn broken_pdfs_are_refused_with_a_reason() {
+        let pdf = pdf_with_lines(&["Can I pay by invoice?"]);
+        for (bytes, expected) in [
+            (b"hello".to_vec(), "not a PDF"),
+            (pdf[..pdf.len() / 2].to_vec(), "PDF"),
+            (
+                b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF".to_vec(),
+                "PDF",
+            ),
+        ] {
+            let error = document_text("broken.pdf", &bytes).expect_err("refused").to_string();
+            assert!(error.contains(expected), "{error}");
+        }
+    }
+
+    #[test]
+    fn text_encodings_are_decoded_or_refused() {
+        assert_eq!(document_text("a.md", b"\xEF\xBB\xBF# Hi").expect("utf-8 with a BOM"), "# Hi");
+        let utf16: Vec<u8> =
+            [0xFF, 0xFE].into_iter().chain("# Grüße".encode_utf16().flat_map(u16::to_le_bytes)).collect();
+        assert_eq!(document_text("a.md", &utf16).expect("utf-16le"), "# Grüße");
+        let latin1 = b"# Gr\xFC\xDFe";
+        let error = document_text("a.md", latin1).expect_err("refused").to_string();
+        assert!(error.contains("not UTF-8") && error.contains("offset 4"), "{error}");
+    }
+}
