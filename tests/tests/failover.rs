@@ -35,10 +35,8 @@ impl Nginx {
         anyhow::ensure!(conf != template, "deploy/nginx.conf no longer has the placeholders this test fills");
         let conf_path = dir.join("nginx.conf");
         std::fs::write(&conf_path, conf)?;
-        let binary = ["/usr/sbin/nginx", "nginx"]
-            .into_iter()
-            .find(|b| Path::new(b).is_file() || *b == "nginx")
-            .unwrap_or("nginx");
+        // Debian puts it in /usr/sbin, which is not on every user's PATH.
+        let binary = if Path::new("/usr/sbin/nginx").is_file() { "/usr/sbin/nginx" } else { "nginx" };
         let global = format!("daemon off; pid {}/nginx.pid;", dir.display());
         let child = tokio::process::Command::new(binary)
             .arg("-p")
