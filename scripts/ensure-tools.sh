@@ -5,25 +5,14 @@
 # no browser download) from the npm registry into tests/browser/node_modules.
 set -euo pipefail
 
-cd "$(dirname "$0")/.."
+here=$(cd "$(dirname "$0")" && pwd)
+cd "$here/.."
 
 missing=()
 command -v nginx >/dev/null || [[ -x /usr/sbin/nginx ]] || missing+=(nginx)
 command -v docker-compose >/dev/null || missing+=(docker-compose)
 command -v chromium >/dev/null || missing+=(chromium)
-if ((${#missing[@]})); then
-  if ! command -v apt-get >/dev/null; then
-    echo "error: ${missing[*]} missing and apt-get is not available" >&2
-    exit 1
-  fi
-  echo "installing ${missing[*]}..." >&2
-  log=$(mktemp)
-  if ! (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}") >"$log" 2>&1; then
-    cat "$log" >&2
-    exit 1
-  fi
-  rm -f "$log"
-fi
+bash "$here/apt-install.sh" "${missing[@]}"
 
 if [[ ! -d tests/browser/node_modules/playwright-core ]]; then
   echo "installing playwright-core..." >&2

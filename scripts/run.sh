@@ -6,11 +6,7 @@ set -euo pipefail
 
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/frontdesk/target}"
-bash scripts/fetch-model.sh
-# Built with the same feature set as `cargo test --workspace`, so the run and the tests share
-# every compiled dependency (a plain `cargo run` would unify features differently and rebuild
-# much of mistral.rs a second time).
-cargo build --workspace --bins --tests
+bash scripts/build.sh
 # Development keys for the consoles (/console, /admin); production keys belong, hashed, in the
 # config file (docs/api.md).
 export FRONTDESK_AGENT_KEY="${FRONTDESK_AGENT_KEY:-dev-agent-key-0123456789}"

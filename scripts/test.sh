@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Runs every test: fetches the model if absent, makes sure Redis is up, installs the tools the
-# deployment and browser tests drive (nginx, docker-compose, Chromium, playwright-core), then
-# `cargo test` over the whole workspace (unit tests, the store conformance suite on both
-# backends, and the end-to-end tests with the real model). `.ci/run` calls this.
+# Runs every test: makes sure Redis is up, installs the tools the deployment and browser tests
+# drive (nginx, docker-compose, Chromium, playwright-core), builds (scripts/build.sh: the
+# models, the build's system packages, every target), then `cargo test` over the whole
+# workspace (unit tests, the store conformance suite on both backends, the engines with the
+# real model, and the end-to-end tests). `.ci/run` calls this.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -10,7 +11,6 @@ cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/frontdesk/target}"
 export FRONTDESK_TEST_REDIS_URL="${FRONTDESK_TEST_REDIS_URL:-redis://127.0.0.1:6379}"
 
-bash scripts/fetch-model.sh
 bash scripts/ensure-redis.sh
 bash scripts/ensure-tools.sh
 # The official openai Python client, for the OpenAI-compatible API's test, in a virtual
@@ -23,8 +23,8 @@ fi
 export FRONTDESK_TEST_PYTHON="$venv/bin/python"
 
 started=$(date +%s)
-# The failover test runs the `frontdesk` binary itself; building the tests' targets and the
-# binaries in one command keeps one feature set, so `cargo test` below reuses every artefact.
-cargo build --workspace --bins --tests
+# The models, then every binary and test target in one feature set (the failover test runs
+# the `frontdesk` binary itself), so `cargo test` below reuses every artefact.
+bash scripts/build.sh
 cargo test --workspace --no-fail-fast "$@"
 echo "tests finished in $(( $(date +%s) - started )) s"

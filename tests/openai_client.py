@@ -36,6 +36,16 @@ assert last.choices[0].finish_reason == "stop"
 assert last.model_extra.get("sources"), "the last chunk carries the sources"
 print(f"streamed in {len(pieces)} chunks, same text")
 
+# Frontdesk's own field picks the answer mode for one request: the model writes this one,
+# instead of the curated text the server's `auto` mode sends.
+generated = client.chat.completions.create(
+    model=models[0], messages=question, extra_body={"answer_mode": "generative"}
+)
+generated_text = generated.choices[0].message.content
+assert generated_text and not generated_text.startswith("Here is what our FAQ says"), generated_text
+assert generated.usage is None or generated.usage.completion_tokens > 0
+print("answer_mode generative:", generated_text.replace("\n", " ")[:100])
+
 declined = client.chat.completions.create(
     model=models[0], messages=[{"role": "user", "content": "Can you recommend a good pizza recipe?"}]
 )

@@ -16,7 +16,12 @@ pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ should be inside the repository").to_owned()
 }
 
-/// The model the tests use (fetched by `scripts/fetch-model.sh`).
+/// The embedding model the tests use (fetched by `scripts/fetch-model.sh`).
+pub fn embedding_model_path() -> PathBuf {
+    repo_root().join("models/all-MiniLM-L6-v2")
+}
+
+/// The chat model `scripts/fetch-model.sh` fetches.
 pub fn model_path() -> PathBuf {
     repo_root().join("models/SmolLM2-135M-Instruct.Q4_1.gguf")
 }
@@ -87,6 +92,7 @@ pub fn test_config_with(
         redis_url: Some(redis_url()),
         model: Some(model_path()),
         kb: Some(repo_root().join("tests/fixtures/kb")),
+        embedding_model: Some(embedding_model_path().display().to_string()),
         answer_mode: Some(answer_mode.into()),
         ..CommonArgs::default()
     };
@@ -305,6 +311,7 @@ impl ServerProcess {
         let addr: std::net::SocketAddr = ([127, 0, 0, 1], port).into();
         let output = std::fs::File::create(log)?;
         let child = tokio::process::Command::new(frontdesk_bin()?)
+            .current_dir(repo_root())
             .arg("serve")
             .arg("--listen")
             .arg(addr.to_string())

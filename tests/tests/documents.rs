@@ -9,6 +9,7 @@ use frontdesk_e2e::{keys_toml, start_server, test_config_with, ApiClient, Backen
 use serde_json::{json, Value};
 
 const GIFT_CARDS: &str = "question,answer\nDo you sell gift cards?,\"Yes: Brightwave gift cards from 10 to 500 euros, valid for three years.\"\n";
+const HOURS: &str = "## When is the shop open?\nMonday to Saturday, nine to six.\n";
 const GIFT_CARDS_V2: &str = "question,answer\nDo you sell gift cards?,\"Yes: gift cards from 20 to 300 euros, valid for five years.\"\n";
 
 async fn raw(
@@ -96,6 +97,30 @@ async fn documents(backend: Backend) -> anyhow::Result<()> {
     .await?;
     println!("{backend:?}: an uploaded document was answered {} ms after the upload began", took.as_millis());
 
+    // A multipart form, as a browser or `curl -F file=@hours.md` sends it: the file part names
+    // the document.
+    let form = reqwest::multipart::Form::new().text("note", "from the admin page").part(
+        "file",
+        reqwest::multipart::Part::bytes(HOURS.as_bytes().to_vec())
+            .file_name("hours.md")
+            .mime_str("text/markdown")?,
+    );
+    let response =
+        http.post(format!("{base}/documents")).bearer_auth(ADMIN_KEY).multipart(form).send().await?;
+    assert_eq!(response.status().as_u16(), 201);
+    let info: Value = response.json().await?;
+    assert_eq!((info["id"].as_str(), info["entries"].as_u64()), (Some("hours.md"), Some(1)), "{info}");
+    let response = http
+        .post(format!("{base}/documents"))
+        .bearer_auth(ADMIN_KEY)
+        .header("content-type", "multipart/form-data; boundary=x")
+        .body("--x\r\nContent-Disposition: form-data; name=\"file\"\r\n\r\nno file name\r\n--x--")
+        .send()
+        .await?;
+    assert_eq!(response.status().as_u16(), 400);
+    let error: Value = response.json().await?;
+    assert!(error["error"]["message"].as_str().unwrap_or_default().contains("no file part"), "{error}");
+
     // Search shows it with its score.
     let (status, found) = admin.get("/api/v1/search?q=gift%20cards&k=3").await?;
     assert_eq!(status, 200, "{found}");
@@ -154,6 +179,15 @@ async fn documents(backend: Backend) -> anyhow::Result<()> {
     .await?;
     assert_eq!((status, error["error"]["code"].clone()), (400, json!("bad_request")), "{error}");
     assert!(error["error"]["message"].as_str().unwrap_or_default().contains("PDF"), "{error}");
+    let (status, error) = raw(
+        &http,
+        reqwest::Method::POST,
+        format!("{base}/documents?name=broken.html"),
+        b"<html><nav><h2>Menu</h2><p>Shop</p></nav><script>document.write('<h2>')</script><h2><p".to_vec(),
+    )
+    .await?;
+    assert_eq!((status, error["error"]["code"].clone()), (400, json!("bad_request")), "{error}");
+    assert!(error["error"]["message"].as_str().unwrap_or_default().contains("no FAQ entries"), "{error}");
     let huge = vec![b'a'; 11 * 1024 * 1024];
     // Its own client: the server answers 413 without reading the whole body and drops the
     // connection, which must not be reused for the next request.
@@ -164,7 +198,7 @@ async fn documents(backend: Backend) -> anyhow::Result<()> {
     let (_, one) = admin.get("/api/v1/documents/gifts.csv").await?;
     assert_eq!(one["content"], GIFT_CARDS_V2, "the stored document is untouched");
     let (_, listed) = admin.get("/api/v1/documents").await?;
-    assert_eq!(listed.as_array().map(Vec::len), Some(4), "{listed}");
+    assert_eq!(listed.as_array().map(Vec::len), Some(5), "{listed}");
 
     // Delete: the assistant no longer knows it.
     let response = http.delete(format!("{base}/documents/gifts.csv")).bearer_auth(ADMIN_KEY).send().await?;
@@ -186,7 +220,7 @@ async fn documents(backend: Backend) -> anyhow::Result<()> {
         let again =
             start_server(&test_config_with(backend, data_a.path(), &prefix, "auto", &keys_toml())?).await?;
         let (_, listed) = ApiClient::new(again.addr, Some(ADMIN_KEY)).get("/api/v1/documents").await?;
-        assert_eq!(listed.as_array().map(Vec::len), Some(3), "{listed}");
+        assert_eq!(listed.as_array().map(Vec::len), Some(4), "{listed}");
         again.stop().await?;
     }
     Ok(())

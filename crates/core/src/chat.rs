@@ -39,6 +39,17 @@ pub enum AnswerMode {
     Auto,
 }
 
+impl AnswerMode {
+    /// The mode's name, as configured.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Generative => "generative",
+            Self::Extractive => "extractive",
+            Self::Auto => "auto",
+        }
+    }
+}
+
 impl std::str::FromStr for AnswerMode {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
@@ -148,6 +159,14 @@ impl ChatService {
     /// The retriever behind this service.
     pub fn retriever(&self) -> &Arc<dyn Retriever> {
         &self.retriever
+    }
+
+    /// The same service answering in `mode` (a per-request choice; the store, retriever and
+    /// generator are shared).
+    pub fn with_answer_mode(&self, mode: AnswerMode) -> Self {
+        let mut config = (*self.config).clone();
+        config.answer_mode = mode;
+        Self { config: Arc::new(config), ..self.clone() }
     }
 
     /// The generator behind this service.

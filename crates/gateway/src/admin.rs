@@ -1,14 +1,15 @@
 //! The admin's knowledge-base routes: documents and a search to try questions.
 //!
 //! Uploads are a raw body with the document's name (`POST /api/v1/documents?name=faq.md`, or
-//! `PUT /api/v1/documents/{name}`); the name's extension picks the parser. A document is
+//! `PUT /api/v1/documents/{name}`), or a `multipart/form-data` form whose file part carries
+//! the name (`curl -F file=@faq.md`); the name's extension picks the parser. A document is
 //! parsed before anything is stored, so a broken file is refused with `bad_request` and the
 //! knowledge base stays as it was.
 
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::Json;
 use frontdesk_core::documents::DocumentInfo;
 use frontdesk_core::retrieve::Passage;
@@ -36,8 +37,9 @@ fn body(body: Result<Bytes, BytesRejection>) -> ApiResult<Bytes> {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UploadParams {
-    /// The document's name, such as `shipping.md` or `academy/courses.csv`.
-    name: String,
+    /// The document's name, such as `shipping.md` or `academy/courses.csv`; for a multipart
+    /// upload, it overrides the file part's own name.
+    name: Option<String>,
 }
 
 /// `GET /api/v1/documents`
@@ -45,15 +47,29 @@ pub async fn list(State(state): State<AppState>, _admin: AdminKey) -> ApiResult<
     Ok(Json(state.library.list().await?))
 }
 
-/// `POST /api/v1/documents?name=NAME` with the file as the body: adds or replaces it.
+/// `POST /api/v1/documents?name=NAME` with the file as the body, or a multipart form with a
+/// file part: adds or replaces it.
 pub async fn upload(
     State(state): State<AppState>,
     _admin: AdminKey,
+    headers: HeaderMap,
     params: Result<Query<UploadParams>, QueryRejection>,
     content: Result<Bytes, BytesRejection>,
 ) -> ApiResult<(StatusCode, Json<DocumentInfo>)> {
     let Query(params) = params?;
-    store(&state, &params.name, body(content)?).await
+    let content = body(content)?;
+    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    if content_type.to_ascii_lowercase().starts_with("multipart/form-data") {
+        let file = crate::multipart::file_part(content_type, &content)?;
+        let name = params.name.unwrap_or(file.filename);
+        return store(&state, &name, content.slice_ref(file.content)).await;
+    }
+    let name = params.name.ok_or_else(|| {
+        Error::BadRequest(
+            "name the document: POST /api/v1/documents?name=faq.md, or send a multipart form".into(),
+        )
+    })?;
+    store(&state, &name, content).await
 }
 
 /// `PUT /api/v1/documents/{name}` with the file as the body: adds or replaces it.

@@ -36,6 +36,7 @@ pub mod api;
 pub mod auth;
 pub mod export;
 pub mod limits;
+pub mod multipart;
 pub mod openai;
 pub mod pages;
 pub mod visitor;

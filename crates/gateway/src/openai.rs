@@ -15,6 +15,7 @@ use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use frontdesk_core::chat::AnswerMode;
 use frontdesk_core::model::Source;
 use frontdesk_core::protocol::{ServerFrame, MAX_MESSAGE_CHARS};
 use frontdesk_core::Error;
@@ -43,6 +44,9 @@ pub struct ChatRequest {
     messages: Vec<ChatMessage>,
     #[serde(default)]
     stream: bool,
+    /// Frontdesk's own field: `generative`, `extractive` or `auto` for this request only.
+    #[serde(default)]
+    answer_mode: Option<AnswerMode>,
 }
 
 fn text_of(content: &Value) -> String {
@@ -105,7 +109,10 @@ pub async fn chat_completions(
     // The answer streams as frames from a task, as for the widget; dropping the receiver (the
     // client went away) ends the task and the generation.
     let (frames, mut incoming) = mpsc::channel::<ServerFrame>(state.limits.outgoing_frames);
-    let chat = state.chat.clone();
+    let chat = match request.answer_mode {
+        Some(mode) => state.chat.with_answer_mode(mode),
+        None => state.chat.clone(),
+    };
     let turn_timeout = state.limits.turn_timeout;
     let answer = state.sessions.spawn(async move {
         match tokio::time::timeout(turn_timeout, chat.answer(None, &question, Instant::now(), &frames)).await

@@ -1,15 +1,18 @@
-//! Frontdesk's text generation: [`MistralRsGenerator`] runs a quantised GGUF model in process
-//! with mistral.rs (CPU, or CUDA with the `cuda` feature) behind
-//! [`frontdesk_core::generate::Generator`]; [`RemoteGenerator`] streams from an
-//! OpenAI-compatible server instead (`--engine remote`).
+//! Frontdesk's text generation behind [`frontdesk_core::generate::Generator`]:
+//! [`LlamaCppGenerator`] runs a quantised GGUF model in process with llama.cpp (the faster
+//! engine on CPUs, batching every visitor's next token into one decode);
+//! [`MistralRsGenerator`] runs it with mistral.rs (CPU, or CUDA with the `cuda` feature);
+//! [`RemoteGenerator`] streams from an OpenAI-compatible server (`--engine remote`).
 //!
 //! Admission is bounded: at most `max_in_flight` generations run or wait at once; one more is
 //! refused at once with a `busy` error rather than queued without end. Dropping the stream a
 //! generation returns cancels it: the forwarding task stops reading and mistral.rs cancels the
 //! sequence when it next fails to send a token.
 
+mod llamacpp;
 mod remote;
 
+pub use llamacpp::{EngineCounters, LlamaCppConfig, LlamaCppGenerator};
 pub use remote::{RemoteConfig, RemoteGenerator};
 
 use std::path::Path;
@@ -70,6 +73,16 @@ impl MistralRsGenerator {
         let name = file.trim_end_matches(".gguf").to_owned();
         let capacity = max_in_flight.max(1);
         Ok(Self { model: Arc::new(model), name, admission: Arc::new(Semaphore::new(capacity)), capacity })
+    }
+}
+
+impl MistralRsGenerator {
+    /// The token ids mistral.rs feeds the model for `text` (no special tokens added).
+    pub async fn tokenize(&self, text: &str) -> frontdesk_core::Result<Vec<u32>> {
+        self.model
+            .tokenize(either::Either::Right(text.to_owned()), None, false, false, None)
+            .await
+            .map_err(|e| frontdesk_core::Error::Generation(format!("tokenize: {e}")))
     }
 }
 

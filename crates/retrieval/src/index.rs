@@ -6,13 +6,24 @@
 //! well above the body: on FAQ collections a match on the question is worth far more than one
 //! in the answer. Query text is never parsed as query syntax, so no input can break a search.
 //!
-//! Confidence is not the BM25 score (which is not comparable across queries) but the share of
-//! the question's content words found in the entry, so a threshold means the same thing for
-//! every question.
+//! With an [`Embedder`], each entry also stores its embedding, and a search ranks every entry
+//! by cosine similarity to the question too; the two rankings are fused by reciprocal rank
+//! (each list gives an entry `1 / (60 + rank)`), so an entry found by either way of searching
+//! ranks high, and one found by both ranks higher. Keywords find exact product names and
+//! codes; embeddings find paraphrases that share no word with the FAQ.
+//!
+//! Confidence is not the BM25 score (which is not comparable across queries). With an
+//! embedder it is the cosine similarity rescaled so that unrelated texts give 0 and the same
+//! question 1 (see [`semantic_confidence`]), raised to at least the decline threshold when
+//! every content word of a longer question is in the entry; without one (or for a Chinese
+//! question, which the English model cannot read) it is the share of the question's content
+//! words found in the entry. Word overlap alone is a poor judge of short questions: "do you
+//! sell tvs" shares half its content words with "Do you sell spare parts?". Either way a
+//! threshold means the same thing for every question.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 
 use async_trait::async_trait;
 use frontdesk_core::retrieve::{Passage, Retriever};
@@ -25,18 +36,35 @@ use tantivy::schema::{
 };
 use tantivy::tokenizer::{Language, LowerCaser, RemoveLongFilter, Stemmer, StopWordFilter, TextAnalyzer};
 use tantivy::{doc, Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term};
+use tantivy::{DocAddress, Searcher};
 
+use crate::embed::{self, Embedder};
 use crate::parse::{parse_document, FaqEntry};
 use crate::RetrievalError;
 
 const ANALYZER: &str = "frontdesk_en";
 /// Changes whenever the same documents would be indexed differently (a new analyzer), so an
 /// index written by an earlier version is rebuilt at start. Part of every fingerprint.
-pub const INDEX_FORMAT: &str = "frontdesk-index-2 (jieba segmentation)";
+pub const INDEX_FORMAT: &str = "frontdesk-index-3 (jieba segmentation, stored embeddings)";
 /// How much more a match in the question counts than one in the answer.
 const TITLE_BOOST: f32 = 3.0;
 const FINGERPRINT_FILE: &str = "kb.fingerprint";
 const WRITER_MEMORY_BYTES: usize = 32 * 1024 * 1024;
+/// Candidates each way of searching contributes to the fused ranking.
+const CANDIDATES: usize = 20;
+/// Reciprocal rank fusion's constant: damps the difference between the first few ranks.
+const FUSION_K: f32 = 60.0;
+/// Cosine similarity at or below which a question and an entry count as unrelated (confidence
+/// 0), and at or above which as the same question (confidence 1); confidence 0.5, the default
+/// decline threshold, falls at a cosine of 0.37. Measured with `frontdesk eval` on the demo
+/// set: the 30 out-of-scope questions reach cosines of 0.06 to 0.38 with their nearest entry
+/// (28 of them below 0.37), while 113 of the 118 in-scope ones reach 0.37 or more. The margin
+/// is thin on both sides: the threshold sweep `frontdesk eval` prints shows the trade.
+const COSINE_UNRELATED: f32 = 0.14;
+const COSINE_SAME: f32 = 0.6;
+/// A question of at least this many content words, all found in an entry, is confident in
+/// that entry whatever its cosine (exact product names and codes).
+const FULL_MATCH_WORDS: usize = 3;
 
 const STOP_WORDS: &[&str] = &[
     "a", "an", "and", "are", "as", "at", "be", "but", "by", "can", "could", "do", "does", "for", "from",
@@ -73,6 +101,7 @@ struct Fields {
     body: Field,
     section: Field,
     url: Field,
+    vector: Field,
 }
 
 fn schema() -> (Schema, Fields) {
@@ -89,6 +118,7 @@ fn schema() -> (Schema, Fields) {
         body: builder.add_text_field("body", text),
         section: builder.add_text_field("section", STORED),
         url: builder.add_text_field("url", STORED),
+        vector: builder.add_bytes_field("vector", STORED),
     };
     (builder.build(), fields)
 }
@@ -116,21 +146,144 @@ struct Inner {
     /// One writer at a time; tantivy allows only one per index.
     writer: Mutex<IndexWriter>,
     fields: Fields,
+    embedder: Option<Arc<Embedder>>,
+    /// The entries' embeddings, loaded from the index after each commit, with the searcher
+    /// they were read from so keyword and semantic hits address the same documents.
+    vectors: RwLock<Arc<VectorTable>>,
+}
+
+/// Every entry's embedding, one row per entry, for a brute-force cosine search (a few
+/// thousand FAQ entries take well under a millisecond).
+struct VectorTable {
+    searcher: Searcher,
+    addresses: Vec<DocAddress>,
+    /// `addresses.len()` rows of [`embed::DIMENSIONS`] floats.
+    rows: Vec<f32>,
+    by_address: HashMap<DocAddress, usize>,
+}
+
+impl VectorTable {
+    fn load(searcher: Searcher, field: Field) -> Result<Self, RetrievalError> {
+        let mut table = Self {
+            searcher: searcher.clone(),
+            addresses: Vec::new(),
+            rows: Vec::new(),
+            by_address: HashMap::new(),
+        };
+        for (ordinal, segment) in searcher.segment_readers().iter().enumerate() {
+            #[allow(clippy::cast_possible_truncation)]
+            let ordinal = ordinal as u32;
+            for id in segment.doc_ids_alive() {
+                let address = DocAddress::new(ordinal, id);
+                let document: TantivyDocument = searcher.doc(address)?;
+                let vector = document.get_first(field).and_then(|v| v.as_bytes()).and_then(embed::from_bytes);
+                if let Some(vector) = vector.filter(|v| v.len() == embed::DIMENSIONS) {
+                    table.by_address.insert(address, table.addresses.len());
+                    table.addresses.push(address);
+                    table.rows.extend(vector);
+                }
+            }
+        }
+        Ok(table)
+    }
+
+    fn row(&self, index: usize) -> &[f32] {
+        &self.rows[index * embed::DIMENSIONS..(index + 1) * embed::DIMENSIONS]
+    }
+
+    /// The `n` rows most similar to `query`, best first, with their cosine.
+    fn nearest(&self, query: &[f32], n: usize) -> Vec<(DocAddress, f32)> {
+        let mut scored: Vec<(DocAddress, f32)> =
+            self.addresses.iter().enumerate().map(|(i, a)| (*a, embed::dot(query, self.row(i)))).collect();
+        let n = n.min(scored.len());
+        if n == 0 {
+            return Vec::new();
+        }
+        scored.select_nth_unstable_by(n - 1, |a, b| b.1.total_cmp(&a.1));
+        scored.truncate(n);
+        scored.sort_by(|a, b| b.1.total_cmp(&a.1));
+        scored
+    }
+}
+
+/// A cosine similarity as a confidence from 0 (unrelated) to 1 (the same question).
+pub fn semantic_confidence(cosine: f32) -> f32 {
+    ((cosine - COSINE_UNRELATED) / (COSINE_SAME - COSINE_UNRELATED)).clamp(0.0, 1.0)
+}
+
+/// Whether a text is mostly in a script the English embedding model does not read (Chinese,
+/// Japanese, Korean); such questions are searched by keywords only.
+fn mostly_cjk(text: &str) -> bool {
+    let (mut cjk, mut letters) = (0_usize, 0_usize);
+    for c in text.chars().filter(|c| c.is_alphanumeric()) {
+        letters += 1;
+        if matches!(c as u32, 0x2E80..=0x9FFF | 0xAC00..=0xD7AF | 0xF900..=0xFAFF) {
+            cjk += 1;
+        }
+    }
+    cjk * 2 > letters
 }
 
 impl KnowledgeBase {
-    /// Opens the index in `dir`, creating it if needed.
+    /// Opens the index in `dir`, creating it if needed; keyword search only.
     pub fn open(dir: &Path) -> Result<Self, RetrievalError> {
+        Self::open_with(dir, None)
+    }
+
+    /// Opens the index in `dir`, creating it if needed, with semantic search when an
+    /// embedding model is given. Entries indexed without one (or with another model) are
+    /// found by keywords only until re-indexed; the [`KnowledgeBase::format`] string, part of
+    /// every fingerprint, makes that happen at the next start.
+    pub fn open_with(dir: &Path, embedder: Option<Arc<Embedder>>) -> Result<Self, RetrievalError> {
         std::fs::create_dir_all(dir)?;
         let (schema, fields) = schema();
         let directory = MmapDirectory::open(dir).map_err(tantivy::TantivyError::from)?;
         let index = Index::open_or_create(directory, schema)?;
         index.tokenizers().register(ANALYZER, analyzer());
         let writer = index.writer_with_num_threads(1, WRITER_MEMORY_BYTES)?;
-        let reader = index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into()?;
+        let reader: IndexReader = index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into()?;
+        let vectors = RwLock::new(Arc::new(VectorTable::load(reader.searcher(), fields.vector)?));
         Ok(Self {
-            inner: Arc::new(Inner { dir: dir.to_owned(), reader, writer: Mutex::new(writer), fields }),
+            inner: Arc::new(Inner {
+                dir: dir.to_owned(),
+                reader,
+                writer: Mutex::new(writer),
+                fields,
+                embedder,
+                vectors,
+            }),
         })
+    }
+
+    /// How this index turns documents into entries and vectors: [`INDEX_FORMAT`] and the
+    /// embedding model's name. Part of every fingerprint, so a change re-indexes.
+    pub fn format(&self) -> String {
+        match &self.inner.embedder {
+            Some(embedder) => format!("{INDEX_FORMAT} + {}", embedder.name()),
+            None => INDEX_FORMAT.to_owned(),
+        }
+    }
+
+    /// Whether questions are also searched by meaning.
+    pub fn semantic(&self) -> bool {
+        self.inner.embedder.is_some()
+    }
+
+    /// The embeddings of these entries (none without a model), computed before the writer is
+    /// taken so a slow embedding never holds it.
+    fn embed_entries(&self, entries: &[FaqEntry]) -> Result<Vec<Option<Vec<f32>>>, RetrievalError> {
+        let Some(embedder) = &self.inner.embedder else { return Ok(vec![None; entries.len()]) };
+        let texts: Vec<String> = entries.iter().map(entry_text).collect();
+        let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+        Ok(embedder.embed(&refs)?.into_iter().map(Some).collect())
+    }
+
+    /// Makes the last commit visible to searches.
+    fn reload(&self) -> Result<(), RetrievalError> {
+        self.inner.reader.reload()?;
+        let table = VectorTable::load(self.inner.reader.searcher(), self.inner.fields.vector)?;
+        *self.inner.vectors.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(table);
+        Ok(())
     }
 
     /// Indexes every Markdown and CSV file under `folder`, replacing what the index held,
@@ -155,7 +308,7 @@ impl KnowledgeBase {
         }
         files.sort();
         let mut hasher = Sha256::new();
-        hasher.update(INDEX_FORMAT.as_bytes());
+        hasher.update(self.format().as_bytes());
         let mut documents = Vec::new();
         for (id, path) in &files {
             let text = crate::document_text(id, &std::fs::read(path)?)?;
@@ -178,15 +331,16 @@ impl KnowledgeBase {
         for (id, text) in &documents {
             entries.extend(parse_document(id, text)?);
         }
+        let vectors = self.embed_entries(&entries)?;
         {
             let mut writer = self.lock_writer();
             writer.delete_all_documents()?;
-            for entry in &entries {
-                writer.add_document(self.to_document(entry))?;
+            for (entry, vector) in entries.iter().zip(&vectors) {
+                writer.add_document(self.to_document(entry, vector.as_deref()))?;
             }
             writer.commit()?;
         }
-        self.inner.reader.reload()?;
+        self.reload()?;
         std::fs::write(&fingerprint_path, fingerprint)?;
         Ok(IndexReport { documents: documents.len(), entries: self.entry_count_now(), reindexed: true })
     }
@@ -195,16 +349,23 @@ impl KnowledgeBase {
     /// that does not parse changes nothing. Returns how many entries it has.
     pub fn upsert_document(&self, id: &str, text: &str) -> Result<u64, RetrievalError> {
         let entries = parse_document(id, text)?;
+        if entries.is_empty() {
+            return Err(RetrievalError::Parse {
+                document: id.to_owned(),
+                reason: no_entries_reason(id).to_owned(),
+            });
+        }
+        let vectors = self.embed_entries(&entries)?;
         let f = self.inner.fields;
         {
             let mut writer = self.lock_writer();
             writer.delete_term(Term::from_field_text(f.document_id, id));
-            for entry in &entries {
-                writer.add_document(self.to_document(entry))?;
+            for (entry, vector) in entries.iter().zip(&vectors) {
+                writer.add_document(self.to_document(entry, vector.as_deref()))?;
             }
             writer.commit()?;
         }
-        self.inner.reader.reload()?;
+        self.reload()?;
         Ok(entries.len() as u64)
     }
 
@@ -215,7 +376,7 @@ impl KnowledgeBase {
             writer.delete_term(Term::from_field_text(self.inner.fields.document_id, id));
             writer.commit()?;
         }
-        self.inner.reader.reload()?;
+        self.reload()?;
         Ok(())
     }
 
@@ -223,22 +384,23 @@ impl KnowledgeBase {
     /// records `fingerprint` as what it holds. A document that does not parse is skipped with
     /// a warning, so one bad file cannot empty the index.
     pub fn rebuild(&self, documents: &[(String, String)], fingerprint: &str) -> Result<u64, RetrievalError> {
+        let mut entries = Vec::new();
+        for (id, text) in documents {
+            match parse_document(id, text) {
+                Ok(parsed) => entries.extend(parsed),
+                Err(error) => tracing::warn!(document = %id, %error, "document skipped"),
+            }
+        }
+        let vectors = self.embed_entries(&entries)?;
         {
             let mut writer = self.lock_writer();
             writer.delete_all_documents()?;
-            for (id, text) in documents {
-                match parse_document(id, text) {
-                    Ok(entries) => {
-                        for entry in &entries {
-                            writer.add_document(self.to_document(entry))?;
-                        }
-                    }
-                    Err(error) => tracing::warn!(document = %id, %error, "document skipped"),
-                }
+            for (entry, vector) in entries.iter().zip(&vectors) {
+                writer.add_document(self.to_document(entry, vector.as_deref()))?;
             }
             writer.commit()?;
         }
-        self.inner.reader.reload()?;
+        self.reload()?;
         self.set_fingerprint(fingerprint)?;
         Ok(self.entry_count_now())
     }
@@ -268,7 +430,7 @@ impl KnowledgeBase {
         self.inner.writer.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    fn to_document(&self, entry: &FaqEntry) -> TantivyDocument {
+    fn to_document(&self, entry: &FaqEntry, vector: Option<&[f32]>) -> TantivyDocument {
         let f = self.inner.fields;
         let mut document = doc!(
             f.entry_id => entry.entry_id.clone(),
@@ -281,6 +443,9 @@ impl KnowledgeBase {
         }
         if let Some(url) = &entry.url {
             document.add_text(f.url, url);
+        }
+        if let Some(vector) = vector {
+            document.add_bytes(f.vector, &embed::to_bytes(vector));
         }
         document
     }
@@ -296,33 +461,81 @@ impl KnowledgeBase {
         let mut words = analysed_words(&mut analyzer, query);
         words.sort();
         words.dedup();
-        if words.is_empty() || k == 0 {
+        if k == 0 || query.trim().is_empty() {
             return Ok(Vec::new());
         }
-        let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
-        for word in &words {
-            let title = TermQuery::new(Term::from_field_text(f.title, word), IndexRecordOption::WithFreqs);
-            let body = TermQuery::new(Term::from_field_text(f.body, word), IndexRecordOption::WithFreqs);
-            clauses.push((Occur::Should, Box::new(BoostQuery::new(Box::new(title), TITLE_BOOST))));
-            clauses.push((Occur::Should, Box::new(body)));
+        let table = Arc::clone(&self.inner.vectors.read().unwrap_or_else(std::sync::PoisonError::into_inner));
+        let searcher = &table.searcher;
+        let candidates = k.max(CANDIDATES);
+
+        let mut fused: HashMap<DocAddress, (f32, f32)> = HashMap::new();
+        let mut add = |rank: usize, address: DocAddress, bm25: f32| {
+            #[allow(clippy::cast_precision_loss)]
+            let gain = 1.0 / (FUSION_K + rank as f32 + 1.0);
+            let slot = fused.entry(address).or_insert((0.0, 0.0));
+            slot.0 += gain;
+            slot.1 = slot.1.max(bm25);
+        };
+        if !words.is_empty() {
+            let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+            for word in &words {
+                let title =
+                    TermQuery::new(Term::from_field_text(f.title, word), IndexRecordOption::WithFreqs);
+                let body = TermQuery::new(Term::from_field_text(f.body, word), IndexRecordOption::WithFreqs);
+                clauses.push((Occur::Should, Box::new(BoostQuery::new(Box::new(title), TITLE_BOOST))));
+                clauses.push((Occur::Should, Box::new(body)));
+            }
+            let hits = searcher.search(&BooleanQuery::new(clauses), &TopDocs::with_limit(candidates))?;
+            for (rank, (score, address)) in hits.into_iter().enumerate() {
+                add(rank, address, score);
+            }
         }
-        let query = BooleanQuery::new(clauses);
-        let searcher = self.inner.reader.searcher();
-        let hits = searcher.search(&query, &TopDocs::with_limit(k))?;
+        let query_vector = match &self.inner.embedder {
+            Some(embedder) if !table.addresses.is_empty() && !mostly_cjk(query) => {
+                embedder.embed(&[query])?.pop()
+            }
+            _ => None,
+        };
+        if let Some(vector) = &query_vector {
+            for (rank, (address, _)) in table.nearest(vector, candidates).into_iter().enumerate() {
+                add(rank, address, 0.0);
+            }
+        }
+        let mut ranked: Vec<(DocAddress, f32)> =
+            fused.into_iter().map(|(a, (score, _))| (a, score)).collect();
+        ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        ranked.truncate(k);
+
         let wanted: HashSet<&str> = words.iter().map(String::as_str).collect();
-        let mut passages = Vec::with_capacity(hits.len());
-        for (score, address) in hits {
+        let mut passages = Vec::with_capacity(ranked.len());
+        for (address, score) in ranked {
             let document: TantivyDocument = searcher.doc(address)?;
             let text = |field: Field| {
                 document.get_first(field).and_then(|v| v.as_str()).unwrap_or_default().to_owned()
             };
             let title = text(f.title);
             let body = text(f.body);
-            let found: HashSet<String> =
-                analysed_words(&mut analyzer, &format!("{title} {body}")).into_iter().collect();
-            let matched = wanted.iter().filter(|w| found.contains(**w)).count();
-            #[allow(clippy::cast_precision_loss)]
-            let confidence = matched as f32 / wanted.len() as f32;
+            let lexical = if wanted.is_empty() {
+                0.0
+            } else {
+                let found: HashSet<String> =
+                    analysed_words(&mut analyzer, &format!("{title} {body}")).into_iter().collect();
+                let matched = wanted.iter().filter(|w| found.contains(**w)).count();
+                #[allow(clippy::cast_precision_loss)]
+                let share = matched as f32 / wanted.len() as f32;
+                share
+            };
+            let confidence = match (&query_vector, table.by_address.get(&address)) {
+                (Some(q), Some(row)) => {
+                    let semantic = semantic_confidence(embed::dot(q, table.row(*row)));
+                    if wanted.len() >= FULL_MATCH_WORDS && lexical >= 1.0 {
+                        semantic.max(0.5)
+                    } else {
+                        semantic
+                    }
+                }
+                _ => lexical,
+            };
             passages.push(Passage {
                 document_id: text(f.document_id),
                 entry_id: text(f.entry_id),
@@ -336,6 +549,24 @@ impl KnowledgeBase {
         }
         Ok(passages)
     }
+}
+
+/// Why a document of this type gave no entries, for the admin who uploaded it.
+fn no_entries_reason(id: &str) -> &'static str {
+    match id.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase()).as_deref() {
+        Some("html" | "htm") => {
+            "no FAQ entries found: the main content has no h2/h3 headings or dt/dd pairs with text \
+             (navigation, scripts and styles are skipped)"
+        }
+        Some("md" | "markdown") => "no FAQ entries found: no heading has text under it",
+        Some("pdf") => "no FAQ entries found: the PDF has no text (a scanned PDF needs OCR first)",
+        _ => "no FAQ entries found: the document is empty",
+    }
+}
+
+/// The text embedded for an entry: its question or title, then the start of its answer.
+fn entry_text(entry: &FaqEntry) -> String {
+    format!("{}\n{}", entry.title, entry.body)
 }
 
 /// The knowledge-base files under `folder`, as (id relative to `folder`, path), sorted.
@@ -444,6 +675,44 @@ mod tests {
     }
 
     #[test]
+    fn a_paraphrase_is_found_by_meaning_and_an_unrelated_question_is_not() {
+        let Some(model) = crate::embed::tests::model_dir() else {
+            panic!("models/all-MiniLM-L6-v2 is missing: run scripts/fetch-model.sh");
+        };
+        let embedder = Arc::new(Embedder::load(&model).expect("model"));
+        let docs = tempfile::tempdir().expect("temp dir");
+        std::fs::write(
+            docs.path().join("faq.md"),
+            "## How do I return headphones?\nSend them back within 30 days for a refund.\n\n\
+             ## Do you ship abroad?\nWe deliver to 30 countries.\n\n## Opening hours\nTen to seven.\n",
+        )
+        .expect("write");
+        let data = tempfile::tempdir().expect("temp dir");
+        let keywords = KnowledgeBase::open(&data.path().join("k")).expect("open");
+        keywords.index_folder(docs.path()).expect("index");
+        let hybrid = KnowledgeBase::open_with(&data.path().join("h"), Some(embedder)).expect("open");
+        hybrid.index_folder(docs.path()).expect("index");
+        assert_ne!(keywords.format(), hybrid.format(), "the model is part of the fingerprint");
+
+        let question = "can I get my money back for earphones";
+        let plain = keywords.search_blocking(question, 3).expect("search");
+        assert!(plain.first().is_none_or(|p| p.confidence < 0.5), "{plain:?}");
+        let found = hybrid.search_blocking(question, 3).expect("search");
+        assert_eq!(found[0].title, "How do I return headphones?", "{found:?}");
+        assert!(found[0].confidence >= 0.5, "{found:?}");
+        let unrelated = hybrid.search_blocking("what is the capital of France", 3).expect("search");
+        assert!(unrelated.iter().all(|p| p.confidence < 0.5), "{unrelated:?}");
+
+        // Vectors are stored in the index: after a restart they are searched again.
+        hybrid.upsert_document("more.md", "## Gift wrapping\nWe wrap presents for 3 euros.\n").expect("add");
+        drop(hybrid);
+        let embedder = Arc::new(Embedder::load(&model).expect("model"));
+        let reopened = KnowledgeBase::open_with(&data.path().join("h"), Some(embedder)).expect("reopen");
+        let found = reopened.search_blocking("do you pack a present nicely", 1).expect("search");
+        assert_eq!(found[0].title, "Gift wrapping", "{found:?}");
+    }
+
+    #[test]
     fn an_unchanged_folder_is_not_reindexed_and_a_changed_one_is() {
         let (docs, data, kb) = kb_with(&[("a.md", "## Q one\nA one.\n")]);
         drop(kb);
@@ -469,7 +738,12 @@ mod tests {
             .expect("replace");
         assert_eq!(kb.entries(), 3);
         assert!(kb.search_blocking("wrapping", 3).expect("search").is_empty(), "the old entry is gone");
-        assert!(kb.upsert_document("c.csv", "").is_err() || kb.entries() == 3);
+        assert!(kb.upsert_document("c.csv", "").is_err(), "a document without entries is refused");
+        let broken = kb
+            .upsert_document("menu.html", "<nav><h2>Shop</h2><p>Menu</p></nav><script>x()</script><h2>")
+            .expect_err("broken HTML is refused");
+        assert!(broken.to_string().contains("no FAQ entries found"), "{broken}");
+        assert_eq!(kb.entries(), 3);
         assert!(kb.upsert_document("d.exe", "x").is_err(), "an unsupported type changes nothing");
         assert_eq!(kb.entries(), 3);
         kb.remove_document("a.md").expect("remove");

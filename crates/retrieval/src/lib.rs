@@ -9,12 +9,14 @@
 //!   knowledge base is not re-indexed at start.
 
 mod decode;
+pub mod embed;
 pub mod html;
 mod index;
 pub mod parse;
 mod segment;
 
 pub use decode::document_text;
+pub use embed::Embedder;
 pub use index::{folder_files, IndexReport, KnowledgeBase, INDEX_FORMAT};
 pub use parse::FaqEntry;
 
@@ -35,6 +37,9 @@ pub enum RetrievalError {
     /// The tantivy index failed.
     #[error("index: {0}")]
     Index(#[from] tantivy::TantivyError),
+    /// The embedding model could not be loaded or run.
+    #[error("embedding model: {0}")]
+    Embedding(String),
     /// Reading files failed.
     #[error("io: {0}")]
     Io(#[from] std::io::Error),

@@ -30,6 +30,8 @@ pub mod env {
     pub const MODEL: &str = "FRONTDESK_MODEL";
     /// `--kb`
     pub const KB: &str = "FRONTDESK_KB";
+    /// `--embedding-model`
+    pub const EMBEDDING_MODEL: &str = "FRONTDESK_EMBEDDING_MODEL";
     /// `--config`
     pub const CONFIG: &str = "FRONTDESK_CONFIG";
     /// `--admin-key`
@@ -75,6 +77,10 @@ pub struct CommonArgs {
     /// Knowledge-base folder indexed at start [env: FRONTDESK_KB] [default: knowledge-base]
     #[arg(long)]
     pub kb: Option<PathBuf>,
+    /// Embedding model folder for semantic search, or `none` for keywords only
+    /// [env: FRONTDESK_EMBEDDING_MODEL] [default: models/all-MiniLM-L6-v2 when present]
+    #[arg(long)]
+    pub embedding_model: Option<String>,
     /// TOML configuration file [env: FRONTDESK_CONFIG]
     #[arg(long)]
     pub config: Option<PathBuf>,
@@ -84,7 +90,8 @@ pub struct CommonArgs {
     /// Agent API key, for development [env: FRONTDESK_AGENT_KEY]
     #[arg(long)]
     pub agent_key: Option<String>,
-    /// Inference engine: mistralrs or remote [env: FRONTDESK_ENGINE] [default: mistralrs]
+    /// Inference engine: llamacpp, mistralrs or remote [env: FRONTDESK_ENGINE]
+    /// [default: llamacpp on CPUs, mistralrs in a CUDA build]
     #[arg(long)]
     pub engine: Option<String>,
     /// generative, extractive or auto [env: FRONTDESK_ANSWER_MODE] [default: auto]
@@ -103,6 +110,7 @@ pub struct FileConfig {
     redis_prefix: Option<String>,
     model: Option<PathBuf>,
     kb: Option<PathBuf>,
+    embedding_model: Option<String>,
     admin_key: Option<String>,
     agent_key: Option<String>,
     engine: Option<String>,
@@ -148,8 +156,11 @@ pub enum StoreKind {
 /// Which engine generates answers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EngineKind {
-    /// mistral.rs in process.
+    /// mistral.rs in process (the default in a `cuda` build).
     MistralRs,
+    /// llama.cpp in process (the default on CPUs: `frontdesk bench inference` measures it
+    /// faster there).
+    LlamaCpp,
     /// An OpenAI-compatible server.
     Remote {
         /// Base URL ending in `/v1`.
@@ -178,6 +189,8 @@ pub struct Config {
     pub model: PathBuf,
     /// The knowledge-base folder indexed at start, if any.
     pub kb: Option<PathBuf>,
+    /// The embedding model's folder; `None` searches by keywords only.
+    pub embedding_model: Option<PathBuf>,
     /// API keys: the config file's hashed keys, then the development keys given in plain
     /// (named `admin` and `agent`).
     pub api_keys: Vec<ApiKey>,
@@ -210,6 +223,12 @@ pub struct Config {
     /// A visitor socket with no frame from the client for this long is closed.
     pub idle_timeout: std::time::Duration,
 }
+
+/// The engine when none is configured: mistral.rs in a CUDA build, llama.cpp on CPUs.
+pub const DEFAULT_ENGINE: &str = if cfg!(feature = "cuda") { "mistralrs" } else { "llamacpp" };
+
+/// Where `scripts/fetch-model.sh` puts the embedding model; used when present.
+pub const DEFAULT_EMBEDDING_MODEL: &str = "models/all-MiniLM-L6-v2";
 
 fn parse<T: FromStr>(name: &str, value: &str) -> anyhow::Result<T>
 where
@@ -251,8 +270,10 @@ impl Config {
         if !(redis_url.starts_with("redis://") || redis_url.starts_with("rediss://")) {
             bail!("invalid redis url {redis_url:?}: expected redis:// or rediss://");
         }
-        let engine = match text(&args.engine, env::ENGINE, &file.engine).as_deref().unwrap_or("mistralrs") {
+        let engine = match text(&args.engine, env::ENGINE, &file.engine).as_deref().unwrap_or(DEFAULT_ENGINE)
+        {
             "mistralrs" => EngineKind::MistralRs,
+            "llamacpp" => EngineKind::LlamaCpp,
             "remote" => {
                 let url = env(env::REMOTE_URL).or_else(|| file.remote_url.clone()).ok_or_else(|| {
                     anyhow::anyhow!("invalid engine: remote needs remote_url (or FRONTDESK_REMOTE_URL)")
@@ -266,10 +287,23 @@ impl Config {
                     model: file.remote_model.clone().unwrap_or_else(|| "default".into()),
                 }
             }
-            other @ "llamacpp" => {
-                bail!("engine {other:?} is not available in this build yet; use mistralrs or remote")
-            }
             other => bail!("invalid engine {other:?}: expected mistralrs, llamacpp or remote"),
+        };
+        let embedding_model = match text(&args.embedding_model, env::EMBEDDING_MODEL, &file.embedding_model) {
+            Some(value) if value == "none" => None,
+            Some(value) => {
+                let dir = PathBuf::from(value);
+                if !dir.join("model.safetensors").is_file() {
+                    bail!(
+                        "invalid embedding_model {}: no model.safetensors there (scripts/fetch-model.sh fetches \
+                         all-MiniLM-L6-v2; `none` searches by keywords only)",
+                        dir.display()
+                    );
+                }
+                Some(dir)
+            }
+            None => Some(PathBuf::from(DEFAULT_EMBEDDING_MODEL))
+                .filter(|dir| dir.join("model.safetensors").is_file()),
         };
         let answer_mode = text(&args.answer_mode, env::ANSWER_MODE, &file.answer_mode)
             .map_or(Ok(AnswerMode::Auto), |mode| parse::<AnswerMode>("answer mode", &mode))?;
@@ -334,6 +368,7 @@ impl Config {
             model: path(&args.model, env::MODEL, &file.model)
                 .unwrap_or_else(|| "models/SmolLM2-135M-Instruct.Q4_1.gguf".into()),
             kb: Some(path(&args.kb, env::KB, &file.kb).unwrap_or_else(|| "knowledge-base".into())),
+            embedding_model,
             api_keys,
             engine,
             answer_mode,

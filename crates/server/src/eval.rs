@@ -1,13 +1,19 @@
 //! `frontdesk eval`: how well retrieval finds the right FAQ entry and how well it knows when
 //! there is none.
 //!
-//! The questions file has one question a line, `question<TAB>expected title`; an empty title
-//! marks a question the knowledge base cannot answer, which the assistant should decline.
-//! Blank lines and lines starting with `#` are skipped.
+//! The questions file has one question a line, `question<TAB>expected title<TAB>key facts`;
+//! an empty title marks a question the knowledge base cannot answer, which the assistant
+//! should decline. Key facts are what a correct answer contains: `;` between facts, `|`
+//! between ways of writing one. Blank lines and lines starting with `#` are skipped.
+//!
+//! [`evaluate`] scores retrieval; [`evaluate_answers`] scores whole answers (through the chat
+//! service, the model included) in one answer mode.
 
 use std::fmt::Write as _;
 
 use anyhow::{bail, Context};
+use frontdesk_core::chat::{AnswerMode, ChatService};
+use frontdesk_core::protocol::ServerFrame;
 use frontdesk_core::retrieve::Retriever;
 
 /// One line of the questions file.
@@ -17,6 +23,16 @@ pub struct EvalQuestion {
     pub question: String,
     /// The title of the entry that answers it; `None` when nothing should.
     pub expected: Option<String>,
+    /// Facts a correct answer contains, each with the ways it may be written (lowercase).
+    pub key_facts: Vec<Vec<String>>,
+}
+
+impl EvalQuestion {
+    /// Whether `answer` contains every key fact (in one of its ways, ignoring case).
+    pub fn answered_by(&self, answer: &str) -> bool {
+        let answer = answer.to_lowercase();
+        self.key_facts.iter().all(|ways| ways.iter().any(|way| answer.contains(way.as_str())))
+    }
 }
 
 /// Parses the questions file.
@@ -26,14 +42,27 @@ pub fn parse_questions(text: &str) -> anyhow::Result<Vec<EvalQuestion>> {
         if line.trim().is_empty() || line.starts_with('#') {
             continue;
         }
-        let (question, expected) = line.split_once('\t').unwrap_or((line, ""));
+        let mut columns = line.split('\t');
+        let question = columns.next().unwrap_or_default();
+        let expected = columns.next().unwrap_or_default().trim();
+        let facts = columns.next().unwrap_or_default();
         if question.trim().is_empty() {
             bail!("line {}: empty question", n + 1);
         }
-        let expected = expected.trim();
+        let key_facts = facts
+            .split(';')
+            .map(|fact| {
+                fact.split('|')
+                    .map(|way| way.trim().to_lowercase())
+                    .filter(|way| !way.is_empty())
+                    .collect::<Vec<_>>()
+            })
+            .filter(|ways| !ways.is_empty())
+            .collect();
         out.push(EvalQuestion {
             question: question.trim().to_owned(),
             expected: (!expected.is_empty()).then(|| expected.to_owned()),
+            key_facts,
         });
     }
     Ok(out)
@@ -58,6 +87,11 @@ pub struct EvalReport {
     pub in_scope_declined: f64,
     /// Lines describing each miss, for tuning.
     pub misses: Vec<String>,
+    /// The top passage's confidence for each question, and whether it is in scope: the
+    /// threshold sweep is computed from these.
+    pub confidences: Vec<(bool, f32)>,
+    /// The threshold the decline rates above were computed with.
+    pub decline_below: f32,
 }
 
 #[allow(clippy::cast_precision_loss)]
@@ -76,13 +110,14 @@ pub async fn evaluate(
     questions: &[EvalQuestion],
     decline_below: f32,
 ) -> anyhow::Result<EvalReport> {
-    let mut report = EvalReport::default();
+    let mut report = EvalReport { decline_below, ..EvalReport::default() };
     let (mut hits1, mut hits3, mut reciprocal, mut oos_declined, mut in_declined) = (0, 0, 0.0, 0, 0);
     for q in questions {
         let passages = retriever.search(&q.question, 10).await.context("search failed")?;
         let confidence = passages.first().map_or(0.0, |p| p.confidence);
         let declined = passages.is_empty() || confidence < decline_below;
         let top = passages.first().map_or("-", |p| p.title.as_str());
+        report.confidences.push((q.expected.is_some(), if passages.is_empty() { 0.0 } else { confidence }));
         match &q.expected {
             None => {
                 report.out_of_scope += 1;
@@ -131,6 +166,13 @@ pub async fn evaluate(
 }
 
 impl EvalReport {
+    /// Share of questions (in scope or not) whose top confidence is below `threshold`.
+    pub fn declined_share(&self, in_scope: bool, threshold: f32) -> f64 {
+        let of_kind: Vec<f32> =
+            self.confidences.iter().filter(|(s, _)| *s == in_scope).map(|(_, c)| *c).collect();
+        share(of_kind.iter().filter(|c| **c < threshold).count(), of_kind.len())
+    }
+
     /// The report as printed by `frontdesk eval`.
     pub fn render(&self, verbose: bool) -> String {
         let mut out = String::new();
@@ -140,6 +182,17 @@ impl EvalReport {
         let _ = writeln!(out, "MRR: {:.3}", self.mrr);
         let _ = writeln!(out, "out-of-scope declined: {:.3}", self.out_of_scope_declined);
         let _ = writeln!(out, "in-scope wrongly declined: {:.3}", self.in_scope_declined);
+        let _ = writeln!(out, "(declining below confidence {:.2}; other thresholds:)", self.decline_below);
+        let _ = writeln!(out, "  threshold  out-of-scope declined  in-scope wrongly declined");
+        for step in 6..=16 {
+            let threshold = step as f32 * 0.05;
+            let _ = writeln!(
+                out,
+                "  {threshold:>9.2}  {:>21.3}  {:>25.3}",
+                self.declined_share(false, threshold),
+                self.declined_share(true, threshold)
+            );
+        }
         if verbose {
             for miss in &self.misses {
                 let _ = writeln!(out, "  {miss}");
@@ -147,6 +200,129 @@ impl EvalReport {
         }
         out
     }
+}
+
+/// How whole answers fared in one answer mode.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AnswerReport {
+    /// The mode.
+    pub mode: AnswerMode,
+    /// In-scope questions with key facts.
+    pub scored: usize,
+    /// Share of those whose answer contains every key fact.
+    pub key_facts: f64,
+    /// Share of out-of-scope questions declined.
+    pub out_of_scope_declined: f64,
+    /// Share of in-scope questions declined.
+    pub in_scope_declined: f64,
+    /// Median time to the first piece of the answer.
+    pub ttft_median_ms: u64,
+    /// Lines describing each miss.
+    pub misses: Vec<String>,
+}
+
+/// Asks every question through `chat` (configured with `mode`) and scores the answers.
+pub async fn evaluate_answers(
+    chat: &ChatService,
+    mode: AnswerMode,
+    questions: &[EvalQuestion],
+) -> anyhow::Result<AnswerReport> {
+    let (mut scored, mut with_facts, mut oos, mut oos_declined, mut in_scope, mut in_declined) =
+        (0, 0, 0, 0, 0, 0);
+    let mut ttfts = Vec::new();
+    let mut misses = Vec::new();
+    for q in questions {
+        let (frames, mut incoming) = tokio::sync::mpsc::channel(1_024);
+        let drain = tokio::spawn(async move {
+            let mut ttft = None;
+            while let Some(frame) = incoming.recv().await {
+                if let ServerFrame::Done { usage, .. } = frame {
+                    ttft = Some(usage.ttft_ms);
+                }
+            }
+            ttft
+        });
+        let answer = chat
+            .answer(None, &q.question, std::time::Instant::now(), &frames)
+            .await
+            .map_err(|e| anyhow::anyhow!("answering {:?}: {e}", q.question))?;
+        drop(frames);
+        ttfts.extend(drain.await?);
+        let text = &answer.message.text;
+        match &q.expected {
+            None => {
+                oos += 1;
+                if answer.declined {
+                    oos_declined += 1;
+                } else {
+                    misses.push(format!("not declined: {:?} -> {:?}", q.question, clip(text)));
+                }
+            }
+            Some(_) => {
+                in_scope += 1;
+                if answer.declined {
+                    in_declined += 1;
+                }
+                if !q.key_facts.is_empty() {
+                    scored += 1;
+                    if q.answered_by(text) {
+                        with_facts += 1;
+                    } else {
+                        misses.push(format!("missing facts: {:?} -> {:?}", q.question, clip(text)));
+                    }
+                }
+            }
+        }
+    }
+    ttfts.sort_unstable();
+    Ok(AnswerReport {
+        mode,
+        scored,
+        key_facts: share(with_facts, scored),
+        out_of_scope_declined: share(oos_declined, oos),
+        in_scope_declined: share(in_declined, in_scope),
+        ttft_median_ms: ttfts.get(ttfts.len() / 2).copied().unwrap_or_default(),
+        misses,
+    })
+}
+
+fn clip(text: &str) -> String {
+    let one_line = text.replace('\n', " ");
+    if one_line.chars().count() > 120 {
+        format!("{}...", one_line.chars().take(120).collect::<String>())
+    } else {
+        one_line
+    }
+}
+
+/// The answer reports as one table.
+pub fn render_answers(reports: &[AnswerReport], verbose: bool) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "\nanswers (every question asked through the chat, the model included):");
+    let _ = writeln!(
+        out,
+        "  {:<11} {:>10} {:>22} {:>26} {:>14}",
+        "mode", "key facts", "out-of-scope declined", "in-scope wrongly declined", "ttft p50 ms"
+    );
+    for r in reports {
+        let _ = writeln!(
+            out,
+            "  {:<11} {:>10.3} {:>22.3} {:>26.3} {:>14}",
+            r.mode.as_str(),
+            r.key_facts,
+            r.out_of_scope_declined,
+            r.in_scope_declined,
+            r.ttft_median_ms
+        );
+    }
+    if verbose {
+        for r in reports {
+            for miss in &r.misses {
+                let _ = writeln!(out, "  [{}] {miss}", r.mode.as_str());
+            }
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -162,5 +338,12 @@ mod tests {
         assert_eq!(parsed[0].expected.as_deref(), Some("How long does delivery take?"));
         assert_eq!(parsed[1].expected, None);
         assert!(parse_questions("\tTitle\n").is_err());
+        let with_facts = parse_questions(
+            "refund when\tWhen will I get my refund?\t5 working days|five working days; PayPal\n",
+        )
+        .expect("parses");
+        assert_eq!(with_facts[0].expected.as_deref(), Some("When will I get my refund?"));
+        assert!(with_facts[0].answered_by("Within FIVE working days, to your PayPal account."));
+        assert!(!with_facts[0].answered_by("Within 5 working days."), "every fact is needed");
     }
 }

@@ -7,6 +7,7 @@
 //! - [`eval`]: retrieval quality figures for `frontdesk eval`.
 //! - [`library`]: documents in the store, indexed here and followed across replicas.
 
+pub mod bench;
 pub mod config;
 pub mod eval;
 pub mod library;
@@ -23,7 +24,9 @@ use frontdesk_core::store::SessionStore;
 use frontdesk_core::token::TokenSigner;
 use frontdesk_gateway::auth::ApiKeys;
 use frontdesk_gateway::{AppState, GatewayLimits};
-use frontdesk_inference::{MistralRsGenerator, RemoteConfig, RemoteGenerator};
+use frontdesk_inference::{
+    LlamaCppConfig, LlamaCppGenerator, MistralRsGenerator, RemoteConfig, RemoteGenerator,
+};
 use frontdesk_retrieval::KnowledgeBase;
 use frontdesk_store::{EmbeddedStore, RedisStore, RedisStoreConfig};
 use tokio_util::sync::CancellationToken;
@@ -109,6 +112,23 @@ pub async fn build_app(config: &Config) -> anyhow::Result<App> {
             tracing::info!(model = %config.model.display(), elapsed_ms = started.elapsed().as_millis() as u64, "model loaded");
             Arc::new(generator)
         }
+        EngineKind::LlamaCpp => {
+            let started = std::time::Instant::now();
+            let generator = LlamaCppGenerator::load(
+                &config.model,
+                LlamaCppConfig {
+                    max_in_flight: config.max_in_flight,
+                    // Every admitted generation decodes at once: batching costs little more
+                    // than one sequence on a CPU.
+                    parallel: config.max_in_flight,
+                    ..LlamaCppConfig::default()
+                },
+            )
+            .await
+            .context("failed to load the model")?;
+            tracing::info!(model = %config.model.display(), elapsed_ms = started.elapsed().as_millis() as u64, engine = "llamacpp", "model loaded");
+            Arc::new(generator)
+        }
         EngineKind::Remote { url, key, model } => Arc::new(
             RemoteGenerator::new(RemoteConfig {
                 base_url: url.clone(),
@@ -159,10 +179,24 @@ pub async fn open_and_index_knowledge_base(config: &Config) -> anyhow::Result<Kn
     Ok(knowledge_base)
 }
 
-/// Opens the index under the data dir.
+/// Opens the index under the data dir, with the embedding model when one is configured.
 pub fn open_knowledge_base(config: &Config) -> anyhow::Result<KnowledgeBase> {
+    let embedder = match &config.embedding_model {
+        Some(model) => {
+            let started = std::time::Instant::now();
+            let embedder = frontdesk_retrieval::Embedder::load(model)
+                .with_context(|| format!("failed to load the embedding model {}", model.display()))?;
+            tracing::info!(model = %model.display(), elapsed_ms = started.elapsed().as_millis() as u64, "embedding model loaded");
+            Some(std::sync::Arc::new(embedder))
+        }
+        None => {
+            tracing::warn!("no embedding model: the knowledge base is searched by keywords only");
+            None
+        }
+    };
     let dir = config.data_dir.join("index");
-    KnowledgeBase::open(&dir).with_context(|| format!("failed to open index {}", dir.display()))
+    KnowledgeBase::open_with(&dir, embedder)
+        .with_context(|| format!("failed to open index {}", dir.display()))
 }
 
 /// The configured secret; otherwise, on Redis, the one every replica shares (the first to

@@ -43,9 +43,9 @@ fn text_of(id: &str, content: &[u8]) -> Result<String> {
     Ok(frontdesk_retrieval::document_text(id, content)?)
 }
 
-fn fingerprint(indexed: &BTreeMap<String, String>) -> String {
+fn fingerprint(format: &str, indexed: &BTreeMap<String, String>) -> String {
     let mut hasher = Sha256::new();
-    hasher.update(frontdesk_retrieval::INDEX_FORMAT.as_bytes());
+    hasher.update(format.as_bytes());
     for (id, sha) in indexed {
         hasher.update(id.as_bytes());
         hasher.update([0]);
@@ -123,7 +123,7 @@ impl KnowledgeLibrary {
         for info in self.documents.list_documents().await? {
             wanted.insert(info.id, info.sha256);
         }
-        let print = fingerprint(&wanted);
+        let print = fingerprint(&self.index.format(), &wanted);
         if self.index.fingerprint().as_deref() == Some(print.as_str()) {
             *self.indexed() = wanted;
             return Ok(self.index.entries());
@@ -191,7 +191,7 @@ impl KnowledgeLibrary {
         let print = {
             let mut indexed = self.indexed();
             indexed.insert(id.to_owned(), sha);
-            fingerprint(&indexed)
+            fingerprint(&self.index.format(), &indexed)
         };
         self.index.set_fingerprint(&print).map_err(Error::from)?;
         Ok(entries)
@@ -204,7 +204,7 @@ impl KnowledgeLibrary {
         let print = {
             let mut indexed = self.indexed();
             indexed.remove(id);
-            fingerprint(&indexed)
+            fingerprint(&self.index.format(), &indexed)
         };
         self.index.set_fingerprint(&print).map_err(Error::from)?;
         Ok(())

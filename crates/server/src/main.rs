@@ -39,8 +39,18 @@ enum Command {
         /// Also list every miss.
         #[arg(long)]
         verbose: bool,
+        /// Also ask every question through the chat, the model included, in each answer mode
+        /// (comma-separated: generative,extractive,auto) and score the answers' key facts.
+        #[arg(long, value_delimiter = ',', num_args = 0.., default_missing_value = "generative,extractive,auto")]
+        answers: Option<Vec<String>>,
         #[command(flatten)]
         common: CommonArgs,
+    },
+    /// Measure: `bench search` (indexing and search on generated entries) or `bench inference`
+    /// (the engines against llama-server).
+    Bench {
+        #[command(subcommand)]
+        which: Bench,
     },
     /// Print the SHA-256 of an API key, for `[[api_keys]]` in the config file.
     HashKey {
@@ -51,6 +61,46 @@ enum Command {
     Ask {
         /// The question.
         question: String,
+        #[command(flatten)]
+        common: CommonArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum Bench {
+    /// Indexing throughput and search latency (median, p99) on generated FAQ entries, by
+    /// keywords only and with the embedding model.
+    Search {
+        /// Entries to generate and index.
+        #[arg(long, default_value_t = 10_000)]
+        entries: usize,
+        /// Searches to time.
+        #[arg(long, default_value_t = 1_000)]
+        queries: usize,
+        #[command(flatten)]
+        common: CommonArgs,
+    },
+    /// Time to first token and decode speed of each engine for 1, 4 and 16 concurrent
+    /// conversations, and each figure over llama-server's on the same GGUF file.
+    Inference {
+        /// Engines to measure, in order: llamacpp, mistralrs, llama-server.
+        #[arg(long, value_delimiter = ',', default_value = "llama-server,llamacpp,mistralrs")]
+        engines: Vec<String>,
+        /// The llama-server binary (scripts/build-llama-server.sh builds it).
+        #[arg(long, env = "FRONTDESK_LLAMA_SERVER")]
+        llama_server: Option<PathBuf>,
+        /// Concurrent conversations to measure.
+        #[arg(long, value_delimiter = ',', default_value = "1,4,16")]
+        concurrency: Vec<usize>,
+        /// Tokens each answer may have.
+        #[arg(long, default_value_t = 128)]
+        max_tokens: usize,
+        /// CPU threads for every engine (default: every core).
+        #[arg(long)]
+        threads: Option<usize>,
+        /// Questions whose prompts are used.
+        #[arg(long, default_value = "knowledge-base/questions.tsv")]
+        questions: PathBuf,
         #[command(flatten)]
         common: CommonArgs,
     },
@@ -123,14 +173,84 @@ async fn main() -> anyhow::Result<()> {
             println!("{} entries in the index", library.index().entries());
             Ok(())
         }
-        Command::Eval { questions, verbose, common } => {
+        Command::Eval { questions, verbose, answers, common } => {
             let config = Config::resolve(&common, &env)?;
             let text = std::fs::read_to_string(&questions)
                 .with_context(|| format!("failed to read {}", questions.display()))?;
             let questions = frontdesk::eval::parse_questions(&text)?;
-            let kb = frontdesk::open_and_index_knowledge_base(&config).await?;
-            let report = frontdesk::eval::evaluate(&kb, &questions, config.decline_below).await?;
-            print!("{}", report.render(verbose));
+            {
+                let kb = frontdesk::open_and_index_knowledge_base(&config).await?;
+                let report = frontdesk::eval::evaluate(&kb, &questions, config.decline_below).await?;
+                print!("{}", report.render(verbose));
+            }
+            let Some(modes) = answers else { return Ok(()) };
+            let app = frontdesk::build_app(&config).await?;
+            let mut reports = Vec::new();
+            for mode in modes {
+                let mode: frontdesk_core::chat::AnswerMode =
+                    mode.parse().map_err(|e: String| anyhow::anyhow!(e))?;
+                let chat = app.chat.with_answer_mode(mode);
+                reports.push(frontdesk::eval::evaluate_answers(&chat, mode, &questions).await?);
+            }
+            print!("{}", frontdesk::eval::render_answers(&reports, verbose));
+            Ok(())
+        }
+        Command::Bench { which: Bench::Search { entries, queries, common } } => {
+            let config = Config::resolve(&common, &env)?;
+            let model = config.embedding_model.clone();
+            let report = tokio::task::spawn_blocking(move || {
+                frontdesk::bench::run_search(entries.max(1), queries.max(1), model.as_deref())
+            })
+            .await??;
+            print!("{report}");
+            Ok(())
+        }
+        Command::Bench {
+            which:
+                Bench::Inference { engines, llama_server, concurrency, max_tokens, threads, questions, common },
+        } => {
+            let config = Config::resolve(&common, &env)?;
+            let threads = threads
+                .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, std::num::NonZero::get));
+            let concurrency: Vec<usize> = concurrency.into_iter().filter(|c| *c > 0).collect();
+            let max_c = concurrency.iter().copied().max().unwrap_or(1);
+            let settings = frontdesk::bench::InferenceBench {
+                model: config.model.clone(),
+                kb: config.kb.clone().unwrap_or_else(|| "knowledge-base".into()),
+                questions,
+                concurrency,
+                max_tokens: max_tokens.clamp(2, 2_048),
+                threads,
+            };
+            let mut measured = Vec::new();
+            for engine in engines {
+                use frontdesk::bench::BenchEngine;
+                measured.push(match engine.as_str() {
+                    "llama-server" => BenchEngine::LlamaServer(llama_server.clone().context(
+                        "measuring llama-server needs --llama-server (run scripts/build-llama-server.sh)",
+                    )?),
+                    "llamacpp" => {
+                        let config = frontdesk_inference::LlamaCppConfig {
+                            max_in_flight: max_c,
+                            parallel: max_c,
+                            threads,
+                            ..frontdesk_inference::LlamaCppConfig::default()
+                        };
+                        let generator =
+                            frontdesk_inference::LlamaCppGenerator::load(&settings.model, config).await?;
+                        BenchEngine::InProcess(engine.clone(), std::sync::Arc::new(generator))
+                    }
+                    "mistralrs" => {
+                        let generator =
+                            frontdesk_inference::MistralRsGenerator::load(&settings.model, max_c).await?;
+                        BenchEngine::InProcess(engine.clone(), std::sync::Arc::new(generator))
+                    }
+                    other => anyhow::bail!(
+                        "unknown engine {other:?}: expected llamacpp, mistralrs or llama-server"
+                    ),
+                });
+            }
+            print!("{}", frontdesk::bench::run_inference(&settings, measured).await?);
             Ok(())
         }
         Command::HashKey { key } => {

@@ -1,0 +1,139 @@
+//! The in-process engines with the real model: streaming, cancellation within one decode
+//! step, bounded admission, the shared system prompt's cache, and tokenisation that matches
+//! llama.cpp's for the same GGUF file.
+
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use frontdesk_core::generate::{
+    GenerationEvent, GenerationRequest, Generator, PromptMessage, PromptRole, SamplingConfig,
+};
+use frontdesk_core::Error;
+use frontdesk_inference::{LlamaCppConfig, LlamaCppGenerator, MistralRsGenerator};
+
+fn model() -> PathBuf {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../models/SmolLM2-135M-Instruct.Q4_1.gguf");
+    assert!(path.is_file(), "model missing: run scripts/fetch-model.sh");
+    path
+}
+
+const SYSTEM: &str = "You are a friendly customer support assistant for Brightwave. Reply to the customer \
+    in two or three sentences, using only the facts in the FAQ answer you are given.";
+
+fn request(question: &str, max_tokens: usize) -> GenerationRequest {
+    GenerationRequest {
+        messages: vec![
+            PromptMessage { role: PromptRole::System, content: SYSTEM.into() },
+            PromptMessage { role: PromptRole::User, content: question.into() },
+        ],
+        sampling: SamplingConfig { max_tokens, ..SamplingConfig::default() },
+    }
+}
+
+async fn llamacpp(max_in_flight: usize, parallel: usize) -> LlamaCppGenerator {
+    LlamaCppGenerator::load(&model(), LlamaCppConfig { max_in_flight, parallel, ..LlamaCppConfig::default() })
+        .await
+        .expect("the model loads")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn llamacpp_streams_an_answer_and_reuses_the_system_prompt() {
+    let engine = llamacpp(4, 4).await;
+    for question in ["Customer: how long does shipping take?", "Customer: can I return my headphones?"] {
+        let mut stream = engine.generate(request(question, 24)).await.expect("admitted");
+        let (mut text, mut finished) = (String::new(), None);
+        while let Some(event) = stream.recv().await {
+            match event.expect("no error") {
+                GenerationEvent::Token(piece) => text.push_str(&piece),
+                GenerationEvent::Finished { prompt_tokens, completion_tokens } => {
+                    finished = Some((prompt_tokens, completion_tokens));
+                }
+            }
+        }
+        let (prompt, written) = finished.expect("a finished event");
+        assert!(prompt > 30 && written >= 1 && written <= 24, "{prompt} {written}");
+        assert!(!text.trim().is_empty());
+        assert!(!text.contains("<|im_end|>"), "special tokens are not shown: {text:?}");
+    }
+    let counters = engine.counters();
+    assert!(
+        counters.prompt_tokens_reused.load(Ordering::Relaxed) >= 20,
+        "the second prompt reused the system prompt's cache"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn llamacpp_stops_within_one_decode_step_when_the_reader_goes_away() {
+    let engine = llamacpp(4, 4).await;
+    let mut long = request("Customer: write a very long story about a lighthouse keeper.", 400);
+    long.sampling.temperature = 0.8;
+    let mut stream = engine.generate(long).await.expect("admitted");
+    for _ in 0..3 {
+        assert!(matches!(stream.recv().await, Some(Ok(GenerationEvent::Token(_)))));
+    }
+    drop(stream);
+    let counters = Arc::clone(engine.counters());
+    let at_drop = counters.tokens_generated.load(Ordering::Relaxed);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let after = counters.tokens_generated.load(Ordering::Relaxed);
+    assert!(after <= at_drop + 1, "{} tokens written after the reader went away", after - at_drop);
+    assert_eq!(counters.active.load(Ordering::Relaxed), 0);
+    assert_eq!(engine.in_flight(), 0, "the admission permit is released");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn llamacpp_refuses_with_busy_when_every_slot_is_taken() {
+    let engine = llamacpp(2, 1).await;
+    let first = engine.generate(request("Customer: hello", 300)).await.expect("admitted");
+    let second = engine.generate(request("Customer: hi", 300)).await.expect("admitted, waits its turn");
+    match engine.generate(request("Customer: hey", 300)).await {
+        Err(Error::Busy(_)) => {}
+        other => panic!("expected busy, got {:?}", other.map(|_| ())),
+    }
+    drop((first, second));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(engine.generate(request("Customer: hello again", 4)).await.is_ok(), "slots come back");
+}
+
+/// The fixture: strings and the ids llama.cpp's own tokenizer (llama-server's `/tokenize`,
+/// `add_special: false`) gives for them with this GGUF file.
+fn fixture() -> Vec<(String, Vec<u32>)> {
+    let text = include_str!("fixtures/tokens.json");
+    let value: serde_json::Value = serde_json::from_str(text).expect("fixture is JSON");
+    value
+        .as_array()
+        .expect("an array")
+        .iter()
+        .map(|case| {
+            let ids = case["ids"]
+                .as_array()
+                .expect("ids")
+                .iter()
+                .map(|id| id.as_u64().expect("id") as u32)
+                .collect();
+            (case["text"].as_str().expect("text").to_owned(), ids)
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn both_engines_tokenise_like_llama_cpp() {
+    let cases = fixture();
+    assert!(cases.len() >= 8);
+    let llama = llamacpp(1, 1).await;
+    let mistral = MistralRsGenerator::load(&model(), 1).await.expect("mistral.rs loads the model");
+    let mut mismatches = Vec::new();
+    for (text, expected) in &cases {
+        let ours = llama.tokenize(text).await.expect("tokenize");
+        if &ours != expected {
+            mismatches.push(format!("llamacpp {text:?}: {ours:?} != {expected:?}"));
+        }
+        let theirs = mistral.tokenize(text).await.expect("tokenize");
+        if &theirs != expected {
+            mismatches.push(format!("mistralrs {text:?}: {theirs:?} != {expected:?}"));
+        }
+    }
+    assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
+}

