@@ -120,13 +120,20 @@ fn the_kubernetes_manifests_fit_together() -> anyhow::Result<()> {
 fn the_images_build_with_the_commands_the_tests_run() -> anyhow::Result<()> {
     let root = repo_root();
     let test_script = std::fs::read_to_string(root.join("scripts/test.sh"))?;
-    assert!(test_script.contains("scripts/fetch-model.sh"));
+    assert!(test_script.contains("scripts/build.sh"));
+    let build_script = std::fs::read_to_string(root.join("scripts/build.sh"))?;
+    assert!(build_script.contains("scripts/fetch-model.sh"));
+    assert!(build_script.contains("scripts/ensure-build-deps.sh"));
     for file in ["deploy/Dockerfile", "deploy/Dockerfile.cuda"] {
         let dockerfile = std::fs::read_to_string(root.join(file))?;
         assert!(
             dockerfile.contains("RUN bash scripts/fetch-model.sh"),
-            "{file} fetches the model as the tests do"
+            "{file} fetches the models as the tests do"
         );
+        for package in ["cmake", "libclang-dev", "libgomp1"] {
+            assert!(dockerfile.contains(package), "{file} installs {package}, which llama.cpp needs");
+        }
+        assert!(dockerfile.contains("FRONTDESK_EMBEDDING_MODEL="), "{file} points at the embedding model");
         assert!(dockerfile.contains("cargo build --release --bin frontdesk"), "{file}");
         assert!(dockerfile.contains("USER 10001"), "{file} runs as a non-root user");
         assert!(dockerfile.contains("/readyz"), "{file} has a health check");
