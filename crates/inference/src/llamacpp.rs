@@ -56,7 +56,7 @@ impl Default for LlamaCppConfig {
 
 /// Tokens of a prompt read in one batch at most (the rest in the next steps), so sequences
 /// that are writing are not stalled by a long prompt.
-const PREFILL_CHUNK: usize = 256;
+const PREFILL_CHUNK: usize = 512;
 /// The system prompt's cache is shared only when it is at least this long.
 const MIN_SHARED_PREFIX: usize = 8;
 

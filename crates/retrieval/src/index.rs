@@ -45,7 +45,8 @@ use crate::RetrievalError;
 const ANALYZER: &str = "frontdesk_en";
 /// Changes whenever the same documents would be indexed differently (a new analyzer), so an
 /// index written by an earlier version is rebuilt at start. Part of every fingerprint.
-pub const INDEX_FORMAT: &str = "frontdesk-index-3 (jieba segmentation, stored embeddings)";
+pub const INDEX_FORMAT: &str =
+    "frontdesk-index-3 (jieba segmentation, Chinese stop words, stored embeddings)";
 /// How much more a match in the question counts than one in the answer.
 const TITLE_BOOST: f32 = 3.0;
 const FINGERPRINT_FILE: &str = "kb.fingerprint";
@@ -72,6 +73,10 @@ const STOP_WORDS: &[&str] = &[
     "or", "our", "please", "should", "so", "such", "that", "the", "their", "then", "there", "these", "they",
     "this", "to", "was", "we", "what", "when", "where", "which", "who", "why", "will", "with", "would",
     "you", "your", "hi", "hello", "thanks",
+    // Chinese function words and politeness, as jieba cuts them: without them a question such
+    // as 我想退货 ("I want to return it") matches a third of its words at best.
+    "我", "你", "您", "他", "她", "它", "我们", "你们", "的", "了", "吗", "呢", "吧", "啊", "是", "在", "想",
+    "要", "请", "请问", "一下", "可以", "能", "怎么", "如何", "什么",
 ];
 
 fn analyzer() -> TextAnalyzer {
@@ -702,6 +707,19 @@ mod tests {
         assert!(found[0].confidence >= 0.5, "{found:?}");
         let unrelated = hybrid.search_blocking("what is the capital of France", 3).expect("search");
         assert!(unrelated.iter().all(|p| p.confidence < 0.5), "{unrelated:?}");
+
+        // The English model cannot read Chinese: a Chinese question is judged by its words.
+        hybrid
+            .upsert_document("常见问题.md", "## 如何申请退货？\n收到商品后30天内可以申请退货。\n")
+            .expect("add");
+        let found = hybrid.search_blocking("我想退货", 2).expect("search");
+        assert_eq!(found[0].title, "如何申请退货？", "{found:?}");
+        assert!(found[0].confidence >= 0.5, "{found:?}");
+        assert!(hybrid
+            .search_blocking("退款到信用卡", 2)
+            .expect("search")
+            .iter()
+            .all(|h| h.confidence < 0.5));
 
         // Vectors are stored in the index: after a restart they are searched again.
         hybrid.upsert_document("more.md", "## Gift wrapping\nWe wrap presents for 3 euros.\n").expect("add");

@@ -107,8 +107,9 @@ enum Bench {
 }
 
 fn init_logging(env: &dyn Fn(&str) -> Option<String>) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,mistralrs_core=warn,tantivy=warn"));
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new("info,mistralrs_core=warn,tantivy=warn,llama-cpp-2=warn")
+    });
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     if env(env::LOG_FORMAT).as_deref() == Some("json") {
         builder.json().init();
