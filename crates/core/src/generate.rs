@@ -38,13 +38,17 @@ pub struct SamplingConfig {
     pub repetition_penalty: f32,
     /// Longest answer, in tokens.
     pub max_tokens: usize,
+    /// Write `max_tokens` tokens even past the end of the answer: only for benchmarks, so
+    /// every engine writes answers of the same length (llama.cpp and llama-server honour it).
+    #[serde(default)]
+    pub ignore_eos: bool,
 }
 
 impl Default for SamplingConfig {
     fn default() -> Self {
         // The repetition penalty is mild on purpose: mistral.rs applies it to the prompt's
         // tokens too, so a strong one pushes the model away from the passages' own words.
-        Self { temperature: 0.1, top_p: 0.9, repetition_penalty: 1.05, max_tokens: 160 }
+        Self { temperature: 0.1, top_p: 0.9, repetition_penalty: 1.05, max_tokens: 160, ignore_eos: false }
     }
 }
 

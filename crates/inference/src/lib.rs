@@ -112,7 +112,7 @@ impl Generator for MistralRsGenerator {
         let (tx, rx) = mpsc::channel(32);
         let model = Arc::clone(&self.model);
         tokio::spawn(async move {
-            let _permit = permit;
+            let mut permit = Some(permit);
             let mut stream = match model.stream_chat_request(builder).await {
                 Ok(stream) => stream,
                 Err(error) => {
@@ -156,6 +156,10 @@ impl Generator for MistralRsGenerator {
                     _ => Vec::new(),
                 };
                 let finished = event.iter().any(|e| !matches!(e, Ok(GenerationEvent::Token(_))));
+                if finished {
+                    // Free the slot before the caller hears of the end, so it can go on at once.
+                    drop(permit.take());
+                }
                 for item in event {
                     if tx.send(item).await.is_err() {
                         return;

@@ -1,16 +1,17 @@
 //! llama.cpp in process (through `llama-cpp-2`): the faster engine on CPUs.
 //!
-//! One engine thread owns the model and one context whose key-value cache is shared by every
-//! sequence (`kv_unified`). Each step it gathers one batch: the next token of every sequence
-//! that is writing, plus a chunk of the prompt of sequences that are still reading theirs,
+//! One engine thread owns the model and one context whose key-value cache all sequences share
+//! (`kv_unified`; a cache stream per sequence measured slower here, see the issue notes).
+//! Each step it gathers one batch: the next token of every sequence that is writing, plus the
+//! prompts of sequences that are still reading theirs (up to llama.cpp's batch size),
 //! decodes it in one call (so sixteen visitors cost little more than one), samples each
 //! sequence with its own sampler, and sends the pieces on. Before each step it drops the
 //! sequences whose caller went away, so a closed socket stops its generation within one
 //! decode step.
 //!
 //! The system prompt is the same for every visitor, so its cache is kept in a reserved
-//! sequence and copied (cells are shared, not duplicated) into each new sequence that starts
-//! with it: only the visitor's part of a prompt is read.
+//! sequence and shared (cells are marked as belonging to both, not copied) with each new
+//! sequence whose prompt starts with it: only the visitor's part of a prompt is read.
 
 use std::collections::VecDeque;
 use std::num::NonZeroU32;
@@ -54,9 +55,11 @@ impl Default for LlamaCppConfig {
     }
 }
 
-/// Tokens of a prompt read in one batch at most (the rest in the next steps), so sequences
-/// that are writing are not stalled by a long prompt.
-const PREFILL_CHUNK: usize = 512;
+/// Prompt tokens read in one step at most (llama.cpp's batch size; it splits them into
+/// micro-batches of 512). As in llama-server, a step holds one token of every writing sequence
+/// and as much of the waiting prompts as fits, so visitors who arrive together get their
+/// first tokens together.
+const PREFILL_CHUNK: usize = 2048;
 /// The system prompt's cache is shared only when it is at least this long.
 const MIN_SHARED_PREFIX: usize = 8;
 
@@ -79,7 +82,9 @@ enum Command {
 struct Job {
     request: GenerationRequest,
     tx: mpsc::Sender<Result<GenerationEvent>>,
-    _permit: OwnedSemaphorePermit,
+    /// Released before the `Finished` event is sent, so a caller that sees the end of one
+    /// answer can start the next at once.
+    permit: Option<OwnedSemaphorePermit>,
 }
 
 /// Counters the engine keeps (for tests and `/metrics`).
@@ -156,7 +161,7 @@ impl Generator for LlamaCppGenerator {
         // Room for every piece of the answer, so the engine never waits on a slow reader.
         let (tx, rx) = mpsc::channel(request.sampling.max_tokens + 4);
         self.commands
-            .try_send(Command::Generate(Job { request, tx, _permit: permit }))
+            .try_send(Command::Generate(Job { request, tx, permit: Some(permit) }))
             .map_err(|_| Error::Busy("the engine's queue is full".into()))?;
         Ok(rx)
     }
@@ -416,6 +421,7 @@ impl Engine<'_> {
         // Keep at least one token to read, whose logits start the answer.
         let shared = shared.min(tokens.len().saturating_sub(1));
         #[allow(clippy::cast_possible_truncation)]
+        #[allow(clippy::cast_possible_truncation)]
         if shared >= MIN_SHARED_PREFIX
             && self.context.copy_kv_cache_seq(self.prefix_seq, id, Some(0), Some(shared as u32)).is_ok()
         {
@@ -456,8 +462,9 @@ impl Engine<'_> {
     /// One decode call over every active sequence, then one sampled token for each that
     /// finished reading its prompt.
     fn step(&mut self, active: &mut Vec<Sequence>) {
-        let mut batch = LlamaBatch::new(active.len() + PREFILL_CHUNK * active.len(), 1);
-        let mut budget = PREFILL_CHUNK.max(active.len());
+        let mut batch = LlamaBatch::new(active.len() + PREFILL_CHUNK, 1);
+        // One batch holds at most PREFILL_CHUNK tokens: the writers' next tokens first.
+        let mut budget = PREFILL_CHUNK.saturating_sub(active.len()).max(1);
         let mut count: i32 = 0;
         for sequence in active.iter_mut() {
             sequence.logits_at = None;
@@ -511,9 +518,9 @@ impl Engine<'_> {
             let token = sequence.sampler.sample(&self.context, at);
             self.counters.tokens_generated.fetch_add(1, Ordering::Relaxed);
             let vocab = self.model.vocab();
-            let done =
-                vocab.is_eog(token) || sequence.written + 1 >= sequence.job.request.sampling.max_tokens;
-            if !vocab.is_eog(token) {
+            let end = vocab.is_eog(token) && !sequence.job.request.sampling.ignore_eos;
+            let done = end || sequence.written + 1 >= sequence.job.request.sampling.max_tokens;
+            if !end {
                 sequence.written += 1;
                 let bytes = vocab.token_to_piece(token, false, None);
                 if let Some(text) = sequence.text.push(&bytes) {
@@ -525,6 +532,7 @@ impl Engine<'_> {
             }
             sequence.last = Some(token);
             if done {
+                drop(sequence.job.permit.take());
                 #[allow(clippy::cast_possible_truncation)]
                 let _ = sequence.job.tx.try_send(Ok(GenerationEvent::Finished {
                     prompt_tokens: sequence.prompt_len as u32,
@@ -549,11 +557,11 @@ impl Engine<'_> {
         #[allow(clippy::cast_sign_loss)]
         let _ = self.context.clear_kv_cache_seq(Some(self.prefix_seq as u32), None, None);
         #[allow(clippy::cast_possible_truncation)]
-        if self
+        let kept = self
             .context
             .copy_kv_cache_seq(sequence.id, self.prefix_seq, Some(0), Some(system.len() as u32))
-            .is_ok()
-        {
+            .is_ok();
+        if kept {
             self.prefix = system.to_vec();
         } else {
             self.prefix.clear();

@@ -100,7 +100,7 @@ impl Generator for RemoteGenerator {
             .map_err(|_| Error::Busy("every remote generation slot is taken".into()))?;
         let messages: Vec<Value> =
             request.messages.iter().map(|m| json!({"role": role(m.role), "content": m.content})).collect();
-        let body = json!({
+        let mut body = json!({
             "model": self.config.model,
             "messages": messages,
             "stream": true,
@@ -109,6 +109,10 @@ impl Generator for RemoteGenerator {
             "top_p": request.sampling.top_p,
             "max_tokens": request.sampling.max_tokens,
         });
+        if request.sampling.ignore_eos {
+            // llama-server's and vLLM's own field; other servers ignore it.
+            body["ignore_eos"] = json!(true);
+        }
         let mut call =
             self.http.post(format!("{}/chat/completions", self.config.base_url.trim_end_matches('/')));
         if let Some(key) = &self.config.api_key {

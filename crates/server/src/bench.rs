@@ -223,9 +223,9 @@ fn bench_prompts(settings: &InferenceBench) -> anyhow::Result<Vec<Vec<PromptMess
     let system = frontdesk_core::prompt::system_prompt("Brightwave");
     let mut prompts = Vec::new();
     for question in questions.iter().filter(|q| q.expected.is_some()) {
-        let passages = kb.search_blocking(&question.question, 3)?;
-        // About 400 tokens: the system prompt, three FAQ entries and the question.
-        let built = frontdesk_core::prompt::build_prompt(&system, &passages, &[], &question.question, 1_200);
+        let passages = kb.search_blocking(&question.question, 5)?;
+        // About 400 tokens: the system prompt, five FAQ entries and the question.
+        let built = frontdesk_core::prompt::build_prompt(&system, &passages, &[], &question.question, 2_000);
         prompts.push(built.messages);
     }
     anyhow::ensure!(!prompts.is_empty(), "no in-scope questions in {}", settings.questions.display());
@@ -238,7 +238,9 @@ async fn one_conversation(
     messages: Vec<PromptMessage>,
     max_tokens: usize,
 ) -> anyhow::Result<(Duration, Option<f64>, usize, usize)> {
-    let sampling = SamplingConfig { max_tokens, ..SamplingConfig::default() };
+    // Answers of the same length from every engine, so aggregate speeds compare (mistral.rs
+    // has no such option and may stop earlier).
+    let sampling = SamplingConfig { max_tokens, ignore_eos: true, ..SamplingConfig::default() };
     let started = Instant::now();
     let mut stream = generator
         .generate(GenerationRequest { messages, sampling })
@@ -372,7 +374,7 @@ pub async fn run_inference(settings: &InferenceBench, engines: Vec<BenchEngine>)
         tokio::task::spawn_blocking(move || bench_prompts(&settings)).await??
     };
     let mut out = format!(
-        "inference benchmark: {}, {} threads, grounded prompts (system prompt, 3 FAQ entries, a question), \
+        "inference benchmark: {}, {} threads, grounded prompts (system prompt, 5 FAQ entries, a question), \
          answers of at most {} tokens\n",
         settings.model.display(),
         settings.threads,
