@@ -342,6 +342,7 @@ impl Engine<'_> {
                 continue;
             }
             self.step(&mut active);
+            self.counters.active.store(active.len(), Ordering::Relaxed);
         }
     }
 

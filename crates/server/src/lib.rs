@@ -4,7 +4,8 @@
 //! - [`config`]: the layered [`config::Config`].
 //! - [`App`]: the wired backends and chat service.
 //! - [`start`]: binds and serves; used by `frontdesk serve` and by the end-to-end tests.
-//! - [`eval`]: retrieval quality figures for `frontdesk eval`.
+//! - [`eval`]: retrieval and answer quality figures for `frontdesk eval`.
+//! - [`bench`]: `frontdesk bench search` and `frontdesk bench inference`.
 //! - [`library`]: documents in the store, indexed here and followed across replicas.
 
 pub mod bench;
