@@ -131,6 +131,15 @@ pub fn parse_csv(document_id: &str, text: &str) -> Result<Vec<FaqEntry>, Retriev
     let question = column(&["question", "title", "q"]);
     let answer = column(&["answer", "body", "a"]);
     let has_header = question.is_some() || answer.is_some();
+    // Without a header only two columns can be told apart; more means columns of another kind
+    // of table (a product list), not an FAQ.
+    if !has_header && first.iter().filter(|cell| !cell.is_empty()).count() > 2 {
+        return Err(parse_error(format!(
+            "no question and answer columns: the first row is {:?}; name them in a header \
+             (question,answer and optionally category,url,tags)",
+            first.iter().collect::<Vec<_>>().join(",")
+        )));
+    }
     let (question, answer) = match (question, answer) {
         (Some(q), Some(a)) => (q, a),
         (None, None) => (0, 1),
@@ -335,6 +344,9 @@ mod tests {
         assert_eq!(parse_csv("pay.csv", without).expect("parses").len(), 2);
         let broken = "question,answer\nonly a question\n";
         assert!(parse_csv("pay.csv", broken).is_err());
+        let products = "sku,name,price\n1,TV,300\n";
+        let error = parse_csv("products.csv", products).expect_err("wrong columns are refused").to_string();
+        assert!(error.contains("no question and answer columns"), "{error}");
     }
 
     #[test]
