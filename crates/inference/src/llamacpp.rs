@@ -228,6 +228,9 @@ struct Engine<'m> {
     prefix: Vec<LlamaToken>,
     free: Vec<i32>,
     counters: &'m EngineCounters,
+    /// One batch for every step, cleared each time (allocating one costs a few thousand
+    /// small allocations).
+    batch: LlamaBatch<'static>,
 }
 
 fn engine_thread(
@@ -297,6 +300,7 @@ fn engine_thread(
         prefix: Vec::new(),
         free: (0..parallel as i32).rev().collect(),
         counters,
+        batch: LlamaBatch::new(PREFILL_CHUNK + parallel, 1),
     };
     let _ = ready.send(Ok(name));
     engine.run(&commands);
@@ -463,7 +467,8 @@ impl Engine<'_> {
     /// One decode call over every active sequence, then one sampled token for each that
     /// finished reading its prompt.
     fn step(&mut self, active: &mut Vec<Sequence>) {
-        let mut batch = LlamaBatch::new(active.len() + PREFILL_CHUNK, 1);
+        let batch = &mut self.batch;
+        batch.clear();
         // One batch holds at most PREFILL_CHUNK tokens: the writers' next tokens first.
         let mut budget = PREFILL_CHUNK.saturating_sub(active.len()).max(1);
         let mut count: i32 = 0;
@@ -499,7 +504,7 @@ impl Engine<'_> {
         if count == 0 {
             return;
         }
-        if let Err(error) = self.context.decode(&mut batch) {
+        if let Err(error) = self.context.decode(batch) {
             tracing::error!(%error, sequences = active.len(), "llama.cpp decode failed");
             for sequence in active.drain(..) {
                 let _ = sequence.job.tx.try_send(Err(Error::Generation(format!("decode failed: {error}"))));

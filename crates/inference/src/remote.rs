@@ -133,7 +133,9 @@ impl Generator for RemoteGenerator {
 
         let (tx, rx) = mpsc::channel(32);
         tokio::spawn(async move {
-            let _permit = permit;
+            // Released before the end event is sent (the server's [DONE] may come later), so a
+            // caller that starts its next answer at once is not refused.
+            let mut permit = Some(permit);
             let mut bytes = response.bytes_stream();
             let mut buffer = String::new();
             let mut pieces = 0u32;
@@ -178,13 +180,17 @@ impl Generator for RemoteGenerator {
                     match events_of(&data.join("\n"), &mut pieces) {
                         Ok((events, done)) => {
                             for event in events {
-                                finished |= matches!(event, GenerationEvent::Finished { .. });
+                                if matches!(event, GenerationEvent::Finished { .. }) {
+                                    finished = true;
+                                    drop(permit.take());
+                                }
                                 if tx.send(Ok(event)).await.is_err() {
                                     return;
                                 }
                             }
                             if done {
                                 if !finished {
+                                    drop(permit.take());
                                     let counts = GenerationEvent::Finished {
                                         prompt_tokens: 0,
                                         completion_tokens: pieces,
@@ -202,6 +208,7 @@ impl Generator for RemoteGenerator {
                 }
             }
             if !finished {
+                drop(permit.take());
                 let _ = tx
                     .send(Ok(GenerationEvent::Finished { prompt_tokens: 0, completion_tokens: pieces }))
                     .await;
