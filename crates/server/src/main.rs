@@ -179,13 +179,18 @@ async fn main() -> anyhow::Result<()> {
             let text = std::fs::read_to_string(&questions)
                 .with_context(|| format!("failed to read {}", questions.display()))?;
             let questions = frontdesk::eval::parse_questions(&text)?;
-            {
+            let Some(modes) = answers else {
                 let kb = frontdesk::open_and_index_knowledge_base(&config).await?;
                 let report = frontdesk::eval::evaluate(&kb, &questions, config.decline_below).await?;
                 print!("{}", report.render(verbose));
-            }
-            let Some(modes) = answers else { return Ok(()) };
+                return Ok(());
+            };
+            // Answers need the whole app; its library's index serves the retrieval figures too,
+            // so the knowledge base is indexed (and embedded) once, not twice.
             let app = frontdesk::build_app(&config).await?;
+            let report =
+                frontdesk::eval::evaluate(app.library.index(), &questions, config.decline_below).await?;
+            print!("{}", report.render(verbose));
             let mut reports = Vec::new();
             for mode in modes {
                 let mode: frontdesk_core::chat::AnswerMode =
