@@ -1,5 +1,7 @@
 //! The [`Generator`] trait: a chat request in, a cancellable stream of tokens out.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
@@ -78,6 +80,13 @@ pub enum GenerationEvent {
 /// The stream of a generation. Dropping it cancels the generation at the next token.
 pub type GenerationStream = mpsc::Receiver<Result<GenerationEvent>>;
 
+/// Counts tokens the way a model's own tokenizer does, so prompts are fitted to its context by
+/// real counts.
+pub trait TokenCounter: Send + Sync {
+    /// Tokens `text` takes (without the chat template's markers).
+    fn count(&self, text: &str) -> usize;
+}
+
 /// A language model behind one interface (mistral.rs in process, or a remote server).
 #[async_trait]
 pub trait Generator: Send + Sync + 'static {
@@ -86,6 +95,17 @@ pub trait Generator: Send + Sync + 'static {
 
     /// The model's name, as `/v1/models` lists it.
     fn model_name(&self) -> &str;
+
+    /// The model's token counter, where the engine has its tokenizer in process. Without one,
+    /// prompts are fitted by a pessimistic estimate.
+    fn token_counter(&self) -> Option<Arc<dyn TokenCounter>> {
+        None
+    }
+
+    /// Tokens one generation may hold (prompt and answer), where the engine knows.
+    fn context_tokens(&self) -> Option<usize> {
+        None
+    }
 
     /// Generations running or waiting in the engine now.
     fn in_flight(&self) -> usize {

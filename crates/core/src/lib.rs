@@ -11,6 +11,7 @@
 //! - [`documents`]: FAQ documents as admins manage them, and where they are kept.
 //! - [`metrics`]: counters and latency histograms for `/metrics`.
 //! - [`prompt`]: the system prompt and the prompt built within a token budget.
+//! - [`guard`]: keeps the system prompt from being recited to a visitor.
 //! - [`token`]: signed conversation tokens, so knowing an id alone gives no access.
 //! - [`error::Error`] and [`error::ErrorCode`]: one error type whose code decides what a client sees.
 
@@ -18,6 +19,7 @@ pub mod chat;
 pub mod documents;
 pub mod error;
 pub mod generate;
+pub mod guard;
 pub mod metrics;
 pub mod model;
 pub mod prompt;

@@ -225,7 +225,14 @@ fn bench_prompts(settings: &InferenceBench) -> anyhow::Result<Vec<Vec<PromptMess
     for question in questions.iter().filter(|q| q.expected.is_some()) {
         let passages = kb.search_blocking(&question.question, 5)?;
         // About 400 tokens: the system prompt, five FAQ entries and the question.
-        let built = frontdesk_core::prompt::build_prompt(&system, &passages, &[], &question.question, 2_000);
+        let built = frontdesk_core::prompt::build_prompt(
+            &system,
+            &passages,
+            &[],
+            &question.question,
+            2_000,
+            &frontdesk_core::prompt::estimate_tokens,
+        );
         prompts.push(built.messages);
     }
     anyhow::ensure!(!prompts.is_empty(), "no in-scope questions in {}", settings.questions.display());
