@@ -1,17 +1,17 @@
 //! llama.cpp in process (through `llama-cpp-2`): the faster engine on CPUs.
 //!
-//! One engine thread owns the model and one context whose key-value cache all sequences share
-//! (`kv_unified`; a cache stream per sequence measured slower here, see the issue notes).
-//! Each step it gathers one batch: the next token of every sequence that is writing, plus the
+//! One engine thread owns the model and one context with a key-value cache stream per slot
+//! (not one unified cache: there every token's attention would scan every visitor's cells,
+//! sixteen times the work at sixteen visitors). Each step it gathers one batch: the next token of every sequence that is writing, plus the
 //! prompts of sequences that are still reading theirs (up to llama.cpp's batch size),
 //! decodes it in one call (so sixteen visitors cost little more than one), samples each
 //! sequence with its own sampler, and sends the pieces on. Before each step it drops the
 //! sequences whose caller went away, so a closed socket stops its generation within one
 //! decode step.
 //!
-//! The system prompt is the same for every visitor, so its cache is kept in a reserved
-//! sequence and shared (cells are marked as belonging to both, not copied) with each new
-//! sequence whose prompt starts with it: only the visitor's part of a prompt is read.
+//! A slot keeps the cache of the last prompt it read. Every prompt starts with the same system
+//! prompt, so a new sequence keeps the part its slot's cache has in common with its prompt and
+//! reads only the rest: the visitor's part.
 
 use std::collections::VecDeque;
 use std::num::NonZeroU32;
@@ -20,7 +20,9 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{mpsc as std_mpsc, Arc, OnceLock};
 
 use async_trait::async_trait;
-use frontdesk_core::generate::{GenerationEvent, GenerationRequest, GenerationStream, Generator, PromptRole};
+use frontdesk_core::generate::{
+    GenerationEvent, GenerationRequest, GenerationStream, Generator, PromptRole, TokenCounter,
+};
 use frontdesk_core::{Error, Result};
 use llama_cpp_2::context::params::LlamaContextParams;
 use llama_cpp_2::context::LlamaContext;
@@ -60,8 +62,6 @@ impl Default for LlamaCppConfig {
 /// and as much of the waiting prompts as fits, so visitors who arrive together get their
 /// first tokens together.
 const PREFILL_CHUNK: usize = 2048;
-/// The system prompt's cache is shared only when it is at least this long.
-const MIN_SHARED_PREFIX: usize = 8;
 
 fn backend() -> std::result::Result<&'static LlamaBackend, InferenceError> {
     static BACKEND: OnceLock<std::result::Result<LlamaBackend, String>> = OnceLock::new();
@@ -76,7 +76,6 @@ fn backend() -> std::result::Result<&'static LlamaBackend, InferenceError> {
 
 enum Command {
     Generate(Job),
-    Tokenize(String, oneshot::Sender<Vec<u32>>),
 }
 
 struct Job {
@@ -92,7 +91,7 @@ struct Job {
 pub struct EngineCounters {
     /// Tokens sampled since start.
     pub tokens_generated: AtomicU64,
-    /// Prompt tokens whose cache was copied from the shared system prompt instead of read.
+    /// Prompt tokens whose cache was kept from the slot's previous prompt instead of read.
     pub prompt_tokens_reused: AtomicU64,
     /// Prompt tokens read.
     pub prompt_tokens_read: AtomicU64,
@@ -102,6 +101,10 @@ pub struct EngineCounters {
 
 /// A GGUF model running in process under llama.cpp.
 pub struct LlamaCppGenerator {
+    /// Shared with the engine thread; llama.cpp's model is read-only once loaded, so callers
+    /// tokenise on their own threads while the engine decodes.
+    model: Arc<LlamaModel>,
+    context_per_sequence: usize,
     commands: std_mpsc::SyncSender<Command>,
     admission: Arc<Semaphore>,
     capacity: usize,
@@ -121,6 +124,17 @@ impl LlamaCppGenerator {
         if !path.is_file() {
             return Err(InferenceError::ModelMissing(path.display().to_string()));
         }
+        let model = {
+            let path = path.to_owned();
+            tokio::task::spawn_blocking(move || {
+                let params = LlamaModelParams::default().with_n_gpu_layers(config.gpu_layers);
+                LlamaModel::load_from_file(backend()?, path, &params)
+                    .map_err(|e| InferenceError::Load(format!("{e}")))
+            })
+            .await
+            .map_err(|e| InferenceError::Load(format!("loading stopped: {e}")))??
+        };
+        let model = Arc::new(model);
         let capacity = config.max_in_flight.max(1);
         // Every admitted job fits in the channel, so sending never waits.
         let (commands, receiver) = std_mpsc::sync_channel(capacity + 8);
@@ -128,12 +142,22 @@ impl LlamaCppGenerator {
         let (ready_tx, ready_rx) = oneshot::channel();
         let path = path.to_owned();
         let thread_counters = Arc::clone(&counters);
+        let thread_model = Arc::clone(&model);
         std::thread::Builder::new()
             .name("llamacpp-engine".into())
-            .spawn(move || engine_thread(&path, config, receiver, ready_tx, &thread_counters))
+            .spawn(move || engine_thread(&path, &thread_model, config, receiver, ready_tx, &thread_counters))
             .map_err(|e| InferenceError::Load(format!("cannot start the engine thread: {e}")))?;
         let name = ready_rx.await.map_err(|_| InferenceError::Load("the engine thread stopped".into()))??;
-        Ok(Self { commands, admission: Arc::new(Semaphore::new(capacity)), capacity, name, counters })
+        let context_per_sequence = config.context_per_sequence as usize;
+        Ok(Self {
+            model,
+            context_per_sequence,
+            commands,
+            admission: Arc::new(Semaphore::new(capacity)),
+            capacity,
+            name,
+            counters,
+        })
     }
 
     /// The engine's counters.
@@ -144,11 +168,14 @@ impl LlamaCppGenerator {
     /// The token ids llama.cpp gives `text` with this model's vocabulary (no special tokens
     /// added; special tokens written in the text are not parsed).
     pub async fn tokenize(&self, text: &str) -> Result<Vec<u32>> {
-        let (tx, rx) = oneshot::channel();
-        self.commands
-            .try_send(Command::Tokenize(text.to_owned(), tx))
-            .map_err(|_| Error::Busy("the engine's queue is full".into()))?;
-        rx.await.map_err(|_| Error::Generation("the engine stopped".into()))
+        let model = Arc::clone(&self.model);
+        let text = text.to_owned();
+        tokio::task::spawn_blocking(move || {
+            #[allow(clippy::cast_sign_loss)]
+            model.vocab().tokenize(text.as_bytes(), false, false).iter().map(|t| t.0 as u32).collect()
+        })
+        .await
+        .map_err(|e| Error::Internal(format!("tokenising failed: {e}")))
     }
 }
 
@@ -170,8 +197,25 @@ impl Generator for LlamaCppGenerator {
         &self.name
     }
 
+    fn token_counter(&self) -> Option<Arc<dyn TokenCounter>> {
+        Some(Arc::new(ModelTokens(Arc::clone(&self.model))))
+    }
+
+    fn context_tokens(&self) -> Option<usize> {
+        Some(self.context_per_sequence)
+    }
+
     fn in_flight(&self) -> usize {
         self.capacity.saturating_sub(self.admission.available_permits())
+    }
+}
+
+/// Counts with the model's own vocabulary.
+struct ModelTokens(Arc<LlamaModel>);
+
+impl TokenCounter for ModelTokens {
+    fn count(&self, text: &str) -> usize {
+        self.0.vocab().tokenize(text.as_bytes(), false, false).len()
     }
 }
 
@@ -211,8 +255,6 @@ struct Sequence {
     last: Option<LlamaToken>,
     written: usize,
     prompt_len: usize,
-    /// Tokens of the system prompt at the start of `tokens`.
-    system_len: usize,
     /// Index in the current batch of the token whose logits this sequence samples from.
     logits_at: Option<i32>,
     text: Utf8Pending,
@@ -223,10 +265,10 @@ struct Engine<'m> {
     context: LlamaContext<'m>,
     template: LlamaChatTemplate,
     config: LlamaCppConfig,
-    /// The reserved sequence holding the shared system prompt's cache, and its tokens.
-    prefix_seq: i32,
-    prefix: Vec<LlamaToken>,
+    /// Slots not decoding now.
     free: Vec<i32>,
+    /// Per slot, the prompt tokens whose cache it holds from position 0.
+    cached: Vec<Vec<LlamaToken>>,
     counters: &'m EngineCounters,
     /// One batch for every step, cleared each time (allocating one costs a few thousand
     /// small allocations).
@@ -235,20 +277,14 @@ struct Engine<'m> {
 
 fn engine_thread(
     path: &Path,
+    model: &LlamaModel,
     config: LlamaCppConfig,
     commands: std_mpsc::Receiver<Command>,
     ready: oneshot::Sender<std::result::Result<String, InferenceError>>,
     counters: &EngineCounters,
 ) {
-    let loaded = (|| {
-        let backend = backend()?;
-        let params = LlamaModelParams::default().with_n_gpu_layers(config.gpu_layers);
-        let model = LlamaModel::load_from_file(backend, path, &params)
-            .map_err(|e| InferenceError::Load(format!("{e}")))?;
-        Ok::<_, InferenceError>((backend, model))
-    })();
-    let (backend, model) = match loaded {
-        Ok(loaded) => loaded,
+    let backend = match backend() {
+        Ok(backend) => backend,
         Err(error) => {
             let _ = ready.send(Err(error));
             return;
@@ -263,14 +299,14 @@ fn engine_thread(
     #[allow(clippy::cast_possible_truncation, clippy::cast_possible_wrap)]
     let threads = threads as i32;
     #[allow(clippy::cast_possible_truncation)]
-    let cells = config.context_per_sequence.saturating_mul(parallel as u32 + 1);
+    let cells = config.context_per_sequence.saturating_mul(parallel as u32);
     #[allow(clippy::cast_possible_truncation)]
     let context_params = LlamaContextParams::default()
         .with_n_ctx(NonZeroU32::new(cells))
         .with_n_batch(2048)
         .with_n_ubatch(512)
-        .with_n_seq_max(parallel as u32 + 1)
-        .with_kv_unified(true)
+        .with_n_seq_max(parallel as u32)
+        .with_kv_unified(false)
         .with_n_threads(threads)
         .with_n_threads_batch(threads);
     let context = match model.new_context(backend, context_params) {
@@ -292,13 +328,12 @@ fn engine_thread(
         .map_or_else(String::new, |f| f.to_string_lossy().trim_end_matches(".gguf").to_owned());
     #[allow(clippy::cast_possible_truncation, clippy::cast_possible_wrap)]
     let mut engine = Engine {
-        model: &model,
+        model,
         context,
         template,
         config,
-        prefix_seq: parallel as i32,
-        prefix: Vec::new(),
         free: (0..parallel as i32).rev().collect(),
+        cached: vec![Vec::new(); parallel],
         counters,
         batch: LlamaBatch::new(PREFILL_CHUNK + parallel, 1),
     };
@@ -314,30 +349,31 @@ impl Engine<'_> {
             // Sleep only when there is nothing to do.
             if active.is_empty() && waiting.is_empty() {
                 match commands.recv() {
-                    Ok(command) => self.take(command, &mut waiting),
+                    Ok(command) => Self::take(command, &mut waiting),
                     Err(_) => return,
                 }
             }
             while let Ok(command) = commands.try_recv() {
-                self.take(command, &mut waiting);
+                Self::take(command, &mut waiting);
             }
             // Callers that went away: free their sequences before spending a step on them.
             active.retain(|s| {
                 let gone = s.job.tx.is_closed();
                 if gone {
-                    self.release(s.id);
+                    self.release(s);
                 }
                 !gone
             });
             waiting.retain(|job| !job.tx.is_closed());
-            while !waiting.is_empty() {
-                let Some(id) = self.free.pop() else { break };
+            while !self.free.is_empty() {
                 let Some(job) = waiting.pop_front() else { break };
-                match self.start(id, job) {
-                    Ok(sequence) => active.push(sequence),
-                    Err((job, error)) => {
+                match self.prepare(&job.request) {
+                    Ok(tokens) => {
+                        let sequence = self.start(job, tokens);
+                        active.push(sequence);
+                    }
+                    Err(error) => {
                         let _ = job.tx.try_send(Err(error));
-                        self.free.push(id);
                     }
                 }
             }
@@ -350,29 +386,30 @@ impl Engine<'_> {
         }
     }
 
-    fn take(&self, command: Command, waiting: &mut VecDeque<Job>) {
+    fn take(command: Command, waiting: &mut VecDeque<Job>) {
         match command {
             Command::Generate(job) => waiting.push_back(job),
-            Command::Tokenize(text, reply) => {
-                let ids = self.model.vocab().tokenize(text.as_bytes(), false, false);
-                #[allow(clippy::cast_sign_loss)]
-                let _ = reply.send(ids.iter().map(|t| t.0 as u32).collect());
-            }
         }
     }
 
-    fn release(&mut self, id: i32) {
-        #[allow(clippy::cast_sign_loss)]
-        let _ = self.context.clear_kv_cache_seq(Some(id as u32), None, None);
-        self.free.push(id);
+    /// Frees a sequence's slot. Its prompt's cache stays, for the next prompt that starts the
+    /// same way; what it wrote is dropped when the slot is next used.
+    #[allow(clippy::cast_sign_loss)]
+    fn release(&mut self, sequence: &Sequence) {
+        self.cached[sequence.id as usize] = sequence.tokens[..sequence.next_prompt].to_vec();
+        self.free.push(sequence.id);
     }
 
-    fn render(&self, request: &GenerationRequest, system_only: bool) -> Result<String> {
+    /// Forgets what a slot's cache holds.
+    #[allow(clippy::cast_sign_loss)]
+    fn forget(&mut self, id: i32) {
+        let _ = self.context.clear_kv_cache_seq(Some(id as u32), None, None);
+        self.cached[id as usize].clear();
+    }
+
+    fn render(&self, request: &GenerationRequest) -> Result<String> {
         let mut messages = Vec::new();
         for message in &request.messages {
-            if system_only && message.role != PromptRole::System {
-                break;
-            }
             let role = match message.role {
                 PromptRole::System => "system",
                 PromptRole::User => "user",
@@ -393,46 +430,49 @@ impl Engine<'_> {
             );
         }
         self.model
-            .apply_chat_template(&self.template, &messages, !system_only)
+            .apply_chat_template(&self.template, &messages, true)
             .map_err(|e| Error::Generation(format!("chat template: {e}")))
     }
 
-    /// Prepares a sequence: renders and tokenises the prompt, and copies the shared system
-    /// prompt's cache into it when the prompt starts with it.
-    fn start(&mut self, id: i32, job: Job) -> std::result::Result<Sequence, (Job, Error)> {
-        let prepared = (|| {
-            let prompt = self.render(&job.request, false)?;
-            let system = self.render(&job.request, true)?;
-            let vocab = self.model.vocab();
-            let tokens = vocab.tokenize(prompt.as_bytes(), true, true);
-            let system_tokens = vocab.tokenize(system.as_bytes(), true, true);
-            let limit = self.config.context_per_sequence as usize;
-            if tokens.len() + job.request.sampling.max_tokens > limit {
-                return Err(Error::BadRequest(format!(
-                    "the prompt ({} tokens) and answer ({} tokens) do not fit the context ({limit})",
-                    tokens.len(),
-                    job.request.sampling.max_tokens
-                )));
-            }
-            let system_len = common_prefix(&tokens, &system_tokens);
-            Ok((tokens, system_len))
-        })();
-        let (tokens, system_len) = match prepared {
-            Ok(prepared) => prepared,
-            Err(error) => return Err((job, error)),
-        };
-        let mut next_prompt = 0;
-        let shared = common_prefix(&tokens, &self.prefix).min(self.prefix.len());
-        // Keep at least one token to read, whose logits start the answer.
-        let shared = shared.min(tokens.len().saturating_sub(1));
-        #[allow(clippy::cast_possible_truncation)]
-        #[allow(clippy::cast_possible_truncation)]
-        if shared >= MIN_SHARED_PREFIX
-            && self.context.copy_kv_cache_seq(self.prefix_seq, id, Some(0), Some(shared as u32)).is_ok()
-        {
-            next_prompt = shared;
-            self.counters.prompt_tokens_reused.fetch_add(shared as u64, Ordering::Relaxed);
+    /// Renders and tokenises a request's prompt, and checks that it and its answer fit a slot.
+    fn prepare(&self, request: &GenerationRequest) -> Result<Vec<LlamaToken>> {
+        let prompt = self.render(request)?;
+        let tokens = self.model.vocab().tokenize(prompt.as_bytes(), true, true);
+        let limit = self.config.context_per_sequence as usize;
+        if tokens.len() + request.sampling.max_tokens > limit {
+            return Err(Error::BadRequest(format!(
+                "the prompt ({} tokens) and answer ({} tokens) do not fit the context ({limit})",
+                tokens.len(),
+                request.sampling.max_tokens
+            )));
         }
+        Ok(tokens)
+    }
+
+    /// Starts a sequence in the free slot whose cache has the longest start in common with
+    /// its prompt, keeping that part of the cache and dropping the rest.
+    #[allow(clippy::cast_sign_loss, clippy::cast_possible_truncation)]
+    fn start(&mut self, job: Job, tokens: Vec<LlamaToken>) -> Sequence {
+        let (at, _) = self
+            .free
+            .iter()
+            .enumerate()
+            .max_by_key(|(at, id)| (common_prefix(&tokens, &self.cached[**id as usize]), *at))
+            .unwrap_or((0, &0));
+        let id = self.free.swap_remove(at);
+        // Keep at least one token to read, whose logits start the answer.
+        let kept = common_prefix(&tokens, &self.cached[id as usize]).min(tokens.len().saturating_sub(1));
+        let next_prompt = if matches!(
+            self.context.clear_kv_cache_seq(Some(id as u32), Some(kept as u32), None),
+            Ok(true)
+        ) {
+            self.cached[id as usize].truncate(kept);
+            kept
+        } else {
+            self.forget(id);
+            0
+        };
+        self.counters.prompt_tokens_reused.fetch_add(next_prompt as u64, Ordering::Relaxed);
         let sampling = job.request.sampling;
         let sampler = if sampling.temperature <= 0.0 {
             LlamaSampler::greedy()
@@ -448,7 +488,7 @@ impl Engine<'_> {
         };
         let prompt_len = tokens.len();
         #[allow(clippy::cast_possible_truncation, clippy::cast_possible_wrap)]
-        Ok(Sequence {
+        Sequence {
             id,
             job,
             tokens,
@@ -458,10 +498,9 @@ impl Engine<'_> {
             last: None,
             written: 0,
             prompt_len,
-            system_len,
             logits_at: None,
             text: Utf8Pending::default(),
-        })
+        }
     }
 
     /// One decode call over every active sequence, then one sampled token for each that
@@ -508,8 +547,7 @@ impl Engine<'_> {
             tracing::error!(%error, sequences = active.len(), "llama.cpp decode failed");
             for sequence in active.drain(..) {
                 let _ = sequence.job.tx.try_send(Err(Error::Generation(format!("decode failed: {error}"))));
-                #[allow(clippy::cast_sign_loss)]
-                let _ = self.context.clear_kv_cache_seq(Some(sequence.id as u32), None, None);
+                self.forget(sequence.id);
                 self.free.push(sequence.id);
             }
             return;
@@ -517,9 +555,6 @@ impl Engine<'_> {
         let mut finished = Vec::new();
         for (index, sequence) in active.iter_mut().enumerate() {
             let Some(at) = sequence.logits_at else { continue };
-            if sequence.last.is_none() {
-                self.remember_system_prompt(sequence);
-            }
             // Samples and accepts (the repetition penalty counts it from now on).
             let token = sequence.sampler.sample(&self.context, at);
             self.counters.tokens_generated.fetch_add(1, Ordering::Relaxed);
@@ -549,28 +584,7 @@ impl Engine<'_> {
         }
         for index in finished.into_iter().rev() {
             let sequence = active.swap_remove(index);
-            self.release(sequence.id);
-        }
-    }
-
-    /// After a sequence has read its prompt, keeps its system prompt's cache for the next
-    /// sequences, unless the same one is kept already.
-    fn remember_system_prompt(&mut self, sequence: &Sequence) {
-        let system = &sequence.tokens[..sequence.system_len.min(sequence.prompt_len.saturating_sub(1))];
-        if system.len() < MIN_SHARED_PREFIX || self.prefix == system {
-            return;
-        }
-        #[allow(clippy::cast_sign_loss)]
-        let _ = self.context.clear_kv_cache_seq(Some(self.prefix_seq as u32), None, None);
-        #[allow(clippy::cast_possible_truncation)]
-        let kept = self
-            .context
-            .copy_kv_cache_seq(sequence.id, self.prefix_seq, Some(0), Some(system.len() as u32))
-            .is_ok();
-        if kept {
-            self.prefix = system.to_vec();
-        } else {
-            self.prefix.clear();
+            self.release(&sequence);
         }
     }
 }

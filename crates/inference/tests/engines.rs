@@ -143,9 +143,12 @@ async fn the_engines_tokenise_like_llama_cpp() {
     assert!(cases.len() >= 8);
     let llama = llamacpp(1, 1).await;
     let mistral = MistralRsGenerator::load(&model(), 1).await.expect("mistral.rs loads the model");
+    let counter = llama.token_counter().expect("llama.cpp counts tokens in process");
     let mut llama_mismatches = Vec::new();
     let mut mistral_differs = Vec::new();
     for (text, expected) in &cases {
+        // Prompts are fitted to the context by this count.
+        assert_eq!(counter.count(text), expected.len(), "{text:?}");
         let ours = llama.tokenize(text).await.expect("tokenize");
         if &ours != expected {
             llama_mismatches.push(format!("{text:?}: {ours:?} != {expected:?}"));
