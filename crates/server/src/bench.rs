@@ -274,10 +274,13 @@ async fn one_conversation(
     Ok((first - started, decode, tokens, prompt))
 }
 
-/// Runs `rounds` rounds of `concurrency` simultaneous conversations.
+/// Runs `rounds` rounds of `concurrency` simultaneous conversations, taking prompts from
+/// `*next` on, so no prompt is asked twice in one run (as no two visitors send the same whole
+/// prompt: an engine that caches whole prompts would otherwise answer repeats from its cache).
 async fn load(
     generator: &Arc<dyn Generator>,
     prompts: &[Vec<PromptMessage>],
+    next: &mut usize,
     concurrency: usize,
     max_tokens: usize,
 ) -> anyhow::Result<LoadFigures> {
@@ -289,13 +292,12 @@ async fn load(
     let mut ttfts = Vec::new();
     let mut decodes = Vec::new();
     let (mut tokens, mut prompt_tokens, mut wall) = (0_usize, 0_usize, Duration::ZERO);
-    let mut next = 0;
     for _ in 0..rounds {
         let started = Instant::now();
         let mut running = Vec::new();
         for _ in 0..concurrency {
-            let messages = prompts[next % prompts.len()].clone();
-            next += 1;
+            let messages = prompts[*next % prompts.len()].clone();
+            *next += 1;
             running.push(tokio::spawn(one_conversation(Arc::clone(generator), messages, max_tokens)));
         }
         for task in running {
@@ -415,10 +417,12 @@ pub async fn run_inference(settings: &InferenceBench, engines: Vec<BenchEngine>)
                 ("llama-server".to_owned(), Arc::new(generator), Some(server))
             }
         };
-        // One short warm-up answer: loads pages of the model file and fills caches.
+        // One short warm-up answer: loads pages of the model file and fills caches. Every
+        // engine then gets the same prompts in the same order.
         one_conversation(Arc::clone(&generator), prompts[0].clone(), 8).await?;
+        let mut next = 1;
         for &c in &settings.concurrency {
-            let figures = load(&generator, &prompts, c, settings.max_tokens).await?;
+            let figures = load(&generator, &prompts, &mut next, c, settings.max_tokens).await?;
             row(&mut out, &name, c, &figures);
             results.push((name.clone(), c, figures));
         }
