@@ -331,11 +331,7 @@ impl ChatService {
             }
             Some(AnswerMode::Extractive) | Some(AnswerMode::Auto) => {
                 let best = &passages[0];
-                let text = format!(
-                    "Here is what our FAQ says about \u{201c}{}\u{201d}:\n\n{}",
-                    best.title.trim(),
-                    best.body.trim()
-                );
+                let text = curated_answer(best);
                 let usage = stream_text(frames, &answer.id, &text, started).await?;
                 (text, vec![best.to_source()], usage)
             }
@@ -438,13 +434,21 @@ impl ChatService {
         // Dropping the stream stops the model at its next step.
         drop(stream);
         if leaked {
+            // The visitor gets the curated answer of the entry the model was given (what the
+            // model should have written), or, without one, a polite refusal.
             tracing::warn!(message_id, "the model recited its system prompt; the answer was replaced");
+            let (reply, sources) = match confident.first() {
+                Some(best) => (curated_answer(best), vec![best.to_source()]),
+                None => (LEAK_REPLY.to_owned(), Vec::new()),
+            };
+            // What was shown stays (the part before the recital); the reply follows it.
             text.truncate(out.shown);
-            let reply =
-                if text.trim().is_empty() { LEAK_REPLY.to_owned() } else { format!("\n\n{LEAK_REPLY}") };
-            out.shown = 0;
-            out.show(&self.metrics, &reply, reply.len()).await?;
-            text = format!("{}{reply}", text.trim_end());
+            let before = text.trim().to_owned();
+            text.push_str(if before.is_empty() { "" } else { "\n\n" });
+            text.push_str(&reply);
+            out.show(&self.metrics, &text, text.len()).await?;
+            let answer = if before.is_empty() { reply } else { format!("{before}\n\n{reply}") };
+            return Ok((answer, sources, out.usage));
         }
         let usage = out.usage;
         let text = text.trim().to_owned();
@@ -479,6 +483,11 @@ impl ChatService {
         .await
         .map_err(|e| Error::Internal(format!("prompt building failed: {e}")))
     }
+}
+
+/// The best entry's curated answer, with a short lead-in.
+fn curated_answer(best: &Passage) -> String {
+    format!("Here is what our FAQ says about \u{201c}{}\u{201d}:\n\n{}", best.title.trim(), best.body.trim())
 }
 
 /// An answer on its way to the visitor: how much of it was sent, and its latency figures.
@@ -1057,9 +1066,12 @@ mod turn_tests {
         for run in words.windows(crate::guard::LEAK_RUN_WORDS) {
             assert!(!streamed.contains(&run.join(" ")), "{streamed:?} recites {run:?}");
         }
-        assert!(streamed.ends_with(LEAK_REPLY), "{streamed:?}");
-        let ServerFrame::Done { text, .. } = frames.last().expect("done") else { panic!("no done") };
-        assert_eq!(text, &format!("Of course! Here it is:\n\n{LEAK_REPLY}"));
+        // The visitor gets the curated answer of the entry the model was given instead.
+        let curated = curated_answer(&passage(1.0));
+        assert!(streamed.ends_with(&curated), "{streamed:?}");
+        let ServerFrame::Done { text, sources, .. } = frames.last().expect("done") else { panic!("no done") };
+        assert_eq!(text, &format!("Of course! Here it is:\n\n{curated}"));
+        assert_eq!(sources[0].entry_id, "returns.md#window");
         assert_eq!(h.store.list_messages("c1").await.expect("list")[1].text, *text);
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         let sent = h.sent.load(Ordering::SeqCst);

@@ -4,13 +4,15 @@
 //! prompt. The answer streams through a [`PromptGuard`]: words that could be the start of a
 //! passage of the system prompt are held back until the passage breaks off (then they go out,
 //! a few words late), and once [`LEAK_RUN_WORDS`] consecutive words of it have been written
-//! the generation is stopped and the visitor gets [`LEAK_REPLY`] instead. So no run of that
-//! many words of the system prompt is ever shown, whatever the visitor asks.
+//! the generation is stopped and the chat replaces the answer: with the curated answer of the
+//! FAQ entry the model was given, or [`LEAK_REPLY`] without one. So no run of that many words
+//! of the system prompt is ever shown, whatever the visitor asks. (The small demo model also
+//! drifts into reciting it now and then when asked an ordinary question.)
 
 /// Consecutive words of the system prompt that count as reciting it.
 pub const LEAK_RUN_WORDS: usize = 8;
 
-/// What the visitor reads instead of the system prompt.
+/// What the visitor reads instead of the system prompt when there is no FAQ answer to give.
 pub const LEAK_REPLY: &str = "Sorry, I can't share how I was set up. I'm happy to help with any \
     question about our products and services, or to connect you with a member of our support team.";
 
