@@ -23,7 +23,7 @@ pub fn embedding_model_path() -> PathBuf {
 
 /// The chat model `scripts/fetch-model.sh` fetches.
 pub fn model_path() -> PathBuf {
-    repo_root().join("models/SmolLM2-135M-Instruct.Q4_1.gguf")
+    repo_root().join("models/SmolLM2-135M-Instruct.Q4_0.gguf")
 }
 
 /// The Redis the tests use.

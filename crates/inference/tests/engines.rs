@@ -15,7 +15,7 @@ use frontdesk_core::Error;
 use frontdesk_inference::{LlamaCppConfig, LlamaCppGenerator, MistralRsGenerator};
 
 fn model() -> PathBuf {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../models/SmolLM2-135M-Instruct.Q4_1.gguf");
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../models/SmolLM2-135M-Instruct.Q4_0.gguf");
     assert!(path.is_file(), "model missing: run scripts/fetch-model.sh");
     path
 }

@@ -71,7 +71,7 @@ pub struct CommonArgs {
     /// Redis URL for --store redis [env: FRONTDESK_REDIS_URL] [default: redis://127.0.0.1:6379]
     #[arg(long)]
     pub redis_url: Option<String>,
-    /// GGUF model file [env: FRONTDESK_MODEL] [default: models/SmolLM2-135M-Instruct.Q4_1.gguf]
+    /// GGUF model file [env: FRONTDESK_MODEL] [default: models/SmolLM2-135M-Instruct.Q4_0.gguf]
     #[arg(long)]
     pub model: Option<PathBuf>,
     /// Knowledge-base folder indexed at start [env: FRONTDESK_KB] [default: knowledge-base]
@@ -366,7 +366,7 @@ impl Config {
             redis_url,
             redis_prefix: env(env::REDIS_PREFIX).or(file.redis_prefix).unwrap_or_else(|| "frontdesk:".into()),
             model: path(&args.model, env::MODEL, &file.model)
-                .unwrap_or_else(|| "models/SmolLM2-135M-Instruct.Q4_1.gguf".into()),
+                .unwrap_or_else(|| "models/SmolLM2-135M-Instruct.Q4_0.gguf".into()),
             kb: Some(path(&args.kb, env::KB, &file.kb).unwrap_or_else(|| "knowledge-base".into())),
             embedding_model,
             api_keys,
