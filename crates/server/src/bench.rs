@@ -169,6 +169,7 @@ pub fn run_search(entries: usize, queries: usize, embedding_model: Option<&Path>
 }
 
 /// One engine to measure in `bench inference`.
+#[derive(Clone)]
 pub enum BenchEngine {
     /// An in-process engine.
     InProcess(String, Arc<dyn Generator>),
@@ -191,6 +192,9 @@ pub struct InferenceBench {
     pub max_tokens: usize,
     /// CPU threads for every engine.
     pub threads: usize,
+    /// Runs of the whole set; every other run measures the engines in reverse order, so an
+    /// engine measured first (on a cooler, quieter machine, say) is not favoured.
+    pub runs: usize,
 }
 
 /// Figures of one engine at one concurrency.
@@ -274,6 +278,77 @@ async fn one_conversation(
     Ok((first - started, decode, tokens, prompt))
 }
 
+/// Rounds measured at a concurrency: more for fewer conversations, so each figure rests on a
+/// few samples.
+fn rounds(concurrency: usize) -> usize {
+    match concurrency {
+        1 => 5,
+        2..=4 => 2,
+        _ => 1,
+    }
+}
+
+/// Each engine's figures over llama-server's in the same run; with several runs, the median
+/// and the range.
+fn ratios(out: &mut String, results: &[(String, usize, usize, LoadFigures)]) {
+    let mut lines: Vec<(String, usize, [Vec<f64>; 3])> = Vec::new();
+    for (name, run, c, f) in results.iter().filter(|(n, ..)| n != "llama-server") {
+        let Some((.., b)) = results.iter().find(|(n, r, bc, _)| n == "llama-server" && r == run && bc == c)
+        else {
+            continue;
+        };
+        let ratio = [
+            b.ttft_median.as_secs_f64() / f.ttft_median.as_secs_f64().max(1e-9),
+            f.decode_per_conversation / b.decode_per_conversation.max(1e-9),
+            f.aggregate / b.aggregate.max(1e-9),
+        ];
+        let at = match lines.iter().position(|(n, lc, _)| n == name && lc == c) {
+            Some(at) => at,
+            None => {
+                lines.push((name.clone(), *c, Default::default()));
+                lines.len() - 1
+            }
+        };
+        for (all, value) in lines[at].2.iter_mut().zip(ratio) {
+            all.push(value);
+        }
+    }
+    if lines.is_empty() {
+        return;
+    }
+    let runs = lines[0].2[0].len();
+    let _ = writeln!(
+        out,
+        "\nratio to llama-server (above 1.0 is better: for time to first token, llama-server's time over ours){}",
+        if runs > 1 { format!("; median of {runs} runs [lowest-highest]") } else { String::new() }
+    );
+    let _ = writeln!(
+        out,
+        "{:<14} {:>3} {:>16} {:>16} {:>16}",
+        "engine", "c", "ttft p50", "decode/conv", "aggregate"
+    );
+    for (name, c, mut all) in lines {
+        let cells: Vec<String> = all
+            .iter_mut()
+            .map(|values| {
+                values.sort_by(f64::total_cmp);
+                let half = values.len() / 2;
+                let median = if values.len() % 2 == 0 {
+                    (values[half - 1] + values[half]) / 2.0
+                } else {
+                    values[half]
+                };
+                if values.len() > 1 {
+                    format!("{median:.2} [{:.2}-{:.2}]", values[0], values[values.len() - 1])
+                } else {
+                    format!("{median:.2}")
+                }
+            })
+            .collect();
+        let _ = writeln!(out, "{name:<14} {c:>3} {:>16} {:>16} {:>16}", cells[0], cells[1], cells[2]);
+    }
+}
+
 /// Runs `rounds` rounds of `concurrency` simultaneous conversations, taking prompts from
 /// `*next` on, so no prompt is asked twice in one run (as no two visitors send the same whole
 /// prompt: an engine that caches whole prompts would otherwise answer repeats from its cache).
@@ -284,11 +359,7 @@ async fn load(
     concurrency: usize,
     max_tokens: usize,
 ) -> anyhow::Result<LoadFigures> {
-    let rounds = match concurrency {
-        1 => 5,
-        2..=4 => 2,
-        _ => 1,
-    };
+    let rounds = rounds(concurrency);
     let mut ttfts = Vec::new();
     let mut decodes = Vec::new();
     let (mut tokens, mut prompt_tokens, mut wall) = (0_usize, 0_usize, Duration::ZERO);
@@ -400,53 +471,49 @@ pub async fn run_inference(settings: &InferenceBench, engines: Vec<BenchEngine>)
         "", "", "", "tokens", "ms", "ms", "tok/s", "tok/s"
     );
     let max_c = settings.concurrency.iter().copied().max().unwrap_or(1);
-    let mut results: Vec<(String, usize, LoadFigures)> = Vec::new();
-    for engine in engines {
-        let (name, generator, _server): (String, Arc<dyn Generator>, Option<LlamaServer>) = match engine {
-            BenchEngine::InProcess(name, generator) => (name, generator, None),
-            BenchEngine::LlamaServer(binary) => {
-                let server = LlamaServer::start(&binary, settings, max_c).await?;
-                let generator =
-                    frontdesk_inference::RemoteGenerator::new(frontdesk_inference::RemoteConfig {
-                        base_url: format!("{}/v1", server.url),
-                        api_key: None,
-                        model: "default".into(),
-                        max_in_flight: max_c,
-                    })
-                    .map_err(|e| anyhow::anyhow!("{e}"))?;
-                ("llama-server".to_owned(), Arc::new(generator), Some(server))
+    // Conversations in one run, so each run (and each engine in it) gets prompts of its own.
+    let per_run: usize = settings.concurrency.iter().map(|&c| rounds(c) * c).sum();
+    let mut results: Vec<(String, usize, usize, LoadFigures)> = Vec::new();
+    let runs = settings.runs.max(1);
+    if 1 + runs * per_run > prompts.len() {
+        let _ = writeln!(out, "(only {} prompts: later runs repeat some)", prompts.len());
+    }
+    for run in 0..runs {
+        let mut order = engines.clone();
+        if run % 2 == 1 {
+            order.reverse();
+        }
+        if runs > 1 {
+            let _ = writeln!(out, "run {}", run + 1);
+        }
+        for engine in order {
+            let (name, generator, _server): (String, Arc<dyn Generator>, Option<LlamaServer>) = match engine {
+                BenchEngine::InProcess(name, generator) => (name, generator, None),
+                BenchEngine::LlamaServer(binary) => {
+                    let server = LlamaServer::start(&binary, settings, max_c).await?;
+                    let generator =
+                        frontdesk_inference::RemoteGenerator::new(frontdesk_inference::RemoteConfig {
+                            base_url: format!("{}/v1", server.url),
+                            api_key: None,
+                            model: "default".into(),
+                            max_in_flight: max_c,
+                        })
+                        .map_err(|e| anyhow::anyhow!("{e}"))?;
+                    ("llama-server".to_owned(), Arc::new(generator), Some(server))
+                }
+            };
+            // One short warm-up answer: loads pages of the model file and fills caches. Every
+            // engine then gets the same prompts in the same order.
+            one_conversation(Arc::clone(&generator), prompts[0].clone(), 8).await?;
+            let mut next = 1 + run * per_run;
+            for &c in &settings.concurrency {
+                let figures = load(&generator, &prompts, &mut next, c, settings.max_tokens).await?;
+                row(&mut out, &name, c, &figures);
+                results.push((name.clone(), run, c, figures));
             }
-        };
-        // One short warm-up answer: loads pages of the model file and fills caches. Every
-        // engine then gets the same prompts in the same order.
-        one_conversation(Arc::clone(&generator), prompts[0].clone(), 8).await?;
-        let mut next = 1;
-        for &c in &settings.concurrency {
-            let figures = load(&generator, &prompts, &mut next, c, settings.max_tokens).await?;
-            row(&mut out, &name, c, &figures);
-            results.push((name.clone(), c, figures));
         }
     }
-    let baseline: Vec<&(String, usize, LoadFigures)> =
-        results.iter().filter(|(n, _, _)| n == "llama-server").collect();
-    if !baseline.is_empty() {
-        let _ = writeln!(out, "\nratio to llama-server (above 1.0 is better: for time to first token, llama-server's time over ours)");
-        let _ = writeln!(
-            out,
-            "{:<14} {:>3} {:>10} {:>12} {:>11}",
-            "engine", "c", "ttft p50", "decode/conv", "aggregate"
-        );
-        for (name, c, f) in results.iter().filter(|(n, _, _)| n != "llama-server") {
-            let Some((_, _, b)) = baseline.iter().find(|(_, bc, _)| bc == c) else { continue };
-            let _ = writeln!(
-                out,
-                "{name:<14} {c:>3} {:>10.2} {:>12.2} {:>11.2}",
-                b.ttft_median.as_secs_f64() / f.ttft_median.as_secs_f64().max(1e-9),
-                f.decode_per_conversation / b.decode_per_conversation.max(1e-9),
-                f.aggregate / b.aggregate.max(1e-9)
-            );
-        }
-    }
+    ratios(&mut out, &results);
     Ok(out)
 }
 

@@ -101,6 +101,10 @@ enum Bench {
         /// Questions whose prompts are used.
         #[arg(long, default_value = "knowledge-base/questions.tsv")]
         questions: PathBuf,
+        /// Runs of the whole set, every other one in reverse engine order; the ratios are then
+        /// the median over runs, with the range.
+        #[arg(long, default_value_t = 1)]
+        runs: usize,
         #[command(flatten)]
         common: CommonArgs,
     },
@@ -213,7 +217,16 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Bench {
             which:
-                Bench::Inference { engines, llama_server, concurrency, max_tokens, threads, questions, common },
+                Bench::Inference {
+                    engines,
+                    llama_server,
+                    concurrency,
+                    max_tokens,
+                    threads,
+                    questions,
+                    runs,
+                    common,
+                },
         } => {
             let config = Config::resolve(&common, &env)?;
             let threads = threads
@@ -227,6 +240,7 @@ async fn main() -> anyhow::Result<()> {
                 concurrency,
                 max_tokens: max_tokens.clamp(2, 2_048),
                 threads,
+                runs: runs.clamp(1, 8),
             };
             let mut measured = Vec::new();
             for engine in engines {
