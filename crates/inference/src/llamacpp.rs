@@ -1,9 +1,10 @@
 //! llama.cpp in process (through `llama-cpp-2`): the faster engine on CPUs.
 //!
-//! One engine thread owns the model and one context with a key-value cache stream per slot
-//! (not one unified cache: there every token's attention would scan every visitor's cells,
-//! sixteen times the work at sixteen visitors). Each step it gathers one batch: the next token of every sequence that is writing, plus the
-//! prompts of sequences that are still reading theirs (up to llama.cpp's batch size),
+//! One engine thread owns one context with a key-value cache stream per slot (not one unified
+//! cache: there every token's attention would scan every visitor's cells, sixteen times the
+//! work at sixteen visitors). Each step it gathers one batch: the next token of every sequence
+//! that is writing, plus the prompts of sequences that are still reading theirs (up to
+//! llama.cpp's batch size),
 //! decodes it in one call (so sixteen visitors cost little more than one), samples each
 //! sequence with its own sampler, and sends the pieces on. Before each step it drops the
 //! sequences whose caller went away, so a closed socket stops its generation within one
