@@ -507,6 +507,11 @@ impl Engine<'_> {
     /// One decode call over every active sequence, then one sampled token for each that
     /// finished reading its prompt.
     fn step(&mut self, active: &mut Vec<Sequence>) {
+        // In slot order: with a cache stream per slot, llama.cpp decodes a batch whose
+        // sequences are out of stream order markedly slower (measured at sixteen visitors,
+        // three rounds: 9.8, 7.1, 8.0 tokens/s each unsorted, once slots were reused in another
+        // order; 10.0, 10.6, 10.4 sorted).
+        active.sort_unstable_by_key(|s| s.id);
         let batch = &mut self.batch;
         batch.clear();
         // One batch holds at most PREFILL_CHUNK tokens: the writers' next tokens first.
