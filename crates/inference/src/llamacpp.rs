@@ -451,14 +451,18 @@ impl Engine<'_> {
     }
 
     /// Starts a sequence in the free slot whose cache has the longest start in common with
-    /// its prompt, keeping that part of the cache and dropping the rest.
+    /// its prompt (the lowest such slot: llama.cpp's attention spans the cache streams from the
+    /// lowest slot in a batch to the highest, so busy slots are best kept together), keeping
+    /// that part of the cache and dropping the rest.
     #[allow(clippy::cast_sign_loss, clippy::cast_possible_truncation)]
     fn start(&mut self, job: Job, tokens: Vec<LlamaToken>) -> Sequence {
         let (at, _) = self
             .free
             .iter()
             .enumerate()
-            .max_by_key(|(at, id)| (common_prefix(&tokens, &self.cached[**id as usize]), *at))
+            .max_by_key(|(_, id)| {
+                (common_prefix(&tokens, &self.cached[**id as usize]), std::cmp::Reverse(**id))
+            })
             .unwrap_or((0, &0));
         let id = self.free.swap_remove(at);
         // Keep at least one token to read, whose logits start the answer.
