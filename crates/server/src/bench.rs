@@ -292,9 +292,14 @@ fn rounds(concurrency: usize) -> usize {
 /// and the range.
 fn ratios(out: &mut String, results: &[(String, usize, usize, LoadFigures)]) {
     let mut lines: Vec<(String, usize, [Vec<f64>; 3])> = Vec::new();
-    for (name, run, c, f) in results.iter().filter(|(n, ..)| n != "llama-server") {
-        let Some((.., b)) = results.iter().find(|(n, r, bc, _)| n == "llama-server" && r == run && bc == c)
-        else {
+    for (at, (name, run, c, f)) in results.iter().enumerate().filter(|(_, (n, ..))| n != "llama-server") {
+        // The k-th measurement of this engine at this concurrency in this run (a concurrency
+        // may be listed more than once) goes against llama-server's k-th.
+        let same = |engine: &str, (n, r, bc, _): &(String, usize, usize, LoadFigures)| {
+            n == engine && r == run && bc == c
+        };
+        let k = results[..at].iter().filter(|m| same(name, m)).count();
+        let Some((.., b)) = results.iter().filter(|m| same("llama-server", m)).nth(k) else {
             continue;
         };
         let ratio = [
@@ -320,7 +325,7 @@ fn ratios(out: &mut String, results: &[(String, usize, usize, LoadFigures)]) {
     let _ = writeln!(
         out,
         "\nratio to llama-server (above 1.0 is better: for time to first token, llama-server's time over ours){}",
-        if runs > 1 { format!("; median of {runs} runs [lowest-highest]") } else { String::new() }
+        if runs > 1 { format!("; median of {runs} measurements [lowest-highest]") } else { String::new() }
     );
     let _ = writeln!(
         out,
