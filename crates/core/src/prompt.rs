@@ -87,14 +87,17 @@ pub fn build_prompt(
     // The system message, the question's message and the reply's opening marker.
     let fixed = count(system) + count(QUESTION_LEAD) + count(NO_FAQ) + 3 * MESSAGE_OVERHEAD_TOKENS;
     let mut remaining = budget_tokens.saturating_sub(fixed);
-    // The question always goes in; one too long for the whole budget is cut to fit.
-    let question = truncate_to_tokens(question, remaining, count);
+    let entry = |passage: &Passage| format!("FAQ: {}\n{}\n\n", passage.title.trim(), passage.body.trim());
+    // The question always goes in; one too long for the budget is cut to fit, leaving room for
+    // the best passage (up to half the budget), which is what the answer should come from.
+    let reserve = passages.first().map_or(0, |p| count(&entry(p)) + 1).min(remaining / 2);
+    let question = truncate_to_tokens(question, remaining - reserve, count);
     remaining = remaining.saturating_sub(count(&question));
 
     let mut faq = String::new();
     let mut passages_used = 0;
     for passage in passages {
-        let entry = format!("FAQ: {}\n{}\n\n", passage.title.trim(), passage.body.trim());
+        let entry = entry(passage);
         // One more for a token that may merge across the boundary with the next part.
         let cost = count(&entry) + 1;
         if cost > remaining {
@@ -230,6 +233,7 @@ mod tests {
         assert!(used <= 1_000, "{used} tokens break the budget");
         let last = &built.messages.last().expect("question").content;
         assert!(last.contains("Customer: 请问请问"), "{last}");
+        assert_eq!(built.passages_used, 1, "room is left for the best passage");
         assert!(used > 900, "the question was cut further than needed: {used}");
     }
 
