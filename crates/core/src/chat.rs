@@ -133,6 +133,8 @@ pub struct ChatService {
     retriever: Arc<dyn Retriever>,
     generator: Arc<dyn Generator>,
     config: Arc<ChatConfig>,
+    /// Watches answers for the system prompt (built once: the prompt does not change).
+    guard: Arc<PromptGuard>,
     metrics: Arc<Metrics>,
 }
 
@@ -144,7 +146,15 @@ impl ChatService {
         generator: Arc<dyn Generator>,
         config: ChatConfig,
     ) -> Self {
-        Self { store, retriever, generator, config: Arc::new(config), metrics: Arc::new(Metrics::default()) }
+        let guard = Arc::new(PromptGuard::new(&config.system_prompt));
+        Self {
+            store,
+            retriever,
+            generator,
+            config: Arc::new(config),
+            guard,
+            metrics: Arc::new(Metrics::default()),
+        }
     }
 
     /// The figures the turn records (and the gateway adds to).
@@ -400,7 +410,7 @@ impl ChatService {
 
         // The answer goes out as the guard allows: words that may begin a recital of the system
         // prompt wait a piece or two, and a recital stops the model.
-        let guard = PromptGuard::new(&self.config.system_prompt);
+        let guard = &self.guard;
         let mut out =
             Outgoing { message_id, started, frames, shown: 0, usage: Usage::default(), last_piece: None };
         let mut text = String::new();

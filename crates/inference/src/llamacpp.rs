@@ -75,10 +75,6 @@ fn backend() -> std::result::Result<&'static LlamaBackend, InferenceError> {
         .map_err(|e| InferenceError::Load(format!("llama.cpp backend: {e}")))
 }
 
-enum Command {
-    Generate(Job),
-}
-
 struct Job {
     request: GenerationRequest,
     tx: mpsc::Sender<Result<GenerationEvent>>,
@@ -106,7 +102,7 @@ pub struct LlamaCppGenerator {
     /// tokenise on their own threads while the engine decodes.
     model: Arc<LlamaModel>,
     context_per_sequence: usize,
-    commands: std_mpsc::SyncSender<Command>,
+    commands: std_mpsc::SyncSender<Job>,
     admission: Arc<Semaphore>,
     capacity: usize,
     name: String,
@@ -189,7 +185,7 @@ impl Generator for LlamaCppGenerator {
         // Room for every piece of the answer, so the engine never waits on a slow reader.
         let (tx, rx) = mpsc::channel(request.sampling.max_tokens + 4);
         self.commands
-            .try_send(Command::Generate(Job { request, tx, permit: Some(permit) }))
+            .try_send(Job { request, tx, permit: Some(permit) })
             .map_err(|_| Error::Busy("the engine's queue is full".into()))?;
         Ok(rx)
     }
@@ -280,7 +276,7 @@ fn engine_thread(
     path: &Path,
     model: &LlamaModel,
     config: LlamaCppConfig,
-    commands: std_mpsc::Receiver<Command>,
+    commands: std_mpsc::Receiver<Job>,
     ready: oneshot::Sender<std::result::Result<String, InferenceError>>,
     counters: &EngineCounters,
 ) {
@@ -343,19 +339,19 @@ fn engine_thread(
 }
 
 impl Engine<'_> {
-    fn run(&mut self, commands: &std_mpsc::Receiver<Command>) {
+    fn run(&mut self, commands: &std_mpsc::Receiver<Job>) {
         let mut waiting: VecDeque<Job> = VecDeque::new();
         let mut active: Vec<Sequence> = Vec::new();
         loop {
             // Sleep only when there is nothing to do.
             if active.is_empty() && waiting.is_empty() {
                 match commands.recv() {
-                    Ok(command) => Self::take(command, &mut waiting),
+                    Ok(job) => waiting.push_back(job),
                     Err(_) => return,
                 }
             }
-            while let Ok(command) = commands.try_recv() {
-                Self::take(command, &mut waiting);
+            while let Ok(job) = commands.try_recv() {
+                waiting.push_back(job);
             }
             // Callers that went away: free their sequences before spending a step on them.
             active.retain(|s| {
@@ -384,12 +380,6 @@ impl Engine<'_> {
             }
             self.step(&mut active);
             self.counters.active.store(active.len(), Ordering::Relaxed);
-        }
-    }
-
-    fn take(command: Command, waiting: &mut VecDeque<Job>) {
-        match command {
-            Command::Generate(job) => waiting.push_back(job),
         }
     }
 
