@@ -288,6 +288,8 @@ await scenario("an admin replaces and deletes a document in the admin console", 
   admin.once("dialog", (dialog) => dialog.accept());
   await admin.locator("#docs tr", { hasText: "gifts.csv" }).getByRole("button", { name: "Delete" }).click();
   await admin.locator("#notice", { hasText: "Deleted gifts.csv" }).waitFor({ timeout: WAIT });
+  // The notice comes with the server's answer; the list is fetched again after it.
+  await admin.locator("#docs tr", { hasText: "gifts.csv" }).waitFor({ state: "detached", timeout: WAIT });
   assert.equal(await admin.locator("#docs tr", { hasText: "gifts.csv" }).count(), 0);
 });
 
