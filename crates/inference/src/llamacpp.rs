@@ -64,6 +64,11 @@ impl Default for LlamaCppConfig {
 /// first tokens together.
 const PREFILL_CHUNK: usize = 2048;
 
+/// Prompt tokens another slot must hold beyond a slot's own before its cache is copied:
+/// a copy moves the whole stream (about 47 MB with this model), which costs about as much as
+/// reading a few dozen tokens.
+const MIN_COPIED: usize = 32;
+
 fn backend() -> std::result::Result<&'static LlamaBackend, InferenceError> {
     static BACKEND: OnceLock<std::result::Result<LlamaBackend, String>> = OnceLock::new();
     BACKEND
@@ -90,6 +95,8 @@ pub struct EngineCounters {
     pub tokens_generated: AtomicU64,
     /// Prompt tokens whose cache was kept from the slot's previous prompt instead of read.
     pub prompt_tokens_reused: AtomicU64,
+    /// Prompt tokens whose cache was copied from another slot instead of read.
+    pub prompt_tokens_copied: AtomicU64,
     /// Prompt tokens read.
     pub prompt_tokens_read: AtomicU64,
     /// Sequences decoding now.
@@ -267,6 +274,8 @@ struct Engine<'m> {
     /// Per slot, the prompt tokens whose cache it holds from position 0.
     cached: Vec<Vec<LlamaToken>>,
     counters: &'m EngineCounters,
+    /// Slots whose copy of another slot's cache is queued for the next decode.
+    copied_into: Vec<i32>,
     /// One batch for every step, cleared each time (allocating one costs a few thousand
     /// small allocations).
     batch: LlamaBatch<'static>,
@@ -332,6 +341,7 @@ fn engine_thread(
         free: (0..parallel as i32).rev().collect(),
         cached: vec![Vec::new(); parallel],
         counters,
+        copied_into: Vec::new(),
         batch: LlamaBatch::new(PREFILL_CHUNK + parallel, 1),
     };
     let _ = ready.send(Ok(name));
@@ -366,7 +376,7 @@ impl Engine<'_> {
                 let Some(job) = waiting.pop_front() else { break };
                 match self.prepare(&job.request) {
                     Ok(tokens) => {
-                        let sequence = self.start(job, tokens);
+                        let sequence = self.start(job, tokens, &active);
                         active.push(sequence);
                     }
                     Err(error) => {
@@ -443,9 +453,11 @@ impl Engine<'_> {
     /// Starts a sequence in the free slot whose cache has the longest start in common with
     /// its prompt (the lowest such slot: llama.cpp's attention spans the cache streams from the
     /// lowest slot in a batch to the highest, so busy slots are best kept together), keeping
-    /// that part of the cache and dropping the rest.
+    /// that part of the cache and dropping the rest. When another slot, busy or not, holds a
+    /// longer start of the prompt (a slot never used yet has none, even of the system prompt
+    /// every conversation shares), its cache is copied in first, so only the rest is read.
     #[allow(clippy::cast_sign_loss, clippy::cast_possible_truncation)]
-    fn start(&mut self, job: Job, tokens: Vec<LlamaToken>) -> Sequence {
+    fn start(&mut self, job: Job, tokens: Vec<LlamaToken>, active: &[Sequence]) -> Sequence {
         let (at, _) = self
             .free
             .iter()
@@ -456,18 +468,36 @@ impl Engine<'_> {
             .unwrap_or((0, &0));
         let id = self.free.swap_remove(at);
         // Keep at least one token to read, whose logits start the answer.
-        let kept = common_prefix(&tokens, &self.cached[id as usize]).min(tokens.len().saturating_sub(1));
-        let next_prompt = if matches!(
-            self.context.clear_kv_cache_seq(Some(id as u32), Some(kept as u32), None),
-            Ok(true)
-        ) {
-            self.cached[id as usize].truncate(kept);
-            kept
+        let most = tokens.len().saturating_sub(1);
+        let own = common_prefix(&tokens, &self.cached[id as usize]).min(most);
+        let donor = self.donor(&tokens, active).filter(|(_, shared)| (*shared).min(most) >= own + MIN_COPIED);
+        let next_prompt = if let Some((source, shared)) = donor {
+            let shared = shared.min(most);
+            // A copy between streams takes the whole stream; it is made at the next decode,
+            // before the batch is written. Then only the shared start stays.
+            let copied = self.context.copy_kv_cache_seq(source, id, None, None).is_ok()
+                && matches!(
+                    self.context.clear_kv_cache_seq(Some(id as u32), Some(shared as u32), None),
+                    Ok(true)
+                );
+            if copied {
+                self.cached[id as usize] = tokens[..shared].to_vec();
+                self.copied_into.push(id);
+                self.counters.prompt_tokens_copied.fetch_add(shared as u64, Ordering::Relaxed);
+                shared
+            } else {
+                self.forget(id);
+                0
+            }
+        } else if matches!(self.context.clear_kv_cache_seq(Some(id as u32), Some(own as u32), None), Ok(true))
+        {
+            self.cached[id as usize].truncate(own);
+            self.counters.prompt_tokens_reused.fetch_add(own as u64, Ordering::Relaxed);
+            own
         } else {
             self.forget(id);
             0
         };
-        self.counters.prompt_tokens_reused.fetch_add(next_prompt as u64, Ordering::Relaxed);
         let sampling = job.request.sampling;
         let sampler = if sampling.temperature <= 0.0 {
             LlamaSampler::greedy()
@@ -496,6 +526,18 @@ impl Engine<'_> {
             logits_at: None,
             text: Utf8Pending::default(),
         }
+    }
+
+    /// The slot whose cache holds the longest start of `tokens`, and its length: a free slot's
+    /// last prompt, or what a busy slot has read of its prompt so far. A slot whose own copy
+    /// is not made yet cannot give one.
+    #[allow(clippy::cast_sign_loss)]
+    fn donor(&self, tokens: &[LlamaToken], active: &[Sequence]) -> Option<(i32, usize)> {
+        let free = self.free.iter().map(|&id| (id, common_prefix(tokens, &self.cached[id as usize])));
+        let busy = active.iter().map(|s| (s.id, common_prefix(tokens, &s.tokens[..s.next_prompt])));
+        free.chain(busy)
+            .filter(|(id, shared)| *shared > 0 && !self.copied_into.contains(id))
+            .max_by_key(|(id, shared)| (*shared, std::cmp::Reverse(*id)))
     }
 
     /// One decode call over every active sequence, then one sampled token for each that
@@ -543,6 +585,9 @@ impl Engine<'_> {
         if count == 0 {
             return;
         }
+        let started = std::time::Instant::now();
+        // The copies between streams queued since the last call are made in this one.
+        self.copied_into.clear();
         if let Err(error) = self.context.decode(batch) {
             tracing::error!(%error, sequences = active.len(), "llama.cpp decode failed");
             for sequence in active.drain(..) {
@@ -552,6 +597,7 @@ impl Engine<'_> {
             }
             return;
         }
+        let decoded = std::time::Instant::now();
         let mut finished = Vec::new();
         for (index, sequence) in active.iter_mut().enumerate() {
             let Some(at) = sequence.logits_at else { continue };
@@ -582,6 +628,13 @@ impl Engine<'_> {
                 finished.push(index);
             }
         }
+        tracing::trace!(
+            sequences = active.len(),
+            tokens = count,
+            decode_us = decoded.duration_since(started).as_micros(),
+            sample_us = decoded.elapsed().as_micros(),
+            "step"
+        );
         for index in finished.into_iter().rev() {
             let sequence = active.swap_remove(index);
             self.release(&sequence);

@@ -1,5 +1,6 @@
 //! The in-process engines with the real model: streaming, cancellation within one decode
-//! step, bounded admission, the shared system prompt's cache, and tokenisation compared with
+//! step, bounded admission, the shared system prompt's cache (kept in a slot, copied into
+//! another), and tokenisation compared with
 //! llama.cpp's own for the same GGUF file (llama-server's `/tokenize`, recorded in
 //! `fixtures/tokens.json` by `scripts/record-token-fixture.py`).
 
@@ -63,6 +64,62 @@ async fn llamacpp_streams_an_answer_and_reuses_the_system_prompt() {
         counters.prompt_tokens_reused.load(Ordering::Relaxed) >= 20,
         "the second prompt reused the system prompt's cache"
     );
+}
+
+/// The whole answer, written greedily.
+async fn answer(engine: &LlamaCppGenerator, request: GenerationRequest) -> String {
+    let mut stream = engine.generate(request).await.expect("admitted");
+    let mut text = String::new();
+    while let Some(event) = stream.recv().await {
+        if let GenerationEvent::Token(piece) = event.expect("no error") {
+            text.push_str(&piece);
+        }
+    }
+    text
+}
+
+/// A long answer that keeps a slot busy until dropped, once its prompt is read.
+async fn keep_busy(engine: &LlamaCppGenerator, system: &str) -> frontdesk_core::generate::GenerationStream {
+    let mut long = request("Customer: write a very long story about a lighthouse keeper.", 400);
+    long.messages[0].content = system.into();
+    long.sampling.ignore_eos = true;
+    let mut stream = engine.generate(long).await.expect("admitted");
+    assert!(matches!(stream.recv().await, Some(Ok(GenerationEvent::Token(_)))));
+    stream
+}
+
+async fn until_idle(engine: &LlamaCppGenerator) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while engine.in_flight() > 0 || engine.counters().active.load(Ordering::Relaxed) > 0 {
+        assert!(std::time::Instant::now() < deadline, "the engine never went idle");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn llamacpp_copies_the_shared_system_prompt_into_a_fresh_slot() {
+    let engine = llamacpp(4, 4).await;
+    let copied = || engine.counters().prompt_tokens_copied.load(Ordering::Relaxed);
+    let mut question = request("Customer: how long does shipping take?", 24);
+    question.sampling.temperature = 0.0;
+
+    // Reference: the question read whole in a fresh slot, beside a busy slot whose prompt
+    // starts differently (nothing worth copying).
+    let other =
+        keep_busy(&engine, "You are a pirate. Speak like one in every reply you give to anyone.").await;
+    let read_whole = answer(&engine, question.clone()).await;
+    assert_eq!(copied(), 0, "no slot shared the start of the prompt");
+    drop(other);
+    until_idle(&engine).await;
+
+    // The question's last slot now serves another visitor, who shares only the system prompt;
+    // the question lands in a slot without it, and gets it copied from the busy one.
+    let busy = keep_busy(&engine, SYSTEM).await;
+    let with_copy = answer(&engine, question).await;
+    drop(busy);
+    assert!(copied() >= 32, "the system prompt's cache was copied ({} tokens)", copied());
+    assert!(!read_whole.trim().is_empty());
+    assert_eq!(with_copy, read_whole, "the copied cache gives the same greedy answer");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

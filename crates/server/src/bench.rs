@@ -274,6 +274,12 @@ async fn one_conversation(
     }
     let first = first.ok_or_else(|| anyhow::anyhow!("the engine wrote nothing"))?;
     let tokens = counted.unwrap_or(pieces);
+    tracing::debug!(
+        ttft_ms = (first - started).as_millis(),
+        decode_ms = (last - first).as_millis(),
+        tokens,
+        "conversation"
+    );
     let decode = (tokens > 1 && last > first).then(|| (tokens - 1) as f64 / (last - first).as_secs_f64());
     Ok((first - started, decode, tokens, prompt))
 }
