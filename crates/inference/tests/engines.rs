@@ -96,30 +96,56 @@ async fn until_idle(engine: &LlamaCppGenerator) {
     }
 }
 
+fn greedy(question: &str, max_tokens: usize) -> GenerationRequest {
+    let mut request = request(question, max_tokens);
+    request.sampling.temperature = 0.0;
+    request
+}
+
+const PIRATE: &str = "You are a pirate. Speak like one in every reply you give to anyone.";
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn llamacpp_copies_the_shared_system_prompt_into_a_fresh_slot() {
     let engine = llamacpp(4, 4).await;
     let copied = || engine.counters().prompt_tokens_copied.load(Ordering::Relaxed);
-    let mut question = request("Customer: how long does shipping take?", 24);
-    question.sampling.temperature = 0.0;
+    let question = greedy("Customer: how long does shipping take?", 24);
 
-    // Reference: the question read whole in a fresh slot, beside a busy slot whose prompt
-    // starts differently (nothing worth copying).
-    let other =
-        keep_busy(&engine, "You are a pirate. Speak like one in every reply you give to anyone.").await;
+    // Reference: the question read whole (slot 1) beside a busy slot (0) whose prompt starts
+    // differently, so nothing is worth copying.
+    let other = keep_busy(&engine, PIRATE).await;
     let read_whole = answer(&engine, question.clone()).await;
     assert_eq!(copied(), 0, "no slot shared the start of the prompt");
     drop(other);
     until_idle(&engine).await;
 
-    // The question's last slot now serves another visitor, who shares only the system prompt;
-    // the question lands in a slot without it, and gets it copied from the busy one.
-    let busy = keep_busy(&engine, SYSTEM).await;
+    // Slots 0 and 1 go to visitors whose prompts they hold; the question lands in slot 2,
+    // which has never been used, and gets the system prompt copied from slot 1.
+    let first = keep_busy(&engine, PIRATE).await;
+    let second = keep_busy(&engine, SYSTEM).await;
+    assert_eq!(copied(), 0, "both kept their own slot's cache");
     let with_copy = answer(&engine, question).await;
-    drop(busy);
+    drop((first, second));
     assert!(copied() >= 32, "the system prompt's cache was copied ({} tokens)", copied());
     assert!(!read_whole.trim().is_empty());
     assert_eq!(with_copy, read_whole, "the copied cache gives the same greedy answer");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn llamacpp_moves_a_sequence_down_into_a_gap_and_it_writes_on_unchanged() {
+    let engine = llamacpp(4, 4).await;
+    let moved = || engine.counters().sequences_moved.load(Ordering::Relaxed);
+    let question = greedy("Customer: can I return my headphones after a month?", 40);
+    let alone = answer(&engine, question.clone()).await;
+
+    // Slot 0 stays busy; a one-token answer takes slot 1 and the question slot 2. When the
+    // short one ends, the question moves down into slot 1 mid-answer.
+    let busy = keep_busy(&engine, SYSTEM).await;
+    let short = engine.generate(greedy("Customer: hi", 1)).await.expect("admitted");
+    let moving = answer(&engine, question).await;
+    drop((busy, short));
+    assert!(moved() >= 1, "the question was moved down into the gap");
+    assert!(!alone.trim().is_empty());
+    assert_eq!(moving, alone, "the moved sequence writes the same greedy answer");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
