@@ -88,10 +88,11 @@ async fn keep_busy(engine: &LlamaCppGenerator, system: &str) -> frontdesk_core::
     stream
 }
 
-async fn until_idle(engine: &LlamaCppGenerator) {
+/// Waits (10 s at most) until no sequence is decoding and every admission permit is back.
+async fn until_idle(engine: &LlamaCppGenerator, what: &str) {
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     while engine.in_flight() > 0 || engine.counters().active.load(Ordering::Relaxed) > 0 {
-        assert!(std::time::Instant::now() < deadline, "the engine never went idle");
+        assert!(std::time::Instant::now() < deadline, "{what}");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
@@ -116,7 +117,7 @@ async fn llamacpp_copies_the_shared_system_prompt_into_a_fresh_slot() {
     let read_whole = answer(&engine, question.clone()).await;
     assert_eq!(copied(), 0, "no slot shared the start of the prompt");
     drop(other);
-    until_idle(&engine).await;
+    until_idle(&engine, "the engine never went idle").await;
 
     // Slots 0 and 1 go to visitors whose prompts they hold; the question lands in slot 2,
     // which has never been used, and gets the system prompt copied from slot 1.
@@ -162,11 +163,7 @@ async fn llamacpp_stops_within_one_decode_step_when_the_reader_goes_away() {
     drop(stream);
     let counters = Arc::clone(engine.counters());
     let at_drop = counters.tokens_generated.load(Ordering::Relaxed);
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while engine.in_flight() > 0 || counters.active.load(Ordering::Relaxed) > 0 {
-        assert!(std::time::Instant::now() < deadline, "the sequence was never dropped");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    until_idle(&engine, "the sequence was never dropped").await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     let after = counters.tokens_generated.load(Ordering::Relaxed);
     assert!(after <= at_drop + 1, "{} tokens written after the reader went away", after - at_drop);
@@ -185,11 +182,7 @@ async fn llamacpp_refuses_with_busy_when_every_slot_is_taken() {
     }
     drop((first, second));
     // The engine frees the slots at its next step (a step may be a long prompt read).
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while engine.in_flight() > 0 {
-        assert!(std::time::Instant::now() < deadline, "the slots never came back");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    until_idle(&engine, "the slots never came back").await;
     assert!(engine.generate(request("Customer: hello again", 4)).await.is_ok(), "slots come back");
 }
 
