@@ -119,8 +119,8 @@ pub async fn build_app(config: &Config) -> anyhow::Result<App> {
                 &config.model,
                 LlamaCppConfig {
                     max_in_flight: config.max_in_flight,
-                    // Every admitted generation decodes at once: batching costs little more
-                    // than one sequence on a CPU.
+                    // Every admitted generation decodes in the same step: four visitors' step
+                    // took about three times one visitor's here, far less than taking turns.
                     parallel: config.max_in_flight,
                     ..LlamaCppConfig::default()
                 },
