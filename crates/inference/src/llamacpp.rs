@@ -407,6 +407,22 @@ impl Engine<'_> {
         self.free.push(sequence.id);
     }
 
+    /// Keeps in slot `id` the cache of `start`, the first tokens it holds, and drops the rest;
+    /// forgets the whole slot when llama.cpp cannot cut it there (false).
+    #[allow(clippy::cast_sign_loss, clippy::cast_possible_truncation)]
+    fn keep(&mut self, id: i32, start: &[LlamaToken]) -> bool {
+        let kept = matches!(
+            self.context.clear_kv_cache_seq(Some(id as u32), Some(start.len() as u32), None),
+            Ok(true)
+        );
+        if kept {
+            self.cached[id as usize] = start.to_vec();
+        } else {
+            self.forget(id);
+        }
+        kept
+    }
+
     /// Forgets what a slot's cache holds.
     #[allow(clippy::cast_sign_loss)]
     fn forget(&mut self, id: i32) {
@@ -472,32 +488,27 @@ impl Engine<'_> {
         let most = tokens.len().saturating_sub(1);
         let own = common_prefix(&tokens, &self.cached[id as usize]).min(most);
         let donor = self.donor(&tokens, active).filter(|(_, shared)| (*shared).min(most) >= own + MIN_COPIED);
-        let next_prompt = if let Some((source, shared)) = donor {
-            let shared = shared.min(most);
+        let next_prompt = match donor {
             // A copy between streams takes the whole stream; it is made at the next decode,
             // before the batch is written. Then only the shared start stays.
-            let copied = self.context.copy_kv_cache_seq(source, id, None, None).is_ok()
-                && matches!(
-                    self.context.clear_kv_cache_seq(Some(id as u32), Some(shared as u32), None),
-                    Ok(true)
-                );
-            if copied {
-                self.cached[id as usize] = tokens[..shared].to_vec();
-                self.copied_into.push(id);
-                self.counters.prompt_tokens_copied.fetch_add(shared as u64, Ordering::Relaxed);
-                shared
-            } else {
-                self.forget(id);
-                0
+            Some((source, shared)) => {
+                let shared = shared.min(most);
+                if self.context.copy_kv_cache_seq(source, id, None, None).is_err() {
+                    self.forget(id);
+                    0
+                } else if self.keep(id, &tokens[..shared]) {
+                    self.copied_into.push(id);
+                    self.counters.prompt_tokens_copied.fetch_add(shared as u64, Ordering::Relaxed);
+                    shared
+                } else {
+                    0
+                }
             }
-        } else if matches!(self.context.clear_kv_cache_seq(Some(id as u32), Some(own as u32), None), Ok(true))
-        {
-            self.cached[id as usize].truncate(own);
-            self.counters.prompt_tokens_reused.fetch_add(own as u64, Ordering::Relaxed);
-            own
-        } else {
-            self.forget(id);
-            0
+            None if self.keep(id, &tokens[..own]) => {
+                self.counters.prompt_tokens_reused.fetch_add(own as u64, Ordering::Relaxed);
+                own
+            }
+            None => 0,
         };
         let sampling = job.request.sampling;
         let sampler = if sampling.temperature <= 0.0 {
@@ -553,14 +564,7 @@ impl Engine<'_> {
             top.id = hole;
             // The old slot keeps what the sequence has read of its prompt, as a released one
             // would.
-            if matches!(
-                self.context.clear_kv_cache_seq(Some(from as u32), Some(top.next_prompt as u32), None),
-                Ok(true)
-            ) {
-                self.cached[from as usize] = top.tokens[..top.next_prompt].to_vec();
-            } else {
-                self.forget(from);
-            }
+            self.keep(from, &top.tokens[..top.next_prompt]);
             self.free.push(from);
             self.counters.sequences_moved.fetch_add(1, Ordering::Relaxed);
         }
