@@ -211,6 +211,11 @@ pub struct LoadFigures {
     /// Decode speed of one conversation (tokens after the first over the time after it),
     /// median.
     pub decode_per_conversation: f64,
+    /// Time to the answer's last token, median: what the visitor waits for the whole answer.
+    /// An engine that starts some answers sooner, reading other visitors' prompts between
+    /// their tokens, lowers time to first token and decode speed both; this shows whether
+    /// answers also end sooner.
+    pub done_median: Duration,
     /// Tokens written by all conversations over the wall time.
     pub aggregate: f64,
 }
@@ -243,12 +248,22 @@ fn bench_prompts(settings: &InferenceBench) -> anyhow::Result<Vec<Vec<PromptMess
     Ok(prompts)
 }
 
-/// One conversation: (time to first token, decode tokens per second, tokens, prompt tokens).
+/// One conversation's figures.
+struct Conversation {
+    ttft: Duration,
+    /// Decode tokens per second, when it wrote more than one token.
+    decode: Option<f64>,
+    /// Time to its last token.
+    done: Duration,
+    tokens: usize,
+    prompt_tokens: usize,
+}
+
 async fn one_conversation(
     generator: Arc<dyn Generator>,
     messages: Vec<PromptMessage>,
     max_tokens: usize,
-) -> anyhow::Result<(Duration, Option<f64>, usize, usize)> {
+) -> anyhow::Result<Conversation> {
     // Answers of the same length from every engine, so aggregate speeds compare (mistral.rs
     // has no such option and may stop earlier).
     let sampling = SamplingConfig { max_tokens, ignore_eos: true, ..SamplingConfig::default() };
@@ -281,7 +296,7 @@ async fn one_conversation(
         "conversation"
     );
     let decode = (tokens > 1 && last > first).then(|| (tokens - 1) as f64 / (last - first).as_secs_f64());
-    Ok((first - started, decode, tokens, prompt))
+    Ok(Conversation { ttft: first - started, decode, done: last - started, tokens, prompt_tokens: prompt })
 }
 
 /// Rounds measured at a concurrency: more for fewer conversations, so each figure rests on a
@@ -297,7 +312,7 @@ fn rounds(concurrency: usize) -> usize {
 /// Each engine's figures over llama-server's in the same run; with several runs, the median
 /// and the range.
 fn ratios(out: &mut String, results: &[(String, usize, usize, LoadFigures)]) {
-    let mut lines: Vec<(String, usize, [Vec<f64>; 3])> = Vec::new();
+    let mut lines: Vec<(String, usize, [Vec<f64>; 5])> = Vec::new();
     for (at, (name, run, c, f)) in results.iter().enumerate().filter(|(_, (n, ..))| n != "llama-server") {
         // The k-th measurement of this engine at this concurrency in this run (a concurrency
         // may be listed more than once) goes against llama-server's k-th.
@@ -308,9 +323,12 @@ fn ratios(out: &mut String, results: &[(String, usize, usize, LoadFigures)]) {
         let Some((.., b)) = results.iter().filter(|m| same("llama-server", m)).nth(k) else {
             continue;
         };
+        let faster = |ours: Duration, theirs: Duration| theirs.as_secs_f64() / ours.as_secs_f64().max(1e-9);
         let ratio = [
-            b.ttft_median.as_secs_f64() / f.ttft_median.as_secs_f64().max(1e-9),
+            faster(f.ttft_median, b.ttft_median),
+            faster(f.ttft_p95, b.ttft_p95),
             f.decode_per_conversation / b.decode_per_conversation.max(1e-9),
+            faster(f.done_median, b.done_median),
             f.aggregate / b.aggregate.max(1e-9),
         ];
         let at = match lines.iter().position(|(n, lc, _)| n == name && lc == c) {
@@ -330,13 +348,13 @@ fn ratios(out: &mut String, results: &[(String, usize, usize, LoadFigures)]) {
     let runs = lines[0].2[0].len();
     let _ = writeln!(
         out,
-        "\nratio to llama-server (above 1.0 is better: for time to first token, llama-server's time over ours){}",
+        "\nratio to llama-server (above 1.0 is better: for times, llama-server's time over ours){}",
         if runs > 1 { format!("; median of {runs} measurements [lowest-highest]") } else { String::new() }
     );
     let _ = writeln!(
         out,
-        "{:<14} {:>3} {:>16} {:>16} {:>16}",
-        "engine", "c", "ttft p50", "decode/conv", "aggregate"
+        "{:<14} {:>3} {:>16} {:>16} {:>16} {:>16} {:>16}",
+        "engine", "c", "ttft p50", "ttft p95", "decode/conv", "done p50", "aggregate"
     );
     for (name, c, mut all) in lines {
         let cells: Vec<String> = all
@@ -356,7 +374,11 @@ fn ratios(out: &mut String, results: &[(String, usize, usize, LoadFigures)]) {
                 }
             })
             .collect();
-        let _ = writeln!(out, "{name:<14} {c:>3} {:>16} {:>16} {:>16}", cells[0], cells[1], cells[2]);
+        let _ = writeln!(
+            out,
+            "{name:<14} {c:>3} {:>16} {:>16} {:>16} {:>16} {:>16}",
+            cells[0], cells[1], cells[2], cells[3], cells[4]
+        );
     }
 }
 
@@ -371,8 +393,7 @@ async fn load(
     max_tokens: usize,
 ) -> anyhow::Result<LoadFigures> {
     let rounds = rounds(concurrency);
-    let mut ttfts = Vec::new();
-    let mut decodes = Vec::new();
+    let (mut ttfts, mut decodes, mut dones) = (Vec::new(), Vec::new(), Vec::new());
     let (mut tokens, mut prompt_tokens, mut wall) = (0_usize, 0_usize, Duration::ZERO);
     for _ in 0..rounds {
         let started = Instant::now();
@@ -383,15 +404,17 @@ async fn load(
             running.push(tokio::spawn(one_conversation(Arc::clone(generator), messages, max_tokens)));
         }
         for task in running {
-            let (ttft, decode, written, prompt) = task.await??;
-            ttfts.push(ttft);
-            decodes.extend(decode);
-            tokens += written;
-            prompt_tokens += prompt;
+            let conversation = task.await??;
+            ttfts.push(conversation.ttft);
+            decodes.extend(conversation.decode);
+            dones.push(conversation.done);
+            tokens += conversation.tokens;
+            prompt_tokens += conversation.prompt_tokens;
         }
         wall += started.elapsed();
     }
     ttfts.sort();
+    dones.sort();
     decodes.sort_by(f64::total_cmp);
     Ok(LoadFigures {
         samples: ttfts.len(),
@@ -399,6 +422,7 @@ async fn load(
         ttft_median: percentile(&ttfts, 0.5),
         ttft_p95: percentile(&ttfts, 0.95),
         decode_per_conversation: decodes.get(decodes.len() / 2).copied().unwrap_or_default(),
+        done_median: percentile(&dones, 0.5),
         aggregate: tokens as f64 / wall.as_secs_f64(),
     })
 }
@@ -448,12 +472,13 @@ impl Drop for LlamaServer {
 fn row(out: &mut String, name: &str, c: usize, f: &LoadFigures) {
     let _ = writeln!(
         out,
-        "{name:<14} {c:>3} {:>6} {:>9.0} {:>10.0} {:>10.0} {:>12.1} {:>11.1}",
+        "{name:<14} {c:>3} {:>6} {:>9.0} {:>10.0} {:>10.0} {:>12.1} {:>10.0} {:>11.1}",
         f.samples,
         f.prompt_tokens,
         ms(f.ttft_median),
         ms(f.ttft_p95),
         f.decode_per_conversation,
+        ms(f.done_median),
         f.aggregate
     );
 }
@@ -473,13 +498,13 @@ pub async fn run_inference(settings: &InferenceBench, engines: Vec<BenchEngine>)
     );
     let _ = writeln!(
         out,
-        "{:<14} {:>3} {:>6} {:>9} {:>10} {:>10} {:>12} {:>11}",
-        "engine", "c", "convs", "prompt", "ttft p50", "ttft p95", "decode/conv", "aggregate"
+        "{:<14} {:>3} {:>6} {:>9} {:>10} {:>10} {:>12} {:>10} {:>11}",
+        "engine", "c", "convs", "prompt", "ttft p50", "ttft p95", "decode/conv", "done p50", "aggregate"
     );
     let _ = writeln!(
         out,
-        "{:<14} {:>3} {:>6} {:>9} {:>10} {:>10} {:>12} {:>11}",
-        "", "", "", "tokens", "ms", "ms", "tok/s", "tok/s"
+        "{:<14} {:>3} {:>6} {:>9} {:>10} {:>10} {:>12} {:>10} {:>11}",
+        "", "", "", "tokens", "ms", "ms", "tok/s", "ms", "tok/s"
     );
     let max_c = settings.concurrency.iter().copied().max().unwrap_or(1);
     // Conversations in one run, so each run (and each engine in it) gets prompts of its own.
@@ -538,5 +563,27 @@ mod tests {
         assert_eq!(all.len(), 1_000);
         let report = run_search(300, 50, None).expect("bench");
         assert!(report.contains("keywords only"), "{report}");
+    }
+
+    #[test]
+    fn ratios_put_llama_server_times_over_ours_and_our_speeds_over_its() {
+        let figures = |ttft_ms: u64, p95_ms: u64, decode: f64, done_ms: u64, aggregate: f64| LoadFigures {
+            samples: 16,
+            prompt_tokens: 370.0,
+            ttft_median: Duration::from_millis(ttft_ms),
+            ttft_p95: Duration::from_millis(p95_ms),
+            decode_per_conversation: decode,
+            done_median: Duration::from_millis(done_ms),
+            aggregate,
+        };
+        let results = vec![
+            ("llama-server".to_owned(), 0, 16, figures(8_000, 10_000, 10.0, 20_000, 100.0)),
+            ("llamacpp".to_owned(), 0, 16, figures(4_000, 12_500, 8.0, 16_000, 125.0)),
+        ];
+        let mut out = String::new();
+        ratios(&mut out, &results);
+        let line = out.lines().find(|l| l.starts_with("llamacpp")).expect("a ratio line");
+        let cells: Vec<&str> = line.split_whitespace().collect();
+        assert_eq!(cells, ["llamacpp", "16", "2.00", "0.80", "0.80", "1.25", "1.25"], "{out}");
     }
 }
