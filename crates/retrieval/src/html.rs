@@ -175,12 +175,8 @@ impl Walker<'_> {
         }
         for child in element.children() {
             match child.value() {
-                Node::Text(text) => {
-                    // Text in a `dl` outside its `dd`s belongs to no term.
-                    if self.term.is_none() || self.in_dd {
-                        self.text(text);
-                    }
-                }
+                // Text in a `dl` outside its `dd`s belongs to no term.
+                Node::Text(text) if self.term.is_none() || self.in_dd => self.text(text),
                 Node::Element(_) => {
                     if let Some(child) = ElementRef::wrap(child) {
                         self.walk(child);

@@ -454,7 +454,7 @@ impl SessionStore for EmbeddedStore {
                     out.push(serde_json::from_slice(bytes.value())?);
                 }
             }
-            out.sort_by(|a, b| b.updated_ms.cmp(&a.updated_ms));
+            out.sort_by_key(|c| std::cmp::Reverse(c.updated_ms));
             Ok(out)
         })
         .await

@@ -473,7 +473,7 @@ impl SessionStore for RedisStore {
                 out.push(conversation);
             }
         }
-        out.sort_by(|a, b| b.updated_ms.cmp(&a.updated_ms));
+        out.sort_by_key(|c| std::cmp::Reverse(c.updated_ms));
         Ok(out)
     }
 
