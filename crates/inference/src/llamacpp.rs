@@ -63,8 +63,7 @@ impl Default for LlamaCppConfig {
 
 /// Prompt tokens read in one step at most (llama.cpp's batch size; it splits them into
 /// micro-batches of 512). As in llama-server, a step holds one token of every writing sequence
-/// and as much of the waiting prompts as fits, so visitors who arrive together get their
-/// first tokens together.
+/// and as many of the waiting prompts as fit (see `Engine::step`).
 const PREFILL_CHUNK: usize = 2048;
 
 /// Prompt tokens another slot must hold beyond a slot's own before its cache is copied:
@@ -104,6 +103,9 @@ pub struct EngineCounters {
     pub sequences_moved: AtomicU64,
     /// Prompt tokens read.
     pub prompt_tokens_read: AtomicU64,
+    /// Steps that read part of a prompt and left the rest for the next (only a prompt longer
+    /// than what a step has room for is read in pieces).
+    pub prompts_cut: AtomicU64,
     /// Sequences decoding now.
     pub active: AtomicUsize,
 }
@@ -604,10 +606,21 @@ impl Engine<'_> {
                 count += 1;
             }
         }
+        // Whole prompts, in slot order, while they fit; only the first may be read in pieces
+        // (one longer than a step). A prompt begun at the end of a step gets its first token
+        // no sooner than if it waited for the next, and the part read pushes the prompts
+        // behind it back: with sixteen visitors of about 300 new tokens each, the ninth
+        // first token came after two steps of six whole prompts (about 3,600 tokens) instead
+        // of two full steps (4,096); the median first token at sixteen was about 10% sooner.
+        let mut reading = false;
         for sequence in active.iter_mut() {
             if sequence.last.is_some() || budget == 0 {
                 continue;
             }
+            if reading && sequence.tokens.len() - sequence.next_prompt > budget {
+                break;
+            }
+            reading = true;
             let end = (sequence.next_prompt + budget).min(sequence.tokens.len());
             for index in sequence.next_prompt..end {
                 let last = index + 1 == sequence.tokens.len();
@@ -617,6 +630,9 @@ impl Engine<'_> {
                     sequence.logits_at = Some(count);
                 }
                 count += 1;
+            }
+            if end < sequence.tokens.len() {
+                self.counters.prompts_cut.fetch_add(1, Ordering::Relaxed);
             }
             budget -= end - sequence.next_prompt;
             self.counters

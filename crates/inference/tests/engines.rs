@@ -1,7 +1,7 @@
 //! The in-process engines with the real model: streaming, cancellation within one decode
-//! step, bounded admission, the shared system prompt's cache (kept in a slot, copied into
-//! another), and tokenisation compared with
-//! llama.cpp's own for the same GGUF file (llama-server's `/tokenize`, recorded in
+//! step, bounded admission, prompts read whole in each step, the shared system prompt's cache
+//! (kept in a slot, copied into another), and tokenisation compared with llama.cpp's own for
+//! the same GGUF file (llama-server's `/tokenize`, recorded in
 //! `fixtures/tokens.json` by `scripts/record-token-fixture.py`).
 
 use std::path::PathBuf;
@@ -147,6 +147,41 @@ async fn llamacpp_moves_a_sequence_down_into_a_gap_and_it_writes_on_unchanged() 
     assert!(moved() >= 1, "the question was moved down into the gap");
     assert!(!alone.trim().is_empty());
     assert_eq!(moving, alone, "the moved sequence writes the same greedy answer");
+}
+
+/// A question of about 1,100 tokens, its start different for each `n`.
+fn long_question(n: usize) -> GenerationRequest {
+    let mut text = format!("Customer {n}: here are my orders.");
+    for order in 0..70 {
+        text.push_str(&format!(" Order {n}-{order} was shipped on day {order} and arrives in five days."));
+    }
+    text.push_str(" Which one arrives first?");
+    greedy(&text, 6)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn llamacpp_reads_prompts_that_arrive_together_whole() {
+    let engine = llamacpp(4, 4).await;
+    let cut = || engine.counters().prompts_cut.load(Ordering::Relaxed);
+
+    // Three prompts of about 1,100 tokens: two do not fit one step of 2,048 together, so
+    // each step reads one whole; none is begun at the end of a step and finished in the next.
+    let mut streams = Vec::new();
+    for n in 0..3 {
+        streams.push(engine.generate(long_question(n)).await.expect("admitted"));
+    }
+    for mut stream in streams {
+        let (mut text, mut prompt) = (String::new(), 0);
+        while let Some(event) = stream.recv().await {
+            match event.expect("no error") {
+                GenerationEvent::Token(piece) => text.push_str(&piece),
+                GenerationEvent::Finished { prompt_tokens, .. } => prompt = prompt_tokens,
+            }
+        }
+        assert!((1_025..=2_000).contains(&prompt), "prompt of {prompt} tokens: more than half a step");
+        assert!(!text.trim().is_empty(), "every visitor got an answer");
+    }
+    assert_eq!(cut(), 0, "no prompt was read in pieces");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
