@@ -103,8 +103,8 @@ pub struct EngineCounters {
     pub sequences_moved: AtomicU64,
     /// Prompt tokens read.
     pub prompt_tokens_read: AtomicU64,
-    /// Steps that read part of a prompt and left the rest for the next (only a prompt longer
-    /// than what a step has room for is read in pieces).
+    /// Times a step read part of a prompt and left the rest for the next one (only a prompt
+    /// longer than what a step has room for is read in pieces).
     pub prompts_cut: AtomicU64,
     /// Sequences decoding now.
     pub active: AtomicUsize,
