@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs every test: makes sure Redis is up, installs the tools the deployment and browser tests
+# Runs every test: the fast check tier (scripts/check.sh), then makes sure Redis is up, installs the tools the deployment and browser tests
 # drive (nginx, docker-compose, Chromium, playwright-core), builds (scripts/build.sh: the
 # models, the build's system packages, every target), then `cargo test` over the whole
 # workspace (unit tests, the store conformance suite on both backends, the engines with the
@@ -23,6 +23,8 @@ fi
 export FRONTDESK_TEST_PYTHON="$venv/bin/python"
 
 started=$(date +%s)
+# The fast tier first (format, clippy, unit tests on the doubles): a lint fails CI in minutes.
+bash scripts/check.sh
 # The models, then every binary and test target in one feature set (the failover test runs
 # the `frontdesk` binary itself), so `cargo test` below reuses every artefact.
 bash scripts/build.sh

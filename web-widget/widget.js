@@ -19,13 +19,13 @@
       title: "Support", greeting: "Hi! How can we help you today?", placeholder: "Type your question…", send: "Send",
       person: "Talk to a person", waiting: "Waiting for a person to join…", agent: "A support agent has joined", closed: "This conversation has ended",
       sources: "Sources", open: "Open chat", close: "Close", offline: "Reconnecting…", typing: "The assistant is typing",
-      up: "Helpful", down: "Not helpful", you: "You", assistant: "Assistant"
+      up: "Helpful", down: "Not helpful", you: "You", assistant: "Assistant", earlier: "Earlier messages"
     },
     zh: {
       title: "在线客服", greeting: "您好！有什么可以帮您？", placeholder: "输入您的问题…", send: "发送",
       person: "转人工", waiting: "正在为您转接人工客服…", agent: "客服已接入", closed: "对话已结束",
       sources: "来源", open: "打开聊天", close: "关闭", offline: "正在重新连接…", typing: "正在输入",
-      up: "有帮助", down: "没有帮助", you: "您", assistant: "助手"
+      up: "有帮助", down: "没有帮助", you: "您", assistant: "助手", earlier: "更早的消息"
     }
   };
   var config = { color: "#2456d6", position: "right", locale: (document.documentElement.lang || navigator.language || "en").toLowerCase() };
@@ -60,6 +60,7 @@
     ".visitor{align-self:flex-end;background:var(--c);color:#fff;white-space:pre-wrap}.assistant,.agent{align-self:flex-start;background:#fff;border:1px solid #e1e3e8}" +
     ".agent{border-color:#f0b429}.who{font-size:11px;color:#8a5a00;margin-bottom:2px}.system{align-self:center;color:#666;font-size:12px}" +
     ".src{margin-top:6px;font-size:12px;color:#555}.src a{color:var(--c)}.fb{margin-top:4px}.fb button{background:none;border:0;cursor:pointer;font-size:15px;color:#666;opacity:.6;padding:2px}.fb button[aria-pressed=true]{opacity:1;color:var(--c)}" +
+    ".earlier{display:block;margin:4px auto;background:none;border:1px solid #ccc;border-radius:12px;padding:2px 10px;cursor:pointer;font-size:12px;color:#555}" +
     ".typing{align-self:flex-start;display:flex;gap:4px;padding:10px 12px;background:#fff;border:1px solid #e1e3e8;border-radius:12px}.typing i{width:6px;height:6px;border-radius:50%;background:#999;animation:fd 1s infinite}.typing i+i{animation-delay:.2s}.typing i+i+i{animation-delay:.4s}@keyframes fd{50%{opacity:.2}}" +
     "form{display:flex;gap:6px;padding:10px;border-top:1px solid #e1e3e8;background:#fff}" +
     "textarea{flex:1;resize:none;border:1px solid #c9ccd3;border-radius:8px;padding:7px;height:38px;color:#1b1b1f;background:#fff}" +
@@ -272,21 +273,39 @@
   function render(m) {
     var b = bubble(m.role, m.text, m.id, m.agent);
     if (m.role === "assistant") { sourcesOf(b, m.sources); feedbackOf(b, m.id, m.feedback && m.feedback.value); }
+    return b;
+  }
+  // A long conversation resumes with its newest messages; this button fetches older pages.
+  var earlier = null, oldestSeq = null;
+  function offerEarlier(more, messages) {
+    if (messages.length) oldestSeq = messages[0].seq;
+    if (!more) { if (earlier) { earlier.remove(); earlier = null; } return; }
+    if (!earlier) {
+      earlier = el("button", "earlier", T.earlier);
+      earlier.type = "button";
+      earlier.onclick = function () { out({ type: "history", before: oldestSeq }); };
+    }
+    log.insertBefore(earlier, greeting.nextSibling);
   }
   function out(frame) {
     if (ws && ws.readyState === 1) ws.send(JSON.stringify(frame));
     else pending.push(frame);
   }
-  // A random id per browser, so this visitor's conversations can be exported or deleted together.
-  function visitorId() {
-    var key = "frontdesk:visitor:" + base.host, id = null;
-    try { id = localStorage.getItem(key); } catch (e) { /* storage off */ }
-    if (!id) {
-      id = (crypto.randomUUID && crypto.randomUUID()) || (Date.now().toString(36) + Math.random().toString(36).slice(2));
-      try { localStorage.setItem(key, id); } catch (e) { /* storage off */ }
-    }
-    return id;
+  // Web storage, which a browser may block (then even reading `localStorage` throws): every
+  // read and write goes through here, and without storage the chat simply starts afresh.
+  function stored(area, key) {
+    try { return window[area].getItem(key); } catch (e) { return null; }
   }
+  function store(area, key, value) {
+    try {
+      if (value === null) window[area].removeItem(key);
+      else window[area].setItem(key, value);
+    } catch (e) { /* storage off */ }
+  }
+  // The visitor token the server issued this browser, so this visitor's conversations stay
+  // together (and can be exported or deleted together); the first hello goes without one.
+  var VISITOR_KEY = "frontdesk:visitor:" + base.host;
+  function visitorId() { return stored("localStorage", VISITOR_KEY) || undefined; }
   function connect() {
     var url = (base.protocol === "https:" ? "wss://" : "ws://") + base.host + "/v1/ws";
     ws = new WebSocket(url);
@@ -296,7 +315,7 @@
       clearInterval(heartbeat);
       heartbeat = setInterval(function () { if (ws && ws.readyState === 1) ws.send('{"type":"ping"}'); }, 30000);
       var hello = { type: "hello", locale: config.locale, page: location.origin + location.pathname, visitor: { id: visitorId(), attributes: Frontdesk.__attributes } };
-      var token = localStorage.getItem(STORE_KEY);
+      var token = stored("localStorage", STORE_KEY);
       if (token) hello.token = token;
       ws.send(JSON.stringify(hello));
     };
@@ -304,11 +323,14 @@
       var f;
       try { f = JSON.parse(event.data); } catch (e) { return; }
       if (f.type === "welcome") {
-        localStorage.setItem(STORE_KEY, f.token);
+        store("localStorage", STORE_KEY, f.token);
+        if (f.visitor_token) store("localStorage", VISITOR_KEY, f.visitor_token);
         log.textContent = "";
         bubbles = {};
         greeting = bubble("assistant", config.greeting || T.greeting);
+        earlier = null;
         f.messages.forEach(render);
+        offerEarlier(f.more, f.messages);
         setStatus(f.status);
         // An answer cut off by a lost connection was not stored: ask again with the same id
         // (the server keeps the question once and writes the answer now).
@@ -318,6 +340,11 @@
         }
         var queued = pending; pending = [];
         queued.forEach(function (q) { if (q.type === "message") bubble("visitor", q.text); out(q); });
+      } else if (f.type === "history") {
+        // Older messages go above the ones shown, in order.
+        var after = greeting.nextSibling === earlier ? earlier.nextSibling : greeting.nextSibling;
+        f.messages.forEach(function (m) { log.insertBefore(render(m), after); });
+        offerEarlier(f.more, f.messages);
       } else if (f.type === "ack") {
         // Only the assistant answers every message; a person may take a while, or not reply.
         if (state === "bot" || state === "closed") showTyping(true);
@@ -343,7 +370,7 @@
         announce((f.agent || T.agent) + ": " + f.text);
       } else if (f.type === "error") {
         showTyping(false);
-        if (f.code === "unauthorized") localStorage.removeItem(STORE_KEY);
+        if (f.code === "unauthorized") store("localStorage", STORE_KEY, null);
         bubble("system", f.message);
         announce(f.message);
       }
@@ -365,7 +392,7 @@
     out({ type: "message", id: id, text: text });
   }
   var OPEN_KEY = "frontdesk:open:" + base.host;
-  function remember(isOpen) { try { sessionStorage.setItem(OPEN_KEY, isOpen ? "1" : ""); } catch (e) { /* storage off */ } }
+  function remember(isOpen) { store("sessionStorage", OPEN_KEY, isOpen ? "1" : ""); }
   function open() {
     remember(true);
     panel.classList.add("open");
@@ -400,7 +427,7 @@
   (document.body || document.documentElement).appendChild(host);
   // A reload keeps the conversation, and the panel open if it was.
   var wasOpen = false;
-  try { wasOpen = sessionStorage.getItem(OPEN_KEY) === "1"; } catch (e) { /* storage off */ }
+  wasOpen = stored("sessionStorage", OPEN_KEY) === "1";
   if (wasOpen) open();
-  else if (localStorage.getItem(STORE_KEY)) { opened = true; connect(); }
+  else if (stored("localStorage", STORE_KEY)) { opened = true; connect(); }
 })();

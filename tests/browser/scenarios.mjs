@@ -376,6 +376,29 @@ await scenario("the widget works from the keyboard and announces new messages", 
   assert.equal(await page.evaluate(() => document.activeElement.shadowRoot?.activeElement?.className), "launch");
 });
 
+await scenario("with web storage blocked the widget loads without an error and answers", async () => {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  // As a browser that blocks storage for the page does: even reading the property throws.
+  await context.addInitScript(() => {
+    for (const area of ["localStorage", "sessionStorage"]) {
+      Object.defineProperty(window, area, {
+        get() { throw new DOMException("The operation is insecure.", "SecurityError"); },
+      });
+    }
+  });
+  const page = await context.newPage();
+  const errors = [];
+  page.on("pageerror", (error) => errors.push(String(error)));
+  await page.goto(`${HOST}/shop.html`);
+  await page.locator(".launch").click();
+  await page.locator("textarea").waitFor({ timeout: WAIT });
+  await ask(page, "How much does shipping cost?");
+  await lastAnswer(page).waitFor({ timeout: WAIT });
+  assert.match(await lastAnswer(page).locator(".body").innerText(), /4\.90 euros/);
+  assert.deepEqual(errors, [], "no script error on the page");
+  await context.close();
+});
+
 await browser.close();
 site.close();
 const failed = results.filter((ok) => !ok).length;

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use frontdesk::config::{CommonArgs, Config};
+use frontdesk::config::{Config, Settings};
 use frontdesk::RunningServer;
 use futures::{SinkExt, StreamExt};
 use serde_json::{json, Value};
@@ -81,7 +81,7 @@ pub fn test_config_with(
     std::fs::create_dir_all(data_dir)?;
     let file = data_dir.join("frontdesk.toml");
     std::fs::write(&file, toml)?;
-    let args = CommonArgs {
+    let args = Settings {
         config: Some(file),
         listen: Some("127.0.0.1:0".into()),
         data_dir: Some(data_dir.to_owned()),
@@ -94,7 +94,7 @@ pub fn test_config_with(
         kb: Some(repo_root().join("tests/fixtures/kb")),
         embedding_model: Some(embedding_model_path().display().to_string()),
         answer_mode: Some(answer_mode.into()),
-        ..CommonArgs::default()
+        ..Settings::default()
     };
     let prefix = redis_prefix.to_owned();
     Config::resolve(&args, &move |name| (name == "FRONTDESK_REDIS_PREFIX").then(|| prefix.clone()))
@@ -104,6 +104,54 @@ pub fn test_config_with(
 pub async fn start_server(config: &Config) -> anyhow::Result<RunningServer> {
     anyhow::ensure!(model_path().is_file(), "model missing: run scripts/fetch-model.sh first");
     frontdesk::start(config).await
+}
+
+/// The servers of a test that shows work done by staff reaching a visitor: one server on the
+/// embedded store, or on Redis two replicas sharing a fresh key prefix, the visitor on the
+/// first and the staff (agents, admins) on the second. Both use [`keys_toml`]'s keys.
+pub struct Cluster {
+    /// The backend the servers use.
+    pub backend: Backend,
+    /// The Redis key prefix the replicas share.
+    pub prefix: String,
+    /// The visitor's server (also the staff's on the embedded store).
+    pub visitor: RunningServer,
+    /// The staff's replica, on Redis only.
+    pub staff: Option<RunningServer>,
+    /// The data dir of each server, kept until the cluster is dropped.
+    pub data: [tempfile::TempDir; 2],
+}
+
+impl Cluster {
+    /// Starts the servers (answering in `auto` mode).
+    pub async fn start(backend: Backend) -> anyhow::Result<Self> {
+        let prefix = format!("frontdesk-e2e:{}:", frontdesk_core::new_id());
+        let data = [tempfile::tempdir()?, tempfile::tempdir()?];
+        let config = |dir: &Path| test_config_with(backend, dir, &prefix, "auto", &keys_toml());
+        let visitor = start_server(&config(data[0].path())?).await?;
+        // The replicas share the token secret through Redis; nothing is copied between them.
+        let staff = match backend {
+            Backend::Redis => Some(start_server(&config(data[1].path())?).await?),
+            Backend::Embedded => None,
+        };
+        Ok(Self { backend, prefix, visitor, staff, data })
+    }
+
+    /// Where the staff work: the second replica on Redis, the one server otherwise.
+    pub fn staff_addr(&self) -> std::net::SocketAddr {
+        self.staff.as_ref().map_or(self.visitor.addr, |s| s.addr)
+    }
+
+    /// Stops every server; returns the visitor's server's data dir and the prefix, for a test
+    /// that starts it again.
+    pub async fn stop(self) -> anyhow::Result<(tempfile::TempDir, String)> {
+        if let Some(staff) = self.staff {
+            staff.stop().await?;
+        }
+        self.visitor.stop().await?;
+        let [first, _] = self.data;
+        Ok((first, self.prefix))
+    }
 }
 
 type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::Command;
 
 use anyhow::Context;
-use frontdesk::config::{CommonArgs, Config};
+use frontdesk::config::{Config, Settings};
 use frontdesk_e2e::repo_root;
 use serde_json::Value;
 
@@ -100,7 +100,7 @@ fn the_kubernetes_manifests_fit_together() -> anyhow::Result<()> {
     let toml = config_map["data"]["frontdesk.toml"].as_str().context("frontdesk.toml in the ConfigMap")?;
     let file = tempfile::NamedTempFile::new()?;
     std::fs::write(file.path(), toml)?;
-    let args = CommonArgs { config: Some(file.path().to_owned()), ..CommonArgs::default() };
+    let args = Settings { config: Some(file.path().to_owned()), ..Settings::default() };
     let secret_value = |key: &str| secret_keys.get(key).and_then(Value::as_str).map(str::to_owned);
     let env = |name: &str| match name {
         "FRONTDESK_TOKEN_SECRET" => secret_value("token-secret"),
@@ -109,7 +109,18 @@ fn the_kubernetes_manifests_fit_together() -> anyhow::Result<()> {
         "FRONTDESK_AGENT_KEY" => secret_value("agent-key"),
         _ => None,
     };
-    let config = Config::resolve(&args, &env)?;
+    // Applied as shipped, the Secret's placeholders are refused: they would open the API to
+    // anyone who read this repository.
+    let refused = Config::resolve(&args, &env).expect_err("the placeholders are refused").to_string();
+    assert!(refused.contains("placeholder"), "{refused}");
+    // With values of its own, the deployment's configuration is valid.
+    let filled = |name: &str| match name {
+        "FRONTDESK_TOKEN_SECRET" => Some("9b2f64c1d8e07a35f1c9e2b47d06a8f3".to_owned()),
+        "FRONTDESK_ADMIN_KEY" => Some("5e1b7c93a2d04f68b9c3e1a7".to_owned()),
+        "FRONTDESK_AGENT_KEY" => Some("c4a8e2f61b9d3075e8a1c6b2".to_owned()),
+        other => env(other),
+    };
+    let config = Config::resolve(&args, &filled)?;
     assert_eq!(config.store, frontdesk::config::StoreKind::Redis);
     assert!(config.trust_forwarded_for, "behind the Service, addresses come from X-Forwarded-For");
     assert_eq!(config.api_keys.len(), 2, "an admin and an agent key from the Secret");

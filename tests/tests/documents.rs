@@ -5,7 +5,9 @@
 
 use std::time::{Duration, Instant};
 
-use frontdesk_e2e::{keys_toml, start_server, test_config_with, ApiClient, Backend, Visitor, ADMIN_KEY};
+use frontdesk_e2e::{
+    keys_toml, start_server, test_config_with, ApiClient, Backend, Cluster, Visitor, ADMIN_KEY,
+};
 use serde_json::{json, Value};
 
 const GIFT_CARDS: &str = "question,answer\nDo you sell gift cards?,\"Yes: Brightwave gift cards from 10 to 500 euros, valid for three years.\"\n";
@@ -56,18 +58,8 @@ async fn answered_within_two_seconds(
 }
 
 async fn documents(backend: Backend) -> anyhow::Result<()> {
-    let prefix = format!("frontdesk-e2e:{}:", frontdesk_core::new_id());
-    let data_a = tempfile::tempdir()?;
-    let data_b = tempfile::tempdir()?;
-    let replica_a =
-        start_server(&test_config_with(backend, data_a.path(), &prefix, "auto", &keys_toml())?).await?;
-    let replica_b = match backend {
-        Backend::Redis => Some(
-            start_server(&test_config_with(backend, data_b.path(), &prefix, "auto", &keys_toml())?).await?,
-        ),
-        Backend::Embedded => None,
-    };
-    let admin_addr = replica_b.as_ref().map_or(replica_a.addr, |b| b.addr);
+    let cluster = Cluster::start(backend).await?;
+    let admin_addr = cluster.staff_addr();
     let admin = ApiClient::new(admin_addr, Some(ADMIN_KEY));
     let http = reqwest::Client::new();
     let base = format!("http://{admin_addr}/api/v1");
@@ -78,7 +70,7 @@ async fn documents(backend: Backend) -> anyhow::Result<()> {
     let ids: Vec<&str> = listed.as_array().expect("list").iter().filter_map(|d| d["id"].as_str()).collect();
     assert_eq!(ids, ["returns.md", "shipping.md", "store.csv"]);
 
-    let visitor_addr = replica_a.addr;
+    let visitor_addr = cluster.visitor.addr;
 
     // Upload: answerable within two seconds, without a restart.
     let uploaded_at = Instant::now();
@@ -210,10 +202,7 @@ async fn documents(backend: Backend) -> anyhow::Result<()> {
         .await?;
     assert_eq!(answer(visitor_addr, "do you sell gift cards").await?, frontdesk_core::chat::DECLINE_TEXT);
 
-    if let Some(b) = replica_b {
-        b.stop().await?;
-    }
-    replica_a.stop().await?;
+    let (data_a, prefix) = cluster.stop().await?;
 
     // A restart keeps what the API changed (the deleted document stays deleted).
     if backend == Backend::Embedded {

@@ -6,28 +6,17 @@
 use std::time::Duration;
 
 use frontdesk_e2e::{
-    keys_toml, start_server, test_config_with, AgentFeed, ApiClient, Backend, Visitor, ADMIN_KEY, ANA_KEY,
-    BO_KEY,
+    keys_toml, start_server, test_config_with, AgentFeed, ApiClient, Backend, Cluster, Visitor, ADMIN_KEY,
+    ANA_KEY, BO_KEY,
 };
 use serde_json::{json, Value};
 
 const WAIT: Duration = Duration::from_secs(10);
 
 async fn handoff(backend: Backend) -> anyhow::Result<()> {
-    let prefix = format!("frontdesk-e2e:{}:", frontdesk_core::new_id());
-    let data_a = tempfile::tempdir()?;
-    let data_b = tempfile::tempdir()?;
-    let replica_a =
-        start_server(&test_config_with(backend, data_a.path(), &prefix, "auto", &keys_toml())?).await?;
     // With Redis the agent uses a second replica; the embedded store has one process.
-    let replica_b = match backend {
-        // The replicas share the token secret through Redis; nothing is copied between them.
-        Backend::Redis => Some(
-            start_server(&test_config_with(backend, data_b.path(), &prefix, "auto", &keys_toml())?).await?,
-        ),
-        Backend::Embedded => None,
-    };
-    let agent_addr = replica_b.as_ref().map_or(replica_a.addr, |b| b.addr);
+    let cluster = Cluster::start(backend).await?;
+    let agent_addr = cluster.staff_addr();
     let ana = ApiClient::new(agent_addr, Some(ANA_KEY));
     let bo = ApiClient::new(agent_addr, Some(BO_KEY));
 
@@ -36,7 +25,7 @@ async fn handoff(backend: Backend) -> anyhow::Result<()> {
     assert_eq!(ready["agent"], "ana");
 
     // The FAQ has no answer: the visitor is told so and the chat joins the queue.
-    let mut visitor = Visitor::connect(replica_a.addr).await?;
+    let mut visitor = Visitor::connect(cluster.visitor.addr).await?;
     // The page is kept without its query and fragment.
     visitor
         .send(json!({"type": "hello", "page": "http://shop.test/products/aura?email=a@b.test#reviews"}))
@@ -159,10 +148,7 @@ async fn handoff(backend: Backend) -> anyhow::Result<()> {
     assert_eq!(summary["per_day"].as_array().map(Vec::len), Some(1));
 
     drop(visitor);
-    if let Some(b) = replica_b {
-        b.stop().await?;
-    }
-    replica_a.stop().await?;
+    cluster.stop().await?;
     Ok(())
 }
 
@@ -184,7 +170,8 @@ async fn every_api_route_requires_its_role() -> anyhow::Result<()> {
         start_server(&test_config_with(Backend::Embedded, data.path(), "unused:", "auto", &keys_toml())?)
             .await?;
     let mut visitor = Visitor::connect(server.addr).await?;
-    let welcome = visitor.hello_with(None, json!({"id": "visitor-0123456789", "attributes": {}})).await?;
+    let welcome = visitor.hello_with(None, json!({"attributes": {}})).await?;
+    let visitor_id = welcome["visitor_id"].as_str().expect("an issued visitor id").to_owned();
     let id = welcome["conversation_id"].as_str().unwrap_or_default().to_owned();
     // (method, path, body, role)
     let routes: Vec<(&str, String, Option<Value>, &str)> = vec![
@@ -208,8 +195,8 @@ async fn every_api_route_requires_its_role() -> anyhow::Result<()> {
         ("DELETE", "/api/v1/documents/extra.md".into(), None, "admin"),
         ("GET", "/api/v1/search?q=returns".into(), None, "admin"),
         ("GET", "/api/v1/analytics/summary?days=7".into(), None, "admin"),
-        ("GET", "/api/v1/visitors/visitor-0123456789".into(), None, "admin"),
-        ("DELETE", "/api/v1/visitors/visitor-0123456789".into(), None, "admin"),
+        ("GET", format!("/api/v1/visitors/{visitor_id}"), None, "admin"),
+        ("DELETE", format!("/api/v1/visitors/{visitor_id}"), None, "admin"),
     ];
     let key_of = |role: &str| if role == "agent" { ANA_KEY } else { ADMIN_KEY };
     let other = |role: &str| if role == "agent" { ADMIN_KEY } else { ANA_KEY };

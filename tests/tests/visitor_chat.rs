@@ -201,9 +201,8 @@ async fn the_visitors_attributes_fit_the_answer_to_them() -> anyhow::Result<()> 
     assert!(plain.contains("4.90 euros"), "{plain}");
 
     let mut member = Visitor::connect(server.addr).await?;
-    let welcome = member
-        .hello_with(None, serde_json::json!({"id": "visitor-0123456789", "attributes": {"plan": "Plus"}}))
-        .await?;
+    let welcome = member.hello_with(None, serde_json::json!({"attributes": {"plan": "Plus"}})).await?;
+    let visitor_id = welcome["visitor_id"].as_str().expect("an issued visitor id").to_owned();
     let frames = member.ask("q1", question).await?;
     let fitted = frames.last().expect("done")["text"].as_str().unwrap_or_default().to_owned();
     assert!(fitted.contains("always free for Brightwave Plus members"), "{fitted}");
@@ -215,8 +214,8 @@ async fn the_visitors_attributes_fit_the_answer_to_them() -> anyhow::Result<()> 
     let store = frontdesk_store::EmbeddedStore::open(&data.path().join("frontdesk.redb"))?;
     use frontdesk_core::store::SessionStore;
     let conversation = store.get_conversation(&id).await?.expect("stored");
-    assert_eq!(conversation.visitor_id, "visitor-0123456789");
-    let profile = store.get_visitor("visitor-0123456789").await?.expect("profile");
+    assert_eq!(conversation.visitor_id, visitor_id);
+    let profile = store.get_visitor(&visitor_id).await?.expect("profile");
     assert_eq!(profile.attributes.get("plan").map(String::as_str), Some("Plus"));
     Ok(())
 }

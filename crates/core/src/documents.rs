@@ -34,6 +34,67 @@ pub struct Document {
     pub content: Vec<u8>,
 }
 
+/// The file types the knowledge library reads: the one list of extensions, MIME types and
+/// (in the retrieval crate, by an exhaustive match) parsers. A document's name picks its format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DocumentFormat {
+    /// Markdown: an entry per heading with text under it.
+    Markdown,
+    /// HTML: an entry per h2/h3 heading or dt/dd pair of the main content.
+    Html,
+    /// CSV with question and answer columns.
+    Csv,
+    /// JSON: a list of question/answer objects.
+    Json,
+    /// Plain text: question lines followed by their answers.
+    Text,
+    /// PDF: its text, read as plain text.
+    Pdf,
+}
+
+impl DocumentFormat {
+    /// Every format, in the order the admin page lists them.
+    pub const ALL: [Self; 6] = [Self::Markdown, Self::Html, Self::Csv, Self::Json, Self::Text, Self::Pdf];
+
+    /// The file extensions of this format, lowercase, without the dot; the first is the usual one.
+    pub fn extensions(self) -> &'static [&'static str] {
+        match self {
+            Self::Markdown => &["md", "markdown"],
+            Self::Html => &["html", "htm"],
+            Self::Csv => &["csv"],
+            Self::Json => &["json"],
+            Self::Text => &["txt", "text"],
+            Self::Pdf => &["pdf"],
+        }
+    }
+
+    /// The MIME type a document of this format is served with.
+    pub fn mime(self) -> &'static str {
+        match self {
+            Self::Markdown => "text/markdown; charset=utf-8",
+            Self::Html => "text/html; charset=utf-8",
+            Self::Csv => "text/csv; charset=utf-8",
+            Self::Json => "application/json",
+            Self::Text => "text/plain; charset=utf-8",
+            Self::Pdf => "application/pdf",
+        }
+    }
+
+    /// The format of a document named `name` (a file name or a document id), by its extension.
+    pub fn of(name: &str) -> Option<Self> {
+        let (_, extension) = name.rsplit_once('.')?;
+        let extension = extension.to_ascii_lowercase();
+        Self::ALL.into_iter().find(|format| format.extensions().contains(&extension.as_str()))
+    }
+
+    /// Every extension with its dot, comma-separated: a file input's `accept` list.
+    pub fn accept_list() -> String {
+        let all: Vec<String> =
+            Self::ALL.iter().flat_map(|f| f.extensions()).map(|e| format!(".{e}")).collect();
+        all.join(",")
+    }
+}
+
 /// Longest document id.
 pub const MAX_DOCUMENT_ID: usize = 200;
 
@@ -84,6 +145,21 @@ pub trait Library: Send + Sync + 'static {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_documents_name_picks_its_format() {
+        assert_eq!(DocumentFormat::of("academy/Courses.MD"), Some(DocumentFormat::Markdown));
+        assert_eq!(DocumentFormat::of("notes.text"), Some(DocumentFormat::Text));
+        assert_eq!(DocumentFormat::of("faq.htm"), Some(DocumentFormat::Html));
+        assert_eq!(DocumentFormat::of("archive.zip"), None);
+        assert_eq!(DocumentFormat::of("README"), None);
+        for format in DocumentFormat::ALL {
+            for extension in format.extensions() {
+                assert_eq!(DocumentFormat::of(&format!("x.{extension}")), Some(format));
+                assert!(DocumentFormat::accept_list().split(',').any(|e| e == format!(".{extension}")));
+            }
+        }
+    }
 
     #[test]
     fn document_ids_are_relative_paths() {

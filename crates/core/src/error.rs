@@ -94,9 +94,10 @@ pub enum Error {
     /// The engine's queue is full.
     #[error("busy: {0}")]
     Busy(String),
-    /// The store could not be reached or failed.
+    /// The store could not be reached or failed; the backend's error is kept as the source,
+    /// for the log.
     #[error("store error: {0}")]
-    Store(String),
+    Store(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// The knowledge base index failed.
     #[error("retrieval error: {0}")]
     Retrieval(String),

@@ -7,12 +7,14 @@
 //! - [`protocol`]: the JSON frames of the visitor WebSocket (`/v1/ws`).
 //! - [`store::SessionStore`], [`retrieve::Retriever`], [`generate::Generator`]: the three
 //!   backend traits. The `frontdesk` binary wires the real implementations.
-//! - [`chat::ChatService`]: one chat turn, from the visitor's message to the stored, cited answer.
+//! - [`chat::ChatService`]: one chat turn, from the visitor's message to the stored, cited answer,
+//!   emitted as channel-neutral [`chat::TurnEvent`]s; [`chat::Transition`]: every status change.
 //! - [`documents`]: FAQ documents as admins manage them, and where they are kept.
 //! - [`metrics`]: counters and latency histograms for `/metrics`.
 //! - [`prompt`]: the system prompt and the prompt built within a token budget.
 //! - [`guard`]: keeps the system prompt from being recited to a visitor.
 //! - [`token`]: signed conversation tokens, so knowing an id alone gives no access.
+//! - `testing` (feature `testing`): in-memory doubles of the three backends for unit tests.
 //! - [`error::Error`] and [`error::ErrorCode`]: one error type whose code decides what a client sees.
 
 pub mod chat;
@@ -26,6 +28,8 @@ pub mod prompt;
 pub mod protocol;
 pub mod retrieve;
 pub mod store;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 pub mod token;
 
 pub use error::{Error, ErrorCode, Result};

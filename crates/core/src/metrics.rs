@@ -7,6 +7,8 @@ use std::fmt::Write as _;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
 
+use crate::chat::Transition;
+
 /// Upper bounds of the latency buckets, in seconds.
 const BUCKETS: [f64; 14] =
     [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
@@ -100,6 +102,8 @@ pub struct Metrics {
     turns: [AtomicU64; 6],
     handoffs_requested: AtomicU64,
     handoffs_no_answer: AtomicU64,
+    /// By transition, in the order of [`Transition::LABELS`].
+    status_changes: [AtomicU64; 6],
     /// From the visitor's message to the first piece of the answer.
     pub time_to_first_token: Histogram,
     /// Between two pieces of a generated answer.
@@ -140,6 +144,13 @@ impl Metrics {
         .fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Counts a conversation status transition, by its label (one of [`Transition::LABELS`]).
+    pub fn status_change(&self, label: &str) {
+        if let Some(index) = Transition::LABELS.iter().position(|l| *l == label) {
+            self.status_changes[index].fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
     /// The Prometheus text exposition, with `generations_in_flight` from the engine.
     pub fn render(&self, generations_in_flight: usize) -> String {
         let mut out = String::with_capacity(4_096);
@@ -173,6 +184,18 @@ impl Metrics {
             self.handoffs_requested.load(Ordering::Relaxed),
             self.handoffs_no_answer.load(Ordering::Relaxed)
         );
+        let _ = writeln!(
+            out,
+            "# HELP frontdesk_status_changes_total Conversation status transitions.\n\
+             # TYPE frontdesk_status_changes_total counter"
+        );
+        for (label, count) in Transition::LABELS.iter().zip(&self.status_changes) {
+            let _ = writeln!(
+                out,
+                "frontdesk_status_changes_total{{transition=\"{label}\"}} {}",
+                count.load(Ordering::Relaxed)
+            );
+        }
         let _ = writeln!(
             out,
             "# HELP frontdesk_generations_in_flight Generations running or queued in the engine.\n\

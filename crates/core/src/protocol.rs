@@ -11,11 +11,37 @@ use crate::model::{ConversationStatus, FeedbackValue, Message, Source, Usage};
 /// Longest visitor message, in characters.
 pub const MAX_MESSAGE_CHARS: usize = 2_000;
 
+/// Most messages one `welcome` or `history` page carries.
+pub const PAGE_MESSAGES: usize = 50;
+
+/// Most bytes of message text one page carries (its newest message always goes in): a long
+/// conversation resumes with its latest part, never with a frame too large to send.
+pub const PAGE_TEXT_BYTES: usize = 32 * 1024;
+
+/// The page of `messages` (oldest first) that ends just before `before` (a `seq`; `None` for
+/// the newest): at most [`PAGE_MESSAGES`] messages and [`PAGE_TEXT_BYTES`] of text, and
+/// whether older ones remain.
+pub fn history_page(messages: &[Message], before: Option<u64>) -> (Vec<Message>, bool) {
+    let end = before.map_or(messages.len(), |seq| messages.partition_point(|m| m.seq < seq));
+    let mut start = end;
+    let mut bytes = 0;
+    while start > 0 && end - start < PAGE_MESSAGES {
+        let size = messages[start - 1].text.len();
+        if start < end && bytes + size > PAGE_TEXT_BYTES {
+            break;
+        }
+        bytes += size;
+        start -= 1;
+    }
+    (messages[start..end].to_vec(), start > 0)
+}
+
 /// What the host page tells about the visitor.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct VisitorInfo {
-    /// A stable id for this visitor (the widget keeps a random one per browser), so their
-    /// conversations and profile can be found, exported and deleted together.
+    /// The visitor token a previous `welcome` gave (the widget keeps it per browser), so this
+    /// visitor's conversations and profile stay together. Anything else (an id the client made
+    /// up, another visitor's id) is ignored and a new visitor is issued.
     #[serde(default)]
     pub id: Option<String>,
     /// Free attributes (plan, interests, the product page viewed).
@@ -61,6 +87,11 @@ pub enum ClientFrame {
     },
     /// The visitor asks for a person.
     Handoff {},
+    /// Older messages than `welcome` carried: the page before the message `before` (a `seq`).
+    History {
+        /// The `seq` of the oldest message the client has.
+        before: u64,
+    },
     /// Keep-alive; answered by `pong`.
     Ping,
 }
@@ -77,8 +108,22 @@ pub enum ServerFrame {
         token: String,
         /// Who handles the conversation now.
         status: ConversationStatus,
-        /// Earlier messages, oldest first.
+        /// The visitor's id, as the privacy API (`/api/v1/visitors/{id}`) knows them.
+        visitor_id: String,
+        /// Keep this and send it as `hello.visitor.id` to stay the same visitor.
+        visitor_token: String,
+        /// The newest earlier messages, oldest first (a bounded page: see `more`).
         messages: Vec<Message>,
+        /// Older messages exist; ask for them with `history`.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        more: bool,
+    },
+    /// A page of older messages, answering `history`.
+    History {
+        /// The messages, oldest first.
+        messages: Vec<Message>,
+        /// Still older messages exist.
+        more: bool,
     },
     /// The visitor's message is stored.
     Ack {
@@ -167,6 +212,36 @@ mod tests {
             serde_json::from_value::<ClientFrame>(json!({"type": "ping"})).expect("ping"),
             ClientFrame::Ping
         );
+    }
+
+    #[test]
+    fn a_long_history_is_paged_newest_first_within_its_bounds() {
+        let messages: Vec<Message> = (0..120u64)
+            .map(|seq| {
+                let mut m = Message::new(
+                    crate::model::Role::Visitor,
+                    "x".repeat(if seq == 100 { 40_000 } else { 100 }),
+                );
+                m.seq = seq;
+                m
+            })
+            .collect();
+        let seqs = |page: &[Message]| page.iter().map(|m| m.seq).collect::<Vec<_>>();
+        // The newest page stops before the 40 KB message, which does not fit with the others.
+        let (page, more) = history_page(&messages, None);
+        assert_eq!((seqs(&page), more), ((101..120).collect(), true));
+        // Alone it goes in whole: the newest message of a page always does.
+        let (page, more) = history_page(&messages, Some(101));
+        assert_eq!((seqs(&page), more), (vec![100], true));
+        let (page, more) = history_page(&messages, Some(100));
+        assert_eq!(page.len(), PAGE_MESSAGES);
+        assert_eq!((seqs(&page), more), ((50..100).collect(), true));
+        let (page, more) = history_page(&messages, Some(50));
+        assert_eq!((seqs(&page), more), ((0..50).collect(), false));
+        assert_eq!(history_page(&[], None), (Vec::new(), false));
+        let history: ClientFrame =
+            serde_json::from_value(json!({"type": "history", "before": 70})).expect("history parses");
+        assert_eq!(history, ClientFrame::History { before: 70 });
     }
 
     #[test]

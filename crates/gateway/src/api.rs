@@ -7,8 +7,9 @@ use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use frontdesk_core::chat::Transition;
 use frontdesk_core::model::{Conversation, ConversationStatus, FeedbackValue, Message, Role};
-use frontdesk_core::store::{ConversationPage, ConversationQuery, StatusChange, StatusOutcome};
+use frontdesk_core::store::{ConversationPage, ConversationQuery, StatusOutcome};
 use frontdesk_core::{Error, ErrorCode};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -175,9 +176,8 @@ pub async fn takeover(
     AgentKey(agent): AgentKey,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Conversation>> {
-    use ConversationStatus::{Agent, Bot, Closed, Waiting};
-    let change = StatusChange::to(Agent).by(agent.name.clone()).only_from(&[Bot, Waiting, Closed]);
-    match state.chat.store().set_status(&id, &change).await? {
+    let takeover = Transition::Takeover { agent: agent.name.clone() };
+    match state.chat.transition(&id, &takeover).await? {
         StatusOutcome::Changed(conversation) => {
             tracing::info!(conversation_id = %id, agent = %agent.name, "agent took over");
             Ok(Json(conversation))
@@ -242,10 +242,8 @@ pub async fn handback(
     _agent: AgentKey,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Conversation>> {
-    let change = StatusChange::to(ConversationStatus::Bot)
-        .only_from(&[ConversationStatus::Agent, ConversationStatus::Waiting]);
     changed(
-        state.chat.store().set_status(&id, &change).await?,
+        state.chat.transition(&id, &Transition::HandBack).await?,
         "only a conversation a person handles can be handed back",
     )
 }
@@ -256,8 +254,7 @@ pub async fn close(
     _agent: AgentKey,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Conversation>> {
-    let change = StatusChange::to(ConversationStatus::Closed);
-    changed(state.chat.store().set_status(&id, &change).await?, "the conversation cannot be closed")
+    changed(state.chat.transition(&id, &Transition::Close).await?, "the conversation cannot be closed")
 }
 
 fn changed(outcome: StatusOutcome, refused: &str) -> ApiResult<Json<Conversation>> {

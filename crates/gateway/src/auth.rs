@@ -49,7 +49,12 @@ pub struct ApiKey {
 
 impl std::fmt::Debug for ApiKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ApiKey").field("name", &self.name).field("role", &self.role).finish_non_exhaustive()
+        f.debug_struct("ApiKey")
+            .field("name", &self.name)
+            .field("role", &self.role)
+            // A short prefix tells keys apart in a log without revealing them.
+            .field("sha256_prefix", &hex::encode(&self.sha256[..4]))
+            .finish_non_exhaustive()
     }
 }
 
@@ -61,11 +66,30 @@ pub fn hash_key(key: &str) -> String {
     hex::encode(Sha256::digest(key.as_bytes()))
 }
 
+/// Whether a secret is a placeholder from an example (`replace-with-...`, `change-me`) or too
+/// uniform to have been drawn at random: deployed as it is, it would open the API to anyone
+/// who read the example.
+pub fn looks_like_placeholder(secret: &str) -> bool {
+    let lower = secret.to_ascii_lowercase();
+    let words = ["replace", "change-me", "changeme", "placeholder", "your-", "example", "secret-here"];
+    let distinct: std::collections::HashSet<char> = lower.chars().collect();
+    words.iter().any(|w| lower.contains(w)) || distinct.len() < 8
+}
+
+/// Whether a key is one of the development keys the README and `scripts/run.sh` give (they end
+/// in `0123456789`): fine on a loopback address, never on one others reach.
+pub fn is_development_key(key: &str) -> bool {
+    key.ends_with("0123456789")
+}
+
 impl ApiKey {
-    /// A key given in plain text (the development flags).
+    /// A key given in plain text (the development flags). Placeholders are refused.
     pub fn from_plain(name: impl Into<String>, role: Role, key: &str) -> Result<Self, String> {
         if key.chars().count() < MIN_KEY_CHARS {
             return Err(format!("an API key must have at least {MIN_KEY_CHARS} characters"));
+        }
+        if looks_like_placeholder(key) {
+            return Err("the key looks like a placeholder; generate one with `openssl rand -hex 24`".into());
         }
         Ok(Self { name: name.into(), role, sha256: Sha256::digest(key.as_bytes()).into() })
     }
@@ -167,6 +191,21 @@ mod tests {
         assert!(matches!(keys.require(Some("agent-key-0123456789"), Role::Admin), Err(Error::Forbidden)));
         assert!(matches!(keys.require(Some("agent-key-012345678"), Role::Agent), Err(Error::Unauthorized)));
         assert!(matches!(keys.require(None, Role::Agent), Err(Error::Unauthorized)));
+    }
+
+    #[test]
+    fn placeholder_keys_are_refused_and_development_keys_known() {
+        for placeholder in [
+            "replace-with-a-long-random-admin-key",
+            "change-me-change-me-change-me",
+            "aaaaaaaaaaaaaaaaaaaaaaaa",
+            "0000000000000000",
+        ] {
+            assert!(ApiKey::from_plain("x", Role::Admin, placeholder).is_err(), "{placeholder}");
+        }
+        assert!(ApiKey::from_plain("x", Role::Admin, "3f9c1a7e5b2d48c6a0e1f7b3").is_ok());
+        assert!(is_development_key("dev-admin-key-0123456789"));
+        assert!(!is_development_key("3f9c1a7e5b2d48c6a0e1f7b3"));
     }
 
     #[test]

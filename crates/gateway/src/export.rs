@@ -45,8 +45,19 @@ fn role_name(role: Role) -> &'static str {
     }
 }
 
+/// A cell as a spreadsheet shows it: text that a spreadsheet would run as a formula (starting
+/// with `=`, `+`, `-`, `@`, a tab or a carriage return) gets a leading `'`, so a visitor's
+/// message `=HYPERLINK(...)` is shown as typed, never evaluated (OWASP's CSV injection advice).
+fn inert_cell(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        std::borrow::Cow::Owned(format!("'{text}"))
+    } else {
+        std::borrow::Cow::Borrowed(text)
+    }
+}
+
 /// One row per message: seq, time, role, author, text, sources (titles joined by `; `),
-/// feedback.
+/// feedback. Text cells are made inert for spreadsheets ([`inert_cell`]).
 pub fn to_csv(messages: &[Message]) -> Result<String, Error> {
     let mut writer = csv::Writer::from_writer(Vec::new());
     let internal = |e: csv::Error| Error::Internal(format!("csv export: {e}"));
@@ -64,9 +75,9 @@ pub fn to_csv(messages: &[Message]) -> Result<String, Error> {
                 message.seq.to_string().as_str(),
                 &iso_time(message.created_ms),
                 role_name(message.role),
-                &author(message),
-                &message.text,
-                &sources.join("; "),
+                &inert_cell(&author(message)),
+                &inert_cell(&message.text),
+                &inert_cell(&sources.join("; ")),
                 feedback,
             ])
             .map_err(internal)?;
@@ -102,6 +113,28 @@ mod tests {
         assert_eq!(iso_time(951_782_400_000), "2000-02-29T00:00:00.000Z");
         assert_eq!(iso_time(1_795_893_621_123), "2026-11-28T19:20:21.123Z");
         assert_eq!(iso_time(-1), "1969-12-31T23:59:59.999Z");
+    }
+
+    #[test]
+    fn a_formula_in_a_message_is_exported_as_text() {
+        let mut rows = Vec::new();
+        for text in ["=HYPERLINK(\"http://evil.example\",\"click\")", "+1+2", "-2+3", "@SUM(A1)", "\tcmd"] {
+            let mut message = Message::new(Role::Visitor, text);
+            message.created_ms = 0;
+            rows.push(message);
+        }
+        let mut fine = Message::new(Role::Visitor, "a price: -5 euros? no, 5");
+        fine.created_ms = 0;
+        rows.push(fine);
+        let csv = to_csv(&rows).expect("csv");
+        let mut reader = csv::Reader::from_reader(csv.as_bytes());
+        let texts: Vec<String> =
+            reader.records().map(|r| r.expect("row").get(4).expect("text").to_owned()).collect();
+        for text in &texts[..5] {
+            assert!(text.starts_with('\''), "{text:?} would run as a formula");
+        }
+        assert_eq!(texts[0], "'=HYPERLINK(\"http://evil.example\",\"click\")");
+        assert_eq!(texts[5], "a price: -5 euros? no, 5");
     }
 
     #[test]

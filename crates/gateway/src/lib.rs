@@ -63,6 +63,8 @@ pub struct GatewayLimits {
     pub allowed_origins: Vec<String>,
     /// Take the client's IP from `X-Forwarded-For` (only behind a proxy that sets it).
     pub trust_forwarded_for: bool,
+    /// Where the proxies are whose `X-Forwarded-For` entries are believed.
+    pub trusted_proxies: Vec<limits::IpNetwork>,
     /// New visitor WebSockets per client IP.
     pub sockets_per_ip: limits::Rate,
     /// Visitor messages per conversation.
@@ -82,6 +84,7 @@ impl Default for GatewayLimits {
             shutdown_grace: Duration::from_secs(10),
             allowed_origins: Vec::new(),
             trust_forwarded_for: false,
+            trusted_proxies: limits::default_trusted_proxies(),
             sockets_per_ip: limits::Rate { burst: 30, every: Duration::from_secs(2) },
             messages_per_conversation: limits::Rate { burst: 8, every: Duration::from_secs(4) },
             max_tracked_clients: 100_000,
@@ -172,6 +175,7 @@ pub fn router(state: AppState) -> Router {
         .route("/widget.js", get(pages::widget_script))
         .route("/console", get(pages::console_page))
         .route("/admin", get(pages::admin_page))
+        .route("/staff.js", get(pages::staff_script))
         .route("/v1/ws", get(visitor::upgrade))
         .route("/v1/models", get(openai::models))
         .route(

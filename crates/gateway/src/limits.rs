@@ -84,20 +84,82 @@ impl RateLimiter {
     }
 }
 
-/// The client's address: the peer, or with `trust_forwarded_for` the first address of
-/// `X-Forwarded-For` (set it only behind a proxy that writes that header).
-pub fn client_ip(peer: SocketAddr, headers: &HeaderMap, trust_forwarded_for: bool) -> IpAddr {
-    if trust_forwarded_for {
-        let forwarded = headers
-            .get("x-forwarded-for")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(',').next())
-            .and_then(|v| v.trim().parse().ok());
-        if let Some(ip) = forwarded {
-            return ip;
+/// A network of addresses (`10.0.0.0/8`, or one address): where trusted proxies are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IpNetwork {
+    addr: IpAddr,
+    prefix: u8,
+}
+
+impl std::str::FromStr for IpNetwork {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Self, String> {
+        let (addr, prefix) = text.trim().split_once('/').map_or((text.trim(), None), |(a, p)| (a, Some(p)));
+        let addr: IpAddr = addr.parse().map_err(|e| format!("{text:?} is not an address or network: {e}"))?;
+        let addr = addr.to_canonical();
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = match prefix {
+            Some(p) => {
+                p.parse::<u8>().ok().filter(|p| *p <= max).ok_or_else(|| format!("{text:?}: bad prefix"))?
+            }
+            None => max,
+        };
+        Ok(Self { addr, prefix })
+    }
+}
+
+impl IpNetwork {
+    /// Whether `ip` is in this network.
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        match (self.addr, ip.to_canonical()) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                let mask = u32::MAX.checked_shl(32 - u32::from(self.prefix)).unwrap_or(0);
+                u32::from(net) & mask == u32::from(ip) & mask
+            }
+            (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                let mask = u128::MAX.checked_shl(128 - u32::from(self.prefix)).unwrap_or(0);
+                u128::from(net) & mask == u128::from(ip) & mask
+            }
+            _ => false,
         }
     }
-    peer.ip()
+}
+
+/// The proxies trusted when none are configured: loopback and the private ranges, where a
+/// reverse proxy or load balancer in front of the server sits.
+pub fn default_trusted_proxies() -> Vec<IpNetwork> {
+    ["127.0.0.0/8", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "::1/128", "fc00::/7"]
+        .iter()
+        .filter_map(|n| n.parse().ok())
+        .collect()
+}
+
+/// The client's address. Without `trust_forwarded_for`, the peer. With it, and the peer one of
+/// the `trusted_proxies`, the right-most address of `X-Forwarded-For` that is not a trusted
+/// proxy: each proxy appends the address it saw, so the entries left of the nearest untrusted
+/// one were written by the client and prove nothing. A header that does not parse is ignored.
+pub fn client_ip(
+    peer: SocketAddr,
+    headers: &HeaderMap,
+    trust_forwarded_for: bool,
+    trusted_proxies: &[IpNetwork],
+) -> IpAddr {
+    let peer = peer.ip().to_canonical();
+    let trusted = |ip: IpAddr| trusted_proxies.iter().any(|n| n.contains(ip));
+    if !trust_forwarded_for || !trusted(peer) {
+        return peer;
+    }
+    let mut hops = Vec::new();
+    for value in headers.get_all("x-forwarded-for") {
+        let Ok(value) = value.to_str() else { return peer };
+        for hop in value.split(',') {
+            match hop.trim().parse::<IpAddr>() {
+                Ok(ip) => hops.push(ip.to_canonical()),
+                Err(_) => return peer,
+            }
+        }
+    }
+    hops.iter().rev().copied().find(|ip| !trusted(*ip)).or(hops.first().copied()).unwrap_or(peer)
 }
 
 /// Whether a page origin may open the visitor WebSocket: any origin when the allowlist is
@@ -147,10 +209,54 @@ mod tests {
 
     #[test]
     fn forwarded_for_is_used_only_when_trusted() {
+        let proxies = default_trusted_proxies();
         let peer: SocketAddr = "10.0.0.1:5000".parse().expect("addr");
         let mut headers = HeaderMap::new();
         headers.insert("x-forwarded-for", "203.0.113.7, 10.0.0.1".parse().expect("header"));
-        assert_eq!(client_ip(peer, &headers, false).to_string(), "10.0.0.1");
-        assert_eq!(client_ip(peer, &headers, true).to_string(), "203.0.113.7");
+        assert_eq!(client_ip(peer, &headers, false, &proxies).to_string(), "10.0.0.1");
+        assert_eq!(client_ip(peer, &headers, true, &proxies).to_string(), "203.0.113.7");
+    }
+
+    #[test]
+    fn the_entries_a_client_writes_into_forwarded_for_are_not_believed() {
+        let proxies = default_trusted_proxies();
+        let nginx: SocketAddr = "127.0.0.1:5000".parse().expect("addr");
+        // The client wrote the first entry; the proxy appended the address it saw.
+        let seen: Vec<String> = (0..40)
+            .map(|n| {
+                let mut headers = HeaderMap::new();
+                let forwarded = format!("198.51.100.{n}, 203.0.113.7");
+                headers.insert("x-forwarded-for", forwarded.parse().expect("header"));
+                client_ip(nginx, &headers, true, &proxies).to_string()
+            })
+            .collect();
+        assert!(seen.iter().all(|ip| ip == "203.0.113.7"), "{seen:?}");
+        // Two proxies: the right-most untrusted hop is the client.
+        let mut headers = HeaderMap::new();
+        headers.insert("x-forwarded-for", "1.1.1.1, 203.0.113.7, 10.1.2.3".parse().expect("header"));
+        assert_eq!(client_ip(nginx, &headers, true, &proxies).to_string(), "203.0.113.7");
+        // A peer that is no proxy of ours cannot speak for anyone else.
+        let stranger: SocketAddr = "192.0.2.50:5000".parse().expect("addr");
+        assert_eq!(client_ip(stranger, &headers, true, &proxies).to_string(), "192.0.2.50");
+        // Garbage in the header: the peer.
+        headers.insert("x-forwarded-for", "1.1.1.1, not-an-ip".parse().expect("header"));
+        assert_eq!(client_ip(nginx, &headers, true, &proxies).to_string(), "127.0.0.1");
+        // A configured list replaces the default.
+        let only: Vec<IpNetwork> = vec!["127.0.0.1".parse().expect("net")];
+        headers.insert("x-forwarded-for", "203.0.113.7, 10.1.2.3".parse().expect("header"));
+        assert_eq!(client_ip(nginx, &headers, true, &only).to_string(), "10.1.2.3");
+    }
+
+    #[test]
+    fn networks_parse_and_contain_their_addresses() {
+        let net: IpNetwork = "172.16.0.0/12".parse().expect("net");
+        assert!(net.contains("172.31.255.1".parse().expect("ip")));
+        assert!(!net.contains("172.32.0.1".parse().expect("ip")));
+        let v6: IpNetwork = "fc00::/7".parse().expect("net");
+        assert!(v6.contains("fd12::1".parse().expect("ip")));
+        let one: IpNetwork = "::ffff:10.0.0.1".parse().expect("mapped");
+        assert!(one.contains("10.0.0.1".parse().expect("ip")));
+        assert!("10.0.0.0/33".parse::<IpNetwork>().is_err());
+        assert!("nowhere".parse::<IpNetwork>().is_err());
     }
 }

@@ -15,9 +15,9 @@ use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use frontdesk_core::chat::AnswerMode;
+use frontdesk_core::chat::{AnswerMode, FinishedAnswer, TurnEvent};
 use frontdesk_core::model::Source;
-use frontdesk_core::protocol::{ServerFrame, MAX_MESSAGE_CHARS};
+use frontdesk_core::protocol::MAX_MESSAGE_CHARS;
 use frontdesk_core::Error;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -106,9 +106,9 @@ pub async fn chat_completions(
     let id = format!("chatcmpl-{}", frontdesk_core::new_id());
     let created = frontdesk_core::now_ms() / 1_000;
 
-    // The answer streams as frames from a task, as for the widget; dropping the receiver (the
-    // client went away) ends the task and the generation.
-    let (frames, mut incoming) = mpsc::channel::<ServerFrame>(state.limits.outgoing_frames);
+    // The answer streams as turn events from a task, as for the widget; dropping the receiver
+    // (the client went away) ends the task and the generation.
+    let (frames, mut incoming) = mpsc::channel::<TurnEvent>(state.limits.outgoing_frames);
     let chat = match request.answer_mode {
         Some(mode) => state.chat.with_answer_mode(mode),
         None => state.chat.clone(),
@@ -125,7 +125,7 @@ pub async fn chat_completions(
     if !request.stream {
         let mut done = None;
         while let Some(frame) = incoming.recv().await {
-            if let ServerFrame::Done { text, sources, usage, .. } = frame {
+            if let TurnEvent::Done(FinishedAnswer { text, sources, usage, .. }) = frame {
                 done = Some((text, sources, usage));
             }
         }
@@ -169,7 +169,7 @@ pub async fn chat_completions(
 /// chunk with `finish_reason` and the sources, and `[DONE]`. A failure ends the stream with an
 /// `error` object, as OpenAI's servers do.
 fn async_stream(
-    incoming: mpsc::Receiver<ServerFrame>,
+    incoming: mpsc::Receiver<TurnEvent>,
     answer: tokio::task::JoinHandle<frontdesk_core::Result<()>>,
     chunk: impl Fn(Value, Option<&str>, Option<Value>) -> Event + Send + 'static,
 ) -> impl futures::Stream<Item = Result<Event, Infallible>> {
@@ -187,11 +187,11 @@ fn async_stream(
             }
             Step::Streaming => loop {
                 match incoming.recv().await {
-                    Some(ServerFrame::Token { text, .. }) => {
+                    Some(TurnEvent::Token { text, .. }) => {
                         let event = chunk(json!({"content": text}), None, None);
                         return Some((Ok(event), (incoming, answer, chunk, Step::Streaming)));
                     }
-                    Some(ServerFrame::Done { sources, .. }) => {
+                    Some(TurnEvent::Done(FinishedAnswer { sources, .. })) => {
                         let event = chunk(json!({}), Some("stop"), Some(sources_json(&sources)));
                         return Some((Ok(event), (incoming, answer, chunk, Step::Finished)));
                     }

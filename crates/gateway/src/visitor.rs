@@ -14,12 +14,12 @@ use axum::extract::{ConnectInfo, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
-use frontdesk_core::metrics::HandoffReason;
+use frontdesk_core::chat::{FinishedAnswer, Transition, TurnEvent};
 use frontdesk_core::model::{
     valid_visitor_id, Conversation, ConversationStatus, Feedback, Role, VisitorProfile,
 };
-use frontdesk_core::protocol::{ClientFrame, ServerFrame, VisitorInfo};
-use frontdesk_core::store::{StatusChange, StoreEvent};
+use frontdesk_core::protocol::{history_page, ClientFrame, ServerFrame, VisitorInfo};
+use frontdesk_core::store::StoreEvent;
 use frontdesk_core::{Error, Result};
 use futures::{SinkExt, StreamExt};
 use tokio::sync::broadcast::error::RecvError;
@@ -42,7 +42,12 @@ pub async fn upgrade(
         return ApiError(Error::Forbidden).into_response();
     }
     if let Some(Extension(ConnectInfo(peer))) = peer {
-        let ip = limits::client_ip(peer, &headers, state.limits.trust_forwarded_for);
+        let ip = limits::client_ip(
+            peer,
+            &headers,
+            state.limits.trust_forwarded_for,
+            &state.limits.trusted_proxies,
+        );
         if !state.socket_limiter.allow(&ip.to_string()) {
             return ApiError(Error::RateLimited("too many connections, try again shortly".into()))
                 .into_response();
@@ -51,12 +56,14 @@ pub async fn upgrade(
     let max = state.limits.max_frame_bytes;
     let sessions = state.sessions.clone();
     // Small buffers: tungstenite's defaults (128 KiB each way) would cost far more per idle
-    // visitor than the session itself; frames are small and written as they come.
+    // visitor than the session itself; frames are written as they come. The write buffer's
+    // limit must hold the largest frame the server sends (a history page, an answer quoting the
+    // longest FAQ entry), or that frame would fail to send.
     ws.max_message_size(max)
         .max_frame_size(max)
         .read_buffer_size(4 * 1024)
         .write_buffer_size(0)
-        .max_write_buffer_size(max * 4)
+        .max_write_buffer_size(MAX_SERVER_FRAME_BYTES.max(max * 4))
         .on_upgrade(move |socket| sessions.track_future(session(state, socket)))
 }
 
@@ -123,11 +130,15 @@ async fn visitor_session(state: &AppState, socket: WebSocket) {
         let mut events = state.chat.store().subscribe();
         let welcome = async {
             let messages = state.chat.store().list_messages(&conversation.id).await?;
+            let (messages, more) = history_page(&messages, None);
             Ok::<_, Error>(ServerFrame::Welcome {
                 conversation_id: conversation.id.clone(),
                 token: state.signer.sign(&conversation.id),
                 status: conversation.status,
+                visitor_id: conversation.visitor_id.clone(),
+                visitor_token: state.signer.sign_visitor(&conversation.visitor_id),
                 messages,
+                more,
             })
         };
         match welcome.await {
@@ -191,11 +202,14 @@ async fn start_or_resume(
     let conversation = match resumed {
         Some(conversation) => conversation,
         None => {
+            // Only a visitor token this server issued names a visitor; a bare id is a claim
+            // anyone could make about anyone.
             let visitor_id = visitor
                 .id
                 .as_deref()
+                .and_then(|token| state.signer.verify_visitor(token))
                 .filter(|id| valid_visitor_id(id))
-                .map_or_else(frontdesk_core::new_id, str::to_owned);
+                .unwrap_or_else(frontdesk_core::new_id);
             let mut conversation =
                 Conversation::new(visitor_id, locale.map(|l| l.chars().take(16).collect()));
             conversation.page_url = page_url;
@@ -215,6 +229,10 @@ async fn start_or_resume(
     store.put_visitor(&profile).await?;
     Ok(conversation)
 }
+
+/// Largest frame the server writes: a history page is at most 32 KiB of text plus its newest
+/// message, an answer at most one FAQ entry (the parsers refuse longer ones) with its lead-in.
+const MAX_SERVER_FRAME_BYTES: usize = 256 * 1024;
 
 /// Messages a visitor may send ahead while an answer is being written; more get `busy`.
 const MAX_QUEUED_MESSAGES: usize = 2;
@@ -324,6 +342,15 @@ async fn converse<S>(
         };
         let reply = match frame {
             ClientFrame::Ping => Some(ServerFrame::Pong),
+            ClientFrame::History { before } => {
+                match state.chat.store().list_messages(conversation_id).await {
+                    Ok(messages) => {
+                        let (messages, more) = history_page(&messages, Some(before));
+                        Some(ServerFrame::History { messages, more })
+                    }
+                    Err(error) => Some(ServerFrame::from_error(&error)),
+                }
+            }
             ClientFrame::Hello { .. } => {
                 Some(ServerFrame::from_error(&Error::BadRequest("hello was already sent".into())))
             }
@@ -360,27 +387,18 @@ async fn converse<S>(
                 }
             }
             ClientFrame::Handoff {} => {
-                use ConversationStatus::{Bot, Closed, Waiting};
-                let change = StatusChange::to(Waiting).only_from(&[Bot, Closed]);
-                match state.chat.store().set_status(conversation_id, &change).await {
-                    Ok(outcome) => {
-                        let changed = outcome.changed();
-                        match outcome.into_conversation() {
-                            Some(conversation) => {
-                                if changed {
-                                    state.chat.metrics().handoff(HandoffReason::Requested);
-                                    tracing::info!(conversation_id, "visitor asked for a person");
-                                }
-                                // Always answered, so the widget knows the request arrived.
-                                live.status = conversation.status;
-                                let agent = conversation
-                                    .assigned_agent
-                                    .filter(|_| conversation.status == ConversationStatus::Agent);
-                                Some(ServerFrame::Status { status: conversation.status, agent })
-                            }
-                            None => Some(ServerFrame::from_error(&Error::NotFound("conversation".into()))),
+                match state.chat.transition(conversation_id, &Transition::VisitorAsks).await {
+                    // Always answered, so the widget knows the request arrived.
+                    Ok(outcome) => match outcome.into_conversation() {
+                        Some(conversation) => {
+                            live.status = conversation.status;
+                            let agent = conversation
+                                .assigned_agent
+                                .filter(|_| conversation.status == ConversationStatus::Agent);
+                            Some(ServerFrame::Status { status: conversation.status, agent })
                         }
-                    }
+                        None => Some(ServerFrame::from_error(&Error::NotFound("conversation".into()))),
+                    },
                     Err(error) => Some(ServerFrame::from_error(&error)),
                 }
             }
@@ -406,6 +424,25 @@ async fn wait_turn(turn: &mut Option<JoinHandle<()>>) {
     }
 }
 
+/// The widget's frame for a turn event, if the widget is sent one. Status changes made by the
+/// turn reach the socket through the store's event feed (like changes made by agents), so the
+/// visitor is told each change once.
+fn frame_for_turn(event: TurnEvent) -> Option<ServerFrame> {
+    match event {
+        TurnEvent::Acknowledged { client_message_id, message_id } => {
+            Some(ServerFrame::Ack { id: client_message_id, message_id })
+        }
+        TurnEvent::Token { message_id, text } => Some(ServerFrame::Token { message_id, text }),
+        TurnEvent::Done(FinishedAnswer { message_id, text, sources, usage, .. }) => {
+            Some(ServerFrame::Done { message_id, text, sources, usage })
+        }
+        TurnEvent::StatusChanged { .. } => None,
+    }
+}
+
+/// Events a turn may emit ahead of the socket's writer; the writer's own channel bounds the rest.
+const TURN_EVENTS: usize = 8;
+
 fn spawn_turn(
     state: &AppState,
     conversation_id: &str,
@@ -418,14 +455,32 @@ fn spawn_turn(
     let limit: Duration = state.limits.turn_timeout;
     state.sessions.spawn(async move {
         let client_id: String = client_id.chars().take(128).collect();
-        let work = chat.handle_visitor_message(&conversation_id, &client_id, &text, &frames);
-        let result = match tokio::time::timeout(limit, work).await {
-            Ok(result) => result,
-            Err(_) => {
-                chat.metrics().turn(frontdesk_core::metrics::TurnOutcome::Failed);
-                Err(Error::Generation("the answer took too long".into()))
-            }
+        let (events, mut turn_events) = mpsc::channel(TURN_EVENTS);
+        let work = async {
+            let work = chat.handle_visitor_message(&conversation_id, &client_id, &text, &events);
+            let result = match tokio::time::timeout(limit, work).await {
+                Ok(result) => result,
+                Err(_) => {
+                    chat.metrics().turn(frontdesk_core::metrics::TurnOutcome::Failed);
+                    Err(Error::Generation("the answer took too long".into()))
+                }
+            };
+            // The turn is over: the forwarding below ends once it has sent what is left.
+            drop(events);
+            result
         };
+        // Forwards the turn's events as frames; when the socket's writer is gone the receiver
+        // is dropped, so the turn's next event fails and the generation stops.
+        let forward = async {
+            while let Some(event) = turn_events.recv().await {
+                let Some(frame) = frame_for_turn(event) else { continue };
+                if frames.send(frame).await.is_err() {
+                    break;
+                }
+            }
+            drop(turn_events);
+        };
+        let (result, ()) = tokio::join!(work, forward);
         if let Err(error) = result {
             if !frames.is_closed() {
                 tracing::warn!(conversation_id = %conversation_id, %error, "chat turn failed");

@@ -5,10 +5,10 @@
 //! work at sixteen visitors). Each step it gathers one batch: the next token of every sequence
 //! that is writing, plus the prompts of sequences that are still reading theirs (up to
 //! llama.cpp's batch size), decodes it in one call (one pass over the weights for every
-//! visitor; each token's attention over its own conversation still costs its share: four
-//! visitors' step took about 3.3 times one visitor's here), samples each sequence with its own
-//! sampler, and sends the pieces on. Before each step it drops the sequences whose caller went
-//! away, so a closed socket stops its generation within one decode step.
+//! visitor; each token's attention over its own conversation still costs its share), samples
+//! each sequence with its own sampler, and sends the pieces on. Before each step it drops the
+//! sequences whose caller went away, so a closed socket stops its generation within one decode
+//! step.
 //!
 //! A slot keeps the cache of the last prompt it read. Every prompt starts with the same system
 //! prompt, so a new sequence keeps the part its slot's cache has in common with its prompt, or
@@ -27,6 +27,7 @@ use async_trait::async_trait;
 use frontdesk_core::generate::{
     GenerationEvent, GenerationRequest, GenerationStream, Generator, PromptRole, TokenCounter,
 };
+use frontdesk_core::prompt::defuse_markers;
 use frontdesk_core::{Error, Result};
 use llama_cpp_2::context::params::LlamaContextParams;
 use llama_cpp_2::context::LlamaContext;
@@ -36,7 +37,9 @@ use llama_cpp_2::model::params::LlamaModelParams;
 use llama_cpp_2::model::{LlamaChatMessage, LlamaChatTemplate, LlamaModel};
 use llama_cpp_2::sampling::LlamaSampler;
 use llama_cpp_2::token::LlamaToken;
-use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::admission::{Admission, Permit};
 
 use crate::InferenceError;
 
@@ -57,7 +60,13 @@ pub struct LlamaCppConfig {
 
 impl Default for LlamaCppConfig {
     fn default() -> Self {
-        Self { max_in_flight: 8, parallel: 16, context_per_sequence: 2048, threads: 0, gpu_layers: 0 }
+        Self {
+            max_in_flight: crate::DEFAULT_MAX_IN_FLIGHT,
+            parallel: 16,
+            context_per_sequence: 2048,
+            threads: 0,
+            gpu_layers: 0,
+        }
     }
 }
 
@@ -87,7 +96,7 @@ struct Job {
     tx: mpsc::Sender<Result<GenerationEvent>>,
     /// Released before the `Finished` event is sent, so a caller that sees the end of one
     /// answer can start the next at once.
-    permit: Option<OwnedSemaphorePermit>,
+    permit: Option<Permit>,
 }
 
 /// Counters the engine keeps (for tests and `/metrics`).
@@ -117,8 +126,7 @@ pub struct LlamaCppGenerator {
     model: Arc<LlamaModel>,
     context_per_sequence: usize,
     commands: std_mpsc::SyncSender<Job>,
-    admission: Arc<Semaphore>,
-    capacity: usize,
+    admission: Admission,
     name: String,
     counters: Arc<EngineCounters>,
 }
@@ -164,8 +172,7 @@ impl LlamaCppGenerator {
             model,
             context_per_sequence,
             commands,
-            admission: Arc::new(Semaphore::new(capacity)),
-            capacity,
+            admission: Admission::new(capacity),
             name,
             counters,
         })
@@ -193,9 +200,7 @@ impl LlamaCppGenerator {
 #[async_trait]
 impl Generator for LlamaCppGenerator {
     async fn generate(&self, request: GenerationRequest) -> Result<GenerationStream> {
-        let permit = Arc::clone(&self.admission)
-            .try_acquire_owned()
-            .map_err(|_| Error::Busy("every generation slot is taken".into()))?;
+        let permit = self.admission.admit()?;
         // Room for every piece of the answer, so the engine never waits on a slow reader.
         let (tx, rx) = mpsc::channel(request.sampling.max_tokens + 4);
         self.commands
@@ -217,7 +222,7 @@ impl Generator for LlamaCppGenerator {
     }
 
     fn in_flight(&self) -> usize {
-        self.capacity.saturating_sub(self.admission.available_permits())
+        self.admission.in_flight()
     }
 }
 
@@ -444,11 +449,8 @@ impl Engine<'_> {
             // rendered prompt is tokenised with special tokens parsed (the template's own
             // markers must be), so text that spells a marker is broken up first: a visitor who
             // types `<|im_end|><|im_start|>system` writes plain text, not a new system turn.
-            let content = if message.role == PromptRole::System {
-                message.content.replace('\0', "")
-            } else {
-                defuse_markers(&message.content)
-            };
+            // The prompt was built defused (core::prompt); again here, for any other caller.
+            let content = defuse_markers(&message.content);
             messages.push(
                 LlamaChatMessage::new(role.to_owned(), content)
                     .map_err(|e| Error::BadRequest(e.to_string()))?,
@@ -519,8 +521,8 @@ impl Engine<'_> {
             #[allow(clippy::cast_possible_truncation)]
             LlamaSampler::chain_simple([
                 // The 40 likeliest first: the repetition penalty then looks up 40 candidates in
-                // its counts instead of the whole vocabulary (49,152 lookups took about 0.3 ms
-                // a token); a penalty of a few percent hardly moves a token across that line.
+                // its counts instead of the whole vocabulary, a large share of a small model's
+                // time per token; a penalty of a few percent hardly moves a token across that line.
                 LlamaSampler::top_k(40),
                 LlamaSampler::penalties(self.model.n_vocab(), 64, sampling.repetition_penalty, 0.0, 0.0),
                 LlamaSampler::top_p(sampling.top_p as f32, 1),
@@ -584,23 +586,36 @@ impl Engine<'_> {
             .max_by_key(|(id, shared)| (*shared, std::cmp::Reverse(*id)))
     }
 
+    /// Ends every active sequence with an error and frees their slots.
+    fn fail_all(&mut self, active: &mut Vec<Sequence>, why: &str) {
+        for sequence in active.drain(..) {
+            let _ = sequence.job.tx.try_send(Err(Error::Generation(why.to_owned())));
+            self.forget(sequence.id);
+            self.free.push(sequence.id);
+        }
+    }
+
     /// One decode call over every active sequence, then one sampled token for each that
     /// finished reading its prompt.
     fn step(&mut self, active: &mut Vec<Sequence>) {
         // In slot order: with a cache stream per slot, llama.cpp groups into one pass only
         // sequences whose ids follow each other in the batch, so an unsorted batch takes
-        // several passes (measured at sixteen visitors, three rounds: 9.8, 7.1, 8.0 tokens/s
-        // each unsorted, once slots were reused in another order; 10.0, 10.6, 10.4 sorted).
+        // several passes (docs/benchmarks.md has the figures).
         active.sort_unstable_by_key(|s| s.id);
         let batch = &mut self.batch;
         batch.clear();
         // One batch holds at most PREFILL_CHUNK tokens: the writers' next tokens first.
         let mut budget = PREFILL_CHUNK.saturating_sub(active.len()).max(1);
         let mut count: i32 = 0;
+        // The batch is sized for a whole step, so it refusing a token is a bug; the step then
+        // fails every sequence in it rather than decode a batch missing tokens.
+        let mut refused = None;
         for sequence in active.iter_mut() {
             sequence.logits_at = None;
             if let Some(token) = sequence.last {
-                let _ = batch.add(token, sequence.position, &[sequence.id], true);
+                if let Err(error) = batch.add(token, sequence.position, &[sequence.id], true) {
+                    refused.get_or_insert(error);
+                }
                 sequence.position += 1;
                 sequence.logits_at = Some(count);
                 count += 1;
@@ -609,9 +624,7 @@ impl Engine<'_> {
         // Whole prompts, in slot order, while they fit; only the first may be read in pieces
         // (one longer than a step). A prompt begun at the end of a step gets its first token
         // no sooner than if it waited for the next, and the part read pushes the prompts
-        // behind it back: with sixteen visitors of about 300 new tokens each, the ninth
-        // first token came after two steps of six whole prompts (about 3,600 tokens) instead
-        // of two full steps (4,096); the median first token at sixteen was about 10% sooner.
+        // behind it back.
         let mut reading = false;
         for sequence in active.iter_mut() {
             if sequence.last.is_some() || budget == 0 {
@@ -624,7 +637,10 @@ impl Engine<'_> {
             let end = (sequence.next_prompt + budget).min(sequence.tokens.len());
             for index in sequence.next_prompt..end {
                 let last = index + 1 == sequence.tokens.len();
-                let _ = batch.add(sequence.tokens[index], sequence.position, &[sequence.id], last);
+                if let Err(error) = batch.add(sequence.tokens[index], sequence.position, &[sequence.id], last)
+                {
+                    refused.get_or_insert(error);
+                }
                 sequence.position += 1;
                 if last {
                     sequence.logits_at = Some(count);
@@ -640,6 +656,11 @@ impl Engine<'_> {
                 .fetch_add((end - sequence.next_prompt) as u64, Ordering::Relaxed);
             sequence.next_prompt = end;
         }
+        if let Some(error) = refused {
+            tracing::error!(%error, sequences = active.len(), "llama.cpp batch refused a token");
+            self.fail_all(active, &format!("batch refused a token: {error}"));
+            return;
+        }
         if count == 0 {
             return;
         }
@@ -648,11 +669,7 @@ impl Engine<'_> {
         self.copied_into.clear();
         if let Err(error) = self.context.decode(batch) {
             tracing::error!(%error, sequences = active.len(), "llama.cpp decode failed");
-            for sequence in active.drain(..) {
-                let _ = sequence.job.tx.try_send(Err(Error::Generation(format!("decode failed: {error}"))));
-                self.forget(sequence.id);
-                self.free.push(sequence.id);
-            }
+            self.fail_all(active, &format!("decode failed: {error}"));
             return;
         }
         let decoded = std::time::Instant::now();
@@ -698,16 +715,6 @@ impl Engine<'_> {
             self.release(&sequence);
         }
     }
-}
-
-/// `text` with every `<|`, `|>`, `<s>` and `</s>` broken by a zero-width space, so no part of
-/// it tokenises as a chat-template marker.
-fn defuse_markers(text: &str) -> String {
-    text.replace('\0', "")
-        .replace("<|", "<\u{200B}|")
-        .replace("|>", "|\u{200B}>")
-        .replace("<s>", "<\u{200B}s>")
-        .replace("</s>", "<\u{200B}/s>")
 }
 
 fn common_prefix(a: &[LlamaToken], b: &[LlamaToken]) -> usize {

@@ -2,7 +2,6 @@
 //! server, or another Frontdesk) called over HTTP with streaming, so inference can run on a
 //! separate pool of GPU machines.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -10,7 +9,9 @@ use frontdesk_core::generate::{GenerationEvent, GenerationRequest, GenerationStr
 use frontdesk_core::Error;
 use futures::StreamExt;
 use serde_json::{json, Value};
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::mpsc;
+
+use crate::admission::Admission;
 
 /// How long the remote server may stay silent in the middle of an answer.
 const READ_TIMEOUT: Duration = Duration::from_secs(60);
@@ -34,7 +35,7 @@ pub struct RemoteConfig {
 pub struct RemoteGenerator {
     http: reqwest::Client,
     config: RemoteConfig,
-    admission: Arc<Semaphore>,
+    admission: Admission,
 }
 
 impl std::fmt::Debug for RemoteGenerator {
@@ -50,7 +51,7 @@ impl RemoteGenerator {
             .connect_timeout(Duration::from_secs(5))
             .build()
             .map_err(|e| Error::Internal(format!("http client: {e}")))?;
-        let admission = Arc::new(Semaphore::new(config.max_in_flight.max(1)));
+        let admission = Admission::new(config.max_in_flight);
         Ok(Self { http, config, admission })
     }
 }
@@ -60,6 +61,36 @@ fn role(role: PromptRole) -> &'static str {
         PromptRole::System => "system",
         PromptRole::User => "user",
         PromptRole::Assistant => "assistant",
+    }
+}
+
+/// The text of the complete characters at the start of `pending`, which keeps the bytes of a
+/// character the next chunk completes. Bytes that can never be UTF-8 become U+FFFD.
+fn take_utf8(pending: &mut Vec<u8>) -> String {
+    let mut text = String::new();
+    loop {
+        match std::str::from_utf8(pending) {
+            Ok(valid) => {
+                text.push_str(valid);
+                pending.clear();
+                return text;
+            }
+            Err(error) => {
+                let valid = error.valid_up_to();
+                text.push_str(std::str::from_utf8(&pending[..valid]).unwrap_or_default());
+                match error.error_len() {
+                    // Cut short: the rest comes with the next chunk.
+                    None => {
+                        pending.drain(..valid);
+                        return text;
+                    }
+                    Some(bad) => {
+                        text.push(char::REPLACEMENT_CHARACTER);
+                        pending.drain(..valid + bad);
+                    }
+                }
+            }
+        }
     }
 }
 
@@ -95,9 +126,7 @@ fn events_of(data: &str, pieces: &mut u32) -> Result<(Vec<GenerationEvent>, bool
 #[async_trait]
 impl Generator for RemoteGenerator {
     async fn generate(&self, request: GenerationRequest) -> frontdesk_core::Result<GenerationStream> {
-        let permit = Arc::clone(&self.admission)
-            .try_acquire_owned()
-            .map_err(|_| Error::Busy("every remote generation slot is taken".into()))?;
+        let permit = self.admission.admit()?;
         let messages: Vec<Value> =
             request.messages.iter().map(|m| json!({"role": role(m.role), "content": m.content})).collect();
         let mut body = json!({
@@ -138,6 +167,8 @@ impl Generator for RemoteGenerator {
             let mut permit = Some(permit);
             let mut bytes = response.bytes_stream();
             let mut buffer = String::new();
+            // Bytes of a character split across two chunks wait here for the rest.
+            let mut pending = Vec::new();
             let mut pieces = 0u32;
             let mut finished = false;
             loop {
@@ -161,7 +192,12 @@ impl Generator for RemoteGenerator {
                         return;
                     }
                 };
-                buffer.push_str(&String::from_utf8_lossy(&chunk).replace("\r\n", "\n"));
+                pending.extend_from_slice(&chunk);
+                buffer.push_str(&take_utf8(&mut pending));
+                // A "\r" that ended the last chunk meets its "\n" here.
+                if buffer.contains('\r') {
+                    buffer = buffer.replace("\r\n", "\n");
+                }
                 if buffer.len() > MAX_EVENT_BYTES {
                     let _ =
                         tx.send(Err(Error::Generation("remote engine sent an oversized event".into()))).await;
@@ -222,13 +258,29 @@ impl Generator for RemoteGenerator {
     }
 
     fn in_flight(&self) -> usize {
-        self.config.max_in_flight.max(1).saturating_sub(self.admission.available_permits())
+        self.admission.in_flight()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_character_split_across_chunks_arrives_whole() {
+        let bytes = "data: 退货😀\r\n\r\n".as_bytes();
+        let mut pending = Vec::new();
+        let mut text = String::new();
+        for chunk in bytes.chunks(1) {
+            pending.extend_from_slice(chunk);
+            text.push_str(&take_utf8(&mut pending));
+        }
+        assert_eq!(text, "data: 退货😀\r\n\r\n");
+        assert!(pending.is_empty());
+        let mut broken = vec![b'a', 0xFF, b'b', 0xE9];
+        assert_eq!(take_utf8(&mut broken), "a\u{FFFD}b");
+        assert_eq!(broken, [0xE9], "an unfinished character waits");
+    }
 
     #[test]
     fn server_sent_chunks_become_tokens_and_counts() {

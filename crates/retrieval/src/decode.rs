@@ -2,12 +2,13 @@
 //! UTF-8 as it is (without a byte-order mark), UTF-16 with a byte-order mark decoded. Anything
 //! else is refused with a message that says what to do, never guessed at.
 
+use frontdesk_core::documents::DocumentFormat;
+
 use crate::RetrievalError;
 
 /// The text of document `id` (its extension says its type).
 pub fn document_text(id: &str, bytes: &[u8]) -> Result<String, RetrievalError> {
-    let extension = id.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase());
-    if extension.as_deref() == Some("pdf") {
+    if DocumentFormat::of(id) == Some(DocumentFormat::Pdf) {
         return pdf_text(id, bytes);
     }
     let refuse = |reason: &str| RetrievalError::Parse { document: id.to_owned(), reason: reason.to_owned() };

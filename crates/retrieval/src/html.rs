@@ -6,7 +6,12 @@
 
 use scraper::{ElementRef, Html, Node, Selector};
 
-use crate::parse::{slug, FaqEntry};
+use crate::parse::{slug, FaqEntry, NumberedAnchors};
+
+/// How deep the walk follows nested elements. The walk recurses, so a page nested far deeper
+/// than any real one (a hostile upload of thousands of nested tags) would otherwise overflow
+/// the thread's stack; below this depth its text is read flat.
+const MAX_DEPTH: usize = 128;
 
 /// Elements whose content is never FAQ text.
 const SKIPPED: &[&str] = &[
@@ -52,7 +57,7 @@ struct Walker<'a> {
     term: Option<Open>,
     in_dd: bool,
     entries: Vec<FaqEntry>,
-    anchors: std::collections::HashSet<String>,
+    anchors: NumberedAnchors,
 }
 
 fn push_text(body: &mut String, text: &str) {
@@ -78,8 +83,38 @@ fn newline(body: &mut String) {
 }
 
 /// An element's text on one line, whitespace collapsed.
+/// A heading's or term's text, without the permalink documentation generators add to it
+/// (Sphinx's and MkDocs' `¶`, the `#` of Docusaurus and GitHub): a question reads "How do I
+/// make an executable?", not "How do I make an executable? ¶".
 fn inline_text(element: ElementRef<'_>) -> String {
-    element.text().flat_map(str::split_whitespace).collect::<Vec<_>>().join(" ")
+    let mut words = Vec::new();
+    // Depth first with an explicit stack (no recursion, so no depth is too deep), children in
+    // document order, a permalink's subtree skipped whole.
+    let mut stack = vec![*element];
+    while let Some(node) = stack.pop() {
+        match node.value() {
+            Node::Text(text) => words.extend(text.split_whitespace()),
+            Node::Element(_) if ElementRef::wrap(node).is_some_and(is_permalink) => {}
+            _ => {
+                let children: Vec<_> = node.children().collect();
+                stack.extend(children.into_iter().rev());
+            }
+        }
+    }
+    words.join(" ")
+}
+
+/// Whether an element is a permalink to its heading: a link to an anchor of this page that is
+/// classed as one or says nothing but a permalink sign.
+fn is_permalink(element: ElementRef<'_>) -> bool {
+    let value = element.value();
+    if value.name() != "a" || !value.attr("href").is_some_and(|href| href.starts_with('#')) {
+        return false;
+    }
+    let classed =
+        value.classes().any(|c| matches!(c, "headerlink" | "anchor" | "hash-link" | "anchorjs-link"));
+    let text: String = element.text().collect();
+    classed || matches!(text.trim(), "" | "¶" | "#" | "§" | "🔗" | "\u{200b}")
 }
 
 fn clean(text: &str) -> String {
@@ -94,13 +129,7 @@ impl Walker<'_> {
         if body.is_empty() || title.is_empty() {
             return;
         }
-        let base = open.anchor.clone().unwrap_or_else(|| slug(&title));
-        let mut anchor = base.clone();
-        let mut n = 2;
-        while !self.anchors.insert(anchor.clone()) {
-            anchor = format!("{base}-{n}");
-            n += 1;
-        }
+        let anchor = self.anchors.unique(&open.anchor.clone().unwrap_or_else(|| slug(&title)));
         let url = match (&self.canonical, &open.anchor) {
             (Some(page), Some(id)) => Some(format!("{page}#{id}")),
             _ => None,
@@ -145,7 +174,13 @@ impl Walker<'_> {
         }
     }
 
-    fn walk(&mut self, element: ElementRef<'_>) {
+    fn walk(&mut self, element: ElementRef<'_>, depth: usize) {
+        if depth > MAX_DEPTH {
+            // Far deeper than any real page: take the text as it is, without walking further.
+            let words: Vec<&str> = element.text().flat_map(str::split_whitespace).collect();
+            self.text(&words.join(" "));
+            return;
+        }
         let name = element.value().name();
         if SKIPPED.contains(&name) || element.value().attr("hidden").is_some() {
             return;
@@ -179,7 +214,7 @@ impl Walker<'_> {
                 Node::Text(text) if self.term.is_none() || self.in_dd => self.text(text),
                 Node::Element(_) => {
                     if let Some(child) = ElementRef::wrap(child) {
-                        self.walk(child);
+                        self.walk(child, depth + 1);
                     }
                 }
                 _ => {}
@@ -220,10 +255,10 @@ pub fn parse_html(document_id: &str, text: &str) -> Vec<FaqEntry> {
         term: None,
         in_dd: false,
         entries: Vec::new(),
-        anchors: std::collections::HashSet::new(),
+        anchors: NumberedAnchors::default(),
     };
     if let Some(main) = main {
-        walker.walk(main);
+        walker.walk(main, 0);
     }
     walker.finish_term();
     walker.finish_heading();
@@ -251,6 +286,39 @@ mod tests {
           <h3>Invoices</h3><ul><li>PDF by email</li><li>On request by post</li></ul>
         </main>
         <footer>© Shop. <h2>Footer heading</h2><p>Imprint</p></footer></body></html>"#;
+
+    #[test]
+    fn a_page_nested_far_too_deep_is_read_without_overflowing_the_stack() {
+        let depth = 15_000;
+        let page = format!(
+            "<main><h2>Deep question?</h2>{}deep answer{}</main>",
+            "<div><span>".repeat(depth),
+            "</span></div>".repeat(depth)
+        );
+        // A thread with a small stack, as tokio's workers have.
+        let entries = std::thread::Builder::new()
+            .stack_size(2 << 20)
+            .spawn(move || parse_html("deep.html", &page))
+            .expect("thread")
+            .join()
+            .expect("no stack overflow");
+        assert_eq!(entries.len(), 1);
+        assert_eq!(entries[0].body, "deep answer");
+    }
+
+    #[test]
+    fn permalink_signs_of_generated_docs_stay_out_of_titles() {
+        let page = r##"<main>
+            <h2 id="exe">How do I make an executable from a Python script?<a class="headerlink" href="#exe" title="Permalink to this heading">¶</a></h2>
+            <p>Use a freezing tool.</p>
+            <h2 id="why">Why #1 is <a href="#exe">the first</a><a href="#why" aria-hidden="true">#</a></h2>
+            <p>Because it is.</p>
+        </main>"##;
+        let entries = parse_html("faq.html", page);
+        assert_eq!(entries[0].title, "How do I make an executable from a Python script?");
+        assert_eq!(entries[1].title, "Why #1 is the first", "a link with words is text");
+        assert!(!entries[0].body.contains('¶'));
+    }
 
     #[test]
     fn main_content_splits_at_headings_and_definition_terms() {

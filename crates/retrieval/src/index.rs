@@ -26,8 +26,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
 
 use async_trait::async_trait;
+use frontdesk_core::documents::DocumentFormat;
 use frontdesk_core::retrieve::{Passage, Retriever};
-use sha2::{Digest, Sha256};
+
 use tantivy::collector::TopDocs;
 use tantivy::directory::MmapDirectory;
 use tantivy::query::{BooleanQuery, BoostQuery, Occur, Query, TermQuery};
@@ -57,10 +58,9 @@ const CANDIDATES: usize = 20;
 const FUSION_K: f32 = 60.0;
 /// Cosine similarity at or below which a question and an entry count as unrelated (confidence
 /// 0), and at or above which as the same question (confidence 1); confidence 0.5, the default
-/// decline threshold, falls at a cosine of 0.37. Measured with `frontdesk eval` on the demo
-/// set: the 30 out-of-scope questions reach cosines of 0.06 to 0.38 with their nearest entry
-/// (28 of them below 0.37), while 113 of the 118 in-scope ones reach 0.37 or more. The margin
-/// is thin on both sides: the threshold sweep `frontdesk eval` prints shows the trade.
+/// decline threshold, falls at a cosine of 0.37. Calibrated with `frontdesk eval`, whose
+/// threshold sweep shows the trade between declining too much and too little;
+/// docs/benchmarks.md has the figures.
 const COSINE_UNRELATED: f32 = 0.14;
 const COSINE_SAME: f32 = 0.6;
 /// A question of at least this many content words, all found in an entry, is confident in
@@ -128,20 +128,9 @@ fn schema() -> (Schema, Fields) {
     (builder.build(), fields)
 }
 
-/// What indexing a folder did.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct IndexReport {
-    /// Documents read.
-    pub documents: usize,
-    /// Entries in the index afterwards.
-    pub entries: u64,
-    /// `false` when the folder was unchanged since the last start and nothing was re-indexed.
-    pub reindexed: bool,
-}
-
-/// The knowledge base's index, on disk under the data dir.
+/// The index of FAQ entries, on disk under the data dir.
 #[derive(Clone)]
-pub struct KnowledgeBase {
+pub struct FaqIndex {
     inner: Arc<Inner>,
 }
 
@@ -229,7 +218,7 @@ fn mostly_cjk(text: &str) -> bool {
     cjk * 2 > letters
 }
 
-impl KnowledgeBase {
+impl FaqIndex {
     /// Opens the index in `dir`, creating it if needed; keyword search only.
     pub fn open(dir: &Path) -> Result<Self, RetrievalError> {
         Self::open_with(dir, None)
@@ -237,7 +226,7 @@ impl KnowledgeBase {
 
     /// Opens the index in `dir`, creating it if needed, with semantic search when an
     /// embedding model is given. Entries indexed without one (or with another model) are
-    /// found by keywords only until re-indexed; the [`KnowledgeBase::format`] string, part of
+    /// found by keywords only until re-indexed; the [`FaqIndex::format`] string, part of
     /// every fingerprint, makes that happen at the next start.
     pub fn open_with(dir: &Path, embedder: Option<Arc<Embedder>>) -> Result<Self, RetrievalError> {
         std::fs::create_dir_all(dir)?;
@@ -289,65 +278,6 @@ impl KnowledgeBase {
         let table = VectorTable::load(self.inner.reader.searcher(), self.inner.fields.vector)?;
         *self.inner.vectors.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(table);
         Ok(())
-    }
-
-    /// Indexes every Markdown and CSV file under `folder`, replacing what the index held,
-    /// unless the folder is exactly what was indexed last time.
-    pub fn index_folder(&self, folder: &Path) -> Result<IndexReport, RetrievalError> {
-        self.index_paths(&[folder.to_owned()])
-    }
-
-    /// Indexes the given files and every knowledge-base file under the given folders,
-    /// replacing what the index held, unless they are exactly what was indexed last time.
-    /// Document ids are paths relative to the folder given (a file's id is its name).
-    pub fn index_paths(&self, paths: &[PathBuf]) -> Result<IndexReport, RetrievalError> {
-        let mut files = Vec::new();
-        for path in paths {
-            if path.is_dir() {
-                collect_files(path, path, &mut files)?;
-            } else {
-                let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-                parse_document(&name, "").map(|_| ())?;
-                files.push((name, path.clone()));
-            }
-        }
-        files.sort();
-        let mut hasher = Sha256::new();
-        hasher.update(self.format().as_bytes());
-        let mut documents = Vec::new();
-        for (id, path) in &files {
-            let text = crate::document_text(id, &std::fs::read(path)?)?;
-            hasher.update(id.as_bytes());
-            hasher.update([0]);
-            hasher.update(text.as_bytes());
-            hasher.update([0]);
-            documents.push((id.clone(), text));
-        }
-        let fingerprint = hex::encode(hasher.finalize());
-        let fingerprint_path = self.inner.dir.join(FINGERPRINT_FILE);
-        let entry_count = self.entry_count_now();
-        if entry_count > 0
-            && std::fs::read_to_string(&fingerprint_path).ok().as_deref() == Some(fingerprint.as_str())
-        {
-            return Ok(IndexReport { documents: documents.len(), entries: entry_count, reindexed: false });
-        }
-
-        let mut entries = Vec::new();
-        for (id, text) in &documents {
-            entries.extend(parse_document(id, text)?);
-        }
-        let vectors = self.embed_entries(&entries)?;
-        {
-            let mut writer = self.lock_writer();
-            writer.delete_all_documents()?;
-            for (entry, vector) in entries.iter().zip(&vectors) {
-                writer.add_document(self.to_document(entry, vector.as_deref()))?;
-            }
-            writer.commit()?;
-        }
-        self.reload()?;
-        std::fs::write(&fingerprint_path, fingerprint)?;
-        Ok(IndexReport { documents: documents.len(), entries: self.entry_count_now(), reindexed: true })
     }
 
     /// Adds a document's entries, replacing those it had, in one commit (blocking). A document
@@ -410,7 +340,7 @@ impl KnowledgeBase {
         Ok(self.entry_count_now())
     }
 
-    /// What the index was last recorded to hold (see [`KnowledgeBase::set_fingerprint`]).
+    /// What the index was last recorded to hold (see [`FaqIndex::set_fingerprint`]).
     pub fn fingerprint(&self) -> Option<String> {
         std::fs::read_to_string(self.inner.dir.join(FINGERPRINT_FILE)).ok()
     }
@@ -558,13 +488,15 @@ impl KnowledgeBase {
 
 /// Why a document of this type gave no entries, for the admin who uploaded it.
 fn no_entries_reason(id: &str) -> &'static str {
-    match id.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase()).as_deref() {
-        Some("html" | "htm") => {
+    match DocumentFormat::of(id) {
+        Some(DocumentFormat::Html) => {
             "no FAQ entries found: the main content has no h2/h3 headings or dt/dd pairs with text \
              (navigation, scripts and styles are skipped)"
         }
-        Some("md" | "markdown") => "no FAQ entries found: no heading has text under it",
-        Some("pdf") => "no FAQ entries found: the PDF has no text (a scanned PDF needs OCR first)",
+        Some(DocumentFormat::Markdown) => "no FAQ entries found: no heading has text under it",
+        Some(DocumentFormat::Pdf) => {
+            "no FAQ entries found: the PDF has no text (a scanned PDF needs OCR first)"
+        }
         _ => "no FAQ entries found: the document is empty",
     }
 }
@@ -590,13 +522,7 @@ fn collect_files(root: &Path, folder: &Path, out: &mut Vec<(String, PathBuf)>) -
             collect_files(root, &path, out)?;
             continue;
         }
-        let supported = path.extension().and_then(|e| e.to_str()).is_some_and(|e| {
-            matches!(
-                e.to_ascii_lowercase().as_str(),
-                "md" | "markdown" | "csv" | "json" | "txt" | "html" | "htm" | "pdf"
-            )
-        });
-        if supported {
+        if path.file_name().and_then(|n| n.to_str()).and_then(DocumentFormat::of).is_some() {
             let id = path.strip_prefix(root).unwrap_or(&path).to_string_lossy().replace('\\', "/");
             out.push((id, path));
         }
@@ -605,7 +531,7 @@ fn collect_files(root: &Path, folder: &Path, out: &mut Vec<(String, PathBuf)>) -
 }
 
 #[async_trait]
-impl Retriever for KnowledgeBase {
+impl Retriever for FaqIndex {
     async fn search(&self, query: &str, k: usize) -> frontdesk_core::Result<Vec<Passage>> {
         let this = self.clone();
         let query = query.to_owned();
@@ -624,15 +550,29 @@ impl Retriever for KnowledgeBase {
 mod tests {
     use super::*;
 
-    fn kb_with(files: &[(&str, &str)]) -> (tempfile::TempDir, tempfile::TempDir, KnowledgeBase) {
+    fn kb_with(files: &[(&str, &str)]) -> (tempfile::TempDir, tempfile::TempDir, FaqIndex) {
         let docs = tempfile::tempdir().expect("temp dir");
         for (name, text) in files {
             std::fs::write(docs.path().join(name), text).expect("write");
         }
         let data = tempfile::tempdir().expect("temp dir");
-        let kb = KnowledgeBase::open(data.path()).expect("open");
-        kb.index_folder(docs.path()).expect("index");
+        let kb = FaqIndex::open(data.path()).expect("open");
+        index_folder(&kb, docs.path());
         (docs, data, kb)
+    }
+
+    /// Every document of a folder, indexed in one rebuild (the library does this from the
+    /// store; these tests exercise the index alone).
+    fn index_folder(kb: &FaqIndex, folder: &Path) {
+        let documents: Vec<(String, String)> = folder_files(folder)
+            .expect("files")
+            .into_iter()
+            .map(|(id, path)| {
+                let text = crate::document_text(&id, &std::fs::read(path).expect("read")).expect("text");
+                (id, text)
+            })
+            .collect();
+        kb.rebuild(&documents, "test").expect("index");
     }
 
     #[test]
@@ -693,10 +633,10 @@ mod tests {
         )
         .expect("write");
         let data = tempfile::tempdir().expect("temp dir");
-        let keywords = KnowledgeBase::open(&data.path().join("k")).expect("open");
-        keywords.index_folder(docs.path()).expect("index");
-        let hybrid = KnowledgeBase::open_with(&data.path().join("h"), Some(embedder)).expect("open");
-        hybrid.index_folder(docs.path()).expect("index");
+        let keywords = FaqIndex::open(&data.path().join("k")).expect("open");
+        index_folder(&keywords, docs.path());
+        let hybrid = FaqIndex::open_with(&data.path().join("h"), Some(embedder)).expect("open");
+        index_folder(&hybrid, docs.path());
         assert_ne!(keywords.format(), hybrid.format(), "the model is part of the fingerprint");
 
         let question = "can I get my money back for earphones";
@@ -725,23 +665,9 @@ mod tests {
         hybrid.upsert_document("more.md", "## Gift wrapping\nWe wrap presents for 3 euros.\n").expect("add");
         drop(hybrid);
         let embedder = Arc::new(Embedder::load(&model).expect("model"));
-        let reopened = KnowledgeBase::open_with(&data.path().join("h"), Some(embedder)).expect("reopen");
+        let reopened = FaqIndex::open_with(&data.path().join("h"), Some(embedder)).expect("reopen");
         let found = reopened.search_blocking("do you pack a present nicely", 1).expect("search");
         assert_eq!(found[0].title, "Gift wrapping", "{found:?}");
-    }
-
-    #[test]
-    fn an_unchanged_folder_is_not_reindexed_and_a_changed_one_is() {
-        let (docs, data, kb) = kb_with(&[("a.md", "## Q one\nA one.\n")]);
-        drop(kb);
-        let kb = KnowledgeBase::open(data.path()).expect("reopen");
-        let again = kb.index_folder(docs.path()).expect("index");
-        assert!(!again.reindexed);
-        assert_eq!(again.entries, 1);
-        std::fs::write(docs.path().join("b.csv"), "question,answer\nQ two,A two\n").expect("write");
-        let changed = kb.index_folder(docs.path()).expect("index");
-        assert!(changed.reindexed);
-        assert_eq!(changed.entries, 2);
     }
 
     #[test]
@@ -767,7 +693,7 @@ mod tests {
         kb.remove_document("a.md").expect("remove");
         assert!(kb.search_blocking("opening hours", 3).expect("search").is_empty());
         drop(kb);
-        let reopened = KnowledgeBase::open(data.path()).expect("reopen");
+        let reopened = FaqIndex::open(data.path()).expect("reopen");
         assert_eq!(reopened.entries(), 2, "changes survive a restart");
     }
 }

@@ -4,20 +4,27 @@
 //!   UTF-16 with a byte-order mark; other encodings refused).
 //! - [`parse`]: turns Markdown, HTML, CSV, JSON, PDF and plain-text documents into [`FaqEntry`]
 //!   values (question, answer, section path, link).
-//! - [`KnowledgeBase`]: the on-disk tantivy index under the data dir; implements
-//!   [`frontdesk_core::retrieve::Retriever`]. Folders are fingerprinted so an unchanged
-//!   knowledge base is not re-indexed at start.
+//! - [`FaqIndex`]: the on-disk tantivy index of FAQ entries under the data dir; implements
+//!   [`frontdesk_core::retrieve::Retriever`].
+//! - [`KnowledgeLibrary`]: documents in the store and their entries in the index, the one way
+//!   documents are indexed; fingerprinted so an unchanged library is not re-indexed at start.
+//!   Implements [`frontdesk_core::documents::Library`] for the admin API.
+//!
+//! The file types are [`frontdesk_core::documents::DocumentFormat`]; [`parse::parse_document`]
+//! maps each to its parser.
 
 mod decode;
 pub mod embed;
 pub mod html;
 mod index;
+mod library;
 pub mod parse;
 mod segment;
 
 pub use decode::document_text;
 pub use embed::Embedder;
-pub use index::{folder_files, IndexReport, KnowledgeBase, INDEX_FORMAT};
+pub use index::{folder_files, FaqIndex, INDEX_FORMAT};
+pub use library::{KnowledgeLibrary, MAX_DOCUMENT_BYTES};
 pub use parse::FaqEntry;
 
 /// Errors of parsing and indexing.

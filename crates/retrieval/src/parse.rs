@@ -14,6 +14,8 @@
 //! - Plain text: blocks separated by blank lines; a block's first line is its title (a question
 //!   line, or `Q:` / `A:` pairs, read naturally), the rest its body.
 
+use frontdesk_core::documents::DocumentFormat;
+
 use crate::RetrievalError;
 
 /// One question and its answer, as indexed.
@@ -47,17 +49,41 @@ pub fn slug(text: &str) -> String {
     out.trim_end_matches('-').to_owned()
 }
 
-/// Parses a document by its file extension.
+/// Longest FAQ entry (question and answer), in bytes: an answer quotes one whole entry, and
+/// every frame the server sends must stay bounded.
+pub const MAX_ENTRY_BYTES: usize = 32 * 1024;
+
+/// Most entries one document may hold.
+pub const MAX_ENTRIES: usize = 20_000;
+
+/// Parses a document by its format (its name's extension picks it). A document with an entry
+/// over [`MAX_ENTRY_BYTES`] or more than [`MAX_ENTRIES`] entries is refused, naming the limit.
 pub fn parse_document(document_id: &str, text: &str) -> Result<Vec<FaqEntry>, RetrievalError> {
-    let extension = document_id.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase());
-    match extension.as_deref() {
-        Some("md" | "markdown") => Ok(parse_markdown(document_id, text)),
-        Some("csv") => parse_csv(document_id, text),
-        Some("json") => parse_json(document_id, text),
-        Some("html" | "htm") => Ok(crate::html::parse_html(document_id, text)),
-        Some("txt" | "text") => Ok(parse_text(document_id, text)),
-        Some("pdf") => Ok(parse_pdf_text(document_id, text)),
-        _ => Err(RetrievalError::Unsupported(document_id.to_owned())),
+    let entries = parse_by_format(document_id, text)?;
+    let refuse = |reason: String| RetrievalError::Parse { document: document_id.to_owned(), reason };
+    if entries.len() > MAX_ENTRIES {
+        return Err(refuse(format!("{} entries: at most {MAX_ENTRIES} per document", entries.len())));
+    }
+    if let Some(long) = entries.iter().find(|e| e.title.len() + e.body.len() > MAX_ENTRY_BYTES) {
+        return Err(refuse(format!(
+            "the entry {:?} is longer than {} KiB, the most one entry may hold; split it",
+            long.title.chars().take(80).collect::<String>(),
+            MAX_ENTRY_BYTES / 1024
+        )));
+    }
+    Ok(entries)
+}
+
+fn parse_by_format(document_id: &str, text: &str) -> Result<Vec<FaqEntry>, RetrievalError> {
+    let format =
+        DocumentFormat::of(document_id).ok_or_else(|| RetrievalError::Unsupported(document_id.to_owned()))?;
+    match format {
+        DocumentFormat::Markdown => Ok(parse_markdown(document_id, text)),
+        DocumentFormat::Csv => parse_csv(document_id, text),
+        DocumentFormat::Json => parse_json(document_id, text),
+        DocumentFormat::Html => Ok(crate::html::parse_html(document_id, text)),
+        DocumentFormat::Text => Ok(parse_text(document_id, text)),
+        DocumentFormat::Pdf => Ok(parse_pdf_text(document_id, text)),
     }
 }
 
@@ -68,18 +94,13 @@ pub fn parse_markdown(document_id: &str, text: &str) -> Vec<FaqEntry> {
     let mut headings: Vec<(usize, String)> = Vec::new();
     let mut body = String::new();
     let mut in_code = false;
-    let mut used_anchors = std::collections::HashSet::new();
+    let mut anchors = NumberedAnchors::default();
 
     let mut flush = |headings: &[(usize, String)], body: &mut String, entries: &mut Vec<FaqEntry>| {
         let text = body.trim();
         if let Some((_, title)) = headings.last() {
             if !text.is_empty() {
-                let mut anchor = slug(title);
-                let mut n = 2;
-                while !used_anchors.insert(anchor.clone()) {
-                    anchor = format!("{}-{n}", slug(title));
-                    n += 1;
-                }
+                let anchor = anchors.unique(&slug(title));
                 entries.push(FaqEntry {
                     entry_id: format!("{document_id}#{anchor}"),
                     document_id: document_id.to_owned(),
@@ -179,6 +200,29 @@ pub fn parse_csv(document_id: &str, text: &str) -> Result<Vec<FaqEntry>, Retriev
         });
     }
     Ok(entries)
+}
+
+/// Unique anchors `base`, `base-2`, `base-3`... within a document, in linear time: each base
+/// remembers the next number to try, so a thousand equal headings cost a thousand lookups, not
+/// half a million.
+#[derive(Default)]
+pub(crate) struct NumberedAnchors {
+    used: std::collections::HashSet<String>,
+    next: std::collections::HashMap<String, usize>,
+}
+
+impl NumberedAnchors {
+    /// The first of `base`, `base-2`, `base-3`... not used yet, now used.
+    pub(crate) fn unique(&mut self, base: &str) -> String {
+        let n = self.next.entry(base.to_owned()).or_insert(1);
+        loop {
+            let candidate = if *n == 1 { base.to_owned() } else { format!("{base}-{n}") };
+            *n += 1;
+            if self.used.insert(candidate.clone()) {
+                return candidate;
+            }
+        }
+    }
 }
 
 /// Gives each entry a unique anchor within its document.
@@ -319,6 +363,31 @@ pub fn parse_pdf_text(document_id: &str, text: &str) -> Vec<FaqEntry> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_entry_too_long_to_answer_with_is_refused_naming_the_limit() {
+        let text = format!("## Huge\n{}\n", "word ".repeat(MAX_ENTRY_BYTES / 5 + 1));
+        let error = parse_document("big.md", &text).expect_err("refused").to_string();
+        assert!(error.contains("32 KiB"), "{error}");
+        let fits = format!("## Fine\n{}\n", "word ".repeat(MAX_ENTRY_BYTES / 6));
+        assert_eq!(parse_document("ok.md", &fits).expect("accepted").len(), 1);
+    }
+
+    #[test]
+    fn equal_headings_get_numbered_anchors_in_one_pass() {
+        let mut text = String::from("## Q 2\nfirst\n");
+        for _ in 0..20_000 {
+            text.push_str("## Q\nagain\n");
+        }
+        let entries = parse_markdown("dup.md", &text);
+        assert_eq!(entries.len(), 20_001);
+        assert_eq!(entries[0].entry_id, "dup.md#q-2");
+        assert_eq!(entries[1].entry_id, "dup.md#q");
+        assert_eq!(entries[2].entry_id, "dup.md#q-3", "q-2 is taken by the first heading");
+        assert_eq!(entries[20_000].entry_id, "dup.md#q-20001");
+        let ids: std::collections::HashSet<_> = entries.iter().map(|e| &e.entry_id).collect();
+        assert_eq!(ids.len(), entries.len());
+    }
 
     #[test]
     fn markdown_splits_at_headings_with_section_paths() {

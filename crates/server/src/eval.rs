@@ -13,7 +13,6 @@ use std::fmt::Write as _;
 
 use anyhow::{bail, Context};
 use frontdesk_core::chat::{AnswerMode, ChatService};
-use frontdesk_core::protocol::ServerFrame;
 use frontdesk_core::retrieve::Retriever;
 
 /// One line of the questions file.
@@ -232,27 +231,21 @@ pub async fn evaluate_answers(
     let mut ttfts = Vec::new();
     let mut misses = Vec::new();
     for q in questions {
-        let (frames, mut incoming) = tokio::sync::mpsc::channel(1_024);
-        let drain = tokio::spawn(async move {
-            let mut ttft = None;
-            while let Some(frame) = incoming.recv().await {
-                if let ServerFrame::Done { usage, .. } = frame {
-                    ttft = Some(usage.ttft_ms);
-                }
-            }
-            ttft
-        });
+        // The events are not needed here (the answer carries its usage); a receiver drains them.
+        let (events, mut incoming) = tokio::sync::mpsc::channel(1_024);
+        let drain = tokio::spawn(async move { while incoming.recv().await.is_some() {} });
         let answer = chat
-            .answer(None, &q.question, std::time::Instant::now(), &frames)
+            .answer(None, &q.question, std::time::Instant::now(), &events)
             .await
             .map_err(|e| anyhow::anyhow!("answering {:?}: {e}", q.question))?;
-        drop(frames);
-        ttfts.extend(drain.await?);
+        drop(events);
+        drain.await?;
+        ttfts.push(answer.usage.ttft_ms);
         let text = &answer.message.text;
         match &q.expected {
             None => {
                 oos += 1;
-                if answer.declined {
+                if answer.declined() {
                     oos_declined += 1;
                 } else {
                     misses.push(format!("not declined: {:?} -> {:?}", q.question, clip(text)));
@@ -260,7 +253,7 @@ pub async fn evaluate_answers(
             }
             Some(_) => {
                 in_scope += 1;
-                if answer.declined {
+                if answer.declined() {
                     in_declined += 1;
                 }
                 if !q.key_facts.is_empty() {

@@ -6,12 +6,10 @@
 //! - [`start`]: binds and serves; used by `frontdesk serve` and by the end-to-end tests.
 //! - [`eval`]: retrieval and answer quality figures for `frontdesk eval`.
 //! - [`bench`]: `frontdesk bench search` and `frontdesk bench inference`.
-//! - [`library`]: documents in the store, indexed here and followed across replicas.
 
 pub mod bench;
 pub mod config;
 pub mod eval;
-pub mod library;
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -28,12 +26,11 @@ use frontdesk_gateway::{AppState, GatewayLimits};
 use frontdesk_inference::{
     LlamaCppConfig, LlamaCppGenerator, MistralRsGenerator, RemoteConfig, RemoteGenerator,
 };
-use frontdesk_retrieval::KnowledgeBase;
+use frontdesk_retrieval::{FaqIndex, KnowledgeLibrary};
 use frontdesk_store::{EmbeddedStore, RedisStore, RedisStoreConfig};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, EngineKind, StoreKind};
-use crate::library::KnowledgeLibrary;
 
 /// The wired backends.
 #[derive(Clone)]
@@ -79,7 +76,7 @@ pub async fn open_library(config: &Config) -> anyhow::Result<(Arc<dyn SessionSto
     let library = Arc::new(KnowledgeLibrary::new(store.clone(), documents, open_knowledge_base(config)?));
     let started = std::time::Instant::now();
     let mut seeded = 0;
-    if let Some(kb) = &config.kb {
+    if let Some(kb) = &config.kb_folder {
         if kb.is_dir() {
             seeded = library
                 .seed_folder(kb)
@@ -119,8 +116,8 @@ pub async fn build_app(config: &Config) -> anyhow::Result<App> {
                 &config.model,
                 LlamaCppConfig {
                     max_in_flight: config.max_in_flight,
-                    // Every admitted generation decodes in the same step: four visitors' step
-                    // took about three times one visitor's here, far less than taking turns.
+                    // Every admitted generation decodes in the same step: one pass over the
+                    // weights serves every visitor, far cheaper than taking turns.
                     parallel: config.max_in_flight,
                     ..LlamaCppConfig::default()
                 },
@@ -154,34 +151,8 @@ pub async fn build_app(config: &Config) -> anyhow::Result<App> {
     Ok(App { chat, library, signer })
 }
 
-/// Opens the index under the data dir and indexes the configured knowledge-base folder if it
-/// changed since the last start (`serve`, `ask` and `eval` all start this way).
-pub async fn open_and_index_knowledge_base(config: &Config) -> anyhow::Result<KnowledgeBase> {
-    let knowledge_base = open_knowledge_base(config)?;
-    let Some(kb) = &config.kb else { return Ok(knowledge_base) };
-    if !kb.is_dir() {
-        tracing::warn!(kb = %kb.display(), "knowledge-base folder not found, serving the existing index");
-        return Ok(knowledge_base);
-    }
-    let started = std::time::Instant::now();
-    let report = {
-        let knowledge_base = knowledge_base.clone();
-        let kb = kb.clone();
-        tokio::task::spawn_blocking(move || knowledge_base.index_folder(&kb)).await?
-    }
-    .with_context(|| format!("failed to index knowledge base {}", kb.display()))?;
-    tracing::info!(
-        documents = report.documents,
-        entries = report.entries,
-        reindexed = report.reindexed,
-        elapsed_ms = started.elapsed().as_millis() as u64,
-        "knowledge base ready"
-    );
-    Ok(knowledge_base)
-}
-
 /// Opens the index under the data dir, with the embedding model when one is configured.
-pub fn open_knowledge_base(config: &Config) -> anyhow::Result<KnowledgeBase> {
+pub fn open_knowledge_base(config: &Config) -> anyhow::Result<FaqIndex> {
     let embedder = match &config.embedding_model {
         Some(model) => {
             let started = std::time::Instant::now();
@@ -196,8 +167,7 @@ pub fn open_knowledge_base(config: &Config) -> anyhow::Result<KnowledgeBase> {
         }
     };
     let dir = config.data_dir.join("index");
-    KnowledgeBase::open_with(&dir, embedder)
-        .with_context(|| format!("failed to open index {}", dir.display()))
+    FaqIndex::open_with(&dir, embedder).with_context(|| format!("failed to open index {}", dir.display()))
 }
 
 /// The configured secret; otherwise, on Redis, the one every replica shares (the first to
@@ -287,6 +257,7 @@ pub async fn start(config: &Config) -> anyhow::Result<RunningServer> {
     let limits = GatewayLimits {
         allowed_origins: config.allowed_origins.clone(),
         trust_forwarded_for: config.trust_forwarded_for,
+        trusted_proxies: config.trusted_proxies.clone(),
         idle_timeout: config.idle_timeout,
         sockets_per_ip: frontdesk_gateway::limits::Rate {
             burst: config.sockets_per_ip_burst,

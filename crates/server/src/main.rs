@@ -5,8 +5,8 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use frontdesk::config::{env, CommonArgs, Config};
-use frontdesk_core::protocol::ServerFrame;
+use frontdesk::config::{env, Config, Settings};
+use frontdesk_core::chat::{FinishedAnswer, TurnEvent};
 
 #[derive(Debug, Parser)]
 #[command(name = "frontdesk", version, about = "Self-hosted AI customer-service chat server")]
@@ -20,7 +20,7 @@ enum Command {
     /// Serve the widget, the visitor WebSocket and the APIs.
     Serve {
         #[command(flatten)]
-        common: CommonArgs,
+        common: Settings,
     },
     /// Add or replace knowledge-base files, or every file of folders, in the store and the index.
     Ingest {
@@ -28,7 +28,7 @@ enum Command {
         #[arg(required = true)]
         paths: Vec<PathBuf>,
         #[command(flatten)]
-        common: CommonArgs,
+        common: Settings,
     },
     /// Score retrieval on a questions file (`question<TAB>expected title`; an empty title marks
     /// a question that should be declined): hit@1, hit@3, MRR and decline rates.
@@ -44,7 +44,7 @@ enum Command {
         #[arg(long, value_delimiter = ',', num_args = 0.., default_missing_value = "generative,extractive,auto")]
         answers: Option<Vec<String>>,
         #[command(flatten)]
-        common: CommonArgs,
+        common: Settings,
     },
     /// Measure: `bench search` (indexing and search on generated entries) or `bench inference`
     /// (the engines against llama-server).
@@ -62,7 +62,7 @@ enum Command {
         /// The question.
         question: String,
         #[command(flatten)]
-        common: CommonArgs,
+        common: Settings,
     },
 }
 
@@ -78,7 +78,7 @@ enum Bench {
         #[arg(long, default_value_t = 1_000)]
         queries: usize,
         #[command(flatten)]
-        common: CommonArgs,
+        common: Settings,
     },
     /// Time to first token and decode speed of each engine for 1, 4 and 16 concurrent
     /// conversations, and each figure over llama-server's on the same GGUF file.
@@ -106,7 +106,7 @@ enum Bench {
         #[arg(long, default_value_t = 1)]
         runs: usize,
         #[command(flatten)]
-        common: CommonArgs,
+        common: Settings,
     },
 }
 
@@ -155,7 +155,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Ingest { paths, common } => {
             use frontdesk_core::documents::Library;
             let mut config = Config::resolve(&common, &env)?;
-            config.kb = None;
+            config.kb_folder = None;
             let (_, library) = frontdesk::open_library(&config).await?;
             let mut files = Vec::new();
             for path in &paths {
@@ -184,8 +184,9 @@ async fn main() -> anyhow::Result<()> {
                 .with_context(|| format!("failed to read {}", questions.display()))?;
             let questions = frontdesk::eval::parse_questions(&text)?;
             let Some(modes) = answers else {
-                let kb = frontdesk::open_and_index_knowledge_base(&config).await?;
-                let report = frontdesk::eval::evaluate(&kb, &questions, config.decline_below).await?;
+                let (_, library) = frontdesk::open_library(&config).await?;
+                let report =
+                    frontdesk::eval::evaluate(library.index(), &questions, config.decline_below).await?;
                 print!("{}", report.render(verbose));
                 return Ok(());
             };
@@ -235,7 +236,7 @@ async fn main() -> anyhow::Result<()> {
             let max_c = concurrency.iter().copied().max().unwrap_or(1);
             let settings = frontdesk::bench::InferenceBench {
                 model: config.model.clone(),
-                kb: config.kb.clone().unwrap_or_else(|| "knowledge-base".into()),
+                kb: config.kb_folder.clone().unwrap_or_else(|| "knowledge-base".into()),
                 questions,
                 concurrency,
                 max_tokens: max_tokens.clamp(2, 2_048),
@@ -290,11 +291,11 @@ async fn main() -> anyhow::Result<()> {
             let mut stdout = std::io::stdout();
             while let Some(frame) = incoming.recv().await {
                 match frame {
-                    ServerFrame::Token { text, .. } => {
+                    TurnEvent::Token { text, .. } => {
                         write!(stdout, "{text}")?;
                         stdout.flush()?;
                     }
-                    ServerFrame::Done { sources, usage, .. } => {
+                    TurnEvent::Done(FinishedAnswer { sources, usage, .. }) => {
                         writeln!(stdout)?;
                         writeln!(stdout, "\nSources:")?;
                         for source in sources {

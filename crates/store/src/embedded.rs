@@ -48,8 +48,9 @@ impl std::fmt::Debug for EmbeddedStore {
     }
 }
 
-fn embedded(error: impl std::fmt::Display) -> StoreError {
-    StoreError::Embedded(error.to_string())
+/// The embedded backend's error, its cause kept.
+pub(crate) fn embedded(error: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> StoreError {
+    StoreError::Embedded(error.into())
 }
 
 impl EmbeddedStore {

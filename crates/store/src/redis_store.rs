@@ -149,7 +149,7 @@ impl RedisStore {
             client.get_connection_manager_with_config(manager_config),
         )
         .await
-        .map_err(|_| StoreError::Embedded("timed out connecting to redis".into()))??;
+        .map_err(|_| StoreError::Timeout("connecting to redis"))??;
         let events = broadcast::channel(EVENT_BUFFER).0;
         let stop = CancellationToken::new();
         let channel = format!("{}events", config.key_prefix);
@@ -231,7 +231,7 @@ impl RedisStore {
         let mut connection = self.connection.clone();
         let json: Option<String> =
             connection.lindex(self.key("msgs", conversation_id), index as isize).await?;
-        let json = json.ok_or_else(|| StoreError::Embedded("message index out of range".into()))?;
+        let json = json.ok_or_else(|| StoreError::Inconsistent("message index out of range"))?;
         let mut message: Message = serde_json::from_str(&json)?;
         message.seq = u64::try_from(index).unwrap_or_default();
         Ok(message)

@@ -1,5 +1,7 @@
-//! The knowledge base as admins manage it: documents kept in the store (the source of truth,
-//! shared by replicas) and indexed in this replica's tantivy index.
+//! The knowledge library: FAQ documents kept in the store (the source of truth, shared by
+//! replicas) and indexed in this replica's [`FaqIndex`]. It is the one way documents reach the
+//! index, whichever command starts (`serve`, `ingest`, `eval`, `ask`), so they all agree on the
+//! index's fingerprint and none re-embeds what another indexed.
 //!
 //! - At start, the `--kb` folder's files are added to the store when new or changed, then the
 //!   index is rebuilt if it does not hold exactly the store's documents.
@@ -16,10 +18,11 @@ use async_trait::async_trait;
 use frontdesk_core::documents::{validate_document_id, Document, DocumentInfo, DocumentStore, Library};
 use frontdesk_core::store::{SessionStore, StoreEvent};
 use frontdesk_core::{Error, Result};
-use frontdesk_retrieval::KnowledgeBase;
 use sha2::{Digest, Sha256};
 use tokio::sync::broadcast::error::RecvError;
 use tokio_util::sync::CancellationToken;
+
+use crate::FaqIndex;
 
 /// Largest document accepted.
 pub const MAX_DOCUMENT_BYTES: usize = 10 * 1024 * 1024;
@@ -28,7 +31,7 @@ pub const MAX_DOCUMENT_BYTES: usize = 10 * 1024 * 1024;
 pub struct KnowledgeLibrary {
     events: Arc<dyn SessionStore>,
     documents: Arc<dyn DocumentStore>,
-    index: KnowledgeBase,
+    index: FaqIndex,
     /// What the index holds: document id → SHA-256 of the content indexed.
     indexed: Mutex<BTreeMap<String, String>>,
     /// One change at a time, so the index and `indexed` move together.
@@ -40,7 +43,7 @@ fn sha256_hex(bytes: &[u8]) -> String {
 }
 
 fn text_of(id: &str, content: &[u8]) -> Result<String> {
-    Ok(frontdesk_retrieval::document_text(id, content)?)
+    Ok(crate::document_text(id, content)?)
 }
 
 fn fingerprint(format: &str, indexed: &BTreeMap<String, String>) -> String {
@@ -61,11 +64,7 @@ async fn blocking<T: Send + 'static>(work: impl FnOnce() -> Result<T> + Send + '
 
 impl KnowledgeLibrary {
     /// A library over a store and an index.
-    pub fn new(
-        events: Arc<dyn SessionStore>,
-        documents: Arc<dyn DocumentStore>,
-        index: KnowledgeBase,
-    ) -> Self {
+    pub fn new(events: Arc<dyn SessionStore>, documents: Arc<dyn DocumentStore>, index: FaqIndex) -> Self {
         Self {
             events,
             documents,
@@ -76,7 +75,7 @@ impl KnowledgeLibrary {
     }
 
     /// The index searched by the chat.
-    pub fn index(&self) -> &KnowledgeBase {
+    pub fn index(&self) -> &FaqIndex {
         &self.index
     }
 
@@ -90,7 +89,7 @@ impl KnowledgeLibrary {
         let folder = folder.to_owned();
         let files = blocking(move || {
             let mut out = Vec::new();
-            for (id, path) in frontdesk_retrieval::folder_files(&folder)? {
+            for (id, path) in crate::folder_files(&folder)? {
                 out.push((
                     id,
                     std::fs::read(&path)
@@ -233,7 +232,7 @@ impl Library for KnowledgeLibrary {
         // Parse before storing anything: a bad file is refused and changes nothing.
         let entries = {
             let (owned, text) = (id.to_owned(), text.clone());
-            blocking(move || Ok(frontdesk_retrieval::parse::parse_document(&owned, &text)?)).await?
+            blocking(move || Ok(crate::parse::parse_document(&owned, &text)?)).await?
         };
         if entries.is_empty() {
             return Err(Error::BadRequest(format!("{id} holds no FAQ entries")));
@@ -263,5 +262,56 @@ impl Library for KnowledgeLibrary {
             tracing::info!(document = %id, "document deleted");
         }
         Ok(existed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use frontdesk_core::testing::MemoryStore;
+
+    use super::*;
+
+    fn library(store: &Arc<MemoryStore>, dir: &Path) -> KnowledgeLibrary {
+        KnowledgeLibrary::new(store.clone(), store.clone(), FaqIndex::open(dir).expect("open"))
+    }
+
+    #[tokio::test]
+    async fn an_unchanged_library_is_not_reindexed_and_a_changed_one_is() {
+        let docs = tempfile::tempdir().expect("temp dir");
+        std::fs::write(docs.path().join("a.md"), "## Q one\nA one.\n").expect("write");
+        std::fs::write(docs.path().join("notes.text"), "Q two?\nA two.\n").expect("write");
+        let data = tempfile::tempdir().expect("temp dir");
+        let store = Arc::new(MemoryStore::default());
+        let first = library(&store, data.path());
+        assert_eq!(first.seed_folder(docs.path()).await.expect("seed"), 2, "every format the parser reads");
+        assert_eq!(first.sync().await.expect("sync"), 2);
+        let print = first.index().fingerprint().expect("a fingerprint");
+        drop(first);
+
+        // Another command on the same store and index (`eval`, then `serve`) finds it current.
+        let second = library(&store, data.path());
+        assert_eq!(second.seed_folder(docs.path()).await.expect("seed"), 0, "nothing new");
+        // Taken out behind the fingerprint's back: a sync that rebuilt would put it back.
+        second.index().remove_document("a.md").expect("remove");
+        assert_eq!(second.sync().await.expect("sync"), 1, "the current fingerprint spares a rebuild");
+        assert_eq!(second.index().fingerprint().as_deref(), Some(print.as_str()));
+
+        std::fs::write(docs.path().join("b.csv"), "question,answer\nQ three,A three\n").expect("write");
+        assert_eq!(second.seed_folder(docs.path()).await.expect("seed"), 1);
+        assert_eq!(second.index().entries(), 2, "the new document joins the index");
+        assert_ne!(second.index().fingerprint().as_deref(), Some(print.as_str()));
+    }
+
+    #[tokio::test]
+    async fn a_stale_index_is_rebuilt_from_the_store() {
+        let docs = tempfile::tempdir().expect("temp dir");
+        std::fs::write(docs.path().join("a.md"), "## Q one\nA one.\n").expect("write");
+        let data = tempfile::tempdir().expect("temp dir");
+        let store = Arc::new(MemoryStore::default());
+        let first = library(&store, data.path());
+        first.seed_folder(docs.path()).await.expect("seed");
+        first.index().remove_document("a.md").expect("remove");
+        first.index().set_fingerprint("stale").expect("write");
+        assert_eq!(first.sync().await.expect("sync"), 1, "rebuilt from the stored document");
     }
 }

@@ -1,9 +1,5 @@
-//! `frontdesk bench`: figures, each run against a baseline in the same process.
-//!
-//! - `bench search`: indexing throughput and search latency on generated FAQ entries, by
-//!   keywords only and with semantic search.
-//! - `bench inference`: time to first token and decode speed of each engine at several
-//!   concurrencies, against llama-server running the same GGUF file.
+//! `frontdesk bench inference`: time to first token and decode speed of each engine at several
+//! concurrencies, against llama-server running the same GGUF file.
 
 #![allow(clippy::cast_precision_loss)]
 
@@ -16,157 +12,9 @@ use anyhow::Context;
 use frontdesk_core::generate::{
     GenerationEvent, GenerationRequest, Generator, PromptMessage, SamplingConfig,
 };
-use frontdesk_retrieval::{Embedder, KnowledgeBase};
+use frontdesk_retrieval::FaqIndex;
 
-const PRODUCTS: &[&str] = &[
-    "headphones",
-    "speaker",
-    "laptop",
-    "charger",
-    "keyboard",
-    "monitor",
-    "camera",
-    "router",
-    "tablet",
-    "printer",
-    "microphone",
-    "smartwatch",
-    "drone",
-    "projector",
-    "webcam",
-    "earbuds",
-    "console",
-    "mouse",
-    "soundbar",
-    "e-reader",
-];
-const TOPICS: &[(&str, &str)] = &[
-    ("return", "can be returned within 30 days in its original box for a full refund"),
-    ("repair", "is repaired free of charge during the two-year warranty at any service point"),
-    ("ship", "ships within two working days and arrives in three to five days"),
-    ("pay for", "can be paid by card, bank transfer or invoice for business customers"),
-    ("reset", "is reset by holding the power button for ten seconds until the light blinks"),
-    ("update", "updates its firmware automatically over Wi-Fi every night"),
-    ("clean", "should be cleaned with a dry cloth, never with alcohol"),
-    ("register", "is registered in your account under Devices with its serial number"),
-    ("insure", "can be insured for theft and damage for 4 euros a month"),
-    ("recycle", "is recycled for free at our stores and we give you a 10 euro voucher"),
-];
-
-/// A generated entry: `(question, answer)`. Each of the `n` entries is distinct (a product,
-/// a topic and a model number).
-fn entry(n: usize) -> (String, String) {
-    let product = PRODUCTS[n % PRODUCTS.len()];
-    let (verb, fact) = TOPICS[(n / PRODUCTS.len()) % TOPICS.len()];
-    let model = n / (PRODUCTS.len() * TOPICS.len());
-    (
-        format!("How do I {verb} the {product} model {model}?"),
-        format!("The {product} model {model} {fact}. Ask our support team if anything is unclear."),
-    )
-}
-
-/// A visitor's phrasing of entry `n`'s question.
-fn query(n: usize) -> String {
-    let product = PRODUCTS[n % PRODUCTS.len()];
-    let (verb, _) = TOPICS[(n / PRODUCTS.len()) % TOPICS.len()];
-    let model = n / (PRODUCTS.len() * TOPICS.len());
-    match n % 3 {
-        0 => format!("{verb} {product} {model}"),
-        1 => format!("can i {verb} my {product} model {model} please"),
-        _ => format!("how to {verb} a {product}"),
-    }
-}
-
-/// The documents holding `entries` generated entries, 100 to a CSV file.
-fn documents(entries: usize) -> Vec<(String, String)> {
-    let mut out = Vec::new();
-    for start in (0..entries).step_by(100) {
-        let mut csv = String::from("question,answer\n");
-        for n in start..(start + 100).min(entries) {
-            let (q, a) = entry(n);
-            let _ = writeln!(csv, "\"{q}\",\"{a}\"");
-        }
-        out.push((format!("bench-{start:05}.csv"), csv));
-    }
-    out
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss, clippy::cast_precision_loss)]
-    let index = ((sorted.len() - 1) as f64 * p).round() as usize;
-    sorted[index]
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1_000.0
-}
-
-/// One mode's figures.
-struct Figures {
-    entries_per_second: f64,
-    median: Duration,
-    p99: Duration,
-}
-
-fn measure(
-    dir: &Path,
-    embedder: Option<Arc<Embedder>>,
-    entries: usize,
-    queries: usize,
-) -> anyhow::Result<Figures> {
-    let kb = KnowledgeBase::open_with(dir, embedder)?;
-    let docs = documents(entries);
-    let started = Instant::now();
-    let indexed = kb.rebuild(&docs, "bench")?;
-    let took = started.elapsed();
-    anyhow::ensure!(indexed as usize == entries, "indexed {indexed} of {entries} entries");
-    let mut latencies = Vec::with_capacity(queries);
-    // A few warm-up searches so the first measured one does not pay for cold caches.
-    for n in 0..10 {
-        kb.search_blocking(&query(n), 5)?;
-    }
-    for i in 0..queries {
-        let q = query((i * 7919) % entries);
-        let started = Instant::now();
-        let found = kb.search_blocking(&q, 5)?;
-        latencies.push(started.elapsed());
-        anyhow::ensure!(!found.is_empty(), "no result for {q:?}");
-    }
-    latencies.sort();
-    #[allow(clippy::cast_precision_loss)]
-    let entries_per_second = entries as f64 / took.as_secs_f64();
-    Ok(Figures { entries_per_second, median: percentile(&latencies, 0.5), p99: percentile(&latencies, 0.99) })
-}
-
-/// Runs the benchmark and returns its report.
-pub fn run_search(entries: usize, queries: usize, embedding_model: Option<&Path>) -> anyhow::Result<String> {
-    let scratch = tempfile::tempdir()?;
-    let mut report = format!("search benchmark: {entries} generated FAQ entries, {queries} queries, k=5\n");
-    let keyword = measure(&scratch.path().join("keywords"), None, entries, queries)?;
-    let mut rows = vec![("keywords only", keyword)];
-    if let Some(model) = embedding_model {
-        let embedder =
-            Arc::new(Embedder::load(model).with_context(|| format!("failed to load {}", model.display()))?);
-        rows.push((
-            "keywords + embeddings",
-            measure(&scratch.path().join("hybrid"), Some(embedder), entries, queries)?,
-        ));
-    }
-    let _ = writeln!(report, "{:<24} {:>14} {:>12} {:>12}", "mode", "entries/s", "median ms", "p99 ms");
-    for (name, f) in &rows {
-        let _ = writeln!(
-            report,
-            "{name:<24} {:>14.0} {:>12.3} {:>12.3}",
-            f.entries_per_second,
-            ms(f.median),
-            ms(f.p99)
-        );
-    }
-    Ok(report)
-}
+use super::{ms, percentile};
 
 /// One engine to measure in `bench inference`.
 #[derive(Clone)]
@@ -224,8 +72,15 @@ pub struct LoadFigures {
 /// knowledge base finds for it, built the way the chat builds them.
 fn bench_prompts(settings: &InferenceBench) -> anyhow::Result<Vec<Vec<PromptMessage>>> {
     let scratch = tempfile::tempdir()?;
-    let kb = KnowledgeBase::open(scratch.path())?;
-    kb.index_folder(&settings.kb)?;
+    // A scratch index of the folder's documents, like `bench search`'s: the passages are all
+    // that is needed, not a library in a store.
+    let kb = FaqIndex::open(scratch.path())?;
+    let mut documents = Vec::new();
+    for (id, path) in frontdesk_retrieval::folder_files(&settings.kb)? {
+        let text = frontdesk_retrieval::document_text(&id, &std::fs::read(&path)?)?;
+        documents.push((id, text));
+    }
+    kb.rebuild(&documents, "bench")?;
     let text = std::fs::read_to_string(&settings.questions)
         .with_context(|| format!("failed to read {}", settings.questions.display()))?;
     let questions = crate::eval::parse_questions(&text)?;
@@ -556,14 +411,6 @@ pub async fn run_inference(settings: &InferenceBench, engines: Vec<BenchEngine>)
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn generated_entries_are_distinct_and_queries_find_them() {
-        let all: std::collections::HashSet<String> = (0..1_000).map(|n| entry(n).0).collect();
-        assert_eq!(all.len(), 1_000);
-        let report = run_search(300, 50, None).expect("bench");
-        assert!(report.contains("keywords only"), "{report}");
-    }
 
     #[test]
     fn ratios_put_llama_server_times_over_ours_and_our_speeds_over_its() {

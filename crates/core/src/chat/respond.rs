@@ -1,0 +1,140 @@
+//! The choice of how to answer and the answers that need no model: the curated FAQ text when
+//! retrieval is confident, a plain decline (offering a person) when it found nothing good
+//! enough, the model in between or when configured to write.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use crate::model::{Message, Role};
+use crate::retrieve::Passage;
+use crate::{Error, Result};
+
+use super::context::favour_context;
+use super::events::{emit, AnswerKind, FinishedAnswer, TurnEvent, TurnEvents};
+use super::stream::stream_text;
+use super::{Answer, AnswerMode, ChatService};
+
+/// The text sent when the knowledge base has no answer.
+pub const DECLINE_TEXT: &str = "I'm sorry, I couldn't find an answer to that in our help \
+    articles. Would you like me to connect you with a member of our support team?";
+
+/// What the assistant does when the knowledge base has no answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum WhenUnsure {
+    /// Says so and offers a person.
+    Decline,
+    /// Writes nothing (a person is about to answer).
+    StaySilent,
+}
+
+/// The best entry's curated answer, with a short lead-in.
+pub(crate) fn curated_answer(best: &Passage) -> String {
+    format!("Here is what our FAQ says about \u{201c}{}\u{201d}:\n\n{}", best.title.trim(), best.body.trim())
+}
+
+/// How to answer at retrieval confidence `confidence`; `None` declines.
+fn choose_mode(
+    mode: AnswerMode,
+    passages: &[Passage],
+    decline_below: f32,
+    extractive_from: f32,
+) -> Option<AnswerMode> {
+    let confidence = passages.first().map_or(0.0, |p| p.confidence);
+    match mode {
+        _ if passages.is_empty() || confidence < decline_below => None,
+        AnswerMode::Auto if confidence >= extractive_from => Some(AnswerMode::Extractive),
+        AnswerMode::Auto => Some(AnswerMode::Generative),
+        mode => Some(mode),
+    }
+}
+
+impl ChatService {
+    /// Writes and streams the assistant's answer to `question`, ending with a `Done` event.
+    /// With a conversation, its history goes into the prompt and the answer is stored there;
+    /// without one (`frontdesk ask`, the OpenAI-compatible API), nothing is stored.
+    pub async fn answer(
+        &self,
+        conversation_id: Option<&str>,
+        question: &str,
+        started: Instant,
+        events: &TurnEvents,
+    ) -> Result<Answer> {
+        let context = BTreeMap::new();
+        let answered =
+            self.respond(conversation_id, question, &context, started, events, WhenUnsure::Decline).await?;
+        answered.ok_or_else(|| Error::Internal("a declining answer is always written".into()))
+    }
+
+    pub(crate) async fn respond(
+        &self,
+        conversation_id: Option<&str>,
+        question: &str,
+        context: &BTreeMap<String, String>,
+        started: Instant,
+        events: &TurnEvents,
+        when_unsure: WhenUnsure,
+    ) -> Result<Option<Answer>> {
+        let searching = Instant::now();
+        // With a visitor context, look further and favour the entries that fit the visitor.
+        let wanted = if context.is_empty() { self.config.passages } else { self.config.passages * 3 };
+        let mut passages = self.retriever.search(question, wanted).await?;
+        favour_context(&mut passages, context);
+        passages.truncate(self.config.passages);
+        self.metrics.retrieval.observe(searching.elapsed());
+        let mode = choose_mode(
+            self.config.answer_mode,
+            &passages,
+            self.config.decline_below,
+            self.config.extractive_from,
+        );
+        tracing::debug!(
+            ?conversation_id,
+            confidence = passages.first().map(|p| p.confidence),
+            ?mode,
+            "answering"
+        );
+        if mode.is_none() && when_unsure == WhenUnsure::StaySilent {
+            return Ok(None);
+        }
+
+        let mut answer = Message::new(Role::Assistant, "");
+        let (kind, text, sources, usage) = match mode {
+            None => {
+                let usage = stream_text(events, &answer.id, DECLINE_TEXT, started).await?;
+                (AnswerKind::Declined, DECLINE_TEXT.to_owned(), Vec::new(), usage)
+            }
+            Some(AnswerMode::Extractive | AnswerMode::Auto) => {
+                let best = &passages[0];
+                let text = curated_answer(best);
+                let usage = stream_text(events, &answer.id, &text, started).await?;
+                (AnswerKind::Curated, text, vec![best.to_source()], usage)
+            }
+            Some(AnswerMode::Generative) => {
+                let history = match conversation_id {
+                    Some(id) => self.store.list_messages(id).await?,
+                    None => Vec::new(),
+                };
+                let (text, sources, usage) = self
+                    .generate(&history, question, context, &passages, &answer.id, started, events)
+                    .await?;
+                (AnswerKind::Generated, text, sources, usage)
+            }
+        };
+        answer.text = text;
+        answer.sources = sources;
+        let stored = match conversation_id {
+            Some(id) => self.store.append_message(id, answer).await?.message().clone(),
+            None => answer,
+        };
+        let finished = FinishedAnswer {
+            message_id: stored.id.clone(),
+            text: stored.text.clone(),
+            sources: stored.sources.clone(),
+            usage,
+            kind,
+        };
+        emit(events, TurnEvent::Done(finished)).await?;
+        self.metrics.time_to_first_token.observe(std::time::Duration::from_millis(usage.ttft_ms));
+        Ok(Some(Answer { message: stored, kind, usage }))
+    }
+}

@@ -1,0 +1,187 @@
+//! The answer on its way out: the model's tokens pass the prompt guard before they are shown
+//! (words that may begin a recital of the system prompt wait a piece or two, and a recital
+//! stops the model), and ready texts (curated answers, declines) stream a word at a time so
+//! every answer reaches a channel the same way.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use crate::generate::{GenerationEvent, GenerationRequest};
+use crate::guard::{Verdict, LEAK_REPLY};
+use crate::metrics::Metrics;
+use crate::model::{Message, Role, Source, Usage};
+use crate::prompt::{build_prompt, estimate_tokens, BuiltPrompt};
+use crate::retrieve::Passage;
+use crate::{Error, Result};
+
+use super::citations::sources_used;
+use super::context::with_context;
+use super::events::{emit, TurnEvent, TurnEvents};
+use super::respond::curated_answer;
+use super::ChatService;
+
+impl ChatService {
+    /// Has the model write the answer from the confident passages, streaming what the guard
+    /// lets through. Returns the answer's text, the passages it drew on and its usage.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn generate(
+        &self,
+        history: &[Message],
+        question: &str,
+        context: &BTreeMap<String, String>,
+        passages: &[Passage],
+        message_id: &str,
+        started: Instant,
+        events: &TurnEvents,
+    ) -> Result<(String, Vec<Source>, Usage)> {
+        // The question is the last stored message; it goes in separately.
+        let history = match history.split_last() {
+            Some((last, earlier)) if last.role == Role::Visitor && last.text == question => earlier,
+            _ => history,
+        };
+        let confident: Vec<Passage> = passages
+            .iter()
+            .filter(|p| p.confidence >= self.config.decline_below)
+            .take(self.config.prompt_passages)
+            .cloned()
+            .collect();
+        let system = with_context(&self.config.system_prompt, context);
+        let prompt =
+            self.fit_prompt(system, confident.clone(), history.to_vec(), question.to_owned()).await?;
+        let used = &confident[..prompt.passages_used];
+        let mut stream = self
+            .generator
+            .generate(GenerationRequest { messages: prompt.messages, sampling: self.config.sampling })
+            .await?;
+
+        let guard = &self.guard;
+        let mut out =
+            Outgoing { message_id, started, events, shown: 0, usage: Usage::default(), last_piece: None };
+        let mut text = String::new();
+        let mut leaked = false;
+        loop {
+            let (verdict, finished) = match stream.recv().await {
+                Some(event) => match event? {
+                    GenerationEvent::Token(piece) => {
+                        text.push_str(&piece);
+                        (guard.check(&text, false), false)
+                    }
+                    GenerationEvent::Finished { prompt_tokens, completion_tokens } => {
+                        out.usage.prompt_tokens = prompt_tokens;
+                        out.usage.completion_tokens = completion_tokens;
+                        continue;
+                    }
+                },
+                None => (guard.check(&text, true), true),
+            };
+            match verdict {
+                Verdict::Leak => {
+                    leaked = true;
+                    break;
+                }
+                Verdict::Show(upto) => out.show(&self.metrics, &text, upto).await?,
+            }
+            if finished {
+                break;
+            }
+        }
+        // Dropping the stream stops the model at its next step.
+        drop(stream);
+        if leaked {
+            // The visitor gets the curated answer of the entry the model was given (what the
+            // model should have written), or, without one, a polite refusal.
+            tracing::warn!(message_id, "the model recited its system prompt; the answer was replaced");
+            let (reply, sources) = match confident.first() {
+                Some(best) => (curated_answer(best), vec![best.to_source()]),
+                None => (LEAK_REPLY.to_owned(), Vec::new()),
+            };
+            // What was shown stays (the part before the recital); the reply follows it.
+            text.truncate(out.shown);
+            let before = text.trim().to_owned();
+            text.push_str(if before.is_empty() { "" } else { "\n\n" });
+            text.push_str(&reply);
+            out.show(&self.metrics, &text, text.len()).await?;
+            let answer = if before.is_empty() { reply } else { format!("{before}\n\n{reply}") };
+            return Ok((answer, sources, out.usage));
+        }
+        let usage = out.usage;
+        let text = text.trim().to_owned();
+        if text.is_empty() {
+            return Err(Error::Generation("the model returned an empty answer".into()));
+        }
+        let sources = sources_used(&text, used);
+        Ok((text, sources, usage))
+    }
+
+    /// Builds the prompt within the model's context, counting with its own tokenizer when the
+    /// engine has one (tokenising is CPU work, so it runs on the blocking pool).
+    async fn fit_prompt(
+        &self,
+        system: String,
+        passages: Vec<Passage>,
+        history: Vec<Message>,
+        question: String,
+    ) -> Result<BuiltPrompt> {
+        let mut budget = self.config.prompt_budget_tokens;
+        if let Some(context) = self.generator.context_tokens() {
+            budget = budget.min(context.saturating_sub(self.config.sampling.max_tokens));
+        }
+        let counter = self.generator.token_counter();
+        tokio::task::spawn_blocking(move || {
+            let count =
+                |text: &str| counter.as_ref().map_or_else(|| estimate_tokens(text), |c| c.count(text));
+            build_prompt(&system, &passages, &history, &question, budget, &count)
+        })
+        .await
+        .map_err(|e| Error::Internal(format!("prompt building failed: {e}")))
+    }
+}
+
+/// An answer on its way to the visitor: how much of it was sent, and its latency figures.
+struct Outgoing<'a> {
+    message_id: &'a str,
+    started: Instant,
+    events: &'a TurnEvents,
+    shown: usize,
+    usage: Usage,
+    last_piece: Option<Instant>,
+}
+
+impl Outgoing<'_> {
+    /// Sends `text[shown..upto]` as a token event, if there is any.
+    async fn show(&mut self, metrics: &Metrics, text: &str, upto: usize) -> Result<()> {
+        if upto <= self.shown {
+            return Ok(());
+        }
+        let piece = text[self.shown..upto].to_owned();
+        self.shown = upto;
+        if self.last_piece.is_none() {
+            self.usage.ttft_ms = elapsed_ms(self.started);
+        }
+        if let Some(previous) = self.last_piece.replace(Instant::now()) {
+            metrics.inter_token.observe(previous.elapsed());
+        }
+        emit(self.events, TurnEvent::Token { message_id: self.message_id.to_owned(), text: piece }).await
+    }
+}
+
+fn elapsed_ms(started: Instant) -> u64 {
+    u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Streams a ready text as token events, a word at a time, so every answer reaches the
+/// visitor the same way.
+pub(crate) async fn stream_text(
+    events: &TurnEvents,
+    message_id: &str,
+    text: &str,
+    started: Instant,
+) -> Result<Usage> {
+    let mut usage = Usage { ttft_ms: elapsed_ms(started), ..Usage::default() };
+    for piece in text.split_inclusive(' ') {
+        usage.completion_tokens += 1;
+        emit(events, TurnEvent::Token { message_id: message_id.to_owned(), text: piece.to_owned() }).await?;
+    }
+    usage.prompt_tokens = u32::try_from(estimate_tokens(text)).unwrap_or(u32::MAX);
+    Ok(usage)
+}

@@ -1,0 +1,252 @@
+//! The gateway's handlers through its real [`router`], on the test doubles of
+//! `frontdesk_core::testing`: no model, no store server, no socket. Each request goes through
+//! `tower::ServiceExt::oneshot`, as a client's would through the listener. These cover the
+//! agent and admin API's error paths; the end-to-end tests drive the real server.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{header, Method, Request, StatusCode};
+use axum::Router;
+use frontdesk_core::chat::{ChatConfig, ChatService};
+use frontdesk_core::store::SessionStore;
+use frontdesk_core::testing::{
+    conversation, returns_passage, FixedRetriever, MemoryLibrary, MemoryStore, ScriptedGenerator,
+};
+use frontdesk_core::token::TokenSigner;
+use frontdesk_gateway::auth::{ApiKey, ApiKeys, Role};
+use frontdesk_gateway::{router, AppState, GatewayLimits};
+use serde_json::Value;
+use tower::ServiceExt as _;
+
+const AGENT: &str = "agent-key-ana-0123456789";
+const OTHER_AGENT: &str = "agent-key-bo-01234567890";
+const ADMIN: &str = "admin-key-root-0123456789";
+
+struct Gateway {
+    router: Router,
+    store: Arc<MemoryStore>,
+}
+
+fn gateway() -> Gateway {
+    let store = Arc::new(MemoryStore::default());
+    let passage = returns_passage(1.0);
+    let chat = ChatService::new(
+        store.clone(),
+        Arc::new(FixedRetriever(vec![passage])),
+        Arc::new(ScriptedGenerator::new(vec!["Returns ", "within 30 days."])),
+        ChatConfig::default(),
+    );
+    let keys = ApiKeys::new(vec![
+        ApiKey::from_plain("ana", Role::Agent, AGENT).expect("key"),
+        ApiKey::from_plain("bo", Role::Agent, OTHER_AGENT).expect("key"),
+        ApiKey::from_plain("root", Role::Admin, ADMIN).expect("key"),
+    ]);
+    let state = AppState::new(
+        chat,
+        Arc::new(MemoryLibrary::default()),
+        TokenSigner::new("handler-test-secret-0123456789"),
+        keys,
+        GatewayLimits::default(),
+    );
+    Gateway { router: router(state), store }
+}
+
+/// Sends one request; returns the status, the `WWW-Authenticate` header and the JSON body
+/// (`Null` when the body is not JSON).
+async fn call(
+    gateway: &Gateway,
+    method: Method,
+    uri: &str,
+    key: Option<&str>,
+    body: Option<(&str, &str)>,
+) -> (StatusCode, Option<String>, Value) {
+    let mut request = Request::builder().method(method).uri(uri);
+    if let Some(key) = key {
+        request = request.header(header::AUTHORIZATION, format!("Bearer {key}"));
+    }
+    let request = match body {
+        Some((content_type, body)) => {
+            request.header(header::CONTENT_TYPE, content_type).body(Body::from(body.to_owned()))
+        }
+        None => request.body(Body::empty()),
+    }
+    .expect("a request");
+    let response = gateway.router.clone().oneshot(request).await.expect("the router always answers");
+    let status = response.status();
+    let challenge =
+        response.headers().get(header::WWW_AUTHENTICATE).map(|v| v.to_str().expect("ascii").to_owned());
+    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20).await.expect("a body");
+    (status, challenge, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+}
+
+fn code(body: &Value) -> &str {
+    body["error"]["code"].as_str().unwrap_or_else(|| panic!("no error code in {body}"))
+}
+
+#[tokio::test]
+async fn a_request_without_a_key_is_unauthorized_and_told_how_to_authenticate() {
+    let gateway = gateway();
+    let (status, challenge, body) = call(&gateway, Method::GET, "/api/v1/conversations", None, None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(challenge.as_deref(), Some("Bearer"));
+    assert_eq!(code(&body), "unauthorized");
+    let (status, _, _) =
+        call(&gateway, Method::GET, "/api/v1/conversations", Some("not-a-key-of-ours-0123"), None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn each_role_is_refused_the_others_routes() {
+    let gateway = gateway();
+    let (status, _, body) = call(&gateway, Method::GET, "/api/v1/documents", Some(AGENT), None).await;
+    assert_eq!((status, code(&body)), (StatusCode::FORBIDDEN, "forbidden"));
+    let (status, _, body) = call(&gateway, Method::GET, "/api/v1/conversations", Some(ADMIN), None).await;
+    assert_eq!((status, code(&body)), (StatusCode::FORBIDDEN, "forbidden"));
+}
+
+#[tokio::test]
+async fn taking_over_a_missing_or_held_conversation_fails_with_its_code() {
+    let gateway = gateway();
+    let (status, _, body) =
+        call(&gateway, Method::POST, "/api/v1/conversations/nope/takeover", Some(AGENT), None).await;
+    assert_eq!((status, code(&body)), (StatusCode::NOT_FOUND, "not_found"));
+
+    gateway.store.create_conversation(&conversation("c1", "v1")).await.expect("create");
+    let (status, _, body) =
+        call(&gateway, Method::POST, "/api/v1/conversations/c1/takeover", Some(AGENT), None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["assigned_agent"], "ana");
+    let (status, _, body) =
+        call(&gateway, Method::POST, "/api/v1/conversations/c1/takeover", Some(OTHER_AGENT), None).await;
+    assert_eq!((status, code(&body)), (StatusCode::CONFLICT, "conflict"));
+    assert!(body["error"]["message"].as_str().expect("message").contains("ana"), "{body}");
+    // The same agent again is no conflict.
+    let (status, _, _) =
+        call(&gateway, Method::POST, "/api/v1/conversations/c1/takeover", Some(AGENT), None).await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_reply_needs_the_conversation_taken_and_a_well_formed_body() {
+    let gateway = gateway();
+    gateway.store.create_conversation(&conversation("c1", "v1")).await.expect("create");
+    let json = Some(("application/json", r#"{"text": "Hello, I am Ana."}"#));
+    let (status, _, body) =
+        call(&gateway, Method::POST, "/api/v1/conversations/c1/messages", Some(AGENT), json).await;
+    assert_eq!((status, code(&body)), (StatusCode::CONFLICT, "conflict"));
+
+    call(&gateway, Method::POST, "/api/v1/conversations/c1/takeover", Some(AGENT), None).await;
+    for bad in [r#"{"text": "   "}"#, r#"{"text": 5}"#, r#"{"text": "hi", "extra": 1}"#, "{not json"] {
+        let (status, _, body) = call(
+            &gateway,
+            Method::POST,
+            "/api/v1/conversations/c1/messages",
+            Some(AGENT),
+            Some(("application/json", bad)),
+        )
+        .await;
+        assert_eq!((status, code(&body)), (StatusCode::BAD_REQUEST, "bad_request"), "{bad}");
+    }
+    let long = format!(r#"{{"text": "{}"}}"#, "x".repeat(frontdesk_gateway::api::MAX_REPLY_CHARS + 1));
+    let (status, _, _) = call(
+        &gateway,
+        Method::POST,
+        "/api/v1/conversations/c1/messages",
+        Some(AGENT),
+        Some(("application/json", &long)),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, _, body) =
+        call(&gateway, Method::POST, "/api/v1/conversations/c1/messages", Some(AGENT), json).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(
+        gateway.store.list_messages("c1").await.expect("list").len(),
+        1,
+        "only the good reply is stored"
+    );
+}
+
+#[tokio::test]
+async fn status_changes_that_do_not_apply_are_conflicts_and_counted_only_when_made() {
+    let gateway = gateway();
+    gateway.store.create_conversation(&conversation("c1", "v1")).await.expect("create");
+    let (status, _, body) =
+        call(&gateway, Method::POST, "/api/v1/conversations/c1/handback", Some(AGENT), None).await;
+    assert_eq!((status, code(&body)), (StatusCode::CONFLICT, "conflict"));
+    let (status, _, body) =
+        call(&gateway, Method::POST, "/api/v1/conversations/missing/close", Some(AGENT), None).await;
+    assert_eq!((status, code(&body)), (StatusCode::NOT_FOUND, "not_found"));
+    let (status, _, body) =
+        call(&gateway, Method::POST, "/api/v1/conversations/c1/close", Some(AGENT), None).await;
+    assert_eq!((status, body["status"].as_str()), (StatusCode::OK, Some("closed")));
+
+    let request = Request::builder().uri("/metrics").body(Body::empty()).expect("request");
+    let response = gateway.router.clone().oneshot(request).await.expect("answer");
+    let text =
+        String::from_utf8(axum::body::to_bytes(response.into_body(), 1 << 20).await.expect("body").to_vec())
+            .expect("utf-8");
+    assert!(text.contains("frontdesk_status_changes_total{transition=\"close\"} 1\n"), "{text}");
+    assert!(text.contains("frontdesk_status_changes_total{transition=\"handback\"} 0\n"), "{text}");
+}
+
+#[tokio::test]
+async fn bad_queries_and_unknown_routes_get_json_errors() {
+    let gateway = gateway();
+    gateway.store.create_conversation(&conversation("c1", "v1")).await.expect("create");
+    let (status, _, body) =
+        call(&gateway, Method::GET, "/api/v1/conversations/c1/export?format=xlsx", Some(AGENT), None).await;
+    assert_eq!((status, code(&body)), (StatusCode::BAD_REQUEST, "bad_request"));
+    let (status, _, body) =
+        call(&gateway, Method::GET, "/api/v1/conversations?status=asleep", Some(AGENT), None).await;
+    assert_eq!((status, code(&body)), (StatusCode::BAD_REQUEST, "bad_request"));
+    let (status, _, body) = call(&gateway, Method::GET, "/api/v1/no/such/route", Some(AGENT), None).await;
+    assert_eq!((status, code(&body)), (StatusCode::NOT_FOUND, "not_found"));
+    let (status, _, body) = call(&gateway, Method::GET, "/api/v1/search", Some(ADMIN), None).await;
+    assert_eq!((status, code(&body)), (StatusCode::BAD_REQUEST, "bad_request"));
+}
+
+#[tokio::test]
+async fn a_refused_upload_changes_nothing_stored() {
+    let gateway = gateway();
+    let text = Some(("text/markdown", "# FAQ\n## Can I return items?\nWithin 30 days.\n"));
+    let (status, _, body) =
+        call(&gateway, Method::POST, "/api/v1/documents?name=faq.md", Some(ADMIN), text).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+
+    let (status, _, body) = call(&gateway, Method::POST, "/api/v1/documents", Some(ADMIN), text).await;
+    assert_eq!((status, code(&body)), (StatusCode::BAD_REQUEST, "bad_request"), "an upload needs a name");
+    let (status, _, body) =
+        call(&gateway, Method::POST, "/api/v1/documents?name=../etc/passwd", Some(ADMIN), text).await;
+    assert_eq!((status, code(&body)), (StatusCode::BAD_REQUEST, "bad_request"));
+    let broken = Some(("text/markdown", "not parseable"));
+    let (status, _, body) =
+        call(&gateway, Method::PUT, "/api/v1/documents/faq.md", Some(ADMIN), broken).await;
+    assert_eq!((status, code(&body)), (StatusCode::BAD_REQUEST, "bad_request"));
+
+    let (_, _, listed) = call(&gateway, Method::GET, "/api/v1/documents", Some(ADMIN), None).await;
+    let listed = listed.as_array().expect("a list");
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0]["bytes"], 45, "the first upload is still there as it was");
+    let (status, _, body) =
+        call(&gateway, Method::DELETE, "/api/v1/documents/other.md", Some(ADMIN), None).await;
+    assert_eq!((status, code(&body)), (StatusCode::NOT_FOUND, "not_found"));
+}
+
+#[tokio::test]
+async fn the_openai_route_needs_a_key_and_a_question_and_answers_from_turn_events() {
+    let gateway = gateway();
+    let body = Some(("application/json", r#"{"messages": [{"role": "system", "content": "hi"}]}"#));
+    let (status, _, answer) = call(&gateway, Method::POST, "/v1/chat/completions", None, body).await;
+    assert_eq!((status, code(&answer)), (StatusCode::UNAUTHORIZED, "unauthorized"));
+    let (status, _, answer) = call(&gateway, Method::POST, "/v1/chat/completions", Some(AGENT), body).await;
+    assert_eq!((status, code(&answer)), (StatusCode::BAD_REQUEST, "bad_request"));
+    let body = Some(("application/json", r#"{"messages": [{"role": "user", "content": "return window?"}]}"#));
+    let (status, _, answer) = call(&gateway, Method::POST, "/v1/chat/completions", Some(AGENT), body).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert!(
+        answer["choices"][0]["message"]["content"].as_str().expect("text").contains("30 days"),
+        "{answer}"
+    );
+}
