@@ -53,7 +53,10 @@ const QUEUE_SNAPSHOT: usize = 200;
 pub async fn upgrade(State(state): State<AppState>, headers: HeaderMap, ws: WebSocketUpgrade) -> Response {
     let header_key = bearer(&headers).map(|presented| state.keys.require(Some(presented), Role::Agent));
     let sessions = state.sessions.clone();
+    // Agents send only `auth` and `ping`: a larger frame is refused from its header, before its
+    // payload is read (tungstenite's default frame limit, 16 MiB, would be read first).
     ws.max_message_size(4 * 1024)
+        .max_frame_size(4 * 1024)
         .on_upgrade(move |socket| sessions.track_future(session(state, socket, header_key)))
 }
 

@@ -66,6 +66,13 @@ pub fn hash_key(key: &str) -> String {
     hex::encode(Sha256::digest(key.as_bytes()))
 }
 
+/// Whether a presented key is `expected`, compared by their SHA-256 in constant time (no timing
+/// tells how much of a guess was right).
+pub fn same_key(presented: &str, expected: &str) -> bool {
+    let (a, b) = (Sha256::digest(presented.as_bytes()), Sha256::digest(expected.as_bytes()));
+    a.iter().zip(b.iter()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
 /// Whether a secret is a placeholder from an example (`replace-with-...`, `change-me`) or too
 /// uniform to have been drawn at random: deployed as it is, it would open the API to anyone
 /// who read the example.

@@ -65,6 +65,8 @@ pub struct GatewayLimits {
     pub trust_forwarded_for: bool,
     /// Where the proxies are whose `X-Forwarded-For` entries are believed.
     pub trusted_proxies: Vec<limits::IpNetwork>,
+    /// The bearer key `/metrics` asks for; `None` leaves it open (keep the port private then).
+    pub metrics_key: Option<String>,
     /// New visitor WebSockets per client IP.
     pub sockets_per_ip: limits::Rate,
     /// Visitor messages per conversation.
@@ -85,6 +87,7 @@ impl Default for GatewayLimits {
             allowed_origins: Vec::new(),
             trust_forwarded_for: false,
             trusted_proxies: limits::default_trusted_proxies(),
+            metrics_key: None,
             sockets_per_ip: limits::Rate { burst: 30, every: Duration::from_secs(2) },
             messages_per_conversation: limits::Rate { burst: 8, every: Duration::from_secs(4) },
             max_tracked_clients: 100_000,
@@ -113,6 +116,8 @@ pub struct AppState {
     pub socket_limiter: Arc<limits::RateLimiter>,
     /// Visitor messages by conversation.
     pub message_limiter: Arc<limits::RateLimiter>,
+    /// The handoff queue's depth and when it was counted, shared by `/metrics` scrapes.
+    pub waiting_gauge: Arc<std::sync::Mutex<Option<(std::time::Instant, usize)>>>,
 }
 
 impl AppState {
@@ -140,6 +145,7 @@ impl AppState {
             limits: Arc::new(limits),
             shutdown: CancellationToken::new(),
             sessions: TaskTracker::new(),
+            waiting_gauge: Arc::default(),
         }
     }
 }
@@ -192,24 +198,47 @@ async fn healthz() -> &'static str {
     "ok"
 }
 
-/// Prometheus metrics. Served without a key, like `/healthz`: keep the port private or block
-/// `/metrics` at the proxy.
-async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+/// How long the handoff queue's depth is reused between scrapes, so scraping often does not
+/// list the queue on every request.
+const WAITING_GAUGE_TTL: Duration = Duration::from_secs(15);
+
+/// Prometheus metrics: behind `metrics_key` when one is configured, else open like `/healthz`
+/// (then keep the port private or block `/metrics` at the proxy).
+async fn metrics(State(state): State<AppState>, headers: axum::http::HeaderMap) -> axum::response::Response {
+    if let Some(key) = &state.limits.metrics_key {
+        let presented = auth::bearer(&headers).unwrap_or_default();
+        if !auth::same_key(presented, key) {
+            return api::ApiError(frontdesk_core::Error::Unauthorized).into_response();
+        }
+    }
     let mut text = state.chat.metrics().render(state.chat.generator().in_flight());
-    // The handoff queue's depth: conversations waiting for a person (counted up to 500).
+    if let Some(waiting) = waiting_conversations(&state).await {
+        text.push_str(&format!(
+            "# HELP frontdesk_waiting_conversations Conversations waiting for a person (up to 500).\n\
+             # TYPE frontdesk_waiting_conversations gauge\nfrontdesk_waiting_conversations {waiting}\n"
+        ));
+    }
+    ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text).into_response()
+}
+
+/// The handoff queue's depth (counted up to 500), from the store at most every
+/// [`WAITING_GAUGE_TTL`].
+async fn waiting_conversations(state: &AppState) -> Option<usize> {
+    if let Some((at, count)) = *state.waiting_gauge.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    {
+        if at.elapsed() < WAITING_GAUGE_TTL {
+            return Some(count);
+        }
+    }
     let waiting = frontdesk_core::store::ConversationQuery {
         status: Some(frontdesk_core::model::ConversationStatus::Waiting),
         limit: 500,
         ..Default::default()
     };
-    if let Ok(page) = state.chat.store().list_conversations(&waiting).await {
-        text.push_str(&format!(
-            "# HELP frontdesk_waiting_conversations Conversations waiting for a person (up to 500).\n\
-             # TYPE frontdesk_waiting_conversations gauge\nfrontdesk_waiting_conversations {}\n",
-            page.conversations.len()
-        ));
-    }
-    ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text)
+    let count = state.chat.store().list_conversations(&waiting).await.ok()?.conversations.len();
+    *state.waiting_gauge.lock().unwrap_or_else(std::sync::PoisonError::into_inner) =
+        Some((std::time::Instant::now(), count));
+    Some(count)
 }
 
 /// Ready when the store answers and the index is open (the model is loaded before the server

@@ -340,6 +340,20 @@ async fn converse<S>(
             }
             Ok(Some(Ok(frame))) => frame,
         };
+        // Every frame that writes to the store (a message, feedback, a handoff) draws on the
+        // conversation's rate limit, so no kind of frame can flood the store.
+        let writes = matches!(
+            frame,
+            ClientFrame::Message { .. } | ClientFrame::Feedback { .. } | ClientFrame::Handoff {}
+        );
+        if writes && !state.message_limiter.allow(conversation_id) {
+            let limited =
+                Error::RateLimited("you are sending messages too quickly; wait a few seconds".into());
+            if frames.send(ServerFrame::from_error(&limited)).await.is_err() {
+                break;
+            }
+            continue;
+        }
         let reply = match frame {
             ClientFrame::Ping => Some(ServerFrame::Pong),
             ClientFrame::History { before } => {
@@ -355,11 +369,7 @@ async fn converse<S>(
                 Some(ServerFrame::from_error(&Error::BadRequest("hello was already sent".into())))
             }
             ClientFrame::Message { id, text } => {
-                if !state.message_limiter.allow(conversation_id) {
-                    Some(ServerFrame::from_error(&Error::RateLimited(
-                        "you are sending messages too quickly; wait a few seconds".into(),
-                    )))
-                } else if turn.is_some() {
+                if turn.is_some() {
                     if queued.len() < MAX_QUEUED_MESSAGES {
                         queued.push_back((id, text));
                         None

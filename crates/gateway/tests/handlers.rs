@@ -29,6 +29,10 @@ struct Gateway {
 }
 
 fn gateway() -> Gateway {
+    gateway_with(GatewayLimits::default())
+}
+
+fn gateway_with(limits: GatewayLimits) -> Gateway {
     let store = Arc::new(MemoryStore::default());
     let passage = returns_passage(1.0);
     let chat = ChatService::new(
@@ -47,7 +51,7 @@ fn gateway() -> Gateway {
         Arc::new(MemoryLibrary::default()),
         TokenSigner::new("handler-test-secret-0123456789"),
         keys,
-        GatewayLimits::default(),
+        limits,
     );
     Gateway { router: router(state), store }
 }
@@ -249,4 +253,19 @@ async fn the_openai_route_needs_a_key_and_a_question_and_answers_from_turn_event
         answer["choices"][0]["message"]["content"].as_str().expect("text").contains("30 days"),
         "{answer}"
     );
+}
+
+#[tokio::test]
+async fn metrics_ask_for_their_key_when_one_is_configured() {
+    let metrics_key = "metrics-key-5f1c9e2a7b3d";
+    let gateway =
+        gateway_with(GatewayLimits { metrics_key: Some(metrics_key.into()), ..GatewayLimits::default() });
+    let (status, _, body) = call(&gateway, Method::GET, "/metrics", None, None).await;
+    assert_eq!((status, code(&body)), (StatusCode::UNAUTHORIZED, "unauthorized"));
+    let (status, _, _) = call(&gateway, Method::GET, "/metrics", Some(ADMIN), None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "an API key is not the metrics key");
+    let (status, _, _) = call(&gateway, Method::GET, "/metrics", Some(metrics_key), None).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _, _) = call(&self::gateway(), Method::GET, "/metrics", None, None).await;
+    assert_eq!(status, StatusCode::OK, "open without a configured key");
 }

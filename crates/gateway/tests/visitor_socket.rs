@@ -30,6 +30,83 @@ async fn next_frame(socket: &mut Socket) -> Value {
     }
 }
 
+/// A gateway on loopback over `store`; returns its address, its signer and its shutdown token.
+async fn start(
+    store: Arc<MemoryStore>,
+) -> (std::net::SocketAddr, TokenSigner, tokio_util::sync::CancellationToken) {
+    let signer = TokenSigner::new("socket-test-secret-0123456789");
+    let chat = ChatService::new(
+        store,
+        Arc::new(FixedRetriever(Vec::new())),
+        Arc::new(ScriptedGenerator::new(vec!["x"])),
+        ChatConfig::default(),
+    );
+    let state = AppState::new(
+        chat,
+        Arc::new(MemoryLibrary::default()),
+        signer.clone(),
+        ApiKeys::new(Vec::new()),
+        GatewayLimits::default(),
+    );
+    let shutdown = state.shutdown.clone();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(serve(listener, state));
+    (addr, signer, shutdown)
+}
+
+async fn send(socket: &mut Socket, frame: Value) {
+    socket.send(WsMessage::Text(frame.to_string().into())).await.expect("send");
+}
+
+#[tokio::test]
+async fn floods_of_feedback_and_handoffs_are_rate_limited_like_messages() {
+    let (addr, _, shutdown) = start(Arc::new(MemoryStore::default())).await;
+    let (mut socket, _) =
+        tokio_tungstenite::connect_async(format!("ws://{addr}/v1/ws")).await.expect("connect");
+    send(&mut socket, json!({"type": "hello"})).await;
+    assert_eq!(next_frame(&mut socket).await["type"], "welcome");
+    for n in 0..30 {
+        let frame = if n % 2 == 0 {
+            json!({"type": "feedback", "message_id": "m1", "value": "up"})
+        } else {
+            json!({"type": "handoff"})
+        };
+        send(&mut socket, frame).await;
+    }
+    let mut limited = 0;
+    for _ in 0..30 {
+        let reply = next_frame(&mut socket).await;
+        if reply["type"] == "error" && reply["code"] == "rate_limited" {
+            limited += 1;
+        }
+    }
+    // A burst of 8 per conversation, then one every 4 seconds.
+    assert!(limited >= 20, "{limited} of 30 store-writing frames were limited");
+    shutdown.cancel();
+}
+
+#[tokio::test]
+async fn an_agent_socket_refuses_a_huge_frame_before_signing_in() {
+    let (addr, _, shutdown) = start(Arc::new(MemoryStore::default())).await;
+    let (mut socket, _) =
+        tokio_tungstenite::connect_async(format!("ws://{addr}/api/v1/agent/ws")).await.expect("connect");
+    let huge = format!("{{\"type\":\"auth\",\"key\":\"{}\"}}", "k".repeat(1 << 20));
+    let _ = socket.send(WsMessage::Text(huge.into())).await;
+    let ended = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            match socket.next().await {
+                None | Some(Err(_)) | Some(Ok(WsMessage::Close(_))) => return true,
+                Some(Ok(WsMessage::Text(text))) => assert!(!text.contains("ready"), "signed in: {text}"),
+                Some(Ok(_)) => {}
+            }
+        }
+    })
+    .await;
+    assert_eq!(ended, Ok(true), "the socket is closed");
+    shutdown.cancel();
+}
+
 #[tokio::test]
 async fn a_long_conversation_resumes_with_its_newest_page_and_pages_back_to_the_start() {
     let store = Arc::new(MemoryStore::default());
@@ -42,25 +119,8 @@ async fn a_long_conversation_resumes_with_its_newest_page_and_pages_back_to_the_
             .await
             .expect("append");
     }
-    let signer = TokenSigner::new("socket-test-secret-0123456789");
+    let (addr, signer, shutdown) = start(store.clone()).await;
     let token = signer.sign("c1");
-    let chat = ChatService::new(
-        store.clone(),
-        Arc::new(FixedRetriever(Vec::new())),
-        Arc::new(ScriptedGenerator::new(vec!["x"])),
-        ChatConfig::default(),
-    );
-    let state = AppState::new(
-        chat,
-        Arc::new(MemoryLibrary::default()),
-        signer,
-        ApiKeys::new(Vec::new()),
-        GatewayLimits::default(),
-    );
-    let shutdown = state.shutdown.clone();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let server = tokio::spawn(serve(listener, state));
 
     let (mut socket, _) =
         tokio_tungstenite::connect_async(format!("ws://{addr}/v1/ws")).await.expect("connect");
@@ -106,5 +166,4 @@ async fn a_long_conversation_resumes_with_its_newest_page_and_pages_back_to_the_
     assert_eq!(seen, (0..120).collect::<Vec<u64>>(), "every message once, in order");
     drop(socket);
     shutdown.cancel();
-    server.await.expect("server task").expect("served");
 }

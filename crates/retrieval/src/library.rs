@@ -42,10 +42,6 @@ fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
-fn text_of(id: &str, content: &[u8]) -> Result<String> {
-    Ok(crate::document_text(id, content)?)
-}
-
 fn fingerprint(format: &str, indexed: &BTreeMap<String, String>) -> String {
     let mut hasher = Sha256::new();
     hasher.update(format.as_bytes());
@@ -60,6 +56,22 @@ fn fingerprint(format: &str, indexed: &BTreeMap<String, String>) -> String {
 
 async fn blocking<T: Send + 'static>(work: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
     tokio::task::spawn_blocking(work).await.map_err(|e| Error::Internal(format!("index task failed: {e}")))?
+}
+
+/// The longest a document may take to decode and parse. The parsers are linear, so a real
+/// document takes far less; past it the upload is refused (the work finishes on its blocking
+/// thread, its result dropped).
+pub const PARSE_TIME_LIMIT: std::time::Duration = std::time::Duration::from_secs(20);
+
+/// Decoding and parsing on the blocking pool, within [`PARSE_TIME_LIMIT`].
+async fn parse_bounded<T: Send + 'static>(work: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+    match tokio::time::timeout(PARSE_TIME_LIMIT, blocking(work)).await {
+        Ok(result) => result,
+        Err(_) => Err(Error::BadRequest(format!(
+            "the document took longer than {} s to read, the most one may take",
+            PARSE_TIME_LIMIT.as_secs()
+        ))),
+    }
 }
 
 impl KnowledgeLibrary {
@@ -127,17 +139,25 @@ impl KnowledgeLibrary {
             *self.indexed() = wanted;
             return Ok(self.index.entries());
         }
-        let mut documents = Vec::new();
+        let mut contents = Vec::new();
         for id in wanted.keys() {
             if let Some(document) = self.documents.get_document(id).await? {
-                match text_of(id, &document.content) {
-                    Ok(text) => documents.push((id.clone(), text)),
-                    Err(error) => tracing::warn!(document = %id, %error, "document skipped"),
-                }
+                contents.push((id.clone(), document.content));
             }
         }
         let index = self.index.clone();
-        let entries = blocking(move || Ok(index.rebuild(&documents, &print)?)).await?;
+        // Decoding (PDF text extraction) and parsing are CPU work: the blocking pool.
+        let entries = blocking(move || {
+            let mut documents = Vec::new();
+            for (id, content) in contents {
+                match crate::document_text(&id, &content) {
+                    Ok(text) => documents.push((id, text)),
+                    Err(error) => tracing::warn!(document = %id, %error, "document skipped"),
+                }
+            }
+            Ok(index.rebuild(&documents, &print)?)
+        })
+        .await?;
         *self.indexed() = wanted;
         tracing::info!(entries, "index rebuilt from the stored documents");
         Ok(entries)
@@ -174,19 +194,25 @@ impl KnowledgeLibrary {
         let current = self.indexed().get(id).cloned();
         match stored {
             Some(document) if current.as_deref() == Some(document.info.sha256.as_str()) => Ok(()),
-            Some(document) => {
-                let text = text_of(id, &document.content)?;
-                self.index_one(id, text, document.info.sha256).await.map(|_| ())
-            }
+            Some(document) => self.index_one(id, document.content, document.info.sha256).await.map(|_| ()),
             None if current.is_some() => self.unindex(id).await,
             None => Ok(()),
         }
     }
 
-    async fn index_one(&self, id: &str, text: String, sha: String) -> Result<u64> {
+    async fn index_one(&self, id: &str, content: Vec<u8>, sha: String) -> Result<u64> {
+        let owned = id.to_owned();
+        let entries = parse_bounded(move || {
+            Ok(crate::index::parse_entries(&owned, &crate::document_text(&owned, &content)?)?)
+        })
+        .await?;
+        self.index_entries(id, entries, sha).await
+    }
+
+    async fn index_entries(&self, id: &str, entries: Vec<crate::FaqEntry>, sha: String) -> Result<u64> {
         let index = self.index.clone();
         let owned = id.to_owned();
-        let entries = blocking(move || Ok(index.upsert_document(&owned, &text)?)).await?;
+        let entries = blocking(move || Ok(index.upsert_entries(&owned, &entries)?)).await?;
         let print = {
             let mut indexed = self.indexed();
             indexed.insert(id.to_owned(), sha);
@@ -228,15 +254,15 @@ impl Library for KnowledgeLibrary {
                 MAX_DOCUMENT_BYTES >> 20
             )));
         }
-        let text = text_of(id, &content)?;
-        // Parse before storing anything: a bad file is refused and changes nothing.
+        // Decoded and parsed once, on the blocking pool and within a time limit, before
+        // anything is stored: a bad file is refused and changes nothing.
         let entries = {
-            let (owned, text) = (id.to_owned(), text.clone());
-            blocking(move || Ok(crate::parse::parse_document(&owned, &text)?)).await?
+            let (owned, bytes) = (id.to_owned(), content.clone());
+            parse_bounded(move || {
+                Ok(crate::index::parse_entries(&owned, &crate::document_text(&owned, &bytes)?)?)
+            })
+            .await?
         };
-        if entries.is_empty() {
-            return Err(Error::BadRequest(format!("{id} holds no FAQ entries")));
-        }
         let _writing = self.writing.lock().await;
         let created = self.documents.get_document(id).await?.is_none();
         let info = DocumentInfo {
@@ -247,7 +273,7 @@ impl Library for KnowledgeLibrary {
             updated_ms: frontdesk_core::now_ms(),
         };
         self.documents.put_document(&Document { info: info.clone(), content }).await?;
-        self.index_one(id, text, info.sha256.clone()).await?;
+        self.index_entries(id, entries, info.sha256.clone()).await?;
         self.events.publish(&StoreEvent::Document { document_id: id.to_owned() }).await?;
         tracing::info!(document = %id, entries = info.entries, created, "document stored and indexed");
         Ok((info, created))

@@ -146,7 +146,8 @@ pub async fn build_app(config: &Config) -> anyhow::Result<App> {
         sampling: SamplingConfig { max_tokens: config.max_answer_tokens, ..SamplingConfig::default() },
         ..ChatConfig::default()
     };
-    let signer = TokenSigner::new(token_secret(config, store.as_ref()).await?);
+    let signer =
+        TokenSigner::new(token_secret(config, store.as_ref()).await?).with_lifetime(config.token_lifetime);
     let chat = ChatService::new(store, Arc::new(knowledge_base), generator, chat_config);
     Ok(App { chat, library, signer })
 }
@@ -258,6 +259,7 @@ pub async fn start(config: &Config) -> anyhow::Result<RunningServer> {
         allowed_origins: config.allowed_origins.clone(),
         trust_forwarded_for: config.trust_forwarded_for,
         trusted_proxies: config.trusted_proxies.clone(),
+        metrics_key: config.metrics_key.clone(),
         idle_timeout: config.idle_timeout,
         sockets_per_ip: frontdesk_gateway::limits::Rate {
             burst: config.sockets_per_ip_burst,

@@ -11,6 +11,7 @@ use std::str::FromStr;
 use anyhow::{bail, Context};
 use clap::Args;
 use frontdesk_core::chat::{AnswerMode, ChatConfig, DEFAULT_COMPANY};
+use frontdesk_core::token::DEFAULT_TOKEN_LIFETIME;
 use frontdesk_gateway::auth::{is_development_key, looks_like_placeholder, ApiKey, Role};
 use frontdesk_gateway::limits::IpNetwork;
 use frontdesk_gateway::GatewayLimits;
@@ -122,6 +123,12 @@ settings! {
     /// Secret that signs conversation tokens (replicas must share it)
     #[arg(skip)]
     token_secret / TOKEN_SECRET: String,
+    /// Days a conversation token resumes its conversation [default: 30]
+    #[arg(skip)]
+    token_lifetime_days / TOKEN_LIFETIME_DAYS: u32,
+    /// A key `/metrics` asks for (`Authorization: Bearer`); without one it is open
+    #[arg(skip)]
+    metrics_key / METRICS_KEY: String,
     /// The company the assistant speaks for
     #[arg(skip)]
     company_name / COMPANY_NAME: String,
@@ -264,6 +271,10 @@ pub struct Config {
     pub token_secret: Option<String>,
     /// Development keys may be used on an address other machines reach (a test machine).
     pub allow_development_keys: bool,
+    /// How long a conversation token resumes its conversation.
+    pub token_lifetime: std::time::Duration,
+    /// The key `/metrics` asks for, if any.
+    pub metrics_key: Option<String>,
     /// The company the assistant speaks for.
     pub company_name: String,
     /// Generations admitted at once (running or queued) before `busy`.
@@ -445,6 +456,10 @@ impl Config {
             );
         }
         let allow_development_keys = settings.allow_development_keys.unwrap_or(false);
+        let metrics_key = settings.metrics_key;
+        if metrics_key.as_ref().is_some_and(|k| k.len() < 16 || looks_like_placeholder(k)) {
+            bail!("invalid metrics_key: at least 16 random characters (`openssl rand -hex 24`)");
+        }
         let development_key = [&settings_admin_key, &settings_agent_key]
             .into_iter()
             .flatten()
@@ -469,6 +484,10 @@ impl Config {
             answer_mode,
             token_secret,
             allow_development_keys,
+            token_lifetime: settings.token_lifetime_days.map_or(DEFAULT_TOKEN_LIFETIME, |days| {
+                std::time::Duration::from_secs(u64::from(days.clamp(1, 3_650)) * 86_400)
+            }),
+            metrics_key,
             company_name: settings.company_name.unwrap_or_else(|| DEFAULT_COMPANY.into()),
             max_in_flight,
             decline_below,

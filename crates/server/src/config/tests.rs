@@ -134,6 +134,8 @@ fn walks(dir: &std::path::Path) -> Vec<Walk> {
             "\"flag-secret-0123456789\"",
         ),
         walk("company_name", "\"Acme\"", "Globex", "\"Initech\""),
+        walk("token_lifetime_days", "1", "2", "3"),
+        walk("metrics_key", "\"9c2e1f7a4b3d8e60a5c1\"", "b7d40e2a9f1c3e58d6a2", "\"e1a9c3f75b2d4086c7e3\""),
         walk("max_in_flight", "1", "2", "3"),
         walk("decline_below", "0.1", "0.2", "0.3"),
         walk("extractive_from", "0.6", "0.7", "0.8"),
