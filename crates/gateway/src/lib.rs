@@ -8,7 +8,9 @@
 //! - [`analytics`]: the admin's summary of what visitors ask.
 //! - [`agent_ws`]: the agents' live feed at `/api/v1/agent/ws`.
 //! - [`openai`]: the OpenAI-compatible `/v1/chat/completions` and `/v1/models`.
-//! - [`pages`]: the demo page and the widget script.
+//! - [`pages`]: the demo page, the widget script and the consoles.
+//! - [`serve`]: the listener: a cap on open connections, a deadline for request headers,
+//!   graceful shutdown.
 //!
 //! This crate depends on `frontdesk-core`'s traits only; the binary wires the real backends
 //! into [`AppState`], so changing the gateway never recompiles the model engine.
@@ -36,12 +38,14 @@ pub mod api;
 pub mod auth;
 pub mod export;
 pub mod limits;
+mod listener;
 pub mod multipart;
 pub mod openai;
 pub mod pages;
 pub mod visitor;
 
 use auth::ApiKeys;
+pub use listener::serve;
 
 /// Limits the gateway enforces.
 #[derive(Debug, Clone)]
@@ -73,6 +77,10 @@ pub struct GatewayLimits {
     pub messages_per_conversation: limits::Rate,
     /// Clients (IPs, conversations) the rate limiters track at most.
     pub max_tracked_clients: usize,
+    /// Connections open at once; more wait in the kernel's accept queue.
+    pub max_connections: usize,
+    /// A connection must send a request's headers within this long, or is closed.
+    pub header_read_timeout: Duration,
 }
 
 impl Default for GatewayLimits {
@@ -91,6 +99,8 @@ impl Default for GatewayLimits {
             sockets_per_ip: limits::Rate { burst: 30, every: Duration::from_secs(2) },
             messages_per_conversation: limits::Rate { burst: 8, every: Duration::from_secs(4) },
             max_tracked_clients: 100_000,
+            max_connections: 25_000,
+            header_read_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -256,20 +266,4 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     });
     let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     (status, Json(body))
-}
-
-/// Serves on a bound listener until `state.shutdown` is cancelled, then waits for the open
-/// WebSocket sessions: each lets its answer in flight finish within the grace period and
-/// closes its socket with a close frame.
-pub async fn serve(listener: tokio::net::TcpListener, state: AppState) -> std::io::Result<()> {
-    let shutdown = state.shutdown.clone();
-    let sessions = state.sessions.clone();
-    let grace = state.limits.shutdown_grace;
-    let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
-    let result = axum::serve(listener, app).with_graceful_shutdown(shutdown.cancelled_owned()).await;
-    sessions.close();
-    if tokio::time::timeout(grace + Duration::from_secs(2), sessions.wait()).await.is_err() {
-        tracing::warn!("sessions still open after the shutdown grace period");
-    }
-    result
 }

@@ -34,6 +34,14 @@ async fn next_frame(socket: &mut Socket) -> Value {
 async fn start(
     store: Arc<MemoryStore>,
 ) -> (std::net::SocketAddr, TokenSigner, tokio_util::sync::CancellationToken) {
+    start_with(store, GatewayLimits::default()).await
+}
+
+/// [`start`] with other limits.
+async fn start_with(
+    store: Arc<MemoryStore>,
+    limits: GatewayLimits,
+) -> (std::net::SocketAddr, TokenSigner, tokio_util::sync::CancellationToken) {
     let signer = TokenSigner::new("socket-test-secret-0123456789");
     let chat = ChatService::new(
         store,
@@ -46,7 +54,7 @@ async fn start(
         Arc::new(MemoryLibrary::default()),
         signer.clone(),
         ApiKeys::new(Vec::new()),
-        GatewayLimits::default(),
+        limits,
     );
     let shutdown = state.shutdown.clone();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
@@ -165,5 +173,62 @@ async fn a_long_conversation_resumes_with_its_newest_page_and_pages_back_to_the_
     }
     assert_eq!(seen, (0..120).collect::<Vec<u64>>(), "every message once, in order");
     drop(socket);
+    shutdown.cancel();
+}
+
+/// Reads from a raw connection until it closes or `wait` passes; returns what came and
+/// whether it closed.
+async fn read_until_closed(stream: &mut tokio::net::TcpStream, wait: Duration) -> (String, bool) {
+    use tokio::io::AsyncReadExt as _;
+    let mut seen = Vec::new();
+    let mut buffer = [0u8; 4096];
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        match tokio::time::timeout_at(deadline, stream.read(&mut buffer)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => return (String::from_utf8_lossy(&seen).into_owned(), true),
+            Ok(Ok(n)) => seen.extend_from_slice(&buffer[..n]),
+            Err(_) => return (String::from_utf8_lossy(&seen).into_owned(), false),
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_client_that_trickles_its_headers_is_closed_not_held() {
+    use tokio::io::AsyncWriteExt as _;
+    let limits = GatewayLimits { header_read_timeout: Duration::from_secs(1), ..GatewayLimits::default() };
+    let (addr, _, shutdown) = start_with(Arc::new(MemoryStore::default()), limits).await;
+    let mut slow = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: frontdesk\r\n").await.expect("write");
+    let (_, closed) = read_until_closed(&mut slow, Duration::from_secs(5)).await;
+    assert!(closed, "a request whose headers never end is closed after the header deadline");
+    // A complete request on time is served as usual.
+    let mut quick = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    quick
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: frontdesk\r\nConnection: close\r\n\r\n")
+        .await
+        .expect("write");
+    let (answer, _) = read_until_closed(&mut quick, Duration::from_secs(5)).await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    shutdown.cancel();
+}
+
+#[tokio::test]
+async fn connections_past_the_cap_wait_until_one_closes() {
+    use tokio::io::AsyncWriteExt as _;
+    let limits = GatewayLimits { max_connections: 2, ..GatewayLimits::default() };
+    let (addr, _, shutdown) = start_with(Arc::new(MemoryStore::default()), limits).await;
+    let first = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let _second = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut third = tokio::net::TcpStream::connect(addr).await.expect("the kernel queues it");
+    third
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: frontdesk\r\nConnection: close\r\n\r\n")
+        .await
+        .expect("write");
+    let (early, _) = read_until_closed(&mut third, Duration::from_millis(700)).await;
+    assert!(early.is_empty(), "served past the cap: {early}");
+    drop(first);
+    let (answer, _) = read_until_closed(&mut third, Duration::from_secs(5)).await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "served once a place freed: {answer}");
     shutdown.cancel();
 }

@@ -260,6 +260,7 @@ pub async fn start(config: &Config) -> anyhow::Result<RunningServer> {
         trust_forwarded_for: config.trust_forwarded_for,
         trusted_proxies: config.trusted_proxies.clone(),
         metrics_key: config.metrics_key.clone(),
+        max_connections: config.max_connections,
         idle_timeout: config.idle_timeout,
         sockets_per_ip: frontdesk_gateway::limits::Rate {
             burst: config.sockets_per_ip_burst,

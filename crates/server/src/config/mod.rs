@@ -167,6 +167,9 @@ settings! {
     /// Seconds a visitor socket may stay silent before it is closed
     #[arg(skip)]
     idle_timeout_secs / IDLE_TIMEOUT_SECS: u64,
+    /// Connections open at once; more wait in the kernel's accept queue [default: 25000]
+    #[arg(skip)]
+    max_connections / MAX_CONNECTIONS: usize,
 }
 
 /// A list of strings (page origins, proxy networks): a TOML list in the file, comma-separated
@@ -299,6 +302,8 @@ pub struct Config {
     pub messages_per_conversation_burst: u32,
     /// A visitor socket with no frame from the client for this long is closed.
     pub idle_timeout: std::time::Duration,
+    /// Connections open at once.
+    pub max_connections: usize,
 }
 
 /// The engine when none is configured: mistral.rs in a CUDA build, llama.cpp on CPUs.
@@ -502,6 +507,7 @@ impl Config {
                 .messages_per_conversation_burst
                 .unwrap_or(limits.messages_per_conversation.burst)
                 .max(1),
+            max_connections: settings.max_connections.unwrap_or(limits.max_connections).max(1),
             idle_timeout: settings
                 .idle_timeout_secs
                 .map_or(limits.idle_timeout, |secs| std::time::Duration::from_secs(secs.clamp(1, 3_600))),

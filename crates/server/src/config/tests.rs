@@ -147,6 +147,7 @@ fn walks(dir: &std::path::Path) -> Vec<Walk> {
         walk("sockets_per_ip_burst", "1", "2", "3"),
         walk("messages_per_conversation_burst", "1", "2", "3"),
         walk("idle_timeout_secs", "5", "6", "7"),
+        walk("max_connections", "100", "200", "300"),
     ]
 }
 
