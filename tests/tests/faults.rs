@@ -113,8 +113,13 @@ async fn redis_going_away_fails_fast_and_the_server_recovers_when_it_is_back() -
     assert!(waited < Duration::from_secs(10), "failed after {waited:?}, more than the store timeout allows");
     println!("with Redis down, a message failed with `unavailable` after {} ms", waited.as_millis());
     assert_eq!(readyz(server.addr).await?, 503, "not ready without its store");
+    // A newcomer is welcomed (nothing is stored before a first message), and that first
+    // message fails like any other while the store is away.
     let mut newcomer = Visitor::connect(server.addr).await?;
-    let refused = newcomer.hello(None).await?;
+    let welcome = newcomer.hello(None).await?;
+    assert_eq!(welcome["type"], "welcome", "{welcome}");
+    let frames = newcomer.ask("n1", "do you have parking").await?;
+    let refused = frames.last().expect("a frame");
     assert_eq!(refused["code"], "unavailable", "{refused}");
 
     // Redis is back (empty: it kept nothing): the same server serves again, with no restart.

@@ -173,6 +173,8 @@ async fn every_api_route_requires_its_role() -> anyhow::Result<()> {
     let welcome = visitor.hello_with(None, json!({"attributes": {}})).await?;
     let visitor_id = welcome["visitor_id"].as_str().expect("an issued visitor id").to_owned();
     let id = welcome["conversation_id"].as_str().unwrap_or_default().to_owned();
+    // A conversation is stored with its first message.
+    visitor.ask("q1", "what are your opening hours").await?;
     // (method, path, body, role)
     let routes: Vec<(&str, String, Option<Value>, &str)> = vec![
         ("GET", "/api/v1/conversations".into(), None, "agent"),

@@ -103,7 +103,7 @@ pub struct Metrics {
     handoffs_requested: AtomicU64,
     handoffs_no_answer: AtomicU64,
     /// By transition, in the order of [`Transition::LABELS`].
-    status_changes: [AtomicU64; 6],
+    status_changes: [AtomicU64; Transition::LABELS.len()],
     /// From the visitor's message to the first piece of the answer.
     pub time_to_first_token: Histogram,
     /// Between two pieces of a generated answer.

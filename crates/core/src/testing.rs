@@ -117,8 +117,18 @@ impl SessionStore for MemoryStore {
     async fn set_feedback(&self, _: &str, _: &str, _: Feedback) -> Result<bool> {
         Ok(false)
     }
-    async fn list_conversations(&self, _query: &ConversationQuery) -> Result<ConversationPage> {
-        let conversations = self.conversations.lock().expect("lock").clone();
+    async fn list_conversations(&self, query: &ConversationQuery) -> Result<ConversationPage> {
+        // The status and time filters, all in one page (no text search, no paging).
+        let conversations = self
+            .conversations
+            .lock()
+            .expect("lock")
+            .iter()
+            .filter(|c| query.status.is_none_or(|s| c.status == s))
+            .filter(|c| query.updated_from_ms.is_none_or(|from| c.updated_ms >= from))
+            .filter(|c| query.updated_to_ms.is_none_or(|to| c.updated_ms < to))
+            .cloned()
+            .collect();
         Ok(ConversationPage { conversations, next: None })
     }
     async fn put_visitor(&self, profile: &VisitorProfile) -> Result<()> {

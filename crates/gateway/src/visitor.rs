@@ -125,11 +125,15 @@ async fn visitor_session(state: &AppState, socket: WebSocket) {
         }
     };
 
-    if let Some(conversation) = conversation {
+    if let Some(mut opened) = conversation {
+        let conversation = opened.conversation.clone();
         // Subscribe before reading the history, so nothing written in between is missed.
         let mut events = state.chat.store().subscribe();
         let welcome = async {
-            let messages = state.chat.store().list_messages(&conversation.id).await?;
+            let messages = match opened.unsaved {
+                Some(_) => Vec::new(),
+                None => state.chat.store().list_messages(&conversation.id).await?,
+            };
             let (messages, more) = history_page(&messages, None);
             Ok::<_, Error>(ServerFrame::Welcome {
                 conversation_id: conversation.id.clone(),
@@ -145,7 +149,7 @@ async fn visitor_session(state: &AppState, socket: WebSocket) {
             Ok(frame) => {
                 if frames.send(frame).await.is_ok() {
                     let mut live = Live { events: &mut events, status: conversation.status };
-                    converse(&state, &conversation.id, &mut incoming, &frames, &mut live).await;
+                    converse(&state, &mut opened, &mut incoming, &frames, &mut live).await;
                 }
             }
             Err(error) => {
@@ -185,49 +189,75 @@ where
     }
 }
 
+/// A socket's conversation, and the visitor's profile when neither is stored yet.
+struct Opened {
+    conversation: Conversation,
+    /// `Some` while the conversation is new and empty: nothing is stored for a visitor who
+    /// says hello and nothing more, so anonymous sockets cannot fill the store or the queue.
+    unsaved: Option<VisitorProfile>,
+}
+
 async fn start_or_resume(
     state: &AppState,
     token: Option<&str>,
     locale: Option<String>,
     page_url: Option<String>,
     visitor: VisitorInfo,
-) -> Result<Conversation> {
+) -> Result<Opened> {
     let store = state.chat.store();
     let mut resumed = None;
     if let Some(token) = token {
         let id = state.signer.verify(token).ok_or(Error::Unauthorized)?;
-        // Expired or deleted: start afresh rather than fail.
+        // Expired, deleted or never stored: start afresh rather than fail.
         resumed = store.get_conversation(&id).await?;
     }
-    let conversation = match resumed {
-        Some(conversation) => conversation,
-        None => {
-            // Only a visitor token this server issued names a visitor; a bare id is a claim
-            // anyone could make about anyone.
-            let visitor_id = visitor
-                .id
-                .as_deref()
-                .and_then(|token| state.signer.verify_visitor(token))
-                .filter(|id| valid_visitor_id(id))
-                .unwrap_or_else(frontdesk_core::new_id);
-            let mut conversation =
-                Conversation::new(visitor_id, locale.map(|l| l.chars().take(16).collect()));
-            conversation.page_url = page_url;
-            store.create_conversation(&conversation).await?;
-            tracing::info!(conversation_id = %conversation.id, "conversation started");
-            conversation
-        }
-    };
     // What the page says now (the product viewed changes from page to page).
     let now = frontdesk_core::now_ms();
-    let profile = VisitorProfile {
-        id: conversation.visitor_id.clone(),
+    let profile = |visitor_id: &str| VisitorProfile {
+        id: visitor_id.to_owned(),
         attributes: VisitorProfile::bounded_attributes(&visitor.attributes),
         first_seen_ms: now,
         last_seen_ms: now,
     };
-    store.put_visitor(&profile).await?;
-    Ok(conversation)
+    if let Some(conversation) = resumed {
+        store.put_visitor(&profile(&conversation.visitor_id)).await?;
+        return Ok(Opened { conversation, unsaved: None });
+    }
+    // Only a visitor token this server issued names a visitor; a bare id is a claim anyone
+    // could make about anyone.
+    let visitor_id = visitor
+        .id
+        .as_deref()
+        .and_then(|token| state.signer.verify_visitor(token))
+        .filter(|id| valid_visitor_id(id))
+        .unwrap_or_else(frontdesk_core::new_id);
+    let mut conversation = Conversation::new(visitor_id, locale.map(|l| l.chars().take(16).collect()));
+    conversation.page_url = page_url;
+    let unsaved = Some(profile(&conversation.visitor_id));
+    Ok(Opened { conversation, unsaved })
+}
+
+/// Stores a new conversation (in `status`) and its visitor's profile once it has something to
+/// keep: its first message. Does nothing for a conversation already stored.
+async fn keep(state: &AppState, opened: &mut Opened, status: ConversationStatus) -> Result<()> {
+    let Some(profile) = opened.unsaved.take() else { return Ok(()) };
+    let store = state.chat.store();
+    let mut conversation = opened.conversation.clone();
+    conversation.status = status;
+    let stored = async {
+        store.create_conversation(&conversation).await?;
+        store.put_visitor(&profile).await
+    };
+    if let Err(error) = stored.await {
+        opened.unsaved = Some(profile);
+        return Err(error);
+    }
+    if status == ConversationStatus::Waiting {
+        state.chat.record_transition(&Transition::VisitorAsks);
+    }
+    tracing::info!(conversation_id = %conversation.id, "conversation started");
+    opened.conversation = conversation;
+    Ok(())
 }
 
 /// Largest frame the server writes: a history page is at most 32 KiB of text plus its newest
@@ -291,13 +321,14 @@ async fn next_event(events: &mut broadcast::Receiver<StoreEvent>) -> Option<Stor
 /// The main loop of a socket after `welcome`.
 async fn converse<S>(
     state: &AppState,
-    conversation_id: &str,
+    opened: &mut Opened,
     incoming: &mut S,
     frames: &mpsc::Sender<ServerFrame>,
     live: &mut Live<'_>,
 ) where
     S: futures::Stream<Item = std::result::Result<WsMessage, axum::Error>> + Unpin,
 {
+    let conversation_id = &opened.conversation.id.clone();
     let mut turn: Option<JoinHandle<()>> = None;
     // Messages sent while an answer is being written wait here (a client that sends its next
     // question right after `done` may be a moment ahead of the turn's last store write).
@@ -369,7 +400,12 @@ async fn converse<S>(
                 Some(ServerFrame::from_error(&Error::BadRequest("hello was already sent".into())))
             }
             ClientFrame::Message { id, text } => {
-                if turn.is_some() {
+                // A new conversation is stored with its first message (already queued for a
+                // person if the visitor asked for one before writing).
+                let status = live.status;
+                if let Err(error) = keep(state, opened, status).await {
+                    Some(ServerFrame::from_error(&error))
+                } else if turn.is_some() {
                     if queued.len() < MAX_QUEUED_MESSAGES {
                         queued.push_back((id, text));
                         None
@@ -395,6 +431,12 @@ async fn converse<S>(
                     Ok(false) => Some(ServerFrame::from_error(&Error::NotFound("message".into()))),
                     Err(error) => Some(ServerFrame::from_error(&error)),
                 }
+            }
+            // Not stored yet: the request is remembered and the conversation goes to the queue
+            // with its first message, so an empty socket never fills the agents' queue.
+            ClientFrame::Handoff {} if opened.unsaved.is_some() => {
+                live.status = ConversationStatus::Waiting;
+                Some(ServerFrame::Status { status: ConversationStatus::Waiting, agent: None })
             }
             ClientFrame::Handoff {} => {
                 match state.chat.transition(conversation_id, &Transition::VisitorAsks).await {

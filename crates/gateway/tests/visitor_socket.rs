@@ -232,3 +232,47 @@ async fn connections_past_the_cap_wait_until_one_closes() {
     assert!(answer.starts_with("HTTP/1.1 200"), "served once a place freed: {answer}");
     shutdown.cancel();
 }
+
+#[tokio::test]
+async fn an_anonymous_socket_stores_nothing_until_its_first_message() {
+    use frontdesk_core::store::ConversationQuery;
+    let store = Arc::new(MemoryStore::default());
+    let (addr, _, shutdown) = start(store.clone()).await;
+    let stored = || async {
+        store.list_conversations(&ConversationQuery::default()).await.expect("list").conversations
+    };
+    // 25 sockets say hello and ask for a person, and nothing more.
+    for _ in 0..25 {
+        let (mut socket, _) =
+            tokio_tungstenite::connect_async(format!("ws://{addr}/v1/ws")).await.expect("connect");
+        send(&mut socket, json!({"type": "hello"})).await;
+        assert_eq!(next_frame(&mut socket).await["type"], "welcome");
+        send(&mut socket, json!({"type": "handoff"})).await;
+        let status = next_frame(&mut socket).await;
+        assert_eq!(
+            (status["type"].as_str(), status["status"].as_str()),
+            (Some("status"), Some("waiting")),
+            "{status}"
+        );
+    }
+    assert!(stored().await.is_empty(), "no conversation and no queue entry for empty sockets");
+    assert!(store.get_visitor("anyone").await.expect("get").is_none());
+
+    // One writes: its conversation is stored with the message, already queued for a person.
+    let (mut socket, _) =
+        tokio_tungstenite::connect_async(format!("ws://{addr}/v1/ws")).await.expect("connect");
+    send(&mut socket, json!({"type": "hello", "visitor": {"attributes": {"plan": "Plus"}}})).await;
+    let welcome = next_frame(&mut socket).await;
+    send(&mut socket, json!({"type": "handoff"})).await;
+    next_frame(&mut socket).await;
+    send(&mut socket, json!({"type": "message", "id": "q1", "text": "my parcel is late"})).await;
+    assert_eq!(next_frame(&mut socket).await["type"], "ack");
+    let conversations = stored().await;
+    assert_eq!(conversations.len(), 1);
+    assert_eq!(conversations[0].id, welcome["conversation_id"].as_str().expect("id"));
+    assert_eq!(conversations[0].status, frontdesk_core::model::ConversationStatus::Waiting);
+    let visitor = welcome["visitor_id"].as_str().expect("visitor");
+    assert!(store.get_visitor(visitor).await.expect("get").is_some(), "the profile is kept with it");
+    assert_eq!(store.list_messages(&conversations[0].id).await.expect("list").len(), 1);
+    shutdown.cancel();
+}

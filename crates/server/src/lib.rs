@@ -246,6 +246,25 @@ async fn enforce_retention(store: Arc<dyn SessionStore>, days: u32, stop: Cancel
     }
 }
 
+/// Closes, every ten minutes, the conversations nobody wrote in for `hours`: a visitor who
+/// left without a word no longer holds a place in the queue, and the conversation falls under
+/// retention.
+async fn close_idle(chat: ChatService, hours: u32, stop: CancellationToken) {
+    let mut every = tokio::time::interval(std::time::Duration::from_secs(600));
+    loop {
+        tokio::select! {
+            _ = every.tick() => {}
+            () = stop.cancelled() => return,
+        }
+        let before = frontdesk_core::now_ms() - i64::from(hours) * 3_600_000;
+        match chat.close_idle(before).await {
+            Ok(0) => {}
+            Ok(closed) => tracing::info!(closed, hours, "idle conversations closed"),
+            Err(error) => tracing::warn!(%error, "idle conversations could not be closed; will retry"),
+        }
+    }
+}
+
 /// Builds the app, binds `config.listen` and serves in a background task.
 pub async fn start(config: &Config) -> anyhow::Result<RunningServer> {
     let app = build_app(config).await?;
@@ -278,6 +297,10 @@ pub async fn start(config: &Config) -> anyhow::Result<RunningServer> {
     if config.retention_days > 0 {
         let store = state.chat.store().clone();
         background.push(tokio::spawn(enforce_retention(store, config.retention_days, shutdown.clone())));
+    }
+    if config.close_idle_after_hours > 0 {
+        let chat = state.chat.clone();
+        background.push(tokio::spawn(close_idle(chat, config.close_idle_after_hours, shutdown.clone())));
     }
     let task = tokio::spawn(frontdesk_gateway::serve(listener, state));
     Ok(RunningServer { addr, shutdown, task, background })

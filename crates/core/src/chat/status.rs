@@ -27,12 +27,15 @@ pub enum Transition {
     Close,
     /// A visitor wrote in a closed conversation: the assistant handles it again.
     Reopen,
+    /// Nobody wrote for longer than the idle limit: the conversation is closed (and so falls
+    /// under retention).
+    Idle,
 }
 
 impl Transition {
     /// Every transition's metric label, in the order `/metrics` lists them.
-    pub const LABELS: [&'static str; 6] =
-        ["no_answer", "requested", "takeover", "handback", "close", "reopen"];
+    pub const LABELS: [&'static str; 7] =
+        ["no_answer", "requested", "takeover", "handback", "close", "reopen", "idle"];
 
     /// The label of this transition in `frontdesk_status_changes_total`.
     pub fn label(&self) -> &'static str {
@@ -43,6 +46,7 @@ impl Transition {
             Self::HandBack => "handback",
             Self::Close => "close",
             Self::Reopen => "reopen",
+            Self::Idle => "idle",
         }
     }
 
@@ -62,6 +66,7 @@ impl Transition {
             Self::HandBack => StatusChange::to(Bot).only_from(&[Agent, Waiting]),
             Self::Close => StatusChange::to(Closed),
             Self::Reopen => StatusChange::to(Bot).only_from(&[Closed]),
+            Self::Idle => StatusChange::to(Closed).only_from(&[Bot, Waiting, Agent]),
         }
     }
 
@@ -80,12 +85,47 @@ impl ChatService {
     pub async fn transition(&self, conversation_id: &str, transition: &Transition) -> Result<StatusOutcome> {
         let outcome = self.store.set_status(conversation_id, &transition.change()).await?;
         if outcome.changed() {
-            self.metrics.status_change(transition.label());
-            if let Some(reason) = transition.handoff_reason() {
-                self.metrics.handoff(reason);
-            }
+            self.record_transition(transition);
             tracing::info!(conversation_id, transition = transition.label(), "conversation status changed");
         }
         Ok(outcome)
+    }
+
+    /// Records a transition that happened without [`ChatService::transition`] (a conversation
+    /// stored straight into the queue).
+    pub fn record_transition(&self, transition: &Transition) {
+        self.metrics.status_change(transition.label());
+        if let Some(reason) = transition.handoff_reason() {
+            self.metrics.handoff(reason);
+        }
+    }
+}
+
+impl ChatService {
+    /// Closes every open conversation last updated before `before_ms`; returns how many. Works
+    /// a page at a time, status by status.
+    pub async fn close_idle(&self, before_ms: i64) -> Result<usize> {
+        let mut closed = 0;
+        for status in [Bot, Waiting, Agent] {
+            let mut query = crate::store::ConversationQuery {
+                status: Some(status),
+                updated_to_ms: Some(before_ms),
+                limit: 200,
+                ..crate::store::ConversationQuery::default()
+            };
+            loop {
+                let page = self.store.list_conversations(&query).await?;
+                for conversation in &page.conversations {
+                    if self.transition(&conversation.id, &Transition::Idle).await?.changed() {
+                        closed += 1;
+                    }
+                }
+                match page.next {
+                    Some(next) => query.cursor = Some(next),
+                    None => break,
+                }
+            }
+        }
+        Ok(closed)
     }
 }

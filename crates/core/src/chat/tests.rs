@@ -298,3 +298,28 @@ async fn a_refused_transition_changes_nothing_and_counts_nothing() {
     assert!(metrics.contains("frontdesk_status_changes_total{transition=\"takeover\"} 1\n"), "{metrics}");
     assert!(metrics.contains("frontdesk_status_changes_total{transition=\"handback\"} 0\n"), "{metrics}");
 }
+
+#[tokio::test]
+async fn conversations_idle_past_the_limit_are_closed_and_active_ones_left_open() {
+    let h = harness(AnswerMode::Auto, 1.0, vec!["x"]).await;
+    let mut old = conversation("old", "v2");
+    old.updated_ms = 1_000;
+    h.store.create_conversation(&old).await.expect("create");
+    let mut waiting = conversation("old-waiting", "v3");
+    waiting.updated_ms = 2_000;
+    waiting.status = ConversationStatus::Waiting;
+    h.store.create_conversation(&waiting).await.expect("create");
+    let mut recent = conversation("recent", "v4");
+    recent.updated_ms = 10_000;
+    h.store.create_conversation(&recent).await.expect("create");
+    assert_eq!(h.chat.close_idle(5_000).await.expect("close"), 3, "old, old-waiting and the harness's c1");
+    for (id, status) in [
+        ("old", ConversationStatus::Closed),
+        ("old-waiting", ConversationStatus::Closed),
+        ("recent", ConversationStatus::Bot),
+    ] {
+        assert_eq!(h.store.get_conversation(id).await.expect("get").expect("exists").status, status, "{id}");
+    }
+    let metrics = h.chat.metrics().render(0);
+    assert!(metrics.contains("frontdesk_status_changes_total{transition=\"idle\"} 3\n"), "{metrics}");
+}

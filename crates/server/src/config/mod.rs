@@ -158,6 +158,10 @@ settings! {
     /// Days after its last change a closed conversation is deleted; 0 keeps them
     #[arg(skip)]
     retention_days / RETENTION_DAYS: u32,
+    /// Hours without a change after which an open conversation is closed; 0 never closes
+    /// them [default: 24]
+    #[arg(skip)]
+    close_idle_after_hours / CLOSE_IDLE_AFTER_HOURS: u32,
     /// Visitor sockets one IP may open at once
     #[arg(skip)]
     sockets_per_ip_burst / SOCKETS_PER_IP_BURST: u32,
@@ -296,6 +300,8 @@ pub struct Config {
     pub trusted_proxies: Vec<IpNetwork>,
     /// Closed conversations are deleted this many days after their last change; 0 keeps them.
     pub retention_days: u32,
+    /// Open conversations unchanged this many hours are closed; 0 never closes them.
+    pub close_idle_after_hours: u32,
     /// Visitor sockets one IP may open at once (then one more every 2 seconds).
     pub sockets_per_ip_burst: u32,
     /// Messages one conversation may send at once (then one more every 4 seconds).
@@ -323,6 +329,7 @@ const DEFAULT_KB: &str = "knowledge-base";
 const DEFAULT_REDIS_URL: &str = "redis://127.0.0.1:6379";
 const DEFAULT_REDIS_PREFIX: &str = "frontdesk:";
 const DEFAULT_REMOTE_MODEL: &str = "default";
+const DEFAULT_CLOSE_IDLE_AFTER_HOURS: u32 = 24;
 
 fn parse<T: FromStr>(name: &str, value: &str) -> anyhow::Result<T>
 where
@@ -502,6 +509,7 @@ impl Config {
             trust_forwarded_for: settings.trust_forwarded_for.unwrap_or(limits.trust_forwarded_for),
             trusted_proxies,
             retention_days: settings.retention_days.unwrap_or(0),
+            close_idle_after_hours: settings.close_idle_after_hours.unwrap_or(DEFAULT_CLOSE_IDLE_AFTER_HOURS),
             sockets_per_ip_burst: settings.sockets_per_ip_burst.unwrap_or(limits.sockets_per_ip.burst).max(1),
             messages_per_conversation_burst: settings
                 .messages_per_conversation_burst

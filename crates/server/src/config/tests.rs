@@ -144,6 +144,7 @@ fn walks(dir: &std::path::Path) -> Vec<Walk> {
         walk("trust_forwarded_for", "true", "false", "true"),
         walk("trusted_proxies", "[\"10.0.0.0/8\"]", "127.0.0.1", "[\"192.168.1.0/24\", \"::1\"]"),
         walk("retention_days", "1", "2", "3"),
+        walk("close_idle_after_hours", "1", "2", "0"),
         walk("sockets_per_ip_burst", "1", "2", "3"),
         walk("messages_per_conversation_burst", "1", "2", "3"),
         walk("idle_timeout_secs", "5", "6", "7"),
