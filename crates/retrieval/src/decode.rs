@@ -45,11 +45,58 @@ pub fn document_text(id: &str, bytes: &[u8]) -> Result<String, RetrievalError> {
 
 /// The text of a PDF's pages, pages separated by blank lines. The extractor panics on some
 /// malformed files; that is caught and reported as a parse error like any other.
+/// Most pages a PDF may have.
+pub const MAX_PDF_PAGES: usize = 2_000;
+
+/// Most bytes a PDF's page contents may inflate to, every use of a stream counted (a page may
+/// draw the same stream many times): text extraction holds them whole.
+pub const MAX_PDF_CONTENT_BYTES: u64 = 64 << 20;
+
+/// Checks that the PDF's pages stay within [`MAX_PDF_PAGES`] and [`MAX_PDF_CONTENT_BYTES`]
+/// before any text is extracted, inflating each content stream only up to what is left of
+/// the budget (a small file cannot make the server hold hundreds of megabytes).
+fn check_pdf_size(bytes: &[u8]) -> Result<(), String> {
+    use std::io::Read as _;
+    let document =
+        pdf_extract::Document::load_mem(bytes).map_err(|e| format!("the PDF could not be read: {e}"))?;
+    let pages = document.get_pages();
+    if pages.len() > MAX_PDF_PAGES {
+        return Err(format!("{} pages: at most {MAX_PDF_PAGES} per document", pages.len()));
+    }
+    let mut total: u64 = 0;
+    for page in pages.values() {
+        for id in document.get_page_contents(*page) {
+            let Ok(stream) = document.get_object(id).and_then(pdf_extract::Object::as_stream) else {
+                continue;
+            };
+            let left = MAX_PDF_CONTENT_BYTES - total;
+            let flate = stream.filters().is_ok_and(|filters| filters.iter().any(|f| *f == b"FlateDecode"));
+            let size = if flate {
+                let decoder = flate2::read::ZlibDecoder::new(stream.content.as_slice());
+                std::io::copy(&mut decoder.take(left + 1), &mut std::io::sink()).unwrap_or(0)
+            } else {
+                stream.content.len() as u64
+            };
+            total = total.saturating_add(size);
+            if total > MAX_PDF_CONTENT_BYTES {
+                return Err(format!(
+                    "its pages' contents inflate to more than {} MiB, the most a document may",
+                    MAX_PDF_CONTENT_BYTES >> 20
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 fn pdf_text(id: &str, bytes: &[u8]) -> Result<String, RetrievalError> {
     let refuse = |reason: String| RetrievalError::Parse { document: id.to_owned(), reason };
     if !bytes.starts_with(b"%PDF-") {
         return Err(refuse("not a PDF file (it does not start with %PDF-)".into()));
     }
+    std::panic::catch_unwind(|| check_pdf_size(bytes))
+        .map_err(|_| refuse("the PDF is malformed".into()))?
+        .map_err(refuse)?;
     let extracted = std::panic::catch_unwind(|| pdf_extract::extract_text_from_mem_by_pages(bytes))
         .map_err(|_| refuse("the PDF is malformed".into()))?
         .map_err(|error| refuse(format!("the PDF could not be read: {error}")))?;
@@ -68,6 +115,50 @@ fn pdf_text(id: &str, bytes: &[u8]) -> Result<String, RetrievalError> {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+
+    #[test]
+    fn a_pdf_whose_page_repeats_a_stream_past_the_limit_is_refused() {
+        use std::io::Write as _;
+        // One 64 KiB content stream, compressed to almost nothing, drawn 1,100 times on one page.
+        let content = "0 0 m 1 1 l S\n".repeat(64 * 1024 / 14);
+        let mut encoder = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::best());
+        encoder.write_all(content.as_bytes()).expect("compress");
+        let packed = encoder.finish().expect("compress");
+        let refs = vec!["4 0 R"; 1_100].join(" ");
+        let mut objects: Vec<Vec<u8>> = vec![
+            b"<< /Type /Catalog /Pages 2 0 R >>".to_vec(),
+            b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>".to_vec(),
+            format!("<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents [{refs}] >>")
+                .into_bytes(),
+        ];
+        let mut stream =
+            format!("<< /Length {} /Filter /FlateDecode >>\nstream\n", packed.len()).into_bytes();
+        stream.extend_from_slice(&packed);
+        stream.extend_from_slice(b"\nendstream");
+        objects.push(stream);
+        let mut pdf = b"%PDF-1.4\n".to_vec();
+        let mut offsets = Vec::new();
+        for (number, object) in objects.iter().enumerate() {
+            offsets.push(pdf.len());
+            pdf.extend_from_slice(format!("{} 0 obj\n", number + 1).as_bytes());
+            pdf.extend_from_slice(object);
+            pdf.extend_from_slice(b"\nendobj\n");
+        }
+        let xref = pdf.len();
+        pdf.extend_from_slice(format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1).as_bytes());
+        for offset in offsets {
+            pdf.extend_from_slice(format!("{offset:010} 00000 n \n").as_bytes());
+        }
+        pdf.extend_from_slice(
+            format!("trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n", objects.len() + 1)
+                .as_bytes(),
+        );
+        assert!(pdf.len() < 64 * 1024, "a small file: {} bytes", pdf.len());
+        let error = document_text("bomb.pdf", &pdf).expect_err("refused").to_string();
+        assert!(error.contains("64 MiB"), "{error}");
+        // The same stream drawn a few times is fine as far as size goes.
+        assert!(check_pdf_size(&pdf_with_lines(&["Q?", "A."])).is_ok());
+    }
 
     /// A small, valid PDF with one page showing `lines` in Helvetica, written by hand so the
     /// tests need no PDF tool.
