@@ -13,12 +13,15 @@ export FRONTDESK_TEST_REDIS_URL="${FRONTDESK_TEST_REDIS_URL:-redis://127.0.0.1:6
 
 bash scripts/ensure-redis.sh
 bash scripts/ensure-tools.sh
-# The official openai Python client, for the OpenAI-compatible API's test, in a virtual
-# environment kept beside the build cache.
+# The official openai Python client (the OpenAI-compatible API's test) and schemathesis (the
+# API contract's test), in a virtual environment kept beside the build cache.
 venv="${FRONTDESK_TEST_VENV:-$HOME/.cache/frontdesk/venv}"
 if ! "$venv/bin/python" -c "import openai" 2>/dev/null; then
   python3 -m venv "$venv"
   "$venv/bin/pip" install -q "openai==3.57.0"
+fi
+if [[ ! -x "$venv/bin/st" ]]; then
+  "$venv/bin/pip" install -q "schemathesis==4.32.5"
 fi
 export FRONTDESK_TEST_PYTHON="$venv/bin/python"
 

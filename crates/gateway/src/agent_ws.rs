@@ -50,7 +50,15 @@ impl AgentFrame<'_> {
 const QUEUE_SNAPSHOT: usize = 200;
 
 /// `GET /api/v1/agent/ws`
-pub async fn upgrade(State(state): State<AppState>, headers: HeaderMap, ws: WebSocketUpgrade) -> Response {
+pub async fn upgrade(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    ws: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
+) -> Response {
+    let ws = match ws {
+        Ok(ws) => ws,
+        Err(rejection) => return crate::visitor::not_an_upgrade(&rejection),
+    };
     let header_key = bearer(&headers).map(|presented| state.keys.require(Some(presented), Role::Agent));
     let sessions = state.sessions.clone();
     // Agents send only `auth` and `ping`: a larger frame is refused from its header, before its

@@ -192,6 +192,7 @@ pub fn router(state: AppState) -> Router {
         .route("/console", get(pages::console_page))
         .route("/admin", get(pages::admin_page))
         .route("/staff.js", get(pages::staff_script))
+        .route("/openapi.yaml", get(pages::openapi))
         .route("/v1/ws", get(visitor::upgrade))
         .route("/v1/models", get(openai::models))
         .route(

@@ -9,6 +9,8 @@ const WIDGET_JS: &str = include_str!("../../../web-widget/widget.js");
 const CONSOLE_PAGE: &str = include_str!("../../../web-widget/console.html");
 const ADMIN_PAGE: &str = include_str!("../../../web-widget/admin.html");
 const STAFF_JS: &str = include_str!("../../../web-widget/staff.js");
+/// The description of every HTTP route (`docs/openapi.yaml`).
+pub const OPENAPI: &str = include_str!("../../../docs/openapi.yaml");
 
 /// `GET /`: a demo shop page that loads the widget with one script tag.
 pub async fn demo_page() -> Html<&'static str> {
@@ -35,6 +37,11 @@ pub async fn staff_script() -> impl IntoResponse {
         ],
         STAFF_JS,
     )
+}
+
+/// `GET /openapi.yaml`: the description of every HTTP route.
+pub async fn openapi() -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "application/yaml"), (header::CACHE_CONTROL, "public, max-age=300")], OPENAPI)
 }
 
 /// A staff page: never framed by another site, never cached.

@@ -7,6 +7,7 @@
 
 use std::time::Duration;
 
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{Message as WsMessage, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use std::net::SocketAddr;
 
@@ -35,8 +36,12 @@ pub async fn upgrade(
     State(state): State<AppState>,
     headers: HeaderMap,
     peer: Option<Extension<ConnectInfo<SocketAddr>>>,
-    ws: WebSocketUpgrade,
+    ws: std::result::Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
+    let ws = match ws {
+        Ok(ws) => ws,
+        Err(rejection) => return not_an_upgrade(&rejection),
+    };
     if !limits::origin_allowed(&state.limits.allowed_origins, &headers) {
         tracing::info!(origin = ?headers.get(axum::http::header::ORIGIN), "visitor socket from a page origin not allowed");
         return ApiError(Error::Forbidden).into_response();
@@ -65,6 +70,12 @@ pub async fn upgrade(
         .write_buffer_size(0)
         .max_write_buffer_size(MAX_SERVER_FRAME_BYTES.max(max * 4))
         .on_upgrade(move |socket| sessions.track_future(session(state, socket)))
+}
+
+/// A request to a WebSocket route that is no upgrade: the API's JSON error, like every other.
+pub(crate) fn not_an_upgrade(rejection: &WebSocketUpgradeRejection) -> Response {
+    ApiError(Error::BadRequest(format!("this route takes a WebSocket upgrade: {}", rejection.body_text())))
+        .into_response()
 }
 
 async fn session(state: AppState, socket: WebSocket) {

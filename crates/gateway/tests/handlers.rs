@@ -269,3 +269,75 @@ async fn metrics_ask_for_their_key_when_one_is_configured() {
     let (status, _, _) = call(&self::gateway(), Method::GET, "/metrics", None, None).await;
     assert_eq!(status, StatusCode::OK, "open without a configured key");
 }
+
+/// The (method, path) of every operation `docs/openapi.yaml` describes, read line by line
+/// (paths at two spaces, methods at four).
+fn described_operations() -> Vec<(String, String)> {
+    let mut operations = Vec::new();
+    let mut path = None;
+    let mut in_paths = false;
+    for line in frontdesk_gateway::pages::OPENAPI.lines() {
+        if line == "paths:" {
+            in_paths = true;
+            continue;
+        }
+        if !in_paths {
+            continue;
+        }
+        if let Some(p) = line.strip_prefix("  /").and_then(|l| l.strip_suffix(':')) {
+            path = Some(format!("/{p}"));
+        } else if let Some(method) = line.strip_prefix("    ").and_then(|l| l.strip_suffix(':')) {
+            if ["get", "post", "put", "delete"].contains(&method) {
+                operations.push((method.to_uppercase(), path.clone().expect("a path before its methods")));
+            }
+        }
+    }
+    operations
+}
+
+/// The paths the router declares, read from its source (`.route("...")`, under `/api/v1`
+/// before the `.nest`), in the spec's spelling of parameters.
+fn routed_paths() -> Vec<String> {
+    let source = include_str!("../src/lib.rs");
+    let body = &source[source.find("pub fn router(").expect("the router")..];
+    let body = &body[..body.find("\n}\n").expect("its end")];
+    let nest = body.find(".nest(\"/api/v1\"").expect("the API is nested");
+    let mut paths = Vec::new();
+    for (at, _) in body.match_indices(".route(") {
+        let rest = &body[at..];
+        let start = rest.find('"').expect("a path") + 1;
+        let path = &rest[start..start + rest[start..].find('"').expect("its end")];
+        let path = path.replace("{*id}", "{name}");
+        paths.push(if at < nest { format!("/api/v1{path}") } else { path });
+    }
+    paths
+}
+
+#[test]
+fn every_route_is_described_and_every_description_is_routed() {
+    let described: std::collections::BTreeSet<String> =
+        described_operations().into_iter().map(|(_, p)| p).collect();
+    let routed: std::collections::BTreeSet<String> = routed_paths().into_iter().collect();
+    let undescribed: Vec<_> = routed.difference(&described).collect();
+    assert!(undescribed.is_empty(), "routes docs/openapi.yaml lacks: {undescribed:?}");
+    let unrouted: Vec<_> = described.difference(&routed).collect();
+    assert!(unrouted.is_empty(), "described but not routed: {unrouted:?}");
+}
+
+#[tokio::test]
+async fn every_described_operation_answers_with_its_own_handler() {
+    let gateway = gateway();
+    for (method, path) in described_operations() {
+        let concrete = path.replace("{id}", "c-unknown").replace("{name}", "unknown.md");
+        let method: Method = method.parse().expect("a method");
+        let request =
+            Request::builder().method(method.clone()).uri(&concrete).body(Body::empty()).expect("request");
+        let response = gateway.router.clone().oneshot(request).await.expect("an answer");
+        let status = response.status();
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 20).await.expect("body");
+        let body = String::from_utf8_lossy(&bytes);
+        assert_ne!(status, StatusCode::METHOD_NOT_ALLOWED, "{method} {path} is not routed");
+        assert!(!body.contains("route not found"), "{method} {path} fell through to the fallback");
+        assert!(!(status == StatusCode::NOT_FOUND && body.is_empty()), "{method} {path} is not routed");
+    }
+}

@@ -117,6 +117,14 @@ pub(crate) mod tests {
     use super::*;
 
     #[test]
+    fn a_pdf_that_makes_the_extractor_panic_is_refused_not_fatal() {
+        // Found by scripts/fuzz.sh (the pdf target): pdf-extract panics on it.
+        let found = include_bytes!("../../../fuzz/regressions/pdf-extract-panic.pdf");
+        let error = document_text("fuzzed.pdf", found).expect_err("refused").to_string();
+        assert!(error.contains("malformed") || error.contains("could not be read"), "{error}");
+    }
+
+    #[test]
     fn a_pdf_whose_page_repeats_a_stream_past_the_limit_is_refused() {
         use std::io::Write as _;
         // One 64 KiB content stream, compressed to almost nothing, drawn 1,100 times on one page.
