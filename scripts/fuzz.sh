@@ -17,7 +17,7 @@ seconds=${1:-60}
 shift || true
 targets=("$@")
 if [[ ${#targets[@]} -eq 0 ]]; then
-  targets=(client_frame multipart token markdown html csv json text pdf)
+  targets=(client_frame multipart token config markdown html csv json text pdf)
 fi
 
 cd fuzz
@@ -35,13 +35,14 @@ for target in "${targets[@]}"; do
   cargo fuzz run "${flags[@]}" "$target" "corpus/$target" "seeds/$target" -- \
     -max_total_time="$seconds" -timeout=1 -rss_limit_mb=256 -print_final_stats=1 \
     >"$log" 2>&1 || status=$?
-  runs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' | tail -1)
-  speed=$(grep -o 'stat::average_exec_per_sec: *[0-9]*' "$log" | grep -o '[0-9]*$' | tail -1)
+  # -a: the log may hold an input's bytes; a missing figure is reported as `?`.
+  runs=$(grep -ao 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' | tail -1 || true)
+  speed=$(grep -ao 'stat::average_exec_per_sec: *[0-9]*' "$log" | grep -o '[0-9]*$' | tail -1 || true)
   files=$(find "corpus/$target" -type f | wc -l)
   if [[ $status -eq 0 ]]; then
     outcome="no crash, no timeout over 1 s, no process over 256 MB"
   else
-    outcome="FAILED ($(grep -m1 -oE 'ERROR: libFuzzer: [a-z-]+|panicked at [^ ]+' "$log" || echo "exit $status")); see fuzz/artifacts/$target"
+    outcome="FAILED ($(grep -am1 -oE 'ERROR: libFuzzer: [a-z-]+|panicked at [^ ]+' "$log" || echo "exit $status")); see fuzz/artifacts/$target"
     cp "$log" "artifacts-$target.log" 2>/dev/null || true
   fi
   printf '%-14s %12s %10s %8s  %s\n' "$target" "${runs:-?}" "${speed:-?}" "$files" "$outcome"

@@ -8,6 +8,9 @@ use tokio::sync::mpsc;
 
 use crate::Result;
 
+/// Generations an engine admits at once (running or queued) when none is configured.
+pub const DEFAULT_MAX_IN_FLIGHT: usize = 8;
+
 /// The author of one prompt message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

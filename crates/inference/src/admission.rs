@@ -8,8 +8,7 @@ use std::sync::Arc;
 use frontdesk_core::{Error, Result};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-/// Generations admitted at once (running or queued) when none is configured.
-pub const DEFAULT_MAX_IN_FLIGHT: usize = 8;
+pub use frontdesk_core::generate::DEFAULT_MAX_IN_FLIGHT;
 
 /// A generation's place among those admitted; dropping it frees the place.
 pub(crate) type Permit = OwnedSemaphorePermit;

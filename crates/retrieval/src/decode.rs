@@ -52,6 +52,9 @@ pub const MAX_PDF_PAGES: usize = 2_000;
 /// draw the same stream many times): text extraction holds them whole.
 pub const MAX_PDF_CONTENT_BYTES: u64 = 64 << 20;
 
+/// Deepest page tree followed; real PDFs nest a few levels.
+const MAX_PAGE_TREE_DEPTH: usize = 64;
+
 /// Checks that the PDF's pages stay within [`MAX_PDF_PAGES`] and [`MAX_PDF_CONTENT_BYTES`]
 /// before any text is extracted, inflating each content stream only up to what is left of
 /// the budget (a small file cannot make the server hold hundreds of megabytes).
@@ -62,6 +65,25 @@ fn check_pdf_size(bytes: &[u8]) -> Result<(), String> {
     let pages = document.get_pages();
     if pages.len() > MAX_PDF_PAGES {
         return Err(format!("{} pages: at most {MAX_PDF_PAGES} per document", pages.len()));
+    }
+    // pdf-extract follows each page's /Parent chain without end when it loops (a page its own
+    // ancestor): found by the fuzzer, a 715-byte file held a thread forever.
+    for page in pages.values() {
+        let mut seen = std::collections::HashSet::new();
+        let mut at = *page;
+        loop {
+            if !seen.insert(at) || seen.len() > MAX_PAGE_TREE_DEPTH {
+                return Err("its page tree loops: a page is its own ancestor".into());
+            }
+            let parent = document
+                .get_dictionary(at)
+                .and_then(|d| d.get(b"Parent"))
+                .and_then(pdf_extract::Object::as_reference);
+            match parent {
+                Ok(parent) => at = parent,
+                Err(_) => break,
+            }
+        }
     }
     let mut total: u64 = 0;
     for page in pages.values() {
@@ -115,6 +137,18 @@ fn pdf_text(id: &str, bytes: &[u8]) -> Result<String, RetrievalError> {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+
+    #[test]
+    fn pdfs_whose_page_tree_loops_are_refused_at_once() {
+        // Found by scripts/fuzz.sh (the pdf target): pdf-extract never returned on these.
+        for found in [
+            &include_bytes!("../../../fuzz/regressions/pdf-slow-1.pdf")[..],
+            &include_bytes!("../../../fuzz/regressions/pdf-slow-2.pdf")[..],
+        ] {
+            let error = document_text("fuzzed.pdf", found).expect_err("refused").to_string();
+            assert!(error.contains("loops") || error.contains("could not be read"), "{error}");
+        }
+    }
 
     #[test]
     fn a_pdf_that_makes_the_extractor_panic_is_refused_not_fatal() {

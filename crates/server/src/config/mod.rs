@@ -355,6 +355,12 @@ impl Config {
         Self::from_settings(args.clone().over(from_env.over(file)))
     }
 
+    /// The configuration a TOML file's text gives on its own (the other layers empty): what
+    /// the fuzzer feeds, and a check of a file before deploying it.
+    pub fn from_file_text(text: &str) -> anyhow::Result<Self> {
+        Self::from_settings(toml::from_str::<Settings>(text).context("invalid config file")?)
+    }
+
     /// Validates the stacked settings, filling what none of the layers gave with the defaults.
     fn from_settings(settings: Settings) -> anyhow::Result<Self> {
         let chat = ChatConfig::default();
@@ -413,7 +419,7 @@ impl Config {
         if !(0.0..=1.0).contains(&decline_below) || !(0.0..=1.0).contains(&extractive_from) {
             bail!("invalid decline_below or extractive_from: both must be between 0 and 1");
         }
-        let max_in_flight = settings.max_in_flight.unwrap_or(frontdesk_inference::DEFAULT_MAX_IN_FLIGHT);
+        let max_in_flight = settings.max_in_flight.unwrap_or(frontdesk_core::generate::DEFAULT_MAX_IN_FLIGHT);
         if max_in_flight == 0 {
             bail!("invalid max_in_flight: must be at least 1");
         }
