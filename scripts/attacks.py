@@ -255,6 +255,23 @@ async def feedback_flood(binary):
     return limited > 0, f"30 feedback frames at once: {limited} rate limited"
 
 
+async def equal_headings(binary):
+    server = Server(binary)
+    text = "".join("## Same question\nAn answer.\n" for _ in range(16_000)).encode()
+    started = time.time()
+    request = urllib.request.Request(f"http://127.0.0.1:{server.port}/api/v1/documents?name=same.md", data=text, method="POST")
+    request.add_header("Authorization", f"Bearer {ADMIN}")
+    try:
+        status = urllib.request.urlopen(request, timeout=30).status
+    except urllib.error.HTTPError as error:
+        status = error.code
+    except Exception:
+        status = None
+    took = time.time() - started
+    server.stop()
+    return status is not None and took < 30, f"16,000 equal headings: answered {status} after {took:.1f} s"
+
+
 def bomb_pdf():
     content = ("0 0 m 1 1 l S\n" * 4_681).encode()
     packed = zlib.compress(content, 9)
@@ -285,7 +302,7 @@ async def pdf_bomb(binary):
 
 
 ATTACKS = [deep_html, long_history, placeholder_key, forwarded_for, csv_formula, claimed_visitor,
-           anonymous_queue, trickled_headers, feedback_flood, pdf_bomb]
+           anonymous_queue, trickled_headers, feedback_flood, pdf_bomb, equal_headings]
 
 
 async def main():
