@@ -178,23 +178,7 @@ pub(crate) mod tests {
         stream.extend_from_slice(&packed);
         stream.extend_from_slice(b"\nendstream");
         objects.push(stream);
-        let mut pdf = b"%PDF-1.4\n".to_vec();
-        let mut offsets = Vec::new();
-        for (number, object) in objects.iter().enumerate() {
-            offsets.push(pdf.len());
-            pdf.extend_from_slice(format!("{} 0 obj\n", number + 1).as_bytes());
-            pdf.extend_from_slice(object);
-            pdf.extend_from_slice(b"\nendobj\n");
-        }
-        let xref = pdf.len();
-        pdf.extend_from_slice(format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1).as_bytes());
-        for offset in offsets {
-            pdf.extend_from_slice(format!("{offset:010} 00000 n \n").as_bytes());
-        }
-        pdf.extend_from_slice(
-            format!("trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n", objects.len() + 1)
-                .as_bytes(),
-        );
+        let pdf = pdf_from_objects(&objects);
         assert!(pdf.len() < 64 * 1024, "a small file: {} bytes", pdf.len());
         let error = document_text("bomb.pdf", &pdf).expect_err("refused").to_string();
         assert!(error.contains("64 MiB"), "{error}");
@@ -211,18 +195,29 @@ pub(crate) mod tests {
             content.push_str(&format!("({escaped}) Tj T*\n"));
         }
         content.push_str("ET");
-        let objects = [
+        let objects: Vec<Vec<u8>> = [
             "<< /Type /Catalog /Pages 2 0 R >>".to_owned(),
             "<< /Type /Pages /Kids [3 0 R] /Count 1 >>".to_owned(),
             "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R /Resources << /Font << /F1 5 0 R >> >> >>".to_owned(),
             format!("<< /Length {} >>\nstream\n{content}\nendstream", content.len()),
             "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>".to_owned(),
-        ];
+        ]
+        .into_iter()
+        .map(String::into_bytes)
+        .collect();
+        pdf_from_objects(&objects)
+    }
+
+    /// A PDF file of these objects (numbered from 1, the first the catalog), with its
+    /// cross-reference table.
+    pub(crate) fn pdf_from_objects(objects: &[Vec<u8>]) -> Vec<u8> {
         let mut pdf = b"%PDF-1.4\n".to_vec();
         let mut offsets = Vec::new();
         for (number, object) in objects.iter().enumerate() {
             offsets.push(pdf.len());
-            pdf.extend_from_slice(format!("{} 0 obj\n{object}\nendobj\n", number + 1).as_bytes());
+            pdf.extend_from_slice(format!("{} 0 obj\n", number + 1).as_bytes());
+            pdf.extend_from_slice(object);
+            pdf.extend_from_slice(b"\nendobj\n");
         }
         let xref = pdf.len();
         pdf.extend_from_slice(format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1).as_bytes());

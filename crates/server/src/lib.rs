@@ -226,15 +226,25 @@ impl RunningServer {
     }
 }
 
+/// Runs `job` every `period` (the first time at once) until `stop`.
+async fn every<F, Fut>(period: std::time::Duration, stop: CancellationToken, mut job: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let mut ticks = tokio::time::interval(period);
+    loop {
+        tokio::select! {
+            _ = ticks.tick() => job().await,
+            () = stop.cancelled() => return,
+        }
+    }
+}
+
 /// Deletes closed conversations older than the retention period, at start and then hourly.
 /// Every replica may run it; deleting what another replica deleted is harmless.
 async fn enforce_retention(store: Arc<dyn SessionStore>, days: u32, stop: CancellationToken) {
-    let mut hourly = tokio::time::interval(std::time::Duration::from_secs(3_600));
-    loop {
-        tokio::select! {
-            _ = hourly.tick() => {}
-            () = stop.cancelled() => return,
-        }
+    every(std::time::Duration::from_secs(3_600), stop, || async {
         let before = frontdesk_core::now_ms() - i64::from(days) * 86_400_000;
         match frontdesk_core::store::purge_closed(store.as_ref(), before).await {
             Ok(0) => {}
@@ -243,26 +253,23 @@ async fn enforce_retention(store: Arc<dyn SessionStore>, days: u32, stop: Cancel
             }
             Err(error) => tracing::warn!(%error, "retention could not run; will retry"),
         }
-    }
+    })
+    .await;
 }
 
 /// Closes, every ten minutes, the conversations nobody wrote in for `hours`: a visitor who
 /// left without a word no longer holds a place in the queue, and the conversation falls under
 /// retention.
 async fn close_idle(chat: ChatService, hours: u32, stop: CancellationToken) {
-    let mut every = tokio::time::interval(std::time::Duration::from_secs(600));
-    loop {
-        tokio::select! {
-            _ = every.tick() => {}
-            () = stop.cancelled() => return,
-        }
+    every(std::time::Duration::from_secs(600), stop, || async {
         let before = frontdesk_core::now_ms() - i64::from(hours) * 3_600_000;
         match chat.close_idle(before).await {
             Ok(0) => {}
             Ok(closed) => tracing::info!(closed, hours, "idle conversations closed"),
             Err(error) => tracing::warn!(%error, "idle conversations could not be closed; will retry"),
         }
-    }
+    })
+    .await;
 }
 
 /// Builds the app, binds `config.listen` and serves in a background task.
