@@ -69,7 +69,11 @@ pub fn hash_key(key: &str) -> String {
 /// Whether a presented key is `expected`, compared by their SHA-256 in constant time (no timing
 /// tells how much of a guess was right).
 pub fn same_key(presented: &str, expected: &str) -> bool {
-    let (a, b) = (Sha256::digest(presented.as_bytes()), Sha256::digest(expected.as_bytes()));
+    same_digest(&Sha256::digest(presented.as_bytes()).into(), &Sha256::digest(expected.as_bytes()).into())
+}
+
+/// Whether two SHA-256 digests are equal, compared in constant time.
+fn same_digest(a: &[u8; 32], b: &[u8; 32]) -> bool {
     a.iter().zip(b.iter()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
@@ -130,8 +134,7 @@ impl ApiKeys {
         let digest: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
         let mut found = None;
         for key in self.0.iter() {
-            let difference = key.sha256.iter().zip(digest.iter()).fold(0u8, |acc, (a, b)| acc | (a ^ b));
-            if difference == 0 && found.is_none() {
+            if same_digest(&key.sha256, &digest) && found.is_none() {
                 found = Some(key);
             }
         }

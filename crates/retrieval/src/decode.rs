@@ -43,8 +43,6 @@ pub fn document_text(id: &str, bytes: &[u8]) -> Result<String, RetrievalError> {
     })
 }
 
-/// The text of a PDF's pages, pages separated by blank lines. The extractor panics on some
-/// malformed files; that is caught and reported as a parse error like any other.
 /// Most pages a PDF may have.
 pub const MAX_PDF_PAGES: usize = 2_000;
 
@@ -58,10 +56,8 @@ const MAX_PAGE_TREE_DEPTH: usize = 64;
 /// Checks that the PDF's pages stay within [`MAX_PDF_PAGES`] and [`MAX_PDF_CONTENT_BYTES`]
 /// before any text is extracted, inflating each content stream only up to what is left of
 /// the budget (a small file cannot make the server hold hundreds of megabytes).
-fn check_pdf_size(bytes: &[u8]) -> Result<(), String> {
+fn check_pdf_size(document: &pdf_extract::Document) -> Result<(), String> {
     use std::io::Read as _;
-    let document =
-        pdf_extract::Document::load_mem(bytes).map_err(|e| format!("the PDF could not be read: {e}"))?;
     let pages = document.get_pages();
     if pages.len() > MAX_PDF_PAGES {
         return Err(format!("{} pages: at most {MAX_PDF_PAGES} per document", pages.len()));
@@ -111,17 +107,37 @@ fn check_pdf_size(bytes: &[u8]) -> Result<(), String> {
     Ok(())
 }
 
+/// The text of a PDF's pages, pages separated by blank lines. The file is read once: checked
+/// against the size limits, then its pages' text extracted. The extractor panics on some
+/// malformed files; that is caught and reported as a parse error like any other.
 fn pdf_text(id: &str, bytes: &[u8]) -> Result<String, RetrievalError> {
     let refuse = |reason: String| RetrievalError::Parse { document: id.to_owned(), reason };
     if !bytes.starts_with(b"%PDF-") {
         return Err(refuse("not a PDF file (it does not start with %PDF-)".into()));
     }
-    std::panic::catch_unwind(|| check_pdf_size(bytes))
+    let extract = || -> Result<Vec<String>, String> {
+        let unreadable = |e: pdf_extract::Error| format!("the PDF could not be read: {e}");
+        let mut document = pdf_extract::Document::load_mem(bytes).map_err(unreadable)?;
+        // As pdf-extract does: an encrypted file with an empty user password is read.
+        if document.is_encrypted() {
+            document.decrypt("").map_err(unreadable)?;
+        }
+        check_pdf_size(&document)?;
+        let mut pages = Vec::new();
+        // Page by page until the first that cannot be read, as pdf-extract does.
+        for page in 1..=u32::try_from(document.get_pages().len()).unwrap_or(u32::MAX) {
+            let mut text = String::new();
+            let mut output = pdf_extract::PlainTextOutput::new(&mut text);
+            if pdf_extract::output_doc_page(&document, &mut output, page).is_err() {
+                break;
+            }
+            pages.push(text);
+        }
+        Ok(pages)
+    };
+    let extracted = std::panic::catch_unwind(extract)
         .map_err(|_| refuse("the PDF is malformed".into()))?
         .map_err(refuse)?;
-    let extracted = std::panic::catch_unwind(|| pdf_extract::extract_text_from_mem_by_pages(bytes))
-        .map_err(|_| refuse("the PDF is malformed".into()))?
-        .map_err(|error| refuse(format!("the PDF could not be read: {error}")))?;
     let text = extracted
         .iter()
         .map(|page| page.trim())
@@ -183,7 +199,8 @@ pub(crate) mod tests {
         let error = document_text("bomb.pdf", &pdf).expect_err("refused").to_string();
         assert!(error.contains("64 MiB"), "{error}");
         // The same stream drawn a few times is fine as far as size goes.
-        assert!(check_pdf_size(&pdf_with_lines(&["Q?", "A."])).is_ok());
+        let fine = pdf_extract::Document::load_mem(&pdf_with_lines(&["Q?", "A."])).expect("a PDF");
+        assert!(check_pdf_size(&fine).is_ok());
     }
 
     /// A small, valid PDF with one page showing `lines` in Helvetica, written by hand so the

@@ -147,14 +147,14 @@ settings! {
     /// Page origins allowed to open the visitor WebSocket (a list in the file, comma-separated
     /// in the environment)
     #[arg(skip)]
-    allowed_origins / ALLOWED_ORIGINS: OriginList,
+    allowed_origins / ALLOWED_ORIGINS: StringList,
     /// Take visitors' addresses from `X-Forwarded-For` (behind a proxy)
     #[arg(skip)]
     trust_forwarded_for / TRUST_FORWARDED_FOR: bool,
     /// Addresses or networks of the proxies in front (a list in the file, comma-separated in
     /// the environment) [default: loopback and private ranges]
     #[arg(skip)]
-    trusted_proxies / TRUSTED_PROXIES: OriginList,
+    trusted_proxies / TRUSTED_PROXIES: StringList,
     /// Days after its last change a closed conversation is deleted; 0 keeps them
     #[arg(skip)]
     retention_days / RETENTION_DAYS: u32,
@@ -180,9 +180,9 @@ settings! {
 /// in the environment.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(transparent)]
-pub struct OriginList(pub Vec<String>);
+pub struct StringList(pub Vec<String>);
 
-impl FromStr for OriginList {
+impl FromStr for StringList {
     type Err = std::convert::Infallible;
     fn from_str(list: &str) -> Result<Self, Self::Err> {
         Ok(Self(list.split(',').map(|o| o.trim().to_owned()).filter(|o| !o.is_empty()).collect()))
