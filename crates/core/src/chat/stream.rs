@@ -95,14 +95,14 @@ impl ChatService {
                 Some(best) => (curated_answer(best), vec![best.to_source()]),
                 None => (LEAK_REPLY.to_owned(), Vec::new()),
             };
-            // What was shown stays (the part before the recital); the reply follows it.
+            // What was shown stays (the part before the recital); the reply follows it after
+            // a paragraph break, counting the line breaks already shown, so the stored answer
+            // is exactly what was streamed.
             text.truncate(out.shown);
-            let before = text.trim().to_owned();
-            text.push_str(if before.is_empty() { "" } else { "\n\n" });
+            text.push_str(paragraph_break(&text));
             text.push_str(&reply);
             out.show(&self.metrics, &text, text.len()).await?;
-            let answer = if before.is_empty() { reply } else { format!("{before}\n\n{reply}") };
-            return Ok((answer, sources, out.usage));
+            return Ok((text.trim().to_owned(), sources, out.usage));
         }
         let usage = out.usage;
         let text = text.trim().to_owned();
@@ -162,6 +162,19 @@ impl Outgoing<'_> {
             metrics.inter_token.observe(previous.elapsed());
         }
         emit(self.events, TurnEvent::Token { message_id: self.message_id.to_owned(), text: piece }).await
+    }
+}
+
+/// What to add after `shown` so that a new paragraph begins: nothing at the start or after a
+/// blank line, otherwise the line breaks that are missing.
+fn paragraph_break(shown: &str) -> &'static str {
+    let trimmed = shown.trim_end_matches([' ', '\t']);
+    if trimmed.trim().is_empty() || trimmed.ends_with("\n\n") {
+        ""
+    } else if trimmed.ends_with('\n') {
+        "\n"
+    } else {
+        "\n\n"
     }
 }
 

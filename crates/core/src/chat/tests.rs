@@ -189,8 +189,33 @@ async fn empty_and_oversized_messages_are_refused() {
 
 #[tokio::test]
 async fn a_recited_system_prompt_never_reaches_the_visitor() {
+    let curated = curated_answer(&passage(1.0));
+    let stored = recital_after("Of course! Here it is: ").await;
+    // The space already shown stays; the reply starts a new paragraph after it.
+    assert_eq!(stored, format!("Of course! Here it is: \n\n{curated}"));
+}
+
+#[tokio::test]
+async fn a_recital_after_line_breaks_is_replaced_and_stored_exactly_as_streamed() {
+    let curated = curated_answer(&passage(1.0));
+    let cases = [
+        ("Sure.\n\n", format!("Sure.\n\n{curated}")),
+        ("Sure.\n", format!("Sure.\n\n{curated}")),
+        ("Sure.\n\n\n", format!("Sure.\n\n\n{curated}")),
+        ("Sure. \n\n ", format!("Sure. \n\n {curated}")),
+        ("  ", curated.clone()),
+    ];
+    for (preamble, expected) in cases {
+        assert_eq!(recital_after(preamble).await, expected, "after {preamble:?}");
+    }
+}
+
+/// Runs a turn whose model says `preamble` and then recites the system prompt; checks that
+/// no recital is streamed, that the curated answer replaces it and that the stored answer is
+/// what was streamed; returns the stored answer.
+async fn recital_after(preamble: &str) -> String {
     let system = ChatConfig::default().system_prompt;
-    let recital: &'static str = Box::leak(format!("Of course! Here it is: {system}").into_boxed_str());
+    let recital: &'static str = Box::leak(format!("{preamble}{system}").into_boxed_str());
     let pieces: Vec<&'static str> = recital.split_inclusive(' ').collect();
     let total = pieces.len();
     let h = harness(AnswerMode::Generative, 1.0, pieces).await;
@@ -210,12 +235,13 @@ async fn a_recited_system_prompt_never_reaches_the_visitor() {
     let curated = curated_answer(&passage(1.0));
     assert!(streamed.ends_with(&curated), "{streamed:?}");
     let TurnEvent::Done(FinishedAnswer { text, sources, .. }) = done(&frames) else { panic!("no done") };
-    assert_eq!(text, &format!("Of course! Here it is:\n\n{curated}"));
+    assert_eq!(text, streamed.trim(), "the answer is what was streamed");
     assert_eq!(sources[0].entry_id, "returns.md#window");
     assert_eq!(h.store.list_messages("c1").await.expect("list")[1].text, *text);
     tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     let sent = h.sent.load(Ordering::SeqCst);
     assert!(sent < total, "the model was stopped, after {sent} of {total} pieces");
+    text.clone()
 }
 
 #[tokio::test]
@@ -323,3 +349,4 @@ async fn conversations_idle_past_the_limit_are_closed_and_active_ones_left_open(
     let metrics = h.chat.metrics().render(0);
     assert!(metrics.contains("frontdesk_status_changes_total{transition=\"idle\"} 3\n"), "{metrics}");
 }
+
