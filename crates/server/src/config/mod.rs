@@ -76,7 +76,8 @@ settings! {
     /// Prefix of every Redis key [default: frontdesk:]
     #[arg(skip)]
     redis_prefix / REDIS_PREFIX: String,
-    /// GGUF model file [default: models/SmolLM2-135M-Instruct.Q4_0.gguf]
+    /// GGUF model file, or a name scripts/fetch-model.sh fetches (smollm2-135m, qwen2.5-0.5b,
+    /// qwen2.5-1.5b) [default: models/SmolLM2-135M-Instruct.Q4_0.gguf]
     #[arg(long)]
     model / MODEL: PathBuf,
     /// Folder of FAQ documents indexed at start [default: knowledge-base]
@@ -321,6 +322,20 @@ pub const DEFAULT_EMBEDDING_MODEL: &str = "models/all-MiniLM-L6-v2";
 /// Where `scripts/fetch-model.sh` puts the answering model.
 pub const DEFAULT_MODEL: &str = "models/SmolLM2-135M-Instruct.Q4_0.gguf";
 
+/// The chat models `scripts/fetch-model.sh --model NAME` fetches, by name, and where it puts
+/// them; the `model` setting takes a name or a path.
+pub const NAMED_MODELS: [(&str, &str); 3] = [
+    ("smollm2-135m", DEFAULT_MODEL),
+    ("qwen2.5-0.5b", "models/Qwen2.5-Coder-0.5B-Instruct.Q4_K_M.gguf"),
+    ("qwen2.5-1.5b", "models/Qwen2.5-Coder-1.5B-Instruct.Q4_K_M.gguf"),
+];
+
+/// The model file a `model` setting names: a known name's file, or the path as given.
+fn model_path(setting: PathBuf) -> PathBuf {
+    let named = setting.to_str().and_then(|name| NAMED_MODELS.iter().find(|(n, _)| *n == name));
+    named.map_or(setting, |(_, path)| PathBuf::from(path))
+}
+
 /// The server's own defaults; the chat turn's, the gateway's and the engines' live in their
 /// crates' `Default`s.
 const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -494,7 +509,7 @@ impl Config {
             store,
             redis_url,
             redis_prefix: settings.redis_prefix.unwrap_or_else(|| DEFAULT_REDIS_PREFIX.into()),
-            model: settings.model.unwrap_or_else(|| DEFAULT_MODEL.into()),
+            model: settings.model.map_or_else(|| DEFAULT_MODEL.into(), model_path),
             kb_folder: Some(settings.kb.unwrap_or_else(|| DEFAULT_KB.into())),
             embedding_model,
             api_keys,

@@ -35,6 +35,15 @@ fn the_command_line_beats_the_environment_which_beats_the_file() {
 }
 
 #[test]
+fn a_model_is_named_or_given_by_its_path() {
+    let named = |name: &'static str| move |var: &str| (var == env::MODEL).then(|| name.to_owned());
+    let model = |name| Config::resolve(&Settings::default(), &named(name)).expect("valid").model;
+    assert_eq!(model("qwen2.5-0.5b"), PathBuf::from("models/Qwen2.5-Coder-0.5B-Instruct.Q4_K_M.gguf"));
+    assert_eq!(model("smollm2-135m"), PathBuf::from(DEFAULT_MODEL));
+    assert_eq!(model("/srv/models/mine.gguf"), PathBuf::from("/srv/models/mine.gguf"));
+}
+
+#[test]
 fn containers_turn_on_forwarded_addresses_through_the_environment() {
     let on = |name: &str| (name == env::TRUST_FORWARDED_FOR).then(|| "true".to_owned());
     assert!(Config::resolve(&Settings::default(), &on).expect("valid").trust_forwarded_for);
