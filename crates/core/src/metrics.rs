@@ -7,6 +7,7 @@ use std::fmt::Write as _;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
 
+use crate::chat::faithful::FactKind;
 use crate::chat::Transition;
 
 /// Upper bounds of the latency buckets, in seconds.
@@ -104,6 +105,8 @@ pub struct Metrics {
     handoffs_no_answer: AtomicU64,
     /// By transition, in the order of [`Transition::LABELS`].
     status_changes: [AtomicU64; Transition::LABELS.len()],
+    /// Generated answers replaced for stating what their sources lack, by the fact's kind.
+    unfaithful: [AtomicU64; FactKind::ALL.len()],
     /// From the visitor's message to the first piece of the answer.
     pub time_to_first_token: Histogram,
     /// Between two pieces of a generated answer.
@@ -151,6 +154,22 @@ impl Metrics {
         }
     }
 
+    /// Counts a generated answer whose rest was replaced for stating a fact of `kind` that its
+    /// sources lack.
+    pub fn unfaithful(&self, kind: FactKind) {
+        if let Some(index) = FactKind::ALL.iter().position(|k| *k == kind) {
+            self.unfaithful[index].fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// How many answers were replaced for a fact of `kind`.
+    pub fn unfaithful_answers(&self, kind: FactKind) -> u64 {
+        FactKind::ALL
+            .iter()
+            .position(|k| *k == kind)
+            .map_or(0, |i| self.unfaithful[i].load(Ordering::Relaxed))
+    }
+
     /// The Prometheus text exposition, with `generations_in_flight` from the engine.
     pub fn render(&self, generations_in_flight: usize) -> String {
         let mut out = String::with_capacity(4_096);
@@ -193,6 +212,20 @@ impl Metrics {
             let _ = writeln!(
                 out,
                 "frontdesk_status_changes_total{{transition=\"{label}\"}} {}",
+                count.load(Ordering::Relaxed)
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP frontdesk_unfaithful_answers_total Generated answers replaced by the curated answer \
+             for stating a fact their sources lack, by the fact's kind.\n\
+             # TYPE frontdesk_unfaithful_answers_total counter"
+        );
+        for (kind, count) in FactKind::ALL.iter().zip(&self.unfaithful) {
+            let _ = writeln!(
+                out,
+                "frontdesk_unfaithful_answers_total{{fact=\"{}\"}} {}",
+                kind.label(),
                 count.load(Ordering::Relaxed)
             );
         }

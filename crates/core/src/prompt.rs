@@ -68,6 +68,8 @@ pub struct BuiltPrompt {
     pub messages: Vec<PromptMessage>,
     /// How many of the given passages made it into the prompt (the first ones).
     pub passages_used: usize,
+    /// Its size by the count it was built with (an upper bound: what it used of the budget).
+    pub tokens: usize,
 }
 
 /// Builds the prompt: system prompt; earlier turns that fit; then the question with the FAQ
@@ -142,7 +144,7 @@ pub fn build_prompt(
     for message in &mut messages {
         message.content = defuse_markers(&message.content);
     }
-    BuiltPrompt { messages, passages_used }
+    BuiltPrompt { messages, passages_used, tokens: budget_tokens.saturating_sub(remaining) }
 }
 
 /// `text` with every `<|`, `|>`, `<s>`, `</s>`, `[INST]` and `[/INST]` broken by a zero-width

@@ -1,7 +1,8 @@
 //! The OpenAI-compatible API: `POST /v1/chat/completions` (streamed as server-sent events or
 //! not) and `GET /v1/models`, answered by the same retrieval-grounded assistant as the widget.
 //!
-//! The last `user` message is the question; the answer is the assistant's (a curated FAQ
+//! The last `user` message is the question (the user and assistant messages before it are the
+//! conversation, which a follow-up question is searched with); the answer is the assistant's (a curated FAQ
 //! answer, a generated one, or the plain "not in our FAQ" with the offer of a person), and the
 //! FAQ entries it used travel in an extra `sources` field (on the last chunk when streaming).
 //! Any configured API key may call it, as `Authorization: Bearer KEY`.
@@ -16,7 +17,7 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use frontdesk_core::chat::{AnswerMode, FinishedAnswer, TurnEvent};
-use frontdesk_core::model::Source;
+use frontdesk_core::model::{Message, Role, Source};
 use frontdesk_core::protocol::MAX_MESSAGE_CHARS;
 use frontdesk_core::Error;
 use serde::Deserialize;
@@ -78,6 +79,28 @@ fn sources_json(sources: &[Source]) -> Value {
     serde_json::to_value(sources).unwrap_or(Value::Null)
 }
 
+/// How many earlier turns of a request are read (the prompt keeps what fits of them).
+const EARLIER_TURNS: usize = 20;
+
+/// The user and assistant messages of a request as the conversation's earlier messages, the
+/// newest [`EARLIER_TURNS`] of them, each cut to the length of a visitor's message.
+fn earlier_turns(messages: &[ChatMessage]) -> Vec<Message> {
+    let turns: Vec<Message> = messages
+        .iter()
+        .filter_map(|m| {
+            let role = match m.role.as_str() {
+                "user" => Role::Visitor,
+                "assistant" => Role::Assistant,
+                _ => return None,
+            };
+            let text: String = text_of(&m.content).trim().chars().take(MAX_MESSAGE_CHARS).collect();
+            (!text.is_empty()).then(|| Message::new(role, text))
+        })
+        .collect();
+    let skip = turns.len().saturating_sub(EARLIER_TURNS);
+    turns.into_iter().skip(skip).collect()
+}
+
 /// `POST /v1/chat/completions`
 pub async fn chat_completions(
     State(state): State<AppState>,
@@ -86,14 +109,11 @@ pub async fn chat_completions(
 ) -> ApiResult<Response> {
     authorise(&state, &headers)?;
     let Json(request) = body?;
-    let question = request
-        .messages
-        .iter()
-        .rev()
-        .find(|m| m.role == "user")
-        .map(|m| text_of(&m.content))
-        .unwrap_or_default();
+    let last_user = request.messages.iter().rposition(|m| m.role == "user");
+    let question = last_user.map(|i| text_of(&request.messages[i].content)).unwrap_or_default();
     let question = question.trim().to_owned();
+    // The turns before the question: a follow-up ("and for courses?") is searched with them.
+    let earlier = earlier_turns(&request.messages[..last_user.unwrap_or(0)]);
     if question.is_empty() {
         return Err(Error::BadRequest("the messages need a user message with text".into()).into());
     }
@@ -115,7 +135,8 @@ pub async fn chat_completions(
     };
     let turn_timeout = state.limits.turn_timeout;
     let answer = state.sessions.spawn(async move {
-        match tokio::time::timeout(turn_timeout, chat.answer(None, &question, Instant::now(), &frames)).await
+        match tokio::time::timeout(turn_timeout, chat.answer(&earlier, &question, Instant::now(), &frames))
+            .await
         {
             Ok(result) => result.map(|_| ()),
             Err(_) => Err(Error::Generation("the answer took too long".into())),
@@ -218,4 +239,34 @@ fn async_stream(
             }
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(role: &str, content: Value) -> ChatMessage {
+        ChatMessage { role: role.into(), content }
+    }
+
+    #[test]
+    fn the_turns_before_the_question_become_the_conversation() {
+        let messages = vec![
+            message("system", json!("be brief")),
+            message("user", json!("what is your return policy")),
+            message("assistant", json!([{"type": "text", "text": "30 days."}])),
+            message("tool", json!("ignored")),
+            message("user", json!("  ")),
+        ];
+        let earlier = earlier_turns(&messages);
+        let seen: Vec<(Role, &str)> = earlier.iter().map(|m| (m.role, m.text.as_str())).collect();
+        assert_eq!(seen, [(Role::Visitor, "what is your return policy"), (Role::Assistant, "30 days.")]);
+
+        let long: Vec<ChatMessage> = (0..50)
+            .map(|i| message("user", json!("x".repeat(MAX_MESSAGE_CHARS + 10) + &i.to_string())))
+            .collect();
+        let kept = earlier_turns(&long);
+        assert_eq!(kept.len(), EARLIER_TURNS, "only the newest turns are read");
+        assert!(kept.iter().all(|m| m.text.chars().count() == MAX_MESSAGE_CHARS));
+    }
 }

@@ -12,8 +12,11 @@
 use std::fmt::Write as _;
 
 use anyhow::{bail, Context};
-use frontdesk_core::chat::{AnswerMode, ChatService};
-use frontdesk_core::retrieve::Retriever;
+use frontdesk_core::chat::faithful::{check_with, Evidence, MIN_SUPPORT};
+use frontdesk_core::chat::followup::search_in_conversation;
+use frontdesk_core::chat::{Answer, AnswerMode, ChatService};
+use frontdesk_core::model::{Message, Role};
+use frontdesk_core::retrieve::{Passage, Retriever};
 
 /// One line of the questions file.
 #[derive(Debug, Clone, PartialEq)]
@@ -65,6 +68,111 @@ pub fn parse_questions(text: &str) -> anyhow::Result<Vec<EvalQuestion>> {
         });
     }
     Ok(out)
+}
+
+/// Parses a dialogues file: the questions file's lines, a blank line ending each
+/// conversation.
+pub fn parse_dialogues(text: &str) -> anyhow::Result<Vec<Vec<EvalQuestion>>> {
+    let mut dialogues = Vec::new();
+    let mut block = String::new();
+    for line in text.lines().chain(std::iter::once("")) {
+        if line.trim().is_empty() {
+            let turns = parse_questions(&block)?;
+            if !turns.is_empty() {
+                dialogues.push(turns);
+            }
+            block.clear();
+        } else {
+            block.push_str(line);
+            block.push('\n');
+        }
+    }
+    Ok(dialogues)
+}
+
+/// How retrieval fared on the later turns of conversations, with the earlier questions used
+/// (as the chat does) and with each question searched alone.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DialogueReport {
+    /// Conversations.
+    pub dialogues: usize,
+    /// Their later turns (second and on).
+    pub later_turns: usize,
+    /// hit@1 of the later turns, searched in their conversation.
+    pub hit_at_1: f64,
+    /// hit@3 of the later turns, searched in their conversation.
+    pub hit_at_3: f64,
+    /// hit@1 of the later turns, each searched alone.
+    pub alone_hit_at_1: f64,
+    /// hit@3 of the later turns, each searched alone.
+    pub alone_hit_at_3: f64,
+    /// Share of later turns declined (top confidence below the threshold), in conversation.
+    pub declined: f64,
+    /// Later turns whose entry was not first, in conversation.
+    pub misses: Vec<String>,
+}
+
+/// Scores retrieval on the later turns of `dialogues`.
+pub async fn evaluate_dialogues(
+    retriever: &dyn Retriever,
+    dialogues: &[Vec<EvalQuestion>],
+    decline_below: f32,
+) -> anyhow::Result<DialogueReport> {
+    let mut report = DialogueReport { dialogues: dialogues.len(), ..DialogueReport::default() };
+    let (mut hits1, mut hits3, mut alone1, mut alone3, mut declined) = (0, 0, 0, 0, 0);
+    for turns in dialogues {
+        for (i, turn) in turns.iter().enumerate().skip(1) {
+            let Some(expected) = &turn.expected else { continue };
+            let earlier: Vec<&str> = turns[..i].iter().map(|t| t.question.as_str()).collect();
+            let found = search_in_conversation(retriever, &earlier, &turn.question, 10).await?;
+            let alone = retriever.search(&turn.question, 10).await?;
+            let rank =
+                |passages: &[Passage]| passages.iter().position(|p| p.title.eq_ignore_ascii_case(expected));
+            report.later_turns += 1;
+            let (in_conversation, by_itself) = (rank(&found), rank(&alone));
+            hits1 += usize::from(in_conversation == Some(0));
+            hits3 += usize::from(in_conversation.is_some_and(|r| r < 3));
+            alone1 += usize::from(by_itself == Some(0));
+            alone3 += usize::from(by_itself.is_some_and(|r| r < 3));
+            let confidence = found.first().map_or(0.0, |p| p.confidence);
+            declined += usize::from(confidence < decline_below);
+            if in_conversation != Some(0) {
+                report.misses.push(format!(
+                    "rank {} conf {confidence:.2}: {:?} after {:?} -> {:?} (expected {expected:?})",
+                    in_conversation.map_or("-".to_owned(), |r| (r + 1).to_string()),
+                    turn.question,
+                    earlier.last().copied().unwrap_or_default(),
+                    found.first().map_or("-", |p| p.title.as_str()),
+                ));
+            }
+        }
+    }
+    let n = report.later_turns;
+    report.hit_at_1 = share(hits1, n);
+    report.hit_at_3 = share(hits3, n);
+    report.alone_hit_at_1 = share(alone1, n);
+    report.alone_hit_at_3 = share(alone3, n);
+    report.declined = share(declined, n);
+    Ok(report)
+}
+
+impl DialogueReport {
+    /// The report as printed by `frontdesk eval --dialogues`.
+    pub fn render(&self, verbose: bool) -> String {
+        let mut out = String::new();
+        let _ = writeln!(out, "dialogues: {}, later turns: {}", self.dialogues, self.later_turns);
+        let _ = writeln!(out, "  {:<26} {:>7} {:>7}", "later turns searched", "hit@1", "hit@3");
+        let _ =
+            writeln!(out, "  {:<26} {:>7.3} {:>7.3}", "in their conversation", self.hit_at_1, self.hit_at_3);
+        let _ = writeln!(out, "  {:<26} {:>7.3} {:>7.3}", "alone", self.alone_hit_at_1, self.alone_hit_at_3);
+        let _ = writeln!(out, "later turns declined (in conversation): {:.3}", self.declined);
+        if verbose {
+            for miss in &self.misses {
+                let _ = writeln!(out, "  {miss}");
+            }
+        }
+        out
+    }
 }
 
 /// The figures `frontdesk eval` prints.
@@ -231,15 +339,7 @@ pub async fn evaluate_answers(
     let mut ttfts = Vec::new();
     let mut misses = Vec::new();
     for q in questions {
-        // The events are not needed here (the answer carries its usage); a receiver drains them.
-        let (events, mut incoming) = tokio::sync::mpsc::channel(1_024);
-        let drain = tokio::spawn(async move { while incoming.recv().await.is_some() {} });
-        let answer = chat
-            .answer(None, &q.question, std::time::Instant::now(), &events)
-            .await
-            .map_err(|e| anyhow::anyhow!("answering {:?}: {e}", q.question))?;
-        drop(events);
-        drain.await?;
+        let answer = ask(chat, &[], &q.question).await?;
         ttfts.push(answer.usage.ttft_ms);
         let text = &answer.message.text;
         match &q.expected {
@@ -279,6 +379,214 @@ pub async fn evaluate_answers(
     })
 }
 
+/// Asks `question` after the `earlier` messages, storing nothing.
+async fn ask(chat: &ChatService, earlier: &[Message], question: &str) -> anyhow::Result<Answer> {
+    // The events are not needed here (the answer carries its usage); a receiver drains them.
+    let (events, mut incoming) = tokio::sync::mpsc::channel(1_024);
+    let drain = tokio::spawn(async move { while incoming.recv().await.is_some() {} });
+    let answer = chat
+        .answer(earlier, question, std::time::Instant::now(), &events)
+        .await
+        .map_err(|e| anyhow::anyhow!("answering {question:?}: {e}"))?;
+    drop(events);
+    drain.await?;
+    Ok(answer)
+}
+
+/// Holds each conversation of `dialogues` through `chat` (configured with `mode`), every turn
+/// answered after the earlier questions and answers, and scores the later turns' key facts.
+pub async fn evaluate_dialogue_answers(
+    chat: &ChatService,
+    mode: AnswerMode,
+    dialogues: &[Vec<EvalQuestion>],
+) -> anyhow::Result<AnswerReport> {
+    let (mut scored, mut with_facts, mut turns, mut declined) = (0, 0, 0, 0);
+    let mut ttfts = Vec::new();
+    let mut misses = Vec::new();
+    for dialogue in dialogues {
+        let mut earlier: Vec<Message> = Vec::new();
+        for (i, turn) in dialogue.iter().enumerate() {
+            let answer = ask(chat, &earlier, &turn.question).await?;
+            earlier.push(Message::new(Role::Visitor, turn.question.clone()));
+            earlier.push(answer.message.clone());
+            if i == 0 || turn.expected.is_none() {
+                continue;
+            }
+            turns += 1;
+            ttfts.push(answer.usage.ttft_ms);
+            declined += usize::from(answer.declined());
+            if !turn.key_facts.is_empty() {
+                scored += 1;
+                if turn.answered_by(&answer.message.text) {
+                    with_facts += 1;
+                } else {
+                    misses.push(format!(
+                        "missing facts: {:?} after {:?} -> {:?}",
+                        turn.question,
+                        dialogue[i - 1].question,
+                        clip(&answer.message.text)
+                    ));
+                }
+            }
+        }
+    }
+    ttfts.sort_unstable();
+    Ok(AnswerReport {
+        mode,
+        scored,
+        key_facts: share(with_facts, scored),
+        out_of_scope_declined: 0.0,
+        in_scope_declined: share(declined, turns),
+        ttft_median_ms: ttfts.get(ttfts.len() / 2).copied().unwrap_or_default(),
+        misses,
+    })
+}
+
+/// The model's raw answers to `questions` (generative, the faithfulness check off), one line
+/// each for labelling: `question<TAB>title of the passage it was given<TAB>?<TAB>answer`, line
+/// breaks in the answer written `\n`. Replace `?` with `faithful` or `unfaithful`.
+pub async fn collect_answers(chat: &ChatService, questions: &[EvalQuestion]) -> anyhow::Result<String> {
+    let chat = chat.with_answer_mode(AnswerMode::Generative).with_fact_check(false);
+    let mut out = String::new();
+    for q in questions.iter().filter(|q| q.expected.is_some()) {
+        let answer = ask(&chat, &[], &q.question).await?;
+        if !answer.generated() {
+            continue;
+        }
+        let title = answer.message.sources.first().map_or("", |s| s.title.as_str());
+        let text = answer.message.text.replace('\\', "\\\\").replace('\n', "\\n").replace('\t', " ");
+        let _ = writeln!(out, "{}\t{title}\t?\t{text}", q.question);
+    }
+    Ok(out)
+}
+
+/// One answer of the labelled set.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LabelledAnswer {
+    /// What the visitor asked.
+    pub question: String,
+    /// The title of the passage the model was given.
+    pub title: String,
+    /// Whether everything the answer states is in the passage (or the question).
+    pub faithful: bool,
+    /// The answer.
+    pub answer: String,
+}
+
+/// Parses a labelled answers file (the format [`collect_answers`] writes, labels filled in).
+pub fn parse_labelled(text: &str) -> anyhow::Result<Vec<LabelledAnswer>> {
+    let mut out = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        if line.trim().is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let columns: Vec<&str> = line.splitn(4, '\t').collect();
+        let [question, title, label, answer] = columns[..] else {
+            bail!("line {}: expected question, title, label and answer", n + 1);
+        };
+        let faithful = match label {
+            "faithful" => true,
+            "unfaithful" => false,
+            other => bail!("line {}: the label is {other:?}, not faithful or unfaithful", n + 1),
+        };
+        let answer = answer.replace("\\n", "\n").replace("\\\\", "\\");
+        out.push(LabelledAnswer { question: question.into(), title: title.into(), faithful, answer });
+    }
+    Ok(out)
+}
+
+/// How well the faithfulness check tells the labelled answers apart, at several support
+/// thresholds: an unfaithful answer caught is a true positive.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FaithfulnessReport {
+    /// Answers labelled faithful.
+    pub faithful: usize,
+    /// Answers labelled unfaithful.
+    pub unfaithful: usize,
+    /// Per threshold: (threshold, precision, recall, faithful answers refused).
+    pub rows: Vec<(f32, f64, f64, usize)>,
+    /// At the product's threshold, the answers the check got wrong.
+    pub misses: Vec<String>,
+}
+
+/// Runs the check over `labelled`, each answer against the passage it was given (found in
+/// `retriever` by its title), its question and `system`.
+pub async fn evaluate_faithfulness(
+    retriever: &dyn Retriever,
+    system: &str,
+    labelled: &[LabelledAnswer],
+) -> anyhow::Result<FaithfulnessReport> {
+    let mut cases = Vec::new();
+    for item in labelled {
+        let found = retriever.search(&item.title, 10).await?;
+        let passage: Vec<Passage> = found.into_iter().filter(|p| p.title == item.title).take(1).collect();
+        if passage.is_empty() {
+            bail!("no entry titled {:?} in the knowledge base", item.title);
+        }
+        cases.push((item, Evidence::of_answer(&passage, [item.question.as_str()], system)));
+    }
+    let mut report = FaithfulnessReport {
+        faithful: labelled.iter().filter(|l| l.faithful).count(),
+        unfaithful: labelled.iter().filter(|l| !l.faithful).count(),
+        ..FaithfulnessReport::default()
+    };
+    let mut thresholds: Vec<f32> = (0..=8).map(|i| 0.4 + 0.05 * i as f32).collect();
+    thresholds.insert(0, 0.0);
+    for threshold in thresholds {
+        let (mut caught, mut flagged, mut refused) = (0, 0, 0);
+        for (item, evidence) in &cases {
+            let verdict = check_with(&item.answer, evidence, threshold);
+            if verdict.is_some() {
+                flagged += 1;
+                if item.faithful {
+                    refused += 1;
+                } else {
+                    caught += 1;
+                }
+            }
+            if (threshold - MIN_SUPPORT).abs() < 1e-4 && verdict.is_some() == item.faithful {
+                let why = verdict.map_or("passed".to_owned(), |u| format!("{} {:?}", u.kind.label(), u.word));
+                let label = if item.faithful { "faithful" } else { "unfaithful" };
+                report.misses.push(format!(
+                    "{label} answer {why}: {:?} -> {:?}",
+                    item.question,
+                    clip(&item.answer)
+                ));
+            }
+        }
+        report.rows.push((threshold, share(caught, flagged), share(caught, report.unfaithful), refused));
+    }
+    Ok(report)
+}
+
+impl FaithfulnessReport {
+    /// The report as printed by `frontdesk eval --faithfulness`.
+    pub fn render(&self, verbose: bool) -> String {
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "faithfulness check: {} faithful and {} unfaithful answers (unfaithful caught = positive)",
+            self.faithful, self.unfaithful
+        );
+        let _ = writeln!(
+            out,
+            "  {:>17} {:>10} {:>8} {:>18}",
+            "support threshold", "precision", "recall", "faithful refused"
+        );
+        for (threshold, precision, recall, refused) in &self.rows {
+            let mark = if (threshold - MIN_SUPPORT).abs() < 1e-4 { " <- used" } else { "" };
+            let name = if *threshold == 0.0 { "facts only".to_owned() } else { format!("{threshold:.2}") };
+            let _ = writeln!(out, "  {name:>17} {precision:>10.3} {recall:>8.3} {refused:>18}{mark}");
+        }
+        if verbose {
+            for miss in &self.misses {
+                let _ = writeln!(out, "  {miss}");
+            }
+        }
+        out
+    }
+}
+
 fn clip(text: &str) -> String {
     let one_line = text.replace('\n', " ");
     if one_line.chars().count() > 120 {
@@ -289,9 +597,9 @@ fn clip(text: &str) -> String {
 }
 
 /// The answer reports as one table.
-pub fn render_answers(reports: &[AnswerReport], verbose: bool) -> String {
+pub fn render_answers(what: &str, reports: &[AnswerReport], verbose: bool) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "\nanswers (every question asked through the chat, the model included):");
+    let _ = writeln!(out, "\nanswers ({what} asked through the chat, the model included):");
     let _ = writeln!(
         out,
         "  {:<11} {:>10} {:>22} {:>26} {:>14}",

@@ -34,8 +34,20 @@ enum Command {
     /// a question that should be declined): hit@1, hit@3, MRR and decline rates.
     Eval {
         /// The questions file.
+        #[arg(long, required_unless_present_any = ["dialogues", "faithfulness"])]
+        questions: Option<PathBuf>,
+        /// A dialogues file (the questions file's format, a blank line between conversations):
+        /// retrieval (and with --answers, key facts) on the turns after the first.
         #[arg(long)]
-        questions: PathBuf,
+        dialogues: Option<PathBuf>,
+        /// Score the faithfulness check on a file of labelled answers
+        /// (`question<TAB>passage title<TAB>faithful|unfaithful<TAB>answer`).
+        #[arg(long)]
+        faithfulness: Option<PathBuf>,
+        /// Write the model's raw answers to the questions (generative, check off) to this file,
+        /// for labelling.
+        #[arg(long, requires = "questions")]
+        collect: Option<PathBuf>,
         /// Also list every miss.
         #[arg(long)]
         verbose: bool,
@@ -178,32 +190,71 @@ async fn main() -> anyhow::Result<()> {
             println!("{} entries in the index", library.index().entries());
             Ok(())
         }
-        Command::Eval { questions, verbose, answers, common } => {
+        Command::Eval { questions, dialogues, faithfulness, collect, verbose, answers, common } => {
             let config = Config::resolve(&common, &env)?;
-            let text = std::fs::read_to_string(&questions)
-                .with_context(|| format!("failed to read {}", questions.display()))?;
-            let questions = frontdesk::eval::parse_questions(&text)?;
-            let Some(modes) = answers else {
-                let (_, library) = frontdesk::open_library(&config).await?;
-                let report =
-                    frontdesk::eval::evaluate(library.index(), &questions, config.decline_below).await?;
-                print!("{}", report.render(verbose));
-                return Ok(());
+            let read = |path: &PathBuf| {
+                std::fs::read_to_string(path).with_context(|| format!("failed to read {}", path.display()))
+            };
+            let questions = match &questions {
+                Some(path) => frontdesk::eval::parse_questions(&read(path)?)?,
+                None => Vec::new(),
+            };
+            let dialogues = match &dialogues {
+                Some(path) => frontdesk::eval::parse_dialogues(&read(path)?)?,
+                None => Vec::new(),
             };
             // Answers need the whole app; its library's index serves the retrieval figures too,
             // so the knowledge base is indexed (and embedded) once, not twice.
-            let app = frontdesk::build_app(&config).await?;
-            let report =
-                frontdesk::eval::evaluate(app.library.index(), &questions, config.decline_below).await?;
-            print!("{}", report.render(verbose));
-            let mut reports = Vec::new();
+            let app = match (&answers, &collect) {
+                (None, None) => None,
+                _ => Some(frontdesk::build_app(&config).await?),
+            };
+            let library = match &app {
+                Some(app) => app.library.clone(),
+                None => frontdesk::open_library(&config).await?.1,
+            };
+            if !questions.is_empty() {
+                let report =
+                    frontdesk::eval::evaluate(library.index(), &questions, config.decline_below).await?;
+                print!("{}", report.render(verbose));
+            }
+            if !dialogues.is_empty() {
+                let report =
+                    frontdesk::eval::evaluate_dialogues(library.index(), &dialogues, config.decline_below)
+                        .await?;
+                print!("{}", report.render(verbose));
+            }
+            if let Some(path) = &faithfulness {
+                let labelled = frontdesk::eval::parse_labelled(&read(path)?)?;
+                let system = frontdesk_core::prompt::system_prompt(&config.company_name);
+                let report =
+                    frontdesk::eval::evaluate_faithfulness(library.index(), &system, &labelled).await?;
+                print!("{}", report.render(verbose));
+            }
+            if let (Some(app), Some(path)) = (&app, &collect) {
+                let lines = frontdesk::eval::collect_answers(&app.chat, &questions).await?;
+                std::fs::write(path, lines).with_context(|| format!("failed to write {}", path.display()))?;
+                println!("raw answers written to {}", path.display());
+            }
+            let (Some(app), Some(modes)) = (app, answers) else { return Ok(()) };
+            let (mut single, mut later) = (Vec::new(), Vec::new());
             for mode in modes {
                 let mode: frontdesk_core::chat::AnswerMode =
                     mode.parse().map_err(|e: String| anyhow::anyhow!(e))?;
                 let chat = app.chat.with_answer_mode(mode);
-                reports.push(frontdesk::eval::evaluate_answers(&chat, mode, &questions).await?);
+                if !questions.is_empty() {
+                    single.push(frontdesk::eval::evaluate_answers(&chat, mode, &questions).await?);
+                }
+                if !dialogues.is_empty() {
+                    later.push(frontdesk::eval::evaluate_dialogue_answers(&chat, mode, &dialogues).await?);
+                }
             }
-            print!("{}", frontdesk::eval::render_answers(&reports, verbose));
+            if !single.is_empty() {
+                print!("{}", frontdesk::eval::render_answers("every question", &single, verbose));
+            }
+            if !later.is_empty() {
+                print!("{}", frontdesk::eval::render_answers("the dialogues' later turns", &later, verbose));
+            }
             Ok(())
         }
         Command::Bench { which: Bench::Search { entries, queries, common } } => {
@@ -285,9 +336,10 @@ async fn main() -> anyhow::Result<()> {
             let app = frontdesk::build_app(&config).await?;
             let (frames, mut incoming) = tokio::sync::mpsc::channel(64);
             let chat = app.chat.clone();
-            let answer = tokio::spawn(async move {
-                chat.answer(None, &question, std::time::Instant::now(), &frames).await
-            });
+            let answer =
+                tokio::spawn(
+                    async move { chat.answer(&[], &question, std::time::Instant::now(), &frames).await },
+                );
             let mut stdout = std::io::stdout();
             while let Some(frame) = incoming.recv().await {
                 match frame {

@@ -6,6 +6,9 @@
 //!   "the FAQ has no answer, shall I get a person?") and the curated answer.
 //! - [`stream`]: the model's answer, streamed through the prompt guard, and ready texts
 //!   streamed the same way.
+//! - [`followup`]: a question that leans on the one before ("and for courses?") is searched
+//!   together with it.
+//! - [`faithful`]: the facts of a generated answer checked against its sources as it streams.
 //! - [`citations`]: which passages an answer actually drew on.
 //! - [`context`]: what the host page said about the visitor, favoured in ranking and told to
 //!   the model.
@@ -31,6 +34,8 @@ use crate::store::SessionStore;
 pub mod citations;
 pub mod context;
 pub mod events;
+pub mod faithful;
+pub mod followup;
 pub mod respond;
 pub mod status;
 mod stream;
@@ -104,6 +109,9 @@ pub struct ChatConfig {
     pub prompt_budget_tokens: usize,
     /// Sampling of the model.
     pub sampling: SamplingConfig,
+    /// Whether generated answers pass the faithfulness check ([`faithful`]). Always on in the
+    /// server; off only to collect the model's raw answers for measuring the check.
+    pub check_facts: bool,
 }
 
 /// The company name the default system prompt speaks for.
@@ -120,6 +128,7 @@ impl Default for ChatConfig {
             prompt_passages: 1,
             prompt_budget_tokens: 1_536,
             sampling: SamplingConfig::default(),
+            check_facts: true,
         }
     }
 }
@@ -198,6 +207,14 @@ impl ChatService {
     pub fn with_answer_mode(&self, mode: AnswerMode) -> Self {
         let mut config = (*self.config).clone();
         config.answer_mode = mode;
+        Self { config: Arc::new(config), ..self.clone() }
+    }
+
+    /// The same service with the faithfulness check on or off (off only to collect raw
+    /// answers for measuring the check).
+    pub fn with_fact_check(&self, on: bool) -> Self {
+        let mut config = (*self.config).clone();
+        config.check_facts = on;
         Self { config: Arc::new(config), ..self.clone() }
     }
 

@@ -11,6 +11,7 @@ use crate::{Error, Result};
 
 use super::context::favour_context;
 use super::events::{emit, AnswerKind, FinishedAnswer, TurnEvent, TurnEvents};
+use super::followup::{earlier_questions, search_in_conversation};
 use super::stream::stream_text;
 use super::{Answer, AnswerMode, ChatService};
 
@@ -32,6 +33,14 @@ pub(crate) fn curated_answer(best: &Passage) -> String {
     format!("Here is what our FAQ says about \u{201c}{}\u{201d}:\n\n{}", best.title.trim(), best.body.trim())
 }
 
+/// The conversation a question is asked in: the messages before it (the question itself may
+/// be the last) and, when the answer is to be stored, the conversation's id.
+#[derive(Clone, Copy)]
+pub(crate) struct Thread<'a> {
+    pub stored_in: Option<&'a str>,
+    pub history: &'a [Message],
+}
+
 /// How to answer at retrieval confidence `confidence`; `None` declines.
 fn choose_mode(
     mode: AnswerMode,
@@ -49,35 +58,39 @@ fn choose_mode(
 }
 
 impl ChatService {
-    /// Writes and streams the assistant's answer to `question`, ending with a `Done` event.
-    /// With a conversation, its history goes into the prompt and the answer is stored there;
-    /// without one (`frontdesk ask`, the OpenAI-compatible API), nothing is stored.
+    /// Writes and streams the assistant's answer to `question`, ending with a `Done` event,
+    /// and stores nothing (`frontdesk ask`, the OpenAI-compatible API, the evaluation).
+    /// `earlier` is the conversation before the question, oldest first (may be empty): a
+    /// follow-up is searched with the question it leans on, and the model reads it.
     pub async fn answer(
         &self,
-        conversation_id: Option<&str>,
+        earlier: &[Message],
         question: &str,
         started: Instant,
         events: &TurnEvents,
     ) -> Result<Answer> {
         let context = BTreeMap::new();
-        let answered =
-            self.respond(conversation_id, question, &context, started, events, WhenUnsure::Decline).await?;
+        let thread = Thread { stored_in: None, history: earlier };
+        let answered = self.respond(thread, question, &context, started, events, WhenUnsure::Decline).await?;
         answered.ok_or_else(|| Error::Internal("a declining answer is always written".into()))
     }
 
     pub(crate) async fn respond(
         &self,
-        conversation_id: Option<&str>,
+        thread: Thread<'_>,
         question: &str,
         context: &BTreeMap<String, String>,
         started: Instant,
         events: &TurnEvents,
         when_unsure: WhenUnsure,
     ) -> Result<Option<Answer>> {
+        let Thread { stored_in: conversation_id, history } = thread;
         let searching = Instant::now();
         // With a visitor context, look further and favour the entries that fit the visitor.
         let wanted = if context.is_empty() { self.config.passages } else { self.config.passages * 3 };
-        let mut passages = self.retriever.search(question, wanted).await?;
+        let earlier = earlier_questions(history, question);
+        let mut passages =
+            search_in_conversation(self.retriever.as_ref(), &earlier, question, wanted).await?;
         favour_context(&mut passages, context);
         passages.truncate(self.config.passages);
         self.metrics.retrieval.observe(searching.elapsed());
@@ -110,13 +123,8 @@ impl ChatService {
                 (AnswerKind::Curated, text, vec![best.to_source()], usage)
             }
             Some(AnswerMode::Generative) => {
-                let history = match conversation_id {
-                    Some(id) => self.store.list_messages(id).await?,
-                    None => Vec::new(),
-                };
-                let (text, sources, usage) = self
-                    .generate(&history, question, context, &passages, &answer.id, started, events)
-                    .await?;
+                let (text, sources, usage) =
+                    self.generate(history, question, context, &passages, &answer.id, started, events).await?;
                 (AnswerKind::Generated, text, sources, usage)
             }
         };

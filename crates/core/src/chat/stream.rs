@@ -17,6 +17,8 @@ use crate::{Error, Result};
 use super::citations::sources_used;
 use super::context::with_context;
 use super::events::{emit, TurnEvent, TurnEvents};
+use super::faithful::{Checker, Evidence, Unsupported};
+use super::followup::earlier_questions;
 use super::respond::curated_answer;
 use super::ChatService;
 
@@ -47,24 +49,32 @@ impl ChatService {
             .collect();
         let system = with_context(&self.config.system_prompt, context);
         let prompt =
-            self.fit_prompt(system, confident.clone(), history.to_vec(), question.to_owned()).await?;
+            self.fit_prompt(system.clone(), confident.clone(), history.to_vec(), question.to_owned()).await?;
         let used = &confident[..prompt.passages_used];
+        let prompt_tokens = prompt.tokens;
         let mut stream = self
             .generator
             .generate(GenerationRequest { messages: prompt.messages, sampling: self.config.sampling })
             .await?;
 
+        // What the answer may state: the passages it was given, the visitor's words, what the
+        // host page said about the visitor, and the company's own instructions.
+        let visitor_words = std::iter::once(question).chain(earlier_questions(history, question));
+        let evidence = Evidence::of_answer(used, visitor_words, &system);
+        let checker = Checker::new(evidence);
         let guard = &self.guard;
         let mut out =
             Outgoing { message_id, started, events, shown: 0, usage: Usage::default(), last_piece: None };
         let mut text = String::new();
-        let mut leaked = false;
+        let mut replaced = None;
+        let mut pieces: u32 = 0;
         loop {
-            let (verdict, finished) = match stream.recv().await {
+            let finished = match stream.recv().await {
                 Some(event) => match event? {
                     GenerationEvent::Token(piece) => {
                         text.push_str(&piece);
-                        (guard.check(&text, false), false)
+                        pieces += 1;
+                        false
                     }
                     GenerationEvent::Finished { prompt_tokens, completion_tokens } => {
                         out.usage.prompt_tokens = prompt_tokens;
@@ -72,30 +82,64 @@ impl ChatService {
                         continue;
                     }
                 },
-                None => (guard.check(&text, true), true),
+                None => true,
             };
-            match verdict {
+            // Shown: what neither may begin a recital of the system prompt nor states a fact
+            // the sources lack.
+            let guarded = match guard.check(&text, finished) {
                 Verdict::Leak => {
-                    leaked = true;
+                    replaced = Some(Replaced::Leak);
                     break;
                 }
-                Verdict::Show(upto) => out.show(&self.metrics, &text, upto).await?,
-            }
+                Verdict::Show(upto) => upto,
+            };
+            let checked = match checker.check(&text, finished) {
+                Ok(upto) => upto,
+                Err(_) if !self.config.check_facts => text.len(),
+                Err(unsupported) => {
+                    replaced = Some(Replaced::Unfaithful(unsupported));
+                    break;
+                }
+            };
+            out.show(&self.metrics, &text, guarded.min(checked)).await?;
             if finished {
                 break;
             }
         }
         // Dropping the stream stops the model at its next step.
         drop(stream);
-        if leaked {
+        if let Some(why) = replaced {
+            // The model was stopped before it reported its counts: count what it wrote, and
+            // the prompt by the count it was built with.
+            if out.usage.completion_tokens == 0 {
+                out.usage.completion_tokens = pieces;
+                out.usage.prompt_tokens = u32::try_from(prompt_tokens).unwrap_or(u32::MAX);
+            }
+            match &why {
+                Replaced::Leak => {
+                    tracing::warn!(
+                        message_id,
+                        "the model recited its system prompt; the answer was replaced"
+                    );
+                }
+                Replaced::Unfaithful(unsupported) => {
+                    self.metrics.unfaithful(unsupported.kind);
+                    tracing::info!(
+                        message_id,
+                        fact = unsupported.kind.label(),
+                        word = %unsupported.word,
+                        "the answer stated what its sources lack; the curated answer replaced the rest"
+                    );
+                }
+            }
             // The visitor gets the curated answer of the entry the model was given (what the
             // model should have written), or, without one, a polite refusal.
-            tracing::warn!(message_id, "the model recited its system prompt; the answer was replaced");
             let (reply, sources) = match confident.first() {
                 Some(best) => (curated_answer(best), vec![best.to_source()]),
                 None => (LEAK_REPLY.to_owned(), Vec::new()),
             };
-            // What was shown stays (the part before the recital); the reply follows it after
+            // What was shown stays (the checked part before the recital or the invented fact);
+            // the reply follows it after
             // a paragraph break, counting the line breaks already shown, so the stored answer
             // is exactly what was streamed.
             text.truncate(out.shown);
@@ -163,6 +207,14 @@ impl Outgoing<'_> {
         }
         emit(self.events, TurnEvent::Token { message_id: self.message_id.to_owned(), text: piece }).await
     }
+}
+
+/// Why the rest of a generated answer was replaced by the curated one.
+enum Replaced {
+    /// The model began reciting its system prompt.
+    Leak,
+    /// It stated a fact its sources lack.
+    Unfaithful(Unsupported),
 }
 
 /// What to add after `shown` so that a new paragraph begins: nothing at the start or after a

@@ -10,7 +10,7 @@ use crate::store::AppendOutcome;
 use crate::{Error, Result};
 
 use super::events::{emit, AnswerKind, FinishedAnswer, TurnEvent, TurnEvents};
-use super::respond::WhenUnsure;
+use super::respond::{Thread, WhenUnsure};
 use super::status::Transition;
 use super::ChatService;
 
@@ -84,8 +84,9 @@ impl ChatService {
         };
         let context =
             self.store.get_visitor(&conversation.visitor_id).await?.map(|p| p.attributes).unwrap_or_default();
-        let answered =
-            self.respond(Some(conversation_id), text, &context, Instant::now(), events, when_unsure).await?;
+        let history = self.store.list_messages(conversation_id).await?;
+        let thread = Thread { stored_in: Some(conversation_id), history: &history };
+        let answered = self.respond(thread, text, &context, Instant::now(), events, when_unsure).await?;
         let Some(answer) = answered else { return Ok(TurnOutcome::Silent) };
         Ok(match answer.kind {
             AnswerKind::Declined => {

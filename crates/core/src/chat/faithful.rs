@@ -1,0 +1,428 @@
+//! The faithfulness check: a generated answer may state only what its sources say. A small
+//! model writes fluently and invents freely ("use Perl's chomp()", a price off by ten), so
+//! the code checks every fact-like word of the answer against the evidence (the passages the
+//! model was given, the visitor's questions and what the host page said about the visitor):
+//! numbers (prices, durations, dates, percentages), links, e-mail addresses, code identifiers
+//! and names (capitalised words inside a sentence) must occur there, and most of the answer's
+//! content words must too.
+//!
+//! The check runs while the answer streams: a word is shown once it is complete and checked
+//! (the one being written waits, so a number is never shown half-checked), and the first
+//! unsupported fact stops the model. See [`Checker`].
+
+use std::collections::HashSet;
+
+use crate::retrieve::Passage;
+
+/// A fact-like word of an answer that the evidence lacks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unsupported {
+    /// What kind of fact.
+    pub kind: FactKind,
+    /// The word as the answer wrote it.
+    pub word: String,
+}
+
+/// The kinds of fact the check looks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FactKind {
+    /// A number: a price, a duration, a date, a percentage, a count.
+    Number,
+    /// A web address.
+    Link,
+    /// An e-mail address.
+    Email,
+    /// A code identifier (`snake_case`, `camelCase`, `call()`, `a::b`).
+    Code,
+    /// A name: a capitalised word inside a sentence (a product, a course, a place).
+    Name,
+    /// Too few of the answer's content words occur in the evidence.
+    Wording,
+}
+
+impl FactKind {
+    /// Every kind, in the order of [`FactKind::label`]'s metric labels.
+    pub const ALL: [Self; 6] = [Self::Number, Self::Link, Self::Email, Self::Code, Self::Name, Self::Wording];
+
+    /// The metric label.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Number => "number",
+            Self::Link => "link",
+            Self::Email => "email",
+            Self::Code => "code",
+            Self::Name => "name",
+            Self::Wording => "wording",
+        }
+    }
+}
+
+/// The share of an answer's content words that must occur in the evidence. Measured on the
+/// labelled answers of `knowledge-base/faithfulness.tsv` (see `frontdesk eval --faithfulness`).
+pub const MIN_SUPPORT: f32 = 0.6;
+
+/// The support share is judged once an answer has this many content words (fewer say too
+/// little to judge).
+const SUPPORT_AFTER_WORDS: usize = 8;
+
+/// What the answer may draw on, prepared for quick lookups.
+#[derive(Debug, Clone, Default)]
+pub struct Evidence {
+    /// The evidence, lowercase, for links, addresses and identifiers.
+    text: String,
+    /// Its words, lowercase.
+    words: HashSet<String>,
+    /// Their stems, for content-word support.
+    stems: HashSet<String>,
+    /// Its numbers, normalised ("20,000" -> "20000", "4,90" -> "4.90", "two" -> "2").
+    numbers: HashSet<String>,
+}
+
+impl Evidence {
+    /// Evidence made of `texts`.
+    pub fn new<'a>(texts: impl IntoIterator<Item = &'a str>) -> Self {
+        let mut evidence = Self::default();
+        for text in texts {
+            let lower = text.to_lowercase();
+            for word in words_of(&lower) {
+                if let Some(n) = number_word(word) {
+                    evidence.numbers.insert(n.to_owned());
+                }
+                evidence.stems.insert(stem(word));
+                evidence.words.insert(word.to_owned());
+            }
+            evidence.numbers.extend(numbers_in(&lower));
+            evidence.text.push_str(&lower);
+            evidence.text.push('\n');
+        }
+        evidence
+    }
+
+    /// The evidence of a generated answer: the passages the model was given, the visitor's
+    /// words (the question, earlier questions) and the system prompt (the company's own
+    /// instructions, with what the host page said about the visitor).
+    pub fn of_answer<'a>(
+        passages: &'a [Passage],
+        visitor_words: impl IntoIterator<Item = &'a str>,
+        system: &'a str,
+    ) -> Self {
+        Self::new(
+            passages
+                .iter()
+                .flat_map(|p| {
+                    [p.title.as_str(), p.body.as_str()]
+                        .into_iter()
+                        .chain(p.section.iter().map(String::as_str))
+                })
+                .chain(visitor_words)
+                .chain(std::iter::once(system)),
+        )
+    }
+
+    fn has_number(&self, number: &str) -> bool {
+        self.numbers.contains(number)
+    }
+}
+
+/// The words of a text: runs of letters and digits (with inner apostrophes, hyphens kept apart).
+fn words_of(text: &str) -> impl Iterator<Item = &str> {
+    text.split(|c: char| !(c.is_alphanumeric() || c == '\''))
+        .map(|w| w.trim_matches('\''))
+        .filter(|w| !w.is_empty())
+}
+
+/// A crude stem: the first five characters of a longer word ("refunded", "refunds" ->
+/// "refun"), enough to match inflections in the languages the FAQ is written in.
+fn stem(word: &str) -> String {
+    word.chars().take(5).collect()
+}
+
+/// The numbers spelled as words in the evidence (an answer may write "2" for "two").
+fn number_word(word: &str) -> Option<&'static str> {
+    const WORDS: [(&str, &str); 12] = [
+        ("one", "1"),
+        ("two", "2"),
+        ("three", "3"),
+        ("four", "4"),
+        ("five", "5"),
+        ("six", "6"),
+        ("seven", "7"),
+        ("eight", "8"),
+        ("nine", "9"),
+        ("ten", "10"),
+        ("eleven", "11"),
+        ("twelve", "12"),
+    ];
+    WORDS.iter().find(|(w, _)| *w == word).map(|(_, n)| *n)
+}
+
+/// The numbers in a text, normalised: thousands separators dropped, a decimal comma written
+/// as a point, leading zeros of whole numbers kept as written.
+fn numbers_in(text: &str) -> Vec<String> {
+    let chars: Vec<char> = text.chars().collect();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < chars.len() {
+        if !chars[i].is_ascii_digit() {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < chars.len()
+            && (chars[i].is_ascii_digit()
+                || ((chars[i] == ',' || chars[i] == '.')
+                    && chars.get(i + 1).is_some_and(char::is_ascii_digit)))
+        {
+            i += 1;
+        }
+        out.push(normalise_number(&chars[start..i].iter().collect::<String>()));
+    }
+    out
+}
+
+/// "20,000" -> "20000", "4,90" -> "4.90", "1.100" -> "1100", "4.90" -> "4.90".
+fn normalise_number(raw: &str) -> String {
+    let groups: Vec<&str> = raw.split([',', '.']).collect();
+    if groups.len() == 1 {
+        return raw.to_owned();
+    }
+    // Separators followed by three digits each are thousands separators.
+    if groups[1..].iter().all(|g| g.len() == 3) && groups[0].len() <= 3 && groups.len() > 2 {
+        return groups.concat();
+    }
+    if groups.len() == 2 && groups[1].len() == 3 && raw.contains(',') {
+        return groups.concat();
+    }
+    if groups.len() == 2 {
+        return format!("{}.{}", groups[0], groups[1]);
+    }
+    groups.concat()
+}
+
+/// The unsupported facts among `answer`'s words, in order.
+fn unsupported_words(answer: &str, evidence: &Evidence) -> Vec<Unsupported> {
+    let mut out = Vec::new();
+    let mut sentence_start = true;
+    for raw in answer.split_whitespace() {
+        let word = raw.trim_matches(|c: char| {
+            matches!(
+                c,
+                '.' | ','
+                    | ';'
+                    | ':'
+                    | '!'
+                    | '?'
+                    | '"'
+                    | '('
+                    | ')'
+                    | '['
+                    | ']'
+                    | '*'
+                    | '\u{201c}'
+                    | '\u{201d}'
+                    | '\''
+                    | '\u{2019}'
+            )
+        });
+        let starts = sentence_start;
+        sentence_start = raw.ends_with(['.', '!', '?', ':']) || word.is_empty() || is_list_marker(raw);
+        if word.is_empty() {
+            continue;
+        }
+        if let Some(kind) = fact_kind(raw, word, starts) {
+            if !supported(kind, word, evidence) {
+                out.push(Unsupported { kind, word: word.to_owned() });
+            }
+        }
+    }
+    out
+}
+
+fn is_list_marker(raw: &str) -> bool {
+    matches!(raw, "-" | "*" | "\u{2022}")
+        || (raw.ends_with('.') && raw[..raw.len() - 1].chars().all(|c| c.is_ascii_digit()))
+}
+
+/// What kind of fact a word is, if any. `raw` keeps its punctuation.
+fn fact_kind(raw: &str, word: &str, starts_sentence: bool) -> Option<FactKind> {
+    let lower = word.to_lowercase();
+    if lower.starts_with("http://") || lower.starts_with("https://") || lower.starts_with("www.") {
+        return Some(FactKind::Link);
+    }
+    if word.contains('@') && word.rsplit('@').next().is_some_and(|d| d.contains('.')) {
+        return Some(FactKind::Email);
+    }
+    if word.chars().any(|c| c.is_ascii_digit()) {
+        return Some(FactKind::Number);
+    }
+    // camelCase: a lowercase start and a capital inside ("PayPal" and "FedEx" are names).
+    let camel = word.starts_with(char::is_lowercase) && word.chars().any(char::is_uppercase);
+    if word.contains('_') || word.contains("::") || raw.contains("()") || raw.starts_with('`') || camel {
+        return Some(FactKind::Code);
+    }
+    // A dotted word that is not a sentence end ("example.com", "config.toml").
+    if word.contains('.') && word.split('.').all(|p| !p.is_empty()) {
+        return Some(FactKind::Link);
+    }
+    let first = word.chars().next()?;
+    if first.is_uppercase() && !starts_sentence && word != "I" && !word.starts_with("I'") {
+        return Some(FactKind::Name);
+    }
+    None
+}
+
+fn supported(kind: FactKind, word: &str, evidence: &Evidence) -> bool {
+    let lower = word.to_lowercase();
+    match kind {
+        FactKind::Number => numbers_in(&lower).iter().all(|n| evidence.has_number(n)),
+        FactKind::Link | FactKind::Email | FactKind::Code => {
+            let bare = lower.trim_end_matches("()").trim_matches('`');
+            evidence.text.contains(bare)
+        }
+        FactKind::Name => {
+            words_of(&lower).all(|w| evidence.words.contains(w) || evidence.stems.contains(&stem(w)))
+        }
+        FactKind::Wording => true,
+    }
+}
+
+/// The share of `answer`'s content words whose stem occurs in the evidence, and how many
+/// content words it has.
+pub fn support(answer: &str, evidence: &Evidence) -> (f32, usize) {
+    let words = super::citations::content_words(answer);
+    if words.is_empty() {
+        return (1.0, 0);
+    }
+    let found = words.iter().filter(|w| evidence.stems.contains(&stem(w))).count();
+    #[allow(clippy::cast_precision_loss)]
+    let share = found as f32 / words.len() as f32;
+    (share, words.len())
+}
+
+/// Checks a whole answer: its first unsupported fact, or its wording when too little of it
+/// occurs in the evidence.
+pub fn check(answer: &str, evidence: &Evidence) -> Option<Unsupported> {
+    check_with(answer, evidence, MIN_SUPPORT)
+}
+
+/// [`check`] with another support threshold (for measuring the check).
+pub fn check_with(answer: &str, evidence: &Evidence, min_support: f32) -> Option<Unsupported> {
+    if let Some(first) = unsupported_words(answer, evidence).into_iter().next() {
+        return Some(first);
+    }
+    let (share, words) = support(answer, evidence);
+    (words >= SUPPORT_AFTER_WORDS && share < min_support)
+        .then(|| Unsupported { kind: FactKind::Wording, word: format!("{share:.2} of {words} words") })
+}
+
+/// The check of an answer as it streams.
+#[derive(Debug)]
+pub struct Checker {
+    evidence: Evidence,
+}
+
+impl Checker {
+    /// A checker against `evidence`.
+    pub fn new(evidence: Evidence) -> Self {
+        Self { evidence }
+    }
+
+    /// How much of `text` may be shown: up to the end of its last complete word, when every
+    /// complete word is supported and the wording so far mostly is; `Err` with the first
+    /// unsupported fact otherwise. When `finished`, the last word counts as complete.
+    pub fn check(&self, text: &str, finished: bool) -> Result<usize, Unsupported> {
+        let complete = if finished {
+            text.len()
+        } else {
+            // The word being written may still grow ("4" may become "49"); it waits.
+            text.rfind(char::is_whitespace)
+                .map_or(0, |i| i + text[i..].chars().next().map_or(1, char::len_utf8))
+        };
+        match check(&text[..complete], &self.evidence) {
+            Some(unsupported) => Err(unsupported),
+            None => Ok(complete),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn evidence() -> Evidence {
+        Evidence::new([
+            "How much does shipping cost? Standard shipping is free on orders over €49. Below that it \
+             costs €4.90. Express delivery costs €9.90 whatever the order value.",
+            "The Volt 20,000 mAh power bank charges a typical smartphone 4 to 5 times. Visit \
+             https://shop.brightwave.example/volt or write to help@brightwave.example. Aura has two modes.",
+            "how much is express shipping to Germany?",
+        ])
+    }
+
+    #[test]
+    fn numbers_must_come_from_the_sources_however_they_are_written() {
+        let e = evidence();
+        assert_eq!(check("Express delivery costs €9.90.", &e), None);
+        assert_eq!(check("It charges a phone 4-5 times; it holds 20000 mAh.", &e), None);
+        assert_eq!(check("It has 2 modes.", &e), None, "two is 2");
+        let wrong = check("Express delivery costs €19.90.", &e).expect("an invented price");
+        assert_eq!((wrong.kind, wrong.word.as_str()), (FactKind::Number, "€19.90"));
+        assert_eq!(check("Shipping is free over €50.", &e).map(|u| u.kind), Some(FactKind::Number));
+    }
+
+    #[test]
+    fn links_addresses_identifiers_and_names_must_come_from_the_sources() {
+        let e = evidence();
+        assert_eq!(check("See https://shop.brightwave.example/volt for details.", &e), None);
+        assert_eq!(check("Write to help@brightwave.example today.", &e), None);
+        assert_eq!(check("Express delivery to Germany costs €9.90.", &e), None, "the question names Germany");
+        let link = check("See https://evil.example/volt for details.", &e).expect("invented link");
+        assert_eq!(link.kind, FactKind::Link);
+        let mail = check("Write to sales@brightwave.example today.", &e).expect("invented address");
+        assert_eq!(mail.kind, FactKind::Email);
+        let code = check("Strip the newline with chomp() first.", &e).expect("invented code");
+        assert_eq!(code.kind, FactKind::Code);
+        let name = check("Express shipping goes with FedEx overnight.", &e).expect("invented carrier");
+        assert_eq!((name.kind, name.word.as_str()), (FactKind::Name, "FedEx"));
+        // A capital that starts a sentence or a list item is not a name.
+        assert_eq!(
+            check("Shipping costs €4.90.\n- Express costs €9.90. Standard is free over €49.", &e),
+            None
+        );
+    }
+
+    #[test]
+    fn an_answer_worded_mostly_outside_the_sources_fails_on_its_wording() {
+        let e = evidence();
+        let drifted = check(
+            "Our wonderful couriers carefully wrap every parcel with recycled paper and love, \
+             guaranteeing happiness.",
+            &e,
+        )
+        .expect("drifted wording");
+        assert_eq!(drifted.kind, FactKind::Wording);
+        assert_eq!(
+            check("Standard shipping is free on orders over €49; below that it costs €4.90.", &e),
+            None
+        );
+    }
+
+    #[test]
+    fn a_streaming_answer_shows_only_checked_words_and_stops_at_the_first_invention() {
+        let checker = Checker::new(evidence());
+        // "€4" may still become "€4.90": it waits.
+        assert_eq!(checker.check("It costs €4", false), Ok("It costs ".len()));
+        assert_eq!(checker.check("It costs €4.90 ", false), Ok("It costs €4.90 ".len()));
+        let wrong = checker.check("It costs €5.90 below", false).expect_err("an invented price");
+        assert_eq!(wrong.word, "€5.90");
+        assert_eq!(checker.check("It costs €4.90", true), Ok("It costs €4.90".len()));
+    }
+
+    #[test]
+    fn numbers_are_normalised() {
+        assert_eq!(
+            numbers_in("20,000 mah, €4,90, 1.100 lumens, 3-5 days, 4.90"),
+            ["20000", "4.90", "1.100", "3", "5", "4.90"]
+        );
+    }
+}
