@@ -139,9 +139,8 @@ impl ChatService {
                 None => (LEAK_REPLY.to_owned(), Vec::new()),
             };
             // What was shown stays (the checked part before the recital or the invented fact);
-            // the reply follows it after
-            // a paragraph break, counting the line breaks already shown, so the stored answer
-            // is exactly what was streamed.
+            // the reply follows it after a paragraph break, counting the line breaks already
+            // shown, so the stored answer is exactly what was streamed.
             text.truncate(out.shown);
             text.push_str(paragraph_break(&text));
             text.push_str(&reply);
