@@ -124,7 +124,8 @@ pub async fn evaluate_dialogues(
         for (i, turn) in turns.iter().enumerate().skip(1) {
             let Some(expected) = &turn.expected else { continue };
             let earlier: Vec<&str> = turns[..i].iter().map(|t| t.question.as_str()).collect();
-            let found = search_in_conversation(retriever, &earlier, &turn.question, 10).await?;
+            let found =
+                search_in_conversation(retriever, &earlier, &turn.question, 10, decline_below).await?;
             let alone = retriever.search(&turn.question, 10).await?;
             let rank =
                 |passages: &[Passage]| passages.iter().position(|p| p.title.eq_ignore_ascii_case(expected));
@@ -646,5 +647,25 @@ mod tests {
         assert_eq!(with_facts[0].expected.as_deref(), Some("When will I get my refund?"));
         assert!(with_facts[0].answered_by("Within FIVE working days, to your PayPal account."));
         assert!(!with_facts[0].answered_by("Within 5 working days."), "every fact is needed");
+    }
+
+    #[test]
+    fn dialogues_are_split_at_blank_lines() {
+        let dialogues = parse_dialogues(
+            "# c\nis shipping free\tShipping?\t49\nand express?\tShipping?\t9.90\n\n\nhi\t\n",
+        )
+        .expect("parses");
+        assert_eq!(dialogues.len(), 2);
+        assert_eq!(dialogues[0][1].question, "and express?");
+        assert_eq!(dialogues[1][0].expected, None);
+    }
+
+    #[test]
+    fn labelled_answers_keep_their_line_breaks_and_need_a_known_label() {
+        let parsed = parse_labelled("q\tTitle\tunfaithful\tFirst.\\nSecond\twith tab\n").expect("parses");
+        assert!(!parsed[0].faithful);
+        assert_eq!(parsed[0].answer, "First.\nSecond\twith tab");
+        assert!(parse_labelled("q\tTitle\tmaybe\tanswer\n").is_err());
+        assert!(parse_labelled("q\tTitle\n").is_err());
     }
 }

@@ -89,8 +89,14 @@ impl ChatService {
         // With a visitor context, look further and favour the entries that fit the visitor.
         let wanted = if context.is_empty() { self.config.passages } else { self.config.passages * 3 };
         let earlier = earlier_questions(history, question);
-        let mut passages =
-            search_in_conversation(self.retriever.as_ref(), &earlier, question, wanted).await?;
+        let mut passages = search_in_conversation(
+            self.retriever.as_ref(),
+            &earlier,
+            question,
+            wanted,
+            self.config.decline_below,
+        )
+        .await?;
         favour_context(&mut passages, context);
         passages.truncate(self.config.passages);
         self.metrics.retrieval.observe(searching.elapsed());

@@ -395,6 +395,7 @@ async fn a_follow_up_is_searched_with_the_question_it_leans_on() {
             ("what is your return policy", vec![returns.clone()]),
             ("and for courses?", vec![enrol.clone(), entry("courses#refund", &refund.title, 0.45)]),
             ("what is your return policy and for courses? and for courses?", vec![refund, returns]),
+            ("opening hours?", vec![entry("store#hours", "What are your opening hours?", 0.9)]),
         ],
         asked: Mutex::new(Vec::new()),
     });
@@ -416,6 +417,11 @@ async fn a_follow_up_is_searched_with_the_question_it_leans_on() {
         ["what is your return policy and for courses? and for courses?"],
         "the follow-up is searched with the question it leans on, its own words counted twice"
     );
+    // A short question that finds a confident answer alone is a new subject.
+    let short = run_turn(&h, "q3", "opening hours?").await;
+    let TurnEvent::Done(FinishedAnswer { sources, .. }) = done(&short) else { panic!("no done") };
+    assert_eq!(sources[0].entry_id, "store#hours");
+    assert_eq!(retriever.asked.lock().expect("lock").last().map(String::as_str), Some("opening hours?"));
 
     // Asked without the conversation, the same words find the enrolment entry.
     let (tx, _rx) = mpsc::channel(256);
