@@ -290,8 +290,8 @@ fn fact_kind(raw: &str, word: &str, starts_sentence: bool) -> Option<FactKind> {
     if word.contains('_') || word.contains("::") || raw.contains("()") || raw.starts_with('`') || camel {
         return Some(FactKind::Code);
     }
-    // A dotted word that is not a sentence end ("example.com", "config.toml").
-    if word.contains('.') && word.split('.').all(|p| !p.is_empty()) {
+    // A dotted word that is not a sentence end ("example.com", "config.toml"; not "e.g").
+    if word.contains('.') && word.split('.').all(|p| p.chars().count() >= 2) {
         return Some(FactKind::Link);
     }
     let first = word.chars().next()?;
@@ -415,7 +415,8 @@ mod tests {
         assert_eq!(code.kind, FactKind::Code);
         let name = check("Express shipping goes with FedEx overnight.", &e).expect("invented carrier");
         assert_eq!((name.kind, name.word.as_str()), (FactKind::Name, "FedEx"));
-        // A list's numbers are not facts.
+        // Abbreviations are not links; a list's numbers are not facts.
+        assert_eq!(check("Pay by card, e.g. Visa, i.e. shipping.", &e), None);
         assert_eq!(check("Steps:\n1. Pay €4.90.\n2) Express costs €9.90.", &e), None);
         // A capital that starts a sentence or a list item is not a name.
         assert_eq!(
