@@ -326,8 +326,8 @@ pub const DEFAULT_MODEL: &str = "models/SmolLM2-135M-Instruct.Q4_0.gguf";
 /// them; the `model` setting takes a name or a path.
 pub const NAMED_MODELS: [(&str, &str); 3] = [
     ("smollm2-135m", DEFAULT_MODEL),
-    ("qwen2.5-0.5b", "models/Qwen2.5-Coder-0.5B-Instruct.Q4_K_M.gguf"),
-    ("qwen2.5-1.5b", "models/Qwen2.5-Coder-1.5B-Instruct.Q4_K_M.gguf"),
+    ("qwen2.5-0.5b", "models/Qwen2.5-Coder-0.5B-Instruct.Q4_0.gguf"),
+    ("qwen2.5-1.5b", "models/Qwen2.5-Coder-1.5B-Instruct.Q4_0.gguf"),
 ];
 
 /// The model file a `model` setting names: a known name's file, or the path as given.

@@ -38,7 +38,7 @@ fn the_command_line_beats_the_environment_which_beats_the_file() {
 fn a_model_is_named_or_given_by_its_path() {
     let named = |name: &'static str| move |var: &str| (var == env::MODEL).then(|| name.to_owned());
     let model = |name| Config::resolve(&Settings::default(), &named(name)).expect("valid").model;
-    assert_eq!(model("qwen2.5-0.5b"), PathBuf::from("models/Qwen2.5-Coder-0.5B-Instruct.Q4_K_M.gguf"));
+    assert_eq!(model("qwen2.5-0.5b"), PathBuf::from("models/Qwen2.5-Coder-0.5B-Instruct.Q4_0.gguf"));
     assert_eq!(model("smollm2-135m"), PathBuf::from(DEFAULT_MODEL));
     assert_eq!(model("/srv/models/mine.gguf"), PathBuf::from("/srv/models/mine.gguf"));
 }
