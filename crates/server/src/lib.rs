@@ -100,7 +100,15 @@ pub async fn open_library(config: &Config) -> anyhow::Result<(Arc<dyn SessionSto
 pub async fn build_app(config: &Config) -> anyhow::Result<App> {
     let (store, library) = open_library(config).await?;
     let knowledge_base = library.index().clone();
+    let generator = load_generator(config).await?;
+    let signer =
+        TokenSigner::new(token_secret(config, store.as_ref()).await?).with_lifetime(config.token_lifetime);
+    let chat = ChatService::new(store, Arc::new(knowledge_base), generator, chat_config(config));
+    Ok(App { chat, library, signer })
+}
 
+/// Loads the configured engine with its model.
+pub async fn load_generator(config: &Config) -> anyhow::Result<Arc<dyn Generator>> {
     let generator: Arc<dyn Generator> = match &config.engine {
         EngineKind::MistralRs => {
             let started = std::time::Instant::now();
@@ -119,12 +127,22 @@ pub async fn build_app(config: &Config) -> anyhow::Result<App> {
                     // Every admitted generation decodes in the same step: one pass over the
                     // weights serves every visitor, far cheaper than taking turns.
                     parallel: config.max_in_flight,
+                    chat_template: config.chat_template.clone(),
                     ..LlamaCppConfig::default()
                 },
             )
             .await
             .context("failed to load the model")?;
-            tracing::info!(model = %config.model.display(), elapsed_ms = started.elapsed().as_millis() as u64, engine = "llamacpp", "model loaded");
+            let memory = generator.memory();
+            tracing::info!(
+                model = %config.model.display(),
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                engine = "llamacpp",
+                weights_mb = memory.weights / 1_000_000,
+                cache_per_slot_mb = memory.cache_per_slot / 1_000_000,
+                slots = memory.slots,
+                "model loaded"
+            );
             Arc::new(generator)
         }
         EngineKind::Remote { url, key, model } => Arc::new(
@@ -137,19 +155,19 @@ pub async fn build_app(config: &Config) -> anyhow::Result<App> {
             .map_err(|e| anyhow::anyhow!("{e}"))?,
         ),
     };
+    Ok(generator)
+}
 
-    let chat_config = ChatConfig {
+/// The chat turn's settings from the configuration.
+pub fn chat_config(config: &Config) -> ChatConfig {
+    ChatConfig {
         answer_mode: config.answer_mode,
         system_prompt: frontdesk_core::prompt::system_prompt(&config.company_name),
         decline_below: config.decline_below,
         extractive_from: config.extractive_from,
         sampling: SamplingConfig { max_tokens: config.max_answer_tokens, ..SamplingConfig::default() },
         ..ChatConfig::default()
-    };
-    let signer =
-        TokenSigner::new(token_secret(config, store.as_ref()).await?).with_lifetime(config.token_lifetime);
-    let chat = ChatService::new(store, Arc::new(knowledge_base), generator, chat_config);
-    Ok(App { chat, library, signer })
+    }
 }
 
 /// Opens the index under the data dir, with the embedding model when one is configured.

@@ -110,12 +110,31 @@ enum Bench {
         /// CPU threads for every engine (default: every core).
         #[arg(long)]
         threads: Option<usize>,
+        /// Layers llama.cpp puts on the GPU, ours and llama-server's (default: every layer in a
+        /// `cuda` build, none otherwise).
+        #[arg(long)]
+        gpu_layers: Option<u32>,
         /// Questions whose prompts are used.
         #[arg(long, default_value = "knowledge-base/questions.tsv")]
         questions: PathBuf,
         /// Runs of the whole set, every other one in reverse engine order; the ratios are then
         /// the median over runs, with the range.
         #[arg(long, default_value_t = 1)]
+        runs: usize,
+        #[command(flatten)]
+        common: Settings,
+    },
+    /// A visitor's way to the first token, stage by stage (store, search, prompt, engine,
+    /// check), and the whole path against the bare engine's first token in the same turns.
+    Path {
+        /// Questions asked (the in-scope ones), each in a new conversation.
+        #[arg(long, default_value = "knowledge-base/questions.tsv")]
+        questions: PathBuf,
+        /// Questions used at most.
+        #[arg(long, default_value_t = 40)]
+        limit: usize,
+        /// Runs over the questions.
+        #[arg(long, default_value_t = 2)]
         runs: usize,
         #[command(flatten)]
         common: Settings,
@@ -257,6 +276,19 @@ async fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Bench { which: Bench::Path { questions, limit, runs, common } } => {
+            let config = Config::resolve(&common, &env)?;
+            let text = std::fs::read_to_string(&questions)
+                .with_context(|| format!("failed to read {}", questions.display()))?;
+            let asked: Vec<String> = frontdesk::eval::parse_questions(&text)?
+                .into_iter()
+                .filter(|q| q.expected.is_some())
+                .map(|q| q.question)
+                .take(limit.max(1))
+                .collect();
+            print!("{}", frontdesk::bench::run_path(&config, &asked, runs.clamp(1, 8)).await?);
+            Ok(())
+        }
         Command::Bench { which: Bench::Search { entries, queries, common } } => {
             let config = Config::resolve(&common, &env)?;
             let model = config.embedding_model.clone();
@@ -275,6 +307,7 @@ async fn main() -> anyhow::Result<()> {
                     concurrency,
                     max_tokens,
                     threads,
+                    gpu_layers,
                     questions,
                     runs,
                     common,
@@ -292,6 +325,7 @@ async fn main() -> anyhow::Result<()> {
                 concurrency,
                 max_tokens: max_tokens.clamp(2, 2_048),
                 threads,
+                gpu_layers: gpu_layers.unwrap_or(frontdesk_inference::LlamaCppConfig::default().gpu_layers),
                 runs: runs.clamp(1, 8),
             };
             let mut measured = Vec::new();
@@ -306,10 +340,22 @@ async fn main() -> anyhow::Result<()> {
                             max_in_flight: max_c,
                             parallel: max_c,
                             threads,
+                            gpu_layers: settings.gpu_layers,
+                            chat_template: config.chat_template.clone(),
                             ..frontdesk_inference::LlamaCppConfig::default()
                         };
                         let generator =
                             frontdesk_inference::LlamaCppGenerator::load(&settings.model, config).await?;
+                        let memory = generator.memory();
+                        println!(
+                            "llamacpp memory: weights {:.1} MB, key-value cache {:.1} MB per slot \
+                             ({} cells), {} slots: {:.1} MB",
+                            memory.weights as f64 / 1e6,
+                            memory.cache_per_slot as f64 / 1e6,
+                            frontdesk_inference::LlamaCppConfig::default().context_per_sequence,
+                            memory.slots,
+                            (memory.weights + memory.cache_per_slot * memory.slots as u64) as f64 / 1e6
+                        );
                         BenchEngine::InProcess(engine.clone(), std::sync::Arc::new(generator))
                     }
                     "mistralrs" => {

@@ -40,6 +40,8 @@ pub struct InferenceBench {
     pub max_tokens: usize,
     /// CPU threads for every engine.
     pub threads: usize,
+    /// Layers on the GPU for llama.cpp (ours and llama-server), in a build with one.
+    pub gpu_layers: u32,
     /// Runs of the whole set; every other run measures the engines in reverse order, so an
     /// engine measured first (on a cooler, quieter machine, say) is not favoured.
     pub runs: usize,
@@ -296,6 +298,7 @@ impl LlamaServer {
             .args(["-m", &settings.model.display().to_string()])
             .args(["--host", "127.0.0.1", "--port", &port.to_string()])
             .args(["-t", &settings.threads.to_string(), "-np", &parallel.to_string()])
+            .args(["-ngl", &settings.gpu_layers.to_string()])
             .args(["-c", &(2048 * parallel).to_string()])
             .stdout(log.try_clone()?)
             .stderr(log)

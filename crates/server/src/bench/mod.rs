@@ -4,13 +4,17 @@
 //!   entries, by keywords only and with semantic search.
 //! - [`inference`] (`bench inference`): time to first token and decode speed of each engine at
 //!   several concurrencies, against llama-server running the same GGUF file.
+//! - [`path`] (`bench path`): a visitor's way to the first token, stage by stage, against the
+//!   bare engine's own first token in the same turns.
 
 use std::time::Duration;
 
 pub mod inference;
+pub mod path;
 pub mod search;
 
 pub use inference::{run_inference, BenchEngine, InferenceBench, LoadFigures};
+pub use path::run_path;
 pub use search::run_search;
 
 pub(crate) fn percentile(sorted: &[Duration], p: f64) -> Duration {

@@ -39,7 +39,7 @@ fn a_model_is_named_or_given_by_its_path() {
     let named = |name: &'static str| move |var: &str| (var == env::MODEL).then(|| name.to_owned());
     let model = |name| Config::resolve(&Settings::default(), &named(name)).expect("valid").model;
     assert_eq!(model("qwen2.5-0.5b"), PathBuf::from("models/Qwen2.5-Coder-0.5B-Instruct.Q4_0.gguf"));
-    assert_eq!(model("smollm2-135m"), PathBuf::from(DEFAULT_MODEL));
+    assert_eq!(model("smollm2-135m"), PathBuf::from(SMOLLM2));
     assert_eq!(model("/srv/models/mine.gguf"), PathBuf::from("/srv/models/mine.gguf"));
 }
 
@@ -104,6 +104,7 @@ fn walks(dir: &std::path::Path) -> Vec<Walk> {
         walk("redis_url", "\"redis://a:1\"", "redis://b:2", "\"rediss://c:3\""),
         walk("redis_prefix", "\"a:\"", "b:", "\"c:\""),
         walk("model", "\"m1.gguf\"", "m2.gguf", "\"m3.gguf\""),
+        walk("chat_template", "\"gemma\"", "chatml", "\"llama3\""),
         walk("kb", "\"k1\"", "k2", "\"k3\""),
         walk("embedding_model", &format!("{e1:?}"), &e2, &format!("{e3:?}")),
         walk(
