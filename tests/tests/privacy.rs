@@ -1,8 +1,14 @@
 //! A visitor's data, end to end: an admin exports everything held about one visitor as JSON,
-//! then deletes it from every structure; nothing of it is found afterwards.
+//! then deletes it from every structure; nothing of it is found afterwards. And personal data
+//! a visitor types is found nowhere the server keeps or shows text: the data dir, Redis, the
+//! debug log, the exports, the agent's search and `/metrics`.
 
+use std::path::Path;
+
+use anyhow::Context;
 use frontdesk_e2e::{
-    keys_toml, start_server, test_config_with, ApiClient, Backend, Visitor, ADMIN_KEY, ANA_KEY,
+    keys_toml, model_path, redis_url, repo_root, start_server, test_config_with, ApiClient, Backend,
+    ServerProcess, Visitor, ADMIN_KEY, ANA_KEY,
 };
 use serde_json::json;
 
@@ -143,4 +149,156 @@ async fn closed_conversations_past_the_retention_period_are_deleted() -> anyhow:
     assert!(store.get_conversation(&open.id).await?.is_some(), "not closed: kept");
     assert!(store.get_conversation(&recent.id).await?.is_some(), "closed 5 days ago: kept");
     Ok(())
+}
+
+/// Values a visitor types, each one the default policy does not keep whole.
+const TYPED: [&str; 8] = [
+    "4111 1111 1111 1111",
+    "DE89 3704 0044 0532 0130 00",
+    "Hunter2!x",
+    "jo.park@example.com",
+    "+44 20 7946 0958",
+    "11010519491231002X",
+    "123-45-6789",
+    "sk-4f9a8b7c6d5e4f3a2b1cZZ",
+];
+
+/// Every file under `dir`, read as bytes.
+fn files_under(dir: &Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(files_under(&path));
+        } else if let Ok(bytes) = std::fs::read(&path) {
+            out.push((path, bytes));
+        }
+    }
+    out
+}
+
+/// Every value under the Redis keys starting with `prefix`, read by type, as text.
+fn redis_contents(prefix: &str) -> anyhow::Result<String> {
+    let url = redis_url();
+    let cli = |args: &[&str]| -> anyhow::Result<String> {
+        let output =
+            std::process::Command::new("redis-cli").arg("-u").arg(&url).arg("--raw").args(args).output()?;
+        anyhow::ensure!(output.status.success(), "redis-cli {args:?} failed");
+        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+    };
+    let mut all = String::new();
+    let pattern = format!("{prefix}*");
+    for key in cli(&["--scan", "--pattern", &pattern])?.lines().filter(|k| !k.is_empty()) {
+        let kind = cli(&["TYPE", key])?;
+        let read: Vec<&str> = match kind.trim() {
+            "string" => vec!["GET", key],
+            "hash" => vec!["HGETALL", key],
+            "list" => vec!["LRANGE", key, "0", "-1"],
+            "set" => vec!["SMEMBERS", key],
+            "zset" => vec!["ZRANGE", key, "0", "-1", "WITHSCORES"],
+            "stream" => vec!["XRANGE", key, "-", "+"],
+            other => anyhow::bail!("key {key} has an unexpected type {other}"),
+        };
+        all.push_str(key);
+        all.push('\n');
+        all.push_str(&cli(&read)?);
+    }
+    Ok(all)
+}
+
+async fn personal_data_is_nowhere(backend: Backend) -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data)?;
+    let config = dir.path().join("frontdesk.toml");
+    std::fs::write(&config, keys_toml())?;
+    let prefix = format!("frontdesk-pii:{}:", frontdesk_core::new_id());
+    let (model, kb, redis) = (model_path(), repo_root().join("tests/fixtures/kb"), redis_url());
+    let utf8 = |p: &Path| p.to_str().map(str::to_owned).context("utf-8 path");
+    let mut args = vec![
+        "--data-dir".to_owned(),
+        utf8(&data)?,
+        "--model".to_owned(),
+        utf8(&model)?,
+        "--kb".to_owned(),
+        utf8(&kb)?,
+        "--config".to_owned(),
+        utf8(&config)?,
+        "--answer-mode".to_owned(),
+        "generative".to_owned(),
+    ];
+    if backend == Backend::Redis {
+        args.extend(["--store".to_owned(), "redis".to_owned(), "--redis-url".to_owned(), redis]);
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    // The most talkative log there is, our crates' and every dependency's.
+    let envs = [("FRONTDESK_REDIS_PREFIX", prefix.as_str()), ("RUST_LOG", "debug")];
+    let log = dir.path().join("server.log");
+    let server = ServerProcess::spawn(&args, &envs, &log).await?;
+
+    let mut visitor = Visitor::connect(server.addr).await?;
+    let welcome = visitor.hello(None).await?;
+    let id = welcome["conversation_id"].as_str().context("a conversation id")?.to_owned();
+    let visitor_id = welcome["visitor_id"].as_str().context("a visitor id")?.to_owned();
+    let typed = format!(
+        "I was charged twice on card {}, refund to IBAN {}. My login password: {} and my email is {}, \
+         call {}. ID 身份证{} and SSN {}; the shop's key is {}",
+        TYPED[0], TYPED[1], TYPED[2], TYPED[3], TYPED[4], TYPED[5], TYPED[6], TYPED[7]
+    );
+    // Nothing in the FAQ answers it: declined, and the conversation waits for a person, so the
+    // next message is only stored (the assistant stays silent).
+    visitor.ask("q1", &typed).await?;
+    visitor
+        .send(json!({"type": "message", "id": "q2", "text": format!("did you get my email {}?", TYPED[3])}))
+        .await?;
+    while visitor.next_frame(std::time::Duration::from_secs(30)).await?["type"] != "ack" {}
+
+    // What staff and scrapers read.
+    let agent = ApiClient::new(server.addr, Some(ANA_KEY));
+    let admin = ApiClient::new(server.addr, Some(ADMIN_KEY));
+    let mut shown = Vec::new();
+    for format in ["json", "csv", "txt"] {
+        let (status, body) =
+            agent.get_text(&format!("/api/v1/conversations/{id}/export?format={format}")).await?;
+        assert_eq!(status, 200, "{body}");
+        shown.push((format!("the {format} export"), body));
+    }
+    let (_, transcript) = agent.get_text(&format!("/api/v1/conversations/{id}")).await?;
+    assert!(transcript.contains("[card 1]") && transcript.contains("j***@example.com"), "{transcript}");
+    shown.push(("the transcript".into(), transcript));
+    shown.push((
+        "the visitor export".into(),
+        admin.get_text(&format!("/api/v1/visitors/{visitor_id}")).await?.1,
+    ));
+    shown.push(("the agent search".into(), agent.get_text("/api/v1/conversations?q=charged").await?.1));
+    shown.push((
+        "/metrics".into(),
+        reqwest::get(format!("http://{}/metrics", server.addr)).await?.text().await?,
+    ));
+    drop(server);
+    shown.push(("the debug log".into(), std::fs::read_to_string(&log)?));
+    if backend == Backend::Redis {
+        shown.push(("Redis".into(), redis_contents(&prefix)?));
+    }
+    for (path, bytes) in files_under(dir.path()) {
+        if path != log {
+            shown.push((path.display().to_string(), String::from_utf8_lossy(&bytes).into_owned()));
+        }
+    }
+    for value in TYPED {
+        for (place, text) in &shown {
+            assert!(!text.contains(value), "{value:?} found in {place}");
+        }
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn personal_data_a_visitor_types_is_nowhere_on_the_embedded_store() -> anyhow::Result<()> {
+    personal_data_is_nowhere(Backend::Embedded).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn personal_data_a_visitor_types_is_nowhere_on_redis() -> anyhow::Result<()> {
+    personal_data_is_nowhere(Backend::Redis).await
 }

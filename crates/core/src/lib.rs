@@ -11,6 +11,7 @@
 //!   emitted as channel-neutral [`chat::TurnEvent`]s; [`chat::Transition`]: every status change.
 //! - [`documents`]: FAQ documents as admins manage them, and where they are kept.
 //! - [`metrics`]: counters and latency histograms for `/metrics`.
+//! - [`privacy`]: personal data found in what visitors type, and redacted by policy.
 //! - [`prompt`]: the system prompt and the prompt built within a token budget.
 //! - [`guard`]: keeps the system prompt from being recited to a visitor.
 //! - [`token`]: signed conversation tokens, so knowing an id alone gives no access.
@@ -24,6 +25,7 @@ pub mod generate;
 pub mod guard;
 pub mod metrics;
 pub mod model;
+pub mod privacy;
 pub mod prompt;
 pub mod protocol;
 pub mod retrieve;

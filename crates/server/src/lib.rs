@@ -10,6 +10,7 @@
 pub mod bench;
 pub mod config;
 pub mod eval;
+pub mod eval_pii;
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -165,6 +166,7 @@ pub fn chat_config(config: &Config) -> ChatConfig {
         system_prompt: frontdesk_core::prompt::system_prompt(&config.company_name),
         decline_below: config.decline_below,
         extractive_from: config.extractive_from,
+        privacy: config.privacy.clone(),
         sampling: SamplingConfig { max_tokens: config.max_answer_tokens, ..SamplingConfig::default() },
         ..ChatConfig::default()
     }

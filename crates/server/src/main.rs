@@ -30,6 +30,16 @@ enum Command {
         #[command(flatten)]
         common: Settings,
     },
+    /// Score the personal-data detectors on a labelled file (`message<TAB>kind=value || ...`):
+    /// recall, precision and F2 per kind, and their throughput.
+    EvalPii {
+        /// The labelled file.
+        #[arg(default_value = "knowledge-base/pii.tsv")]
+        file: PathBuf,
+        /// List every miss and every wrong finding.
+        #[arg(long)]
+        verbose: bool,
+    },
     /// Score retrieval on a questions file (`question<TAB>expected title`; an empty title marks
     /// a question that should be declined): hit@1, hit@3, MRR and decline rates.
     Eval {
@@ -274,6 +284,13 @@ async fn main() -> anyhow::Result<()> {
             if !later.is_empty() {
                 print!("{}", frontdesk::eval::render_answers("the dialogues' later turns", &later, verbose));
             }
+            Ok(())
+        }
+        Command::EvalPii { file, verbose } => {
+            print!(
+                "{}",
+                tokio::task::spawn_blocking(move || frontdesk::eval_pii::run(&file, verbose)).await??
+            );
             Ok(())
         }
         Command::Bench { which: Bench::Path { questions, limit, runs, common } } => {

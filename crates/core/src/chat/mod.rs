@@ -112,6 +112,9 @@ pub struct ChatConfig {
     /// Whether generated answers pass the faithfulness check ([`faithful`]). Always on in the
     /// server; off only to collect the model's raw answers for measuring the check.
     pub check_facts: bool,
+    /// How personal data in visitors' messages is kept in the store (and so shown to agents
+    /// and exported). The model, the search and the logs get every kind redacted.
+    pub privacy: crate::privacy::PrivacyPolicy,
 }
 
 /// The company name the default system prompt speaks for.
@@ -129,6 +132,7 @@ impl Default for ChatConfig {
             prompt_budget_tokens: 1_536,
             sampling: SamplingConfig::default(),
             check_facts: true,
+            privacy: crate::privacy::PrivacyPolicy::default(),
         }
     }
 }

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use crate::model::{Message, Role};
+use crate::privacy::{redact, PrivacyPolicy};
 use crate::retrieve::Passage;
 use crate::{Error, Result};
 
@@ -85,6 +86,20 @@ impl ChatService {
         when_unsure: WhenUnsure,
     ) -> Result<Option<Answer>> {
         let Thread { stored_in: conversation_id, history } = thread;
+        // Neither the search (and so its logs) nor the model sees the visitor's personal data:
+        // placeholders stand in for it (`[email 1]`), in the question and in earlier turns an
+        // API client sends (stored ones were treated when stored).
+        let everything = PrivacyPolicy::redact_all();
+        let question = redact(question, &everything).text;
+        let question = question.as_str();
+        let history: Vec<Message> = history
+            .iter()
+            .map(|m| match m.role {
+                Role::Visitor => Message { text: redact(&m.text, &everything).text, ..m.clone() },
+                _ => m.clone(),
+            })
+            .collect();
+        let history = history.as_slice();
         let searching = Instant::now();
         // With a visitor context, look further and favour the entries that fit the visitor.
         let wanted = if context.is_empty() { self.config.passages } else { self.config.passages * 3 };

@@ -452,3 +452,32 @@ async fn an_invented_fact_is_never_shown_and_the_curated_answer_follows() {
     let sent = h.sent.load(Ordering::SeqCst);
     assert!(sent < 8, "the model was stopped, after {sent} of 8 pieces");
 }
+
+#[tokio::test]
+async fn personal_data_is_kept_as_the_policy_says_and_never_reaches_the_model() {
+    let h = harness(AnswerMode::Generative, 1.0, vec!["We ", "will ", "help."]).await;
+    let typed = "my card 4111 1111 1111 1111 was charged twice, mail me at jo.park@example.com";
+    run_turn(&h, "q1", typed).await;
+    run_turn(&h, "q2", "and what about jo.park@example.com?").await;
+
+    let stored = h.store.list_messages("c1").await.expect("list");
+    let visitor: Vec<&str> =
+        stored.iter().filter(|m| m.role == Role::Visitor).map(|m| m.text.as_str()).collect();
+    // Stored (and so shown to agents and exported): the card redacted, the address masked.
+    assert_eq!(visitor[0], "my card [card 1] was charged twice, mail me at j***@example.com");
+    assert_eq!(visitor[1], "and what about j***@example.com?");
+
+    // The model gets placeholders only: in the question, and in the earlier turn it reads.
+    let prompts = h.prompts.lock().expect("prompts");
+    for prompt in prompts.iter() {
+        for message in &prompt.messages {
+            assert!(
+                !message.content.contains("4111") && !message.content.contains("jo.park"),
+                "{}",
+                message.content
+            );
+        }
+    }
+    let last = prompts.last().expect("a prompt").messages.last().expect("the question");
+    assert!(last.content.contains("what about [email 1]?"), "{}", last.content);
+}

@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use crate::metrics::TurnOutcome;
 use crate::model::{ConversationStatus, Message, Role, Usage};
+use crate::privacy::redact;
 use crate::store::AppendOutcome;
 use crate::{Error, Result};
 
@@ -52,7 +53,10 @@ impl ChatService {
             .await?
             .ok_or_else(|| Error::NotFound("conversation".into()))?;
 
-        let mut message = Message::new(Role::Visitor, text);
+        // Personal data is treated before anything keeps it: the store holds what the policy
+        // keeps; the search and the model get it all redacted.
+        let kept = redact(text, &self.config.privacy);
+        let mut message = Message::new(Role::Visitor, kept.text);
         message.client_message_id = Some(client_message_id.to_owned());
         let outcome = self.store.append_message(conversation_id, message).await?;
         let acknowledged = TurnEvent::Acknowledged {
@@ -84,7 +88,9 @@ impl ChatService {
         };
         let context =
             self.store.get_visitor(&conversation.visitor_id).await?.map(|p| p.attributes).unwrap_or_default();
-        let history = self.store.list_messages(conversation_id).await?;
+        let mut history = self.store.list_messages(conversation_id).await?;
+        // The question goes in as the model may read it; the stored copy is left out.
+        history.retain(|m| m.id != outcome.message().id);
         let thread = Thread { stored_in: Some(conversation_id), history: &history };
         let answered = self.respond(thread, text, &context, Instant::now(), events, when_unsure).await?;
         let Some(answer) = answered else { return Ok(TurnOutcome::Silent) };

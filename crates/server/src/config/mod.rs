@@ -143,6 +143,11 @@ settings! {
     /// Retrieval confidence below which the assistant declines
     #[arg(skip)]
     decline_below / DECLINE_BELOW: f32,
+    /// How personal data in visitors' messages is stored: `kind=treatment` pairs, comma
+    /// separated (kinds: secret, email, iban, card, cn_id, ssn, ip, phone, address, name;
+    /// treatments: redact, mask, keep) over the defaults (docs/privacy.md)
+    #[arg(skip)]
+    privacy / PRIVACY: String,
     /// Confidence from which `auto` serves the curated answer
     #[arg(skip)]
     extractive_from / EXTRACTIVE_FROM: f32,
@@ -295,6 +300,8 @@ pub struct Config {
     pub max_in_flight: usize,
     /// Retrieval confidence below which the assistant declines.
     pub decline_below: f32,
+    /// How personal data in visitors' messages is stored.
+    pub privacy: frontdesk_core::privacy::PrivacyPolicy,
     /// Confidence from which `auto` serves the curated answer.
     pub extractive_from: f32,
     /// Longest answer in tokens.
@@ -343,6 +350,21 @@ pub const NAMED_MODELS: [(&str, &str); 3] = [
     ("qwen2.5-0.5b", "models/Qwen2.5-Coder-0.5B-Instruct.Q4_0.gguf"),
     ("qwen2.5-1.5b", QWEN_1_5B),
 ];
+
+/// The `privacy` setting (`email=keep, card=redact`) over the default policy.
+fn privacy_policy(setting: &str) -> anyhow::Result<frontdesk_core::privacy::PrivacyPolicy> {
+    let mut policy = frontdesk_core::privacy::PrivacyPolicy::default();
+    for pair in setting.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let Some((kind, treatment)) = pair.split_once('=') else {
+            bail!("invalid privacy {pair:?}: write kind=treatment, e.g. email=keep");
+        };
+        let kind = kind.trim().parse().map_err(|e: String| anyhow::anyhow!("invalid privacy: {e}"))?;
+        let treatment =
+            treatment.trim().parse().map_err(|e: String| anyhow::anyhow!("invalid privacy: {e}"))?;
+        policy = policy.with(kind, treatment);
+    }
+    Ok(policy)
+}
 
 /// The model file a `model` setting names: a known name's file, or the path as given.
 fn model_path(setting: PathBuf) -> PathBuf {
@@ -448,6 +470,7 @@ impl Config {
         if !(0.0..=1.0).contains(&decline_below) || !(0.0..=1.0).contains(&extractive_from) {
             bail!("invalid decline_below or extractive_from: both must be between 0 and 1");
         }
+        let privacy = settings.privacy.as_deref().map_or_else(|| Ok(chat.privacy.clone()), privacy_policy)?;
         let max_in_flight = settings.max_in_flight.unwrap_or(frontdesk_core::generate::DEFAULT_MAX_IN_FLIGHT);
         if max_in_flight == 0 {
             bail!("invalid max_in_flight: must be at least 1");
@@ -539,6 +562,7 @@ impl Config {
             company_name: settings.company_name.unwrap_or_else(|| DEFAULT_COMPANY.into()),
             max_in_flight,
             decline_below,
+            privacy,
             extractive_from,
             max_answer_tokens,
             allowed_origins,

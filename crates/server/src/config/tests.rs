@@ -35,6 +35,21 @@ fn the_command_line_beats_the_environment_which_beats_the_file() {
 }
 
 #[test]
+fn the_privacy_setting_changes_the_named_kinds_only() {
+    use frontdesk_core::privacy::{PiiKind, Treatment};
+    let settings = Settings { privacy: Some("email=keep, card=mask".into()), ..Settings::default() };
+    let policy = Config::resolve(&settings, &|_| None).expect("valid").privacy;
+    assert_eq!(policy.treatment(PiiKind::Email), Treatment::Keep);
+    assert_eq!(policy.treatment(PiiKind::Card), Treatment::Mask);
+    assert_eq!(policy.treatment(PiiKind::Secret), Treatment::Redact, "the rest keep their defaults");
+    for bad in ["email", "passport=keep", "email=shred"] {
+        let settings = Settings { privacy: Some(bad.into()), ..Settings::default() };
+        let error = Config::resolve(&settings, &|_| None).expect_err(bad).to_string();
+        assert!(error.contains("invalid privacy"), "{error}");
+    }
+}
+
+#[test]
 fn a_model_is_named_or_given_by_its_path() {
     let named = |name: &'static str| move |var: &str| (var == env::MODEL).then(|| name.to_owned());
     let model = |name| Config::resolve(&Settings::default(), &named(name)).expect("valid").model;
@@ -105,6 +120,7 @@ fn walks(dir: &std::path::Path) -> Vec<Walk> {
         walk("redis_prefix", "\"a:\"", "b:", "\"c:\""),
         walk("model", "\"m1.gguf\"", "m2.gguf", "\"m3.gguf\""),
         walk("chat_template", "\"gemma\"", "chatml", "\"llama3\""),
+        walk("privacy", "\"email=keep\"", "email=redact", "\"phone=keep, email=mask\""),
         walk("kb", "\"k1\"", "k2", "\"k3\""),
         walk("embedding_model", &format!("{e1:?}"), &e2, &format!("{e3:?}")),
         walk(
