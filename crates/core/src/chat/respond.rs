@@ -90,8 +90,11 @@ impl ChatService {
         // placeholders stand in for it (`[email 1]`), in the question and in earlier turns an
         // API client sends (stored ones were treated when stored).
         let everything = PrivacyPolicy::redact_all();
-        let question = redact(question, &everything).text;
-        let question = question.as_str();
+        let redacted = redact(question, &everything);
+        // Where the answer repeats a placeholder, the visitor sees what they typed (contact
+        // details; never a card or ID number); the stored answer keeps the placeholder.
+        let fill = redacted.fill_for_visitor(&self.config.privacy);
+        let question = redacted.text.as_str();
         let history: Vec<Message> = history
             .iter()
             .map(|m| match m.role {
@@ -144,8 +147,9 @@ impl ChatService {
                 (AnswerKind::Curated, text, vec![best.to_source()], usage)
             }
             Some(AnswerMode::Generative) => {
-                let (text, sources, usage) =
-                    self.generate(history, question, context, &passages, &answer.id, started, events).await?;
+                let (text, sources, usage) = self
+                    .generate(history, question, context, &passages, &answer.id, started, events, &fill)
+                    .await?;
                 (AnswerKind::Generated, text, sources, usage)
             }
         };
@@ -157,7 +161,7 @@ impl ChatService {
         };
         let finished = FinishedAnswer {
             message_id: stored.id.clone(),
-            text: stored.text.clone(),
+            text: fill.apply(&stored.text),
             sources: stored.sources.clone(),
             usage,
             kind,

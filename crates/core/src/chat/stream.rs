@@ -10,6 +10,7 @@ use crate::generate::{GenerationEvent, GenerationRequest};
 use crate::guard::{Verdict, LEAK_REPLY};
 use crate::metrics::Metrics;
 use crate::model::{Message, Role, Source, Usage};
+use crate::privacy::Fill;
 use crate::prompt::{build_prompt, estimate_tokens, BuiltPrompt};
 use crate::retrieve::Passage;
 use crate::{Error, Result};
@@ -35,6 +36,7 @@ impl ChatService {
         message_id: &str,
         started: Instant,
         events: &TurnEvents,
+        fill: &Fill,
     ) -> Result<(String, Vec<Source>, Usage)> {
         // The question is the last stored message; it goes in separately.
         let history = match history.split_last() {
@@ -63,8 +65,15 @@ impl ChatService {
         let evidence = Evidence::of_answer(used, visitor_words, &system);
         let checker = Checker::new(evidence);
         let guard = &self.guard;
-        let mut out =
-            Outgoing { message_id, started, events, shown: 0, usage: Usage::default(), last_piece: None };
+        let mut out = Outgoing {
+            message_id,
+            started,
+            events,
+            fill,
+            shown: 0,
+            usage: Usage::default(),
+            last_piece: None,
+        };
         let mut text = String::new();
         let mut replaced = None;
         let mut pieces: u32 = 0;
@@ -101,7 +110,7 @@ impl ChatService {
                     break;
                 }
             };
-            out.show(&self.metrics, &text, guarded.min(checked)).await?;
+            out.show(&self.metrics, &text, guarded.min(checked), finished).await?;
             if finished {
                 break;
             }
@@ -144,7 +153,7 @@ impl ChatService {
             text.truncate(out.shown);
             text.push_str(paragraph_break(&text));
             text.push_str(&reply);
-            out.show(&self.metrics, &text, text.len()).await?;
+            out.show(&self.metrics, &text, text.len(), true).await?;
             return Ok((text.trim().to_owned(), sources, out.usage));
         }
         let usage = out.usage;
@@ -185,18 +194,25 @@ struct Outgoing<'a> {
     message_id: &'a str,
     started: Instant,
     events: &'a TurnEvents,
+    /// The visitor's own details to put back where the model wrote their placeholders.
+    fill: &'a Fill,
     shown: usize,
     usage: Usage,
     last_piece: Option<Instant>,
 }
 
 impl Outgoing<'_> {
-    /// Sends `text[shown..upto]` as a token event, if there is any.
-    async fn show(&mut self, metrics: &Metrics, text: &str, upto: usize) -> Result<()> {
+    /// Sends `text[shown..upto]` as a token event, if there is any, with the visitor's
+    /// placeholders filled in; until the `last` call, the start of a placeholder waits for its end.
+    async fn show(&mut self, metrics: &Metrics, text: &str, upto: usize, last: bool) -> Result<()> {
+        let upto = match self.fill.pending(&text[..upto]) {
+            Some(open) if !last && open >= self.shown => open,
+            _ => upto,
+        };
         if upto <= self.shown {
             return Ok(());
         }
-        let piece = text[self.shown..upto].to_owned();
+        let piece = self.fill.apply(&text[self.shown..upto]);
         self.shown = upto;
         if self.last_piece.is_none() {
             self.usage.ttft_ms = elapsed_ms(self.started);

@@ -481,3 +481,23 @@ async fn personal_data_is_kept_as_the_policy_says_and_never_reaches_the_model() 
     let last = prompts.last().expect("a prompt").messages.last().expect("the question");
     assert!(last.content.contains("what about [email 1]?"), "{}", last.content);
 }
+
+#[tokio::test]
+async fn the_visitor_sees_their_own_address_where_the_model_wrote_its_placeholder() {
+    let pieces = vec!["We will ", "write to ", "[em", "ail 1]", " about ", "[card ", "1] today."];
+    let h = harness(AnswerMode::Generative, 1.0, pieces).await;
+    let frames =
+        run_turn(&h, "q1", "card 4111 1111 1111 1111 was charged twice, I am jo.park@example.com").await;
+    let streamed: String = tokens(&frames).concat();
+    assert_eq!(streamed, "We will write to jo.park@example.com about [card 1] today.");
+    // The placeholder's start waited for its end: the address arrives whole, in one piece.
+    assert!(tokens(&frames).iter().any(|t| t.contains("jo.park@example.com")), "{:?}", tokens(&frames));
+    let TurnEvent::Done(FinishedAnswer { text, .. }) = done(&frames) else { unreachable!() };
+    assert_eq!(text, &streamed, "done repeats what was streamed");
+    let stored = h.store.list_messages("c1").await.expect("list");
+    let answer = stored.iter().find(|m| m.role == Role::Assistant).expect("an answer");
+    assert_eq!(
+        answer.text, "We will write to [email 1] about [card 1] today.",
+        "the store keeps the placeholder"
+    );
+}

@@ -209,6 +209,58 @@ pub struct Redacted {
     pub replaced: Vec<(String, String)>,
 }
 
+impl Redacted {
+    /// What the visitor who typed the text may see filled in again where a placeholder comes
+    /// back (in the model's answer): the kinds `policy` does not redact in the store (contact
+    /// details, names), never a card, IBAN, ID number or secret.
+    pub fn fill_for_visitor(&self, policy: &PrivacyPolicy) -> Fill {
+        let pairs = self
+            .replaced
+            .iter()
+            .filter(|(placeholder, _)| {
+                placeholder_kind(placeholder).is_some_and(|kind| policy.treatment(kind) != Treatment::Redact)
+            })
+            .cloned()
+            .collect();
+        Fill(pairs)
+    }
+}
+
+/// The kind a placeholder (`[email 1]`) stands for.
+fn placeholder_kind(placeholder: &str) -> Option<PiiKind> {
+    let inner = placeholder.strip_prefix('[')?.strip_suffix(']')?;
+    let (kind, n) = inner.split_once(' ')?;
+    n.parse::<usize>().ok()?;
+    kind.parse().ok()
+}
+
+/// Placeholders and the originals they are filled with, for one turn (never stored).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Fill(Vec<(String, String)>);
+
+impl Fill {
+    /// Whether there is nothing to fill.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// `text` with each placeholder replaced by its original.
+    pub fn apply(&self, text: &str) -> String {
+        self.0
+            .iter()
+            .fold(text.to_owned(), |text, (placeholder, original)| text.replace(placeholder, original))
+    }
+
+    /// Where `text` ends in the beginning of a placeholder (`... at [ema`), which must wait for
+    /// the rest before it is shown; `None` when it does not.
+    pub fn pending(&self, text: &str) -> Option<usize> {
+        let open = text.rfind('[')?;
+        let tail = &text[open..];
+        (!tail.contains(']') && self.0.iter().any(|(placeholder, _)| placeholder.starts_with(tail)))
+            .then_some(open)
+    }
+}
+
 /// `text` with every piece of personal data treated as `policy` says. Placeholders of kinds
 /// that may occur several times in a message are numbered (`[email 1]`, `[email 2]`; the same
 /// address twice gets one number).

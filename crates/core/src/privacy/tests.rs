@@ -223,3 +223,19 @@ fn a_message_full_of_data_is_redacted_and_overlaps_go_to_the_stronger_kind() {
     assert!(kept.text.contains("jo.park@example.com"));
     assert_eq!(redact("nothing here", &PrivacyPolicy::default()).text, "nothing here");
 }
+
+#[test]
+fn placeholders_are_filled_for_the_visitor_except_what_is_never_repeated() {
+    let typed = "card 4111 1111 1111 1111, mail jo.park@example.com";
+    let redacted = redact(typed, &PrivacyPolicy::redact_all());
+    let fill = redacted.fill_for_visitor(&PrivacyPolicy::default());
+    assert_eq!(
+        fill.apply("We will write to [email 1] about [card 1]."),
+        "We will write to jo.park@example.com about [card 1]."
+    );
+    assert_eq!(fill.pending("We will write to [ema"), Some(17));
+    assert_eq!(fill.pending("We will write to [email 1]"), None);
+    assert_eq!(fill.pending("see [the FAQ"), None, "not a placeholder");
+    let nothing = redacted.fill_for_visitor(&PrivacyPolicy::redact_all());
+    assert!(nothing.is_empty(), "a policy that redacts e-mail in the store fills nothing back");
+}
