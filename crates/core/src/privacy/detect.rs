@@ -24,7 +24,7 @@ fn before(text: &str, at: usize, n: usize) -> String {
 }
 
 /// Words that make the number after them a reference, not personal data.
-const REFERENCE_WORDS: [&str; 16] = [
+const REFERENCE_WORDS: [&str; 21] = [
     "order",
     "invoice",
     "tracking",
@@ -37,19 +37,33 @@ const REFERENCE_WORDS: [&str; 16] = [
     "serial",
     "case",
     "booking",
+    "id",
+    "code",
+    "waybill",
+    "meeting",
+    "barcode",
     "订单",
     "单号",
     "快递",
     "发票",
 ];
 
-/// Whether the 24 bytes before `at` name the number a reference (order 1234..., #1234...).
+/// Whether the 24 bytes before `at` name the number a reference (order 1234..., the meeting ID
+/// is 845..., #1234...), or the number continues a code that mixes letters and digits.
 fn is_reference(text: &str, at: usize) -> bool {
     let lead = before(text, at, 24);
-    let lead = lead.trim_end_matches([' ', ':', '#', '：', '-', '.']);
-    REFERENCE_WORDS.iter().any(|w| {
-        lead.ends_with(w) || lead.ends_with(&format!("{w} number")) || lead.ends_with(&format!("{w} no"))
-    }) || text[..at].trim_end().ends_with('#')
+    let mut lead = lead.trim_end_matches([' ', ':', '#', '：', '-', '.', '=']);
+    // "order number is", "ID is", "invoice no."
+    for filler in [" is", " number", " no", " nr", " id"] {
+        lead = lead.strip_suffix(filler).unwrap_or(lead).trim_end_matches([' ', '.']);
+    }
+    let named = REFERENCE_WORDS.iter().any(|w| {
+        lead.strip_suffix(w).is_some_and(|head| {
+            // A whole word: "id", not the end of "paid".
+            !w.is_ascii() || head.chars().next_back().is_none_or(|c| !c.is_alphanumeric())
+        })
+    });
+    named || text[..at].trim_end().ends_with('#') || continues_code(text.as_bytes(), at)
 }
 
 /// A run of digits with single separators from `seps` between them, starting at `start`:
@@ -570,8 +584,8 @@ pub fn emails(text: &str) -> Vec<Range<usize>> {
 }
 
 /// Words after which the next token is a secret.
-const SECRET_WORDS: [&str; 12] = [
-    "password", "passwd", "passcode", "pwd", "pin", "api key", "api_key", "apikey", "token", "secret",
+const SECRET_WORDS: [&str; 13] = [
+    "password", "passwd", "passcode", "pwd", "pw", "pin", "api key", "api_key", "apikey", "token", "secret",
     "密码", "口令",
 ];
 
@@ -639,6 +653,8 @@ pub fn secrets(text: &str) -> Vec<Range<usize>> {
                         None => continue,
                     },
                 };
+                // A quoted secret: 'Tr1cky#Pass'.
+                let skipped = skipped.trim_start_matches(['\'', '"', '\u{2018}', '\u{201c}']);
                 let start = text.len() - skipped.len();
                 let token_len = skipped
                     .find(|c: char| c.is_whitespace() || "，。,;；）)\"'".contains(c))
@@ -747,18 +763,37 @@ pub fn names(text: &str) -> Vec<Range<usize>> {
             let start = at + trigger.len();
             let rest = text[start..].trim_start();
             let start = text.len() - rest.len();
-            let len: usize = rest
-                .chars()
-                .take_while(|&c| is_han(c) && !NAME_STOPS.contains(c))
-                .take(3)
-                .map(char::len_utf8)
-                .sum();
+            // Two or three characters; four when that is the whole run (欧阳娜娜, a compound
+            // surname), since a longer run goes on into the sentence.
+            let run: Vec<char> =
+                rest.chars().take_while(|&c| is_han(c) && !NAME_STOPS.contains(c)).take(5).collect();
+            let take = if run.len() == 4 { 4 } else { run.len().min(3) };
+            let len: usize = run[..take].iter().copied().map(char::len_utf8).sum();
             if rest[..len].chars().count() >= 2 {
                 found.push(start..start + len);
             }
         }
     }
     found
+}
+
+/// Where an address at `start` begins when a flat, apartment, unit or suite precedes it
+/// (`Flat 3, 25 Queen's Road`).
+fn unit_before(text: &str, start: usize) -> usize {
+    let head = &text[..start];
+    let Some(head) = head.strip_suffix(", ").or_else(|| head.strip_suffix(' ')) else { return start };
+    let number = head.rsplit(' ').next().unwrap_or("");
+    if number.is_empty()
+        || !number.chars().all(|c| c.is_ascii_alphanumeric())
+        || !number.chars().any(|c| c.is_ascii_digit())
+    {
+        return start;
+    }
+    let before_number = head[..head.len() - number.len()].trim_end();
+    ["Flat", "Apt", "Apt.", "Apartment", "Unit", "Suite"]
+        .iter()
+        .find(|unit| before_number.ends_with(*unit))
+        .map_or(start, |unit| before_number.len() - unit.len())
 }
 
 /// Street types that end an English street name.
@@ -846,7 +881,7 @@ pub fn addresses(text: &str) -> Vec<Range<usize>> {
             }
             end += 2 + taken;
         }
-        found.push(start..end);
+        found.push(unit_before(text, start)..end);
     }
     // Chinese: ...路88号(3栋1202室)
     for (hao, _) in text.match_indices('号') {

@@ -39,6 +39,7 @@ fn cards_need_the_luhn_check_and_are_not_order_numbers() {
             "it costs 1,299.00 euros",
             "call +4411111111111111",
             "version 4.111.111.111.111",
+            "product code 5901234123457 on the box",
         ],
     );
 }
@@ -97,6 +98,7 @@ fn phones_in_their_many_forms_but_not_dates_prices_or_orders() {
             ("我的手机是13812345678", "13812345678"),
             ("手机 138 1234 5678", "138 1234 5678"),
             ("phone 0612345678", "0612345678"),
+            ("I paid, call 020 7946 0958", "020 7946 0958"),
             ("+8613812345678", "+8613812345678"),
         ],
     );
@@ -112,6 +114,8 @@ fn phones_in_their_many_forms_but_not_dates_prices_or_orders() {
             "I paid 1234567890 times",
             "tracking 9400 1000 0000 0000 0000 00",
             "room 12 34",
+            "the meeting ID is 845 2231 9980",
+            "reference RF18 5390 0754 7034 for the payment",
         ],
     );
 }
@@ -152,6 +156,7 @@ fn secrets_after_their_word_or_shaped_like_keys() {
             ("key sk-live4f9a8b7c6d5e4f3a2b1c", "sk-live4f9a8b7c6d5e4f3a2b1c"),
             ("AKIAIOSFODNN7EXAMPLE", "AKIAIOSFODNN7EXAMPLE"),
             ("PIN=4821", "4821"),
+            ("pw is 'Tr1cky#Pass' I think", "Tr1cky#Pass"),
         ],
     );
     misses(
@@ -177,6 +182,7 @@ fn names_after_their_words_only() {
             ("我叫王小明，想退货", "王小明"),
             ("姓名：李娜", "李娜"),
             ("Name: Maria Garcia, Madrid", "Maria Garcia"),
+            ("姓名：欧阳娜娜", "欧阳娜娜"),
         ],
     );
     misses(
@@ -196,6 +202,7 @@ fn street_addresses() {
                 "1600 Pennsylvania Ave, Washington, DC 20500",
             ),
             ("地址：北京市朝阳区建国路88号3栋1202室，谢谢", "北京市朝阳区建国路88号3栋1202室"),
+            ("Flat 3, 25 Queen's Road, Bristol", "Flat 3, 25 Queen's Road, Bristol"),
         ],
     );
     misses(
