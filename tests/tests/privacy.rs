@@ -1,14 +1,15 @@
 //! A visitor's data, end to end: an admin exports everything held about one visitor as JSON,
 //! then deletes it from every structure; nothing of it is found afterwards. And personal data
 //! a visitor types is found nowhere the server keeps or shows text: the data dir, Redis, the
-//! debug log, the exports, the agent's search and `/metrics`.
+//! debug log, the exports, the agent's search and `/metrics`; the contact details masked
+//! there are shown whole only to the agent who took the conversation over.
 
 use std::path::Path;
 
 use anyhow::Context;
 use frontdesk_e2e::{
-    keys_toml, model_path, redis_url, repo_root, start_server, test_config_with, ApiClient, Backend,
-    ServerProcess, Visitor, ADMIN_KEY, ANA_KEY,
+    keys_toml, model_path, redis_url, repo_root, start_server, test_config_with, ApiClient, Backend, Cluster,
+    ServerProcess, Visitor, ADMIN_KEY, ANA_KEY, BO_KEY,
 };
 use serde_json::json;
 
@@ -301,4 +302,63 @@ async fn personal_data_a_visitor_types_is_nowhere_on_the_embedded_store() -> any
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn personal_data_a_visitor_types_is_nowhere_on_redis() -> anyhow::Result<()> {
     personal_data_is_nowhere(Backend::Redis).await
+}
+
+/// The contact details masked in the transcript are shown whole to the agent who took the
+/// conversation over, only while it is theirs; a card number to nobody. On Redis the agent
+/// works on the other replica, which opens what the first one sealed.
+async fn contact_details_for_the_agent_who_took_over(backend: Backend) -> anyhow::Result<()> {
+    let cluster = Cluster::start(backend).await?;
+    let mut visitor = Visitor::connect(cluster.visitor.addr).await?;
+    let welcome = visitor.hello(None).await?;
+    let id = welcome["conversation_id"].as_str().context("a conversation id")?.to_owned();
+    visitor
+        .ask(
+            "q1",
+            "please call me on +44 20 7946 0958 or write to jo.park@example.com, card 4111 1111 1111 1111",
+        )
+        .await?;
+    let (ana, bo) = (
+        ApiClient::new(cluster.staff_addr(), Some(ANA_KEY)),
+        ApiClient::new(cluster.staff_addr(), Some(BO_KEY)),
+    );
+    let details = format!("/api/v1/conversations/{id}/personal-details");
+    let (status, refused) = ana.get(&details).await?;
+    assert_eq!((status, refused["error"]["code"].clone()), (409, json!("conflict")), "not taken over yet");
+
+    let (_, transcript) = ana.get(&format!("/api/v1/conversations/{id}")).await?;
+    let text = transcript["messages"][0]["text"].as_str().unwrap_or_default().to_owned();
+    assert!(
+        text.contains("****0958") && text.contains("j***@example.com") && text.contains("[card 1]"),
+        "{text}"
+    );
+
+    let (status, _) = ana.post(&format!("/api/v1/conversations/{id}/takeover"), json!({})).await?;
+    assert_eq!(status, 200);
+    let (status, shown) = ana.get(&details).await?;
+    assert_eq!(status, 200, "{shown}");
+    let originals: Vec<&str> =
+        shown["details"].as_array().into_iter().flatten().filter_map(|d| d["original"].as_str()).collect();
+    assert_eq!(originals.len(), 2, "{shown}");
+    assert!(originals.contains(&"+44 20 7946 0958") && originals.contains(&"jo.park@example.com"), "{shown}");
+    assert!(!shown.to_string().contains("4111"), "a card number is never kept: {shown}");
+    let (status, _) = bo.get(&details).await?;
+    assert_eq!(status, 409, "another agent sees nothing");
+
+    let (status, _) = ana.post(&format!("/api/v1/conversations/{id}/handback"), json!({})).await?;
+    assert_eq!(status, 200);
+    let (status, _) = ana.get(&details).await?;
+    assert_eq!(status, 409, "no longer theirs");
+    cluster.stop().await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn contact_details_for_the_agent_who_took_over_on_the_embedded_store() -> anyhow::Result<()> {
+    contact_details_for_the_agent_who_took_over(Backend::Embedded).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn contact_details_for_the_agent_who_took_over_on_redis() -> anyhow::Result<()> {
+    contact_details_for_the_agent_who_took_over(Backend::Redis).await
 }

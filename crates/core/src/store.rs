@@ -283,9 +283,16 @@ pub trait SessionStore: Send + Sync + 'static {
     /// The visitor's conversations, newest first.
     async fn conversations_of_visitor(&self, visitor_id: &str) -> Result<Vec<Conversation>>;
 
-    /// Deletes a conversation with its messages from every structure of the store; `false` if
-    /// there was none.
+    /// Deletes a conversation with its messages (and their sealed personal details) from every
+    /// structure of the store; `false` if there was none.
     async fn delete_conversation(&self, id: &str) -> Result<bool>;
+
+    /// Keeps the sealed personal details of one message of a conversation, for the
+    /// conversation's life ([`crate::privacy::Sealer`]: the store holds ciphertext only).
+    async fn put_sealed(&self, conversation_id: &str, message_id: &str, sealed: &str) -> Result<()>;
+
+    /// The sealed personal details of a conversation's messages, as (message id, sealed).
+    async fn list_sealed(&self, conversation_id: &str) -> Result<Vec<(String, String)>>;
 
     /// Events from every replica sharing this store, this one included.
     fn subscribe(&self) -> broadcast::Receiver<StoreEvent>;

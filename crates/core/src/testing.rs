@@ -23,6 +23,7 @@ use crate::Result;
 pub struct MemoryStore {
     conversations: Mutex<Vec<Conversation>>,
     messages: Mutex<Vec<(String, Message)>>,
+    sealed: Mutex<Vec<(String, String, String)>>,
     visitors: Mutex<Vec<VisitorProfile>>,
     documents: Mutex<Vec<Document>>,
     events: tokio::sync::broadcast::Sender<StoreEvent>,
@@ -33,6 +34,7 @@ impl Default for MemoryStore {
         Self {
             conversations: Mutex::default(),
             messages: Mutex::default(),
+            sealed: Mutex::default(),
             visitors: Mutex::default(),
             documents: Mutex::default(),
             events: tokio::sync::broadcast::channel(64).0,
@@ -152,10 +154,25 @@ impl SessionStore for MemoryStore {
     }
     async fn delete_conversation(&self, id: &str) -> Result<bool> {
         self.messages.lock().expect("lock").retain(|(c, _)| c != id);
+        self.sealed.lock().expect("lock").retain(|(c, _, _)| c != id);
         let mut conversations = self.conversations.lock().expect("lock");
         let before = conversations.len();
         conversations.retain(|c| c.id != id);
         Ok(conversations.len() < before)
+    }
+    async fn put_sealed(&self, conversation_id: &str, message_id: &str, sealed: &str) -> Result<()> {
+        let mut all = self.sealed.lock().expect("lock");
+        all.retain(|(c, m, _)| !(c == conversation_id && m == message_id));
+        all.push((conversation_id.to_owned(), message_id.to_owned(), sealed.to_owned()));
+        Ok(())
+    }
+    async fn list_sealed(&self, conversation_id: &str) -> Result<Vec<(String, String)>> {
+        let all = self.sealed.lock().expect("lock");
+        Ok(all
+            .iter()
+            .filter(|(c, _, _)| c == conversation_id)
+            .map(|(_, m, s)| (m.clone(), s.clone()))
+            .collect())
     }
     fn subscribe(&self) -> tokio::sync::broadcast::Receiver<StoreEvent> {
         self.events.subscribe()

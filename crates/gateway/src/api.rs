@@ -236,6 +236,59 @@ pub async fn reply(
     Ok((StatusCode::CREATED, Json(stored.message().clone())))
 }
 
+/// One personal detail of a visitor message, whole.
+#[derive(Debug, Serialize)]
+pub struct ShownDetail {
+    /// The visitor message it is in.
+    message_id: String,
+    /// Its kind (`email`, `phone` ...).
+    kind: frontdesk_core::privacy::PiiKind,
+    /// What the transcript shows in its place.
+    shown: String,
+    /// What the visitor typed.
+    original: String,
+}
+
+/// `GET /api/v1/conversations/{id}/personal-details`: the contact details masked in the
+/// visitor's messages, whole, for the agent who took the conversation over and only while it
+/// is theirs (`conflict` otherwise). Each look is logged.
+pub async fn personal_details(
+    State(state): State<AppState>,
+    AgentKey(agent): AgentKey,
+    Path(id): Path<String>,
+) -> ApiResult<Json<serde_json::Value>> {
+    let conversation = state
+        .chat
+        .store()
+        .get_conversation(&id)
+        .await?
+        .ok_or_else(|| Error::NotFound("conversation".into()))?;
+    if conversation.status != ConversationStatus::Agent
+        || conversation.assigned_agent.as_deref() != Some(agent.name.as_str())
+    {
+        return Err(Error::Conflict(
+            "take the conversation over to see the visitor's contact details".into(),
+        )
+        .into());
+    }
+    let details: Vec<ShownDetail> = state
+        .chat
+        .personal_details(&id)
+        .await?
+        .into_iter()
+        .flat_map(|(message_id, details)| {
+            details.into_iter().map(move |d| ShownDetail {
+                message_id: message_id.clone(),
+                kind: d.kind,
+                shown: d.shown,
+                original: d.original,
+            })
+        })
+        .collect();
+    tracing::info!(conversation_id = %id, agent = %agent.name, details = details.len(), "personal details shown");
+    Ok(Json(serde_json::json!({ "conversation_id": id, "details": details })))
+}
+
 /// `POST /api/v1/conversations/{id}/handback`: the assistant answers again.
 pub async fn handback(
     State(state): State<AppState>,

@@ -169,6 +169,7 @@ pub fn router(state: AppState) -> Router {
         .route("/conversations", get(api::list_conversations))
         .route("/conversations/{id}", get(api::get_conversation))
         .route("/conversations/{id}/export", get(api::export_conversation))
+        .route("/conversations/{id}/personal-details", get(api::personal_details))
         .route("/conversations/{id}/takeover", post(api::takeover))
         .route("/conversations/{id}/messages", post(api::reply))
         .route("/conversations/{id}/handback", post(api::handback))

@@ -102,9 +102,13 @@ pub async fn build_app(config: &Config) -> anyhow::Result<App> {
     let (store, library) = open_library(config).await?;
     let knowledge_base = library.index().clone();
     let generator = load_generator(config).await?;
-    let signer =
-        TokenSigner::new(token_secret(config, store.as_ref()).await?).with_lifetime(config.token_lifetime);
-    let chat = ChatService::new(store, Arc::new(knowledge_base), generator, chat_config(config));
+    let secret = token_secret(config, store.as_ref()).await?;
+    // Masked contact details are sealed under a key derived from the secret every replica
+    // shares, so the agent who takes a conversation over sees them on any replica.
+    let sealer = Arc::new(frontdesk_core::privacy::Sealer::new(&secret));
+    let signer = TokenSigner::new(secret).with_lifetime(config.token_lifetime);
+    let chat =
+        ChatService::new(store, Arc::new(knowledge_base), generator, chat_config(config)).with_sealer(sealer);
     Ok(App { chat, library, signer })
 }
 

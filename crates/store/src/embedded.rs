@@ -29,6 +29,8 @@ const BY_UPDATED: TableDefinition<(i64, &str), ()> = TableDefinition::new("by_up
 const BY_VISITOR: TableDefinition<(&str, &str), ()> = TableDefinition::new("by_visitor");
 /// Visitor id → visitor profile JSON.
 const VISITORS: TableDefinition<&str, &[u8]> = TableDefinition::new("visitors");
+/// (conversation id, message id) -> sealed personal details (ciphertext, as hex).
+const SEALED: TableDefinition<(&str, &str), &str> = TableDefinition::new("sealed");
 /// Document id → document info JSON.
 const DOCUMENTS: TableDefinition<&str, &[u8]> = TableDefinition::new("documents");
 /// Document id → the document's bytes.
@@ -70,6 +72,7 @@ impl EmbeddedStore {
             txn.open_table(DOCUMENT_CONTENT).map_err(embedded)?;
             txn.open_table(VISITORS).map_err(embedded)?;
             txn.open_table(BY_VISITOR).map_err(embedded)?;
+            txn.open_table(SEALED).map_err(embedded)?;
         }
         txn.commit().map_err(embedded)?;
         Ok(Self { db: Arc::new(db), events: broadcast::channel(EVENT_BUFFER).0 })
@@ -484,9 +487,49 @@ impl SessionStore for EmbeddedStore {
                 client_ids
                     .retain_in((id.as_str(), "")..=(id.as_str(), "\u{10ffff}"), |_, _| false)
                     .map_err(embedded)?;
+                let mut sealed = txn.open_table(SEALED).map_err(embedded)?;
+                sealed
+                    .retain_in((id.as_str(), "")..=(id.as_str(), "\u{10ffff}"), |_, _| false)
+                    .map_err(embedded)?;
             }
             txn.commit().map_err(embedded)?;
             Ok(true)
+        })
+        .await
+    }
+
+    async fn put_sealed(
+        &self,
+        conversation_id: &str,
+        message_id: &str,
+        sealed: &str,
+    ) -> frontdesk_core::Result<()> {
+        let (conversation_id, message_id, sealed) =
+            (conversation_id.to_owned(), message_id.to_owned(), sealed.to_owned());
+        self.blocking(move |db| {
+            let txn = db.begin_write().map_err(embedded)?;
+            txn.open_table(SEALED)
+                .map_err(embedded)?
+                .insert((conversation_id.as_str(), message_id.as_str()), sealed.as_str())
+                .map_err(embedded)?;
+            txn.commit().map_err(embedded)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn list_sealed(&self, conversation_id: &str) -> frontdesk_core::Result<Vec<(String, String)>> {
+        let conversation_id = conversation_id.to_owned();
+        self.blocking(move |db| {
+            let txn = db.begin_read().map_err(embedded)?;
+            let table = txn.open_table(SEALED).map_err(embedded)?;
+            let mut out = Vec::new();
+            let range = (conversation_id.as_str(), "")..=(conversation_id.as_str(), "\u{10ffff}");
+            for row in table.range(range).map_err(embedded)? {
+                let (key, value) = row.map_err(embedded)?;
+                out.push((key.value().1.to_owned(), value.value().to_owned()));
+            }
+            Ok(out)
         })
         .await
     }

@@ -485,12 +485,34 @@ impl SessionStore for RedisStore {
             .del(self.key("conv", id))
             .del(self.key("msgs", id))
             .del(self.key("cmid", id))
+            .del(self.key("sealed", id))
             .zrem(self.index_key(), id)
             .srem(self.key("vconvs", &conversation.visitor_id), id)
             .query_async::<()>(&mut connection)
             .await
             .map_err(StoreError::from)?;
         Ok(true)
+    }
+
+    async fn put_sealed(
+        &self,
+        conversation_id: &str,
+        message_id: &str,
+        sealed: &str,
+    ) -> frontdesk_core::Result<()> {
+        let mut connection = self.connection.clone();
+        connection
+            .hset::<_, _, _, ()>(self.key("sealed", conversation_id), message_id, sealed)
+            .await
+            .map_err(StoreError::from)?;
+        Ok(())
+    }
+
+    async fn list_sealed(&self, conversation_id: &str) -> frontdesk_core::Result<Vec<(String, String)>> {
+        let mut connection = self.connection.clone();
+        let all: Vec<(String, String)> =
+            connection.hgetall(self.key("sealed", conversation_id)).await.map_err(StoreError::from)?;
+        Ok(all)
     }
 
     fn subscribe(&self) -> broadcast::Receiver<StoreEvent> {

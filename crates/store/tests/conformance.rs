@@ -317,6 +317,26 @@ async fn a_visitors_data_is_found_and_deleted_everywhere(store: Arc<dyn SessionS
     assert!(store.get_conversation(&other.id).await.expect("get").is_some());
 }
 
+async fn sealed_details_are_kept_per_message_and_deleted_with_their_conversation(
+    store: Arc<dyn SessionStore>,
+) {
+    let conv = conversation();
+    let other = conversation();
+    for c in [&conv, &other] {
+        store.create_conversation(c).await.expect("create");
+    }
+    store.put_sealed(&conv.id, "m1", "00aa").await.expect("put");
+    store.put_sealed(&conv.id, "m2", "00bb").await.expect("put");
+    store.put_sealed(&conv.id, "m1", "00cc").await.expect("put again replaces");
+    store.put_sealed(&other.id, "m1", "00dd").await.expect("put");
+    let mut sealed = store.list_sealed(&conv.id).await.expect("list");
+    sealed.sort();
+    assert_eq!(sealed, [("m1".to_owned(), "00cc".to_owned()), ("m2".to_owned(), "00bb".to_owned())]);
+    assert!(store.delete_conversation(&conv.id).await.expect("delete"));
+    assert!(store.list_sealed(&conv.id).await.expect("list").is_empty(), "gone with its conversation");
+    assert_eq!(store.list_sealed(&other.id).await.expect("list").len(), 1, "the other one stays");
+}
+
 async fn closed_conversations_expire_after_the_retention_period(store: Arc<dyn SessionStore>) {
     let day = 86_400_000;
     let now = frontdesk_core::now_ms();
@@ -407,6 +427,7 @@ conformance!(
     writes_are_published_as_events,
     visitor_profiles_are_kept_and_updated,
     a_visitors_data_is_found_and_deleted_everywhere,
+    sealed_details_are_kept_per_message_and_deleted_with_their_conversation,
     closed_conversations_expire_after_the_retention_period,
     appending_to_a_missing_conversation_fails,
 );

@@ -170,6 +170,9 @@ pub struct ChatService {
     /// Watches answers for the system prompt (built once: the prompt does not change).
     guard: Arc<PromptGuard>,
     metrics: Arc<Metrics>,
+    /// Seals the masked personal details of visitor messages for the agent who takes a
+    /// conversation over; without one they are not kept.
+    sealer: Option<Arc<crate::privacy::Sealer>>,
 }
 
 impl ChatService {
@@ -188,7 +191,29 @@ impl ChatService {
             config: Arc::new(config),
             guard,
             metrics: Arc::new(Metrics::default()),
+            sealer: None,
         }
+    }
+
+    /// The same service keeping masked personal details sealed with `sealer`.
+    #[must_use]
+    pub fn with_sealer(mut self, sealer: Arc<crate::privacy::Sealer>) -> Self {
+        self.sealer = Some(sealer);
+        self
+    }
+
+    /// The personal details masked in a conversation's visitor messages, whole, by message id:
+    /// for the agent who took it over (the caller checks who asks). Empty without a sealer.
+    pub async fn personal_details(
+        &self,
+        conversation_id: &str,
+    ) -> crate::Result<Vec<(String, Vec<crate::privacy::PersonalDetail>)>> {
+        let Some(sealer) = &self.sealer else { return Ok(Vec::new()) };
+        let mut out = Vec::new();
+        for (message_id, sealed) in self.store.list_sealed(conversation_id).await? {
+            out.push((message_id.clone(), sealer.open(&message_id, &sealed)?));
+        }
+        Ok(out)
     }
 
     /// The figures the turn records (and the gateway adds to).

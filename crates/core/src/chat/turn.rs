@@ -56,9 +56,17 @@ impl ChatService {
         // Personal data is treated before anything keeps it: the store holds what the policy
         // keeps; the search and the model get it all redacted.
         let kept = redact(text, &self.config.privacy);
-        let mut message = Message::new(Role::Visitor, kept.text);
+        let mut message = Message::new(Role::Visitor, kept.text.clone());
         message.client_message_id = Some(client_message_id.to_owned());
         let outcome = self.store.append_message(conversation_id, message).await?;
+        if let (Some(sealer), AppendOutcome::Stored(stored)) = (&self.sealer, &outcome) {
+            let masked = kept.masked(&self.config.privacy);
+            if !masked.is_empty() {
+                self.store
+                    .put_sealed(conversation_id, &stored.id, &sealer.seal(&stored.id, &masked)?)
+                    .await?;
+            }
+        }
         let acknowledged = TurnEvent::Acknowledged {
             client_message_id: client_message_id.to_owned(),
             message_id: outcome.message().id.clone(),

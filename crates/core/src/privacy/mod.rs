@@ -6,6 +6,9 @@
 //! secret over everything, a card number over a phone number.
 
 pub mod detect;
+mod seal;
+
+pub use seal::{PersonalDetail, Sealer};
 
 use std::collections::BTreeMap;
 use std::ops::Range;
@@ -200,13 +203,13 @@ impl PrivacyPolicy {
 }
 
 /// A text with its personal data replaced, and what was replaced (for the turn only: never
-/// stored).
+/// stored as such).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Redacted {
     /// The text as kept.
     pub text: String,
-    /// Each placeholder or mask written, with the original it stands for.
-    pub replaced: Vec<(String, String)>,
+    /// Each placeholder or mask written, once, with the original it stands for.
+    pub replaced: Vec<PersonalDetail>,
 }
 
 impl Redacted {
@@ -217,21 +220,17 @@ impl Redacted {
         let pairs = self
             .replaced
             .iter()
-            .filter(|(placeholder, _)| {
-                placeholder_kind(placeholder).is_some_and(|kind| policy.treatment(kind) != Treatment::Redact)
-            })
-            .cloned()
+            .filter(|d| policy.treatment(d.kind) != Treatment::Redact)
+            .map(|d| (d.shown.clone(), d.original.clone()))
             .collect();
         Fill(pairs)
     }
-}
 
-/// The kind a placeholder (`[email 1]`) stands for.
-fn placeholder_kind(placeholder: &str) -> Option<PiiKind> {
-    let inner = placeholder.strip_prefix('[')?.strip_suffix(']')?;
-    let (kind, n) = inner.split_once(' ')?;
-    n.parse::<usize>().ok()?;
-    kind.parse().ok()
+    /// The details that were masked (hidden partly, not replaced by a placeholder): what an
+    /// agent who takes the conversation over may see whole.
+    pub fn masked(&self, policy: &PrivacyPolicy) -> Vec<PersonalDetail> {
+        self.replaced.iter().filter(|d| policy.treatment(d.kind) == Treatment::Mask).cloned().collect()
+    }
 }
 
 /// Placeholders and the originals they are filled with, for one turn (never stored).
@@ -270,7 +269,7 @@ pub fn redact(text: &str, policy: &PrivacyPolicy) -> Redacted {
         return Redacted { text: text.to_owned(), replaced: Vec::new() };
     }
     let mut out = String::with_capacity(text.len());
-    let mut replaced: Vec<(String, String)> = Vec::new();
+    let mut replaced: Vec<PersonalDetail> = Vec::new();
     let mut numbers: BTreeMap<PiiKind, Vec<String>> = BTreeMap::new();
     let mut at = 0;
     for finding in findings {
@@ -296,8 +295,12 @@ pub fn redact(text: &str, policy: &PrivacyPolicy) -> Redacted {
             }
         };
         out.push_str(&written);
-        if !replaced.iter().any(|(w, _)| *w == written) {
-            replaced.push((written, original.to_owned()));
+        if !replaced.iter().any(|d| d.shown == written && d.original == original) {
+            replaced.push(PersonalDetail {
+                kind: finding.kind,
+                shown: written,
+                original: original.to_owned(),
+            });
         }
     }
     out.push_str(&text[at..]);
