@@ -178,6 +178,11 @@ await scenario("the visitor asks for a person; an agent in the console takes ove
   // The assistant stays silent while the person handles it.
   await visitor.waitForTimeout(1000);
   assert.equal(await visitor.locator(".m.assistant").count(), 2, "the greeting and the one answer");
+  // A phone number is masked in the transcript; the agent holding the chat may see it whole.
+  await ask(visitor, "or call me on 020 7946 0958");
+  await agent.locator("#log .msg.visitor", { hasText: "or call me on ****0958" }).waitFor({ timeout: WAIT });
+  await agent.getByRole("button", { name: "Contact details" }).click();
+  await agent.locator("#details dd", { hasText: "020 7946 0958" }).waitFor({ timeout: WAIT });
   await agent.screenshot({ path: `${ARTIFACTS}/console.png` });
 
   // Search past transcripts.
@@ -186,6 +191,7 @@ await scenario("the visitor asks for a person; an agent in the console takes ove
   // Hand back: the visitor sees the assistant is back.
   await agent.getByRole("button", { name: "Hand back to assistant" }).click();
   await visitor.locator(".person").waitFor({ state: "visible", timeout: WAIT });
+  assert.ok(await agent.locator("#details").isHidden(), "no longer theirs: the details are gone");
   // Export: the download holds the transcript.
   const [download] = await Promise.all([agent.waitForEvent("download"), agent.getByRole("button", { name: "Export" }).click()]);
   const exported = JSON.parse(await streamText(await download.createReadStream()));
