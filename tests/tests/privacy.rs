@@ -1,15 +1,15 @@
 //! A visitor's data, end to end: an admin exports everything held about one visitor as JSON,
 //! then deletes it from every structure; nothing of it is found afterwards. And personal data
 //! a visitor types is found nowhere the server keeps or shows text: the data dir, Redis, the
-//! debug log, the exports, the agent's search and `/metrics`; the contact details masked
+//! debug log, the exports, the agent feed and search, and `/metrics`; the contact details masked
 //! there are shown whole only to the agent who took the conversation over.
 
 use std::path::Path;
 
 use anyhow::Context;
 use frontdesk_e2e::{
-    keys_toml, model_path, redis_url, repo_root, start_server, test_config_with, ApiClient, Backend, Cluster,
-    ServerProcess, Visitor, ADMIN_KEY, ANA_KEY, BO_KEY,
+    keys_toml, model_path, redis_url, repo_root, start_server, test_config_with, AgentFeed, ApiClient,
+    Backend, Cluster, ServerProcess, Visitor, ADMIN_KEY, ANA_KEY, BO_KEY,
 };
 use serde_json::json;
 
@@ -237,6 +237,8 @@ async fn personal_data_is_nowhere(backend: Backend) -> anyhow::Result<()> {
     let log = dir.path().join("server.log");
     let server = ServerProcess::spawn(&args, &envs, &log).await?;
 
+    // An agent watching the live feed while the visitor writes.
+    let (mut feed, _) = AgentFeed::connect(server.addr, ANA_KEY).await?;
     let mut visitor = Visitor::connect(server.addr).await?;
     let welcome = visitor.hello(None).await?;
     let id = welcome["conversation_id"].as_str().context("a conversation id")?.to_owned();
@@ -254,10 +256,16 @@ async fn personal_data_is_nowhere(backend: Backend) -> anyhow::Result<()> {
         .await?;
     while visitor.next_frame(std::time::Duration::from_secs(30)).await?["type"] != "ack" {}
 
+    let mut fed = String::new();
+    while let Ok(frame) = feed.next_frame(std::time::Duration::from_millis(500)).await {
+        fed.push_str(&frame.to_string());
+    }
+    assert!(fed.contains("[card 1]"), "the feed carried the messages: {fed}");
+
     // What staff and scrapers read.
     let agent = ApiClient::new(server.addr, Some(ANA_KEY));
     let admin = ApiClient::new(server.addr, Some(ADMIN_KEY));
-    let mut shown = Vec::new();
+    let mut shown = vec![("the agent feed".to_owned(), fed)];
     for format in ["json", "csv", "txt"] {
         let (status, body) =
             agent.get_text(&format!("/api/v1/conversations/{id}/export?format={format}")).await?;
