@@ -1,6 +1,6 @@
 //! A visitor's data, end to end: an admin exports everything held about one visitor as JSON,
 //! then deletes it from every structure; nothing of it is found afterwards. And personal data
-//! a visitor types is found nowhere the server keeps or shows text: the data dir, Redis, the
+//! a visitor (or an OpenAI-compatible client) types is found nowhere the server keeps or shows text: the data dir, Redis, the
 //! debug log, the exports, the agent feed and search, and `/metrics`; the contact details masked
 //! there are shown whole only to the agent who took the conversation over.
 
@@ -255,6 +255,12 @@ async fn personal_data_is_nowhere(backend: Backend) -> anyhow::Result<()> {
         .send(json!({"type": "message", "id": "q2", "text": format!("did you get my email {}?", TYPED[3])}))
         .await?;
     while visitor.next_frame(std::time::Duration::from_secs(30)).await?["type"] != "ack" {}
+
+    // The same data through the OpenAI-compatible API (answered, never stored).
+    let (status, completion) = ApiClient::new(server.addr, Some(ANA_KEY))
+        .post("/v1/chat/completions", json!({"messages": [{"role": "user", "content": typed}]}))
+        .await?;
+    assert_eq!(status, 200, "{completion}");
 
     let mut fed = String::new();
     while let Ok(frame) = feed.next_frame(std::time::Duration::from_millis(500)).await {
