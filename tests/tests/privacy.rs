@@ -1,8 +1,9 @@
 //! A visitor's data, end to end: an admin exports everything held about one visitor as JSON,
-//! then deletes it from every structure; nothing of it is found afterwards. And personal data
-//! a visitor (or an OpenAI-compatible client) types is found nowhere the server keeps or shows text: the data dir, Redis, the
-//! debug log, the exports, the agent feed and search, and `/metrics`; the contact details masked
-//! there are shown whole only to the agent who took the conversation over.
+//! then deletes it from every structure; nothing of it is found afterwards. And personal data a
+//! visitor (or an OpenAI-compatible client) types is found nowhere the server keeps or shows
+//! text: the data dir, Redis, the debug log, the exports, the agent feed and search, and
+//! `/metrics`; the contact details masked there are shown whole only to the agent who took the
+//! conversation over.
 
 use std::path::Path;
 
