@@ -107,6 +107,9 @@ pub struct Metrics {
     status_changes: [AtomicU64; Transition::LABELS.len()],
     /// Generated answers replaced for stating what their sources lack, by the fact's kind.
     unfaithful: [AtomicU64; FactKind::ALL.len()],
+    /// Faithful generated answers followed by the curated answer for leaving out what their
+    /// passage says.
+    incomplete: AtomicU64,
     /// From the visitor's message to the first piece of the answer.
     pub time_to_first_token: Histogram,
     /// Between two pieces of a generated answer.
@@ -160,6 +163,16 @@ impl Metrics {
         if let Some(index) = FactKind::ALL.iter().position(|k| *k == kind) {
             self.unfaithful[index].fetch_add(1, Ordering::Relaxed);
         }
+    }
+
+    /// Counts a faithful answer followed by the curated one for leaving out its passage.
+    pub fn incomplete(&self) {
+        self.incomplete.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// How many faithful answers the curated one followed for leaving out their passage.
+    pub fn incomplete_answers(&self) -> u64 {
+        self.incomplete.load(Ordering::Relaxed)
     }
 
     /// How many answers were replaced for a fact of `kind`.
@@ -229,6 +242,14 @@ impl Metrics {
                 count.load(Ordering::Relaxed)
             );
         }
+        let _ = writeln!(
+            out,
+            "# HELP frontdesk_incomplete_answers_total Faithful generated answers followed by the curated \
+             answer for leaving out what their passage says.\n\
+             # TYPE frontdesk_incomplete_answers_total counter\n\
+             frontdesk_incomplete_answers_total {}",
+            self.incomplete.load(Ordering::Relaxed)
+        );
         let _ = writeln!(
             out,
             "# HELP frontdesk_generations_in_flight Generations running or queued in the engine.\n\

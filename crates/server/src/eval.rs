@@ -325,6 +325,11 @@ pub struct AnswerReport {
     pub in_scope_declined: f64,
     /// Median time to the first piece of the answer.
     pub ttft_median_ms: u64,
+    /// Answers the model wrote.
+    pub generated: usize,
+    /// Of those, the ones the curated answer replaced the rest of or followed (an unsupported
+    /// fact, or too little of the passage said).
+    pub curated_after: usize,
     /// Lines describing each miss.
     pub misses: Vec<String>,
 }
@@ -339,9 +344,12 @@ pub async fn evaluate_answers(
         (0, 0, 0, 0, 0, 0);
     let mut ttfts = Vec::new();
     let mut misses = Vec::new();
+    let curated_before = curated_after(chat);
+    let mut generated = 0;
     for q in questions {
         let answer = ask(chat, &[], &q.question).await?;
         ttfts.push(answer.usage.ttft_ms);
+        generated += usize::from(answer.kind == frontdesk_core::chat::AnswerKind::Generated);
         let text = &answer.message.text;
         match &q.expected {
             None => {
@@ -376,8 +384,17 @@ pub async fn evaluate_answers(
         out_of_scope_declined: share(oos_declined, oos),
         in_scope_declined: share(in_declined, in_scope),
         ttft_median_ms: ttfts.get(ttfts.len() / 2).copied().unwrap_or_default(),
+        generated,
+        curated_after: usize::try_from(curated_after(chat) - curated_before).unwrap_or(usize::MAX),
         misses,
     })
+}
+
+/// Generated answers the curated answer replaced or followed so far.
+fn curated_after(chat: &ChatService) -> u64 {
+    let metrics = chat.metrics();
+    frontdesk_core::chat::faithful::FactKind::ALL.iter().map(|k| metrics.unfaithful_answers(*k)).sum::<u64>()
+        + metrics.incomplete_answers()
 }
 
 /// Asks `question` after the `earlier` messages, storing nothing.
@@ -404,10 +421,13 @@ pub async fn evaluate_dialogue_answers(
     let (mut scored, mut with_facts, mut turns, mut declined) = (0, 0, 0, 0);
     let mut ttfts = Vec::new();
     let mut misses = Vec::new();
+    let curated_before = curated_after(chat);
+    let mut generated = 0;
     for dialogue in dialogues {
         let mut earlier: Vec<Message> = Vec::new();
         for (i, turn) in dialogue.iter().enumerate() {
             let answer = ask(chat, &earlier, &turn.question).await?;
+            generated += usize::from(answer.kind == frontdesk_core::chat::AnswerKind::Generated);
             earlier.push(Message::new(Role::Visitor, turn.question.clone()));
             earlier.push(answer.message.clone());
             if i == 0 || turn.expected.is_none() {
@@ -439,6 +459,8 @@ pub async fn evaluate_dialogue_answers(
         out_of_scope_declined: 0.0,
         in_scope_declined: share(declined, turns),
         ttft_median_ms: ttfts.get(ttfts.len() / 2).copied().unwrap_or_default(),
+        generated,
+        curated_after: usize::try_from(curated_after(chat) - curated_before).unwrap_or(usize::MAX),
         misses,
     })
 }
@@ -603,18 +625,25 @@ pub fn render_answers(what: &str, reports: &[AnswerReport], verbose: bool) -> St
     let _ = writeln!(out, "\nanswers ({what} asked through the chat, the model included):");
     let _ = writeln!(
         out,
-        "  {:<11} {:>10} {:>22} {:>26} {:>14}",
-        "mode", "key facts", "out-of-scope declined", "in-scope wrongly declined", "ttft p50 ms"
+        "  {:<11} {:>10} {:>22} {:>26} {:>14} {:>18}",
+        "mode",
+        "key facts",
+        "out-of-scope declined",
+        "in-scope wrongly declined",
+        "ttft p50 ms",
+        "generated (+curated)"
     );
     for r in reports {
         let _ = writeln!(
             out,
-            "  {:<11} {:>10.3} {:>22.3} {:>26.3} {:>14}",
+            "  {:<11} {:>10.3} {:>22.3} {:>26.3} {:>14} {:>11} ({:>4})",
             r.mode.as_str(),
             r.key_facts,
             r.out_of_scope_declined,
             r.in_scope_declined,
-            r.ttft_median_ms
+            r.ttft_median_ms,
+            r.generated,
+            r.curated_after
         );
     }
     if verbose {

@@ -330,6 +330,28 @@ pub fn support(answer: &str, evidence: &Evidence) -> (f32, usize) {
     (share, words.len())
 }
 
+/// The least share of its passage's content words a finished answer must cover: below it the
+/// answer says too little of what the FAQ says (see [`incomplete`]).
+pub const MIN_COVERAGE: f32 = 0.25;
+
+/// Whether a finished, faithful answer leaves out what its passage is about: it covers less
+/// than `min_coverage` of the passage's content words (by stem), or the passage states figures
+/// (a price, a duration, a count) and the answer names none of them.
+pub fn incomplete(answer: &str, passage: &str, min_coverage: f32) -> bool {
+    let passage_words = super::citations::content_words(passage);
+    if passage_words.is_empty() {
+        return false;
+    }
+    let answer_stems: HashSet<String> =
+        super::citations::content_words(answer).iter().map(|w| stem(w)).collect();
+    let covered = passage_words.iter().filter(|w| answer_stems.contains(&stem(w))).count();
+    #[allow(clippy::cast_precision_loss)]
+    let coverage = covered as f32 / passage_words.len() as f32;
+    let figures: HashSet<String> = numbers_in(&passage.to_lowercase()).into_iter().collect();
+    let named = numbers_in(&answer.to_lowercase()).iter().any(|n| figures.contains(n));
+    coverage < min_coverage || (!figures.is_empty() && !named)
+}
+
 /// Checks a whole answer: its first unsupported fact, or its wording when too little of it
 /// occurs in the evidence.
 pub fn check(answer: &str, evidence: &Evidence) -> Option<Unsupported> {
@@ -458,5 +480,27 @@ mod tests {
             numbers_in("20,000 mah, €4,90, 1.100 lumens, 3-5 days, 4.90"),
             ["20000", "4.90", "1.100", "3", "5", "4.90"]
         );
+    }
+
+    #[test]
+    fn an_answer_is_incomplete_without_its_passages_figures_or_most_of_its_words() {
+        let passage = "Standard delivery takes 2 to 4 working days and costs 4.90 euros; orders over 50 euros ship free.";
+        assert!(!incomplete(
+            "Delivery takes 2 to 4 working days and costs 4.90 euros.",
+            passage,
+            MIN_COVERAGE
+        ));
+        assert!(
+            incomplete("Delivery is quick and cheap.", passage, MIN_COVERAGE),
+            "no figure of the passage"
+        );
+        let wordy = "You can return any item within the return period, unworn, in its box, with the receipt.";
+        assert!(incomplete("Yes.", wordy, MIN_COVERAGE), "too little of the passage");
+        assert!(!incomplete(
+            "Yes, any item can be returned unworn, in its box, with the receipt.",
+            wordy,
+            MIN_COVERAGE
+        ));
+        assert!(!incomplete("Anything.", "", MIN_COVERAGE), "no passage, nothing to leave out");
     }
 }

@@ -18,7 +18,7 @@ use crate::{Error, Result};
 use super::citations::sources_used;
 use super::context::with_context;
 use super::events::{emit, TurnEvent, TurnEvents};
-use super::faithful::{Checker, Evidence, Unsupported};
+use super::faithful::{incomplete, Checker, Evidence, Unsupported, MIN_COVERAGE};
 use super::followup::earlier_questions;
 use super::respond::curated_answer;
 use super::ChatService;
@@ -112,6 +112,12 @@ impl ChatService {
             };
             out.show(&self.metrics, &text, guarded.min(checked), finished).await?;
             if finished {
+                // Faithful, but it may say too little of what its passage says: the curated
+                // answer then follows it.
+                let best = used.first().map(|p| p.body.as_str()).unwrap_or_default();
+                if self.config.check_facts && !best.is_empty() && incomplete(&text, best, MIN_COVERAGE) {
+                    replaced = Some(Replaced::Incomplete);
+                }
                 break;
             }
         }
@@ -125,6 +131,13 @@ impl ChatService {
                 out.usage.prompt_tokens = u32::try_from(prompt_tokens).unwrap_or(u32::MAX);
             }
             match &why {
+                Replaced::Incomplete => {
+                    self.metrics.incomplete();
+                    tracing::info!(
+                        message_id,
+                        "the answer left out what its passage says; the curated answer follows it"
+                    );
+                }
                 Replaced::Leak => {
                     tracing::warn!(
                         message_id,
@@ -230,6 +243,8 @@ enum Replaced {
     Leak,
     /// It stated a fact its sources lack.
     Unfaithful(Unsupported),
+    /// It was faithful but left out what its passage says.
+    Incomplete,
 }
 
 /// What to add after `shown` so that a new paragraph begins: nothing at the start or after a

@@ -484,12 +484,24 @@ async fn personal_data_is_kept_as_the_policy_says_and_never_reaches_the_model() 
 
 #[tokio::test]
 async fn the_visitor_sees_their_own_address_where_the_model_wrote_its_placeholder() {
-    let pieces = vec!["We will ", "write to ", "[em", "ail 1]", " about ", "[card ", "1] today."];
+    let pieces = vec![
+        "Returns are accepted within 30 days. ",
+        "We will ",
+        "write to ",
+        "[em",
+        "ail 1]",
+        " about ",
+        "[card ",
+        "1].",
+    ];
     let h = harness(AnswerMode::Generative, 1.0, pieces).await;
     let frames =
         run_turn(&h, "q1", "card 4111 1111 1111 1111 was charged twice, I am jo.park@example.com").await;
     let streamed: String = tokens(&frames).concat();
-    assert_eq!(streamed, "We will write to jo.park@example.com about [card 1] today.");
+    assert_eq!(
+        streamed,
+        "Returns are accepted within 30 days. We will write to jo.park@example.com about [card 1]."
+    );
     // The placeholder's start waited for its end: the address arrives whole, in one piece.
     assert!(tokens(&frames).iter().any(|t| t.contains("jo.park@example.com")), "{:?}", tokens(&frames));
     let TurnEvent::Done(FinishedAnswer { text, .. }) = done(&frames) else { unreachable!() };
@@ -497,7 +509,19 @@ async fn the_visitor_sees_their_own_address_where_the_model_wrote_its_placeholde
     let stored = h.store.list_messages("c1").await.expect("list");
     let answer = stored.iter().find(|m| m.role == Role::Assistant).expect("an answer");
     assert_eq!(
-        answer.text, "We will write to [email 1] about [card 1] today.",
+        answer.text, "Returns are accepted within 30 days. We will write to [email 1] about [card 1].",
         "the store keeps the placeholder"
     );
+}
+
+#[tokio::test]
+async fn a_faithful_answer_that_leaves_out_its_passage_is_followed_by_the_curated_answer() {
+    // True to the passage, but without its figure: the visitor also gets what the FAQ says.
+    let h = harness(AnswerMode::Generative, 1.0, vec!["Yes, ", "returns ", "are accepted."]).await;
+    let frames = run_turn(&h, "q1", "can I return things").await;
+    let TurnEvent::Done(FinishedAnswer { text, .. }) = done(&frames) else { unreachable!() };
+    assert_eq!(text, &format!("Yes, returns are accepted.\n\n{}", curated_answer(&passage(1.0))));
+    assert_eq!(tokens(&frames).concat(), *text, "done repeats what was streamed");
+    assert_eq!(h.chat.metrics().incomplete_answers(), 1);
+    assert!(h.chat.metrics().render(0).contains("frontdesk_incomplete_answers_total 1"));
 }
