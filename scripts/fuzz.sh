@@ -17,7 +17,7 @@ seconds=${1:-60}
 shift || true
 targets=("$@")
 if [[ ${#targets[@]} -eq 0 ]]; then
-  targets=(client_frame multipart token config markdown html csv json text pdf)
+  targets=(client_frame multipart token config markdown html csv json text pdf privacy)
 fi
 
 cd fuzz

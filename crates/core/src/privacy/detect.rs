@@ -534,7 +534,10 @@ pub fn ips(text: &str) -> Vec<Range<usize>> {
             }
             let candidate = text[i..end].trim_end_matches('.');
             let colons = candidate.bytes().filter(|b| *b == b':').count();
+            // Two groups at least: "::" and "::1" name no machine of anyone's.
+            let groups = candidate.split(':').filter(|g| !g.is_empty()).count();
             if colons >= 2
+                && groups >= 2
                 && (end == bytes.len() || !is_word(bytes[end]))
                 && candidate.parse::<std::net::Ipv6Addr>().is_ok()
             {
@@ -662,7 +665,9 @@ pub fn secrets(text: &str) -> Vec<Range<usize>> {
                 let token = skipped[..token_len].trim_end_matches(['.', ':']);
                 let secret_like = token.chars().any(|c| c.is_ascii_digit() || c.is_ascii_punctuation())
                     || (token.chars().any(char::is_uppercase) && token.chars().any(char::is_lowercase));
-                let plausible = token.chars().count() >= 4
+                // A placeholder written before ("password: [secret 1]") is no secret.
+                let plausible = !token.contains('[')
+                    && token.chars().count() >= 4
                     && !NOT_SECRETS.contains(&token.to_lowercase().as_str())
                     && (lead || secret_like);
                 if plausible {
