@@ -39,7 +39,7 @@ use tantivy::tokenizer::{Language, LowerCaser, RemoveLongFilter, Stemmer, StopWo
 use tantivy::{doc, Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term};
 use tantivy::{DocAddress, Searcher};
 
-use crate::embed::{self, Embedder};
+use crate::embed::{self, Embedder, QueryBatcher};
 use crate::parse::{parse_document, FaqEntry};
 use crate::RetrievalError;
 
@@ -141,6 +141,8 @@ struct Inner {
     writer: Mutex<IndexWriter>,
     fields: Fields,
     embedder: Option<Arc<Embedder>>,
+    /// Embeds the searches' queries, those that arrive together in one batch.
+    queries: Option<QueryBatcher>,
     /// The entries' embeddings, loaded from the index after each commit, with the searcher
     /// they were read from so keyword and semantic hits address the same documents.
     vectors: RwLock<Arc<VectorTable>>,
@@ -237,6 +239,7 @@ impl FaqIndex {
         let writer = index.writer_with_num_threads(1, WRITER_MEMORY_BYTES)?;
         let reader: IndexReader = index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into()?;
         let vectors = RwLock::new(Arc::new(VectorTable::load(reader.searcher(), fields.vector)?));
+        let queries = embedder.as_ref().map(|e| QueryBatcher::new(Arc::clone(e))).transpose()?;
         Ok(Self {
             inner: Arc::new(Inner {
                 dir: dir.to_owned(),
@@ -244,6 +247,7 @@ impl FaqIndex {
                 writer: Mutex::new(writer),
                 fields,
                 embedder,
+                queries,
                 vectors,
             }),
         })
@@ -423,10 +427,8 @@ impl FaqIndex {
                 add(rank, address, score);
             }
         }
-        let query_vector = match &self.inner.embedder {
-            Some(embedder) if !table.addresses.is_empty() && !mostly_cjk(query) => {
-                embedder.embed(&[query])?.pop()
-            }
+        let query_vector = match &self.inner.queries {
+            Some(queries) if !table.addresses.is_empty() && !mostly_cjk(query) => Some(queries.embed(query)?),
             _ => None,
         };
         if let Some(vector) = &query_vector {
