@@ -138,14 +138,44 @@ const QUERY_BATCH: usize = 64;
 /// Searches waiting for their query's embedding at most; more wait to be queued.
 const QUERY_QUEUE: usize = 256;
 
+/// Recent queries whose embeddings are kept: the most common questions come again and again.
+const QUERY_CACHE: usize = 1_024;
+
 type QueryJob = (String, std::sync::mpsc::SyncSender<Result<Vec<f32>, String>>);
 
 /// Query embeddings computed together: one thread embeds, and the queries that arrive while it
 /// embeds one batch go into the next as one batch. On two cores a batch of 16 short questions
 /// takes about 7.5 ms a question against 17 ms one at a time, so visitors asking at once wait
-/// for each other far less; a query that arrives alone is embedded alone, at once.
+/// for each other far less; a query that arrives alone is embedded alone, at once. The
+/// latest queries' embeddings are kept (exact text; the search gets questions with personal
+/// data already replaced), so a repeated question skips the model.
 pub struct QueryBatcher {
     jobs: std::sync::mpsc::SyncSender<QueryJob>,
+    cache: std::sync::Mutex<QueryCache>,
+    /// Queries the model embedded (not served from the cache).
+    computed: std::sync::atomic::AtomicU64,
+}
+
+/// Embeddings of recent queries, the oldest dropped first.
+#[derive(Default)]
+struct QueryCache {
+    vectors: std::collections::HashMap<String, Vec<f32>>,
+    order: std::collections::VecDeque<String>,
+}
+
+impl QueryCache {
+    fn put(&mut self, query: &str, vector: &[f32]) {
+        if self.vectors.contains_key(query) {
+            return;
+        }
+        if self.order.len() >= QUERY_CACHE {
+            if let Some(oldest) = self.order.pop_front() {
+                self.vectors.remove(&oldest);
+            }
+        }
+        self.order.push_back(query.to_owned());
+        self.vectors.insert(query.to_owned(), vector.to_vec());
+    }
 }
 
 impl std::fmt::Debug for QueryBatcher {
@@ -185,19 +215,31 @@ impl QueryBatcher {
                 }
             })
             .map_err(|e| RetrievalError::Embedding(format!("cannot start the query embedder: {e}")))?;
-        Ok(Self { jobs })
+        Ok(Self { jobs, cache: std::sync::Mutex::default(), computed: std::sync::atomic::AtomicU64::new(0) })
     }
 
-    /// The embedding of `query` (blocking: waits for its batch).
+    /// Queries the model embedded so far (those not served from the cache).
+    pub fn computed(&self) -> u64 {
+        self.computed.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// The embedding of `query` (blocking: waits for its batch, unless it was asked lately).
     pub fn embed(&self, query: &str) -> Result<Vec<f32>, RetrievalError> {
+        let cache = || self.cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(vector) = cache().vectors.get(query) {
+            return Ok(vector.clone());
+        }
+        self.computed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let (reply, answer) = std::sync::mpsc::sync_channel(1);
         self.jobs
             .send((query.to_owned(), reply))
             .map_err(|_| RetrievalError::Embedding("the query embedder stopped".into()))?;
-        answer
+        let vector = answer
             .recv()
             .map_err(|_| RetrievalError::Embedding("the query embedder stopped".into()))?
-            .map_err(RetrievalError::Embedding)
+            .map_err(RetrievalError::Embedding)?;
+        cache().put(query, &vector);
+        Ok(vector)
     }
 }
 
@@ -265,5 +307,9 @@ pub(crate) mod tests {
             let alone = embedder.embed(&[question.as_str()]).expect("embed").remove(0);
             assert!(dot(&alone, vector) > 0.999, "{question}");
         }
+        // A repeated question is served from the cache, the same vector.
+        assert_eq!(batcher.computed(), 12);
+        assert_eq!(&batcher.embed(&questions[3]).expect("embedded"), &together[3]);
+        assert_eq!(batcher.computed(), 12, "not embedded again");
     }
 }
