@@ -255,7 +255,7 @@ def main():
         message = template.format(*(v for _, v in values))
         labels = " || ".join(f"{k}={v}" for k, v in values)
         lines.append(f"{message}\t{labels}")
-    for _ in range(260):
+    for _ in range(300):
         lines.append(f"{R.choice(NEGATIVE)()}\t")
     R.shuffle(lines)
     print("# message<TAB>labels (kind=value joined by ' || '); made by scripts/make-pii-set.py")
