@@ -34,8 +34,9 @@ pub(crate) fn curated_answer(best: &Passage) -> String {
     format!("Here is what our FAQ says about \u{201c}{}\u{201d}:\n\n{}", best.title.trim(), best.body.trim())
 }
 
-/// The conversation a question is asked in: the messages before it (the question itself may
-/// be the last) and, when the answer is to be stored, the conversation's id.
+/// The conversation a question is asked in: the messages before it (never the question
+/// itself, which goes into the prompt separately) and, when the answer is to be stored, the
+/// conversation's id.
 #[derive(Clone, Copy)]
 pub(crate) struct Thread<'a> {
     pub stored_in: Option<&'a str>,

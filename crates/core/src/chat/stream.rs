@@ -9,7 +9,7 @@ use std::time::Instant;
 use crate::generate::{GenerationEvent, GenerationRequest};
 use crate::guard::{Verdict, LEAK_REPLY};
 use crate::metrics::Metrics;
-use crate::model::{Message, Role, Source, Usage};
+use crate::model::{Message, Source, Usage};
 use crate::privacy::Fill;
 use crate::prompt::{build_prompt, estimate_tokens, BuiltPrompt};
 use crate::retrieve::Passage;
@@ -38,11 +38,6 @@ impl ChatService {
         events: &TurnEvents,
         fill: &Fill,
     ) -> Result<(String, Vec<Source>, Usage)> {
-        // The question is the last stored message; it goes in separately.
-        let history = match history.split_last() {
-            Some((last, earlier)) if last.role == Role::Visitor && last.text == question => earlier,
-            _ => history,
-        };
         let confident: Vec<Passage> = passages
             .iter()
             .filter(|p| p.confidence >= self.config.decline_below)
