@@ -19,13 +19,15 @@
       title: "Support", greeting: "Hi! How can we help you today?", placeholder: "Type your question…", send: "Send",
       person: "Talk to a person", waiting: "Waiting for a person to join…", agent: "A support agent has joined", closed: "This conversation has ended",
       sources: "Sources", open: "Open chat", close: "Close", offline: "Reconnecting…", typing: "The assistant is typing",
-      up: "Helpful", down: "Not helpful", you: "You", assistant: "Assistant", earlier: "Earlier messages"
+      up: "Helpful", down: "Not helpful", you: "You", assistant: "Assistant", earlier: "Earlier messages",
+      picks: "Recommended for you", view: "View"
     },
     zh: {
       title: "在线客服", greeting: "您好！有什么可以帮您？", placeholder: "输入您的问题…", send: "发送",
       person: "转人工", waiting: "正在为您转接人工客服…", agent: "客服已接入", closed: "对话已结束",
       sources: "来源", open: "打开聊天", close: "关闭", offline: "正在重新连接…", typing: "正在输入",
-      up: "有帮助", down: "没有帮助", you: "您", assistant: "助手", earlier: "更早的消息"
+      up: "有帮助", down: "没有帮助", you: "您", assistant: "助手", earlier: "更早的消息",
+      picks: "为您推荐", view: "查看"
     }
   };
   var config = { color: "#2456d6", position: "right", locale: (document.documentElement.lang || navigator.language || "en").toLowerCase() };
@@ -60,6 +62,9 @@
     ".visitor{align-self:flex-end;background:var(--c);color:#fff;white-space:pre-wrap}.assistant,.agent{align-self:flex-start;background:#fff;border:1px solid #e1e3e8}" +
     ".agent{border-color:#f0b429}.who{font-size:11px;color:#8a5a00;margin-bottom:2px}.system{align-self:center;color:#666;font-size:12px}" +
     ".src{margin-top:6px;font-size:12px;color:#555}.src a{color:var(--c)}.fb{margin-top:4px}.fb button{background:none;border:0;cursor:pointer;font-size:15px;color:#666;opacity:.6;padding:2px}.fb button[aria-pressed=true]{opacity:1;color:var(--c)}" +
+    ".cards{list-style:none;display:flex;flex-direction:column;gap:6px;margin-top:8px}.card{display:flex;gap:8px;align-items:center;border:1px solid #e1e3e8;border-radius:10px;padding:6px}" +
+    ".card img{width:48px;height:48px;object-fit:cover;border-radius:6px;flex:none;background:#eee}.card div{flex:1;min-width:0}.card b{display:block;font-weight:600}.card .pr{font-size:12px;color:#444}" +
+    ".card .why{font-size:12px;color:#555;overflow:hidden;display:-webkit-box;-webkit-line-clamp:2;-webkit-box-orient:vertical}.card a{flex:none;background:var(--c);color:#fff;border-radius:8px;padding:4px 10px;text-decoration:none;font-size:13px}" +
     ".earlier{display:block;margin:4px auto;background:none;border:1px solid #ccc;border-radius:12px;padding:2px 10px;cursor:pointer;font-size:12px;color:#555}" +
     ".typing{align-self:flex-start;display:flex;gap:4px;padding:10px 12px;background:#fff;border:1px solid #e1e3e8;border-radius:12px}.typing i{width:6px;height:6px;border-radius:50%;background:#999;animation:fd 1s infinite}.typing i+i{animation-delay:.2s}.typing i+i+i{animation-delay:.4s}@keyframes fd{50%{opacity:.2}}" +
     "form{display:flex;gap:6px;padding:10px;border-top:1px solid #e1e3e8;background:#fff}" +
@@ -242,6 +247,34 @@
     });
     bubble.appendChild(box);
   }
+  // Recommended items as cards: picture, name, price, the reason, and a link through the
+  // server's counted redirect. Every field goes in as text.
+  function cardsOf(bubble, cards) {
+    if (!cards || !cards.length || bubble.querySelector(".cards")) return;
+    var list = el("ul", "cards");
+    list.setAttribute("aria-label", T.picks);
+    cards.forEach(function (c) {
+      var item = el("li", "card");
+      if (c.image_url && /^https:\/\//i.test(c.image_url)) {
+        var img = el("img");
+        img.src = c.image_url;
+        img.alt = "";
+        img.loading = "lazy";
+        img.onerror = function () { img.remove(); };
+        item.appendChild(img);
+      }
+      var text = el("div");
+      text.append(el("b", null, c.name), el("span", "pr", c.price), el("span", "why", c.reason));
+      var link = el("a", null, T.view);
+      link.href = new URL(c.href, base).href;
+      link.target = "_blank";
+      link.rel = "noopener";
+      link.setAttribute("aria-label", T.view + ": " + c.name);
+      item.append(text, link);
+      list.appendChild(item);
+    });
+    bubble.appendChild(list);
+  }
   function feedbackOf(bubble, id, given) {
     if (bubble.querySelector(".fb")) return;
     var box = el("div", "fb");
@@ -272,7 +305,7 @@
   }
   function render(m) {
     var b = bubble(m.role, m.text, m.id, m.agent);
-    if (m.role === "assistant") { sourcesOf(b, m.sources); feedbackOf(b, m.id, m.feedback && m.feedback.value); }
+    if (m.role === "assistant") { sourcesOf(b, m.sources); cardsOf(b, m.cards); feedbackOf(b, m.id, m.feedback && m.feedback.value); }
     return b;
   }
   // A long conversation resumes with its newest messages; this button fetches older pages.
@@ -306,6 +339,12 @@
   // together (and can be exported or deleted together); the first hello goes without one.
   var VISITOR_KEY = "frontdesk:visitor:" + base.host;
   function visitorId() { return stored("localStorage", VISITOR_KEY) || undefined; }
+  // Catalogue items the visitor looked at (Frontdesk.track), the latest few per browser: sent
+  // with hello, and as they happen while the chat is connected.
+  var VIEWED_KEY = "frontdesk:viewed:" + base.host;
+  function viewedItems() {
+    try { var v = JSON.parse(stored("localStorage", VIEWED_KEY) || "[]"); return Array.isArray(v) ? v.slice(-20).map(String) : []; } catch (e) { return []; }
+  }
   function connect() {
     var url = (base.protocol === "https:" ? "wss://" : "ws://") + base.host + "/v1/ws";
     ws = new WebSocket(url);
@@ -314,7 +353,7 @@
       // Heartbeat: the server closes sockets silent for two minutes.
       clearInterval(heartbeat);
       heartbeat = setInterval(function () { if (ws && ws.readyState === 1) ws.send('{"type":"ping"}'); }, 30000);
-      var hello = { type: "hello", locale: config.locale, page: location.origin + location.pathname, visitor: { id: visitorId(), attributes: Frontdesk.__attributes } };
+      var hello = { type: "hello", locale: config.locale, page: location.origin + location.pathname, visitor: { id: visitorId(), attributes: Frontdesk.__attributes, viewed: viewedItems() } };
       var token = stored("localStorage", STORE_KEY);
       if (token) hello.token = token;
       ws.send(JSON.stringify(hello));
@@ -358,6 +397,7 @@
         var d = bubbles[f.message_id] || bubble("assistant", "", f.message_id);
         setText(d, f.text);
         sourcesOf(d, f.sources);
+        cardsOf(d, f.cards);
         feedbackOf(d, f.message_id);
         announce(T.assistant + ": " + f.text);
         scroll();
@@ -421,6 +461,15 @@
     identify: function (attributes) {
       if (!attributes || typeof attributes !== "object") throw new TypeError("Frontdesk.identify expects an object");
       Object.keys(attributes).forEach(function (k) { Frontdesk.__attributes[k] = String(attributes[k]); });
+    },
+    // What the visitor does on the site: track("viewed", {id: "nova-15"}) for a catalogue item
+    // page, so recommendations favour what they looked at and agents see it.
+    track: function (event, data) {
+      if (event !== "viewed" || !data || !data.id) throw new TypeError('Frontdesk.track expects ("viewed", {id})');
+      var id = String(data.id).slice(0, 64), list = viewedItems().filter(function (x) { return x !== id; });
+      list.push(id);
+      store("localStorage", VIEWED_KEY, JSON.stringify(list.slice(-20)));
+      if (ws && ws.readyState === 1) ws.send(JSON.stringify({ type: "track", event: "viewed", id: id }));
     }
   };
   applyConfig();

@@ -18,6 +18,7 @@
 //! - `testing` (feature `testing`): in-memory doubles of the three backends for unit tests.
 //! - [`error::Error`] and [`error::ErrorCode`]: one error type whose code decides what a client sees.
 
+pub mod catalog;
 pub mod chat;
 pub mod documents;
 pub mod error;

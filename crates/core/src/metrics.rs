@@ -68,11 +68,20 @@ pub enum TurnOutcome {
     Duplicate,
     /// The turn failed (busy model, store down, timeout).
     Failed,
+    /// Items of the catalogue were recommended, with cards.
+    Recommended,
 }
 
 impl TurnOutcome {
-    const ALL: [Self; 6] =
-        [Self::Generated, Self::Extractive, Self::Declined, Self::Silent, Self::Duplicate, Self::Failed];
+    const ALL: [Self; 7] = [
+        Self::Generated,
+        Self::Extractive,
+        Self::Declined,
+        Self::Silent,
+        Self::Duplicate,
+        Self::Failed,
+        Self::Recommended,
+    ];
 
     fn label(self) -> &'static str {
         match self {
@@ -82,6 +91,7 @@ impl TurnOutcome {
             Self::Silent => "silent",
             Self::Duplicate => "duplicate",
             Self::Failed => "failed",
+            Self::Recommended => "recommended",
         }
     }
 }
@@ -100,7 +110,11 @@ pub enum HandoffReason {
 pub struct Metrics {
     visitor_sockets: AtomicI64,
     agent_sockets: AtomicI64,
-    turns: [AtomicU64; 6],
+    turns: [AtomicU64; 7],
+    /// Catalogue items shown as cards.
+    cards_shown: AtomicU64,
+    /// Cards followed through `/r/{card}`.
+    card_clicks: AtomicU64,
     handoffs_requested: AtomicU64,
     handoffs_no_answer: AtomicU64,
     /// By transition, in the order of [`Transition::LABELS`].
@@ -127,6 +141,16 @@ impl Metrics {
     /// An agent's feed opened (`+1`) or closed (`-1`).
     pub fn agent_socket(&self, delta: i64) {
         self.agent_sockets.fetch_add(delta, Ordering::Relaxed);
+    }
+
+    /// Counts cards shown in an answer.
+    pub fn cards_shown(&self, cards: usize) {
+        self.cards_shown.fetch_add(cards as u64, Ordering::Relaxed);
+    }
+
+    /// Counts a card followed.
+    pub fn card_clicked(&self) {
+        self.card_clicks.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Counts a finished turn.
@@ -249,6 +273,17 @@ impl Metrics {
              # TYPE frontdesk_incomplete_answers_total counter\n\
              frontdesk_incomplete_answers_total {}",
             self.incomplete.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP frontdesk_cards_shown_total Catalogue items recommended as cards.\n\
+             # TYPE frontdesk_cards_shown_total counter\n\
+             frontdesk_cards_shown_total {}\n\
+             # HELP frontdesk_card_clicks_total Cards followed through /r/{{card}}.\n\
+             # TYPE frontdesk_card_clicks_total counter\n\
+             frontdesk_card_clicks_total {}",
+            self.cards_shown.load(Ordering::Relaxed),
+            self.card_clicks.load(Ordering::Relaxed)
         );
         let _ = writeln!(
             out,

@@ -112,12 +112,41 @@ pub struct VisitorProfile {
     pub first_seen_ms: i64,
     /// Last seen, ms since the epoch.
     pub last_seen_ms: i64,
+    /// Catalogue items the visitor looked at on the site (`Frontdesk.track("viewed", {id})`),
+    /// most recent last, at most [`MAX_VIEWED`]. Storing a profile adds its items to those
+    /// kept.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub viewed: Vec<String>,
 }
+
+/// Most viewed items kept per visitor.
+pub const MAX_VIEWED: usize = 20;
 
 /// Most attributes kept per visitor.
 pub const MAX_ATTRIBUTES: usize = 20;
 
 impl VisitorProfile {
+    /// Records that the visitor looked at an item: moved to the end if seen before, the
+    /// oldest dropped past [`MAX_VIEWED`].
+    pub fn record_view(&mut self, item_id: &str) {
+        self.viewed.retain(|id| id != item_id);
+        self.viewed.push(item_id.to_owned());
+        let excess = self.viewed.len().saturating_sub(MAX_VIEWED);
+        self.viewed.drain(..excess);
+    }
+
+    /// Keeps what an earlier stored profile knew that this one does not: its first sighting
+    /// and the items viewed before this one's (the latest [`MAX_VIEWED`] of both).
+    pub fn keep_from(&mut self, earlier: &Self) {
+        self.first_seen_ms = earlier.first_seen_ms.min(self.first_seen_ms);
+        let mut viewed: Vec<String> =
+            earlier.viewed.iter().filter(|id| !self.viewed.contains(id)).cloned().collect();
+        viewed.append(&mut self.viewed);
+        let excess = viewed.len().saturating_sub(MAX_VIEWED);
+        viewed.drain(..excess);
+        self.viewed = viewed;
+    }
+
     /// Keeps the attributes within bounds: at most [`MAX_ATTRIBUTES`], keys of up to 40 and
     /// values of up to 200 characters, no empty keys or values.
     pub fn bounded_attributes(
@@ -207,6 +236,9 @@ pub struct Message {
     /// For assistant answers: the FAQ entries used.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub sources: Vec<Source>,
+    /// For assistant answers: the catalogue items recommended, as the widget shows them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cards: Vec<crate::catalog::Card>,
     /// The visitor's rating, for assistant answers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub feedback: Option<Feedback>,
@@ -229,6 +261,7 @@ impl Message {
             role,
             text: text.into(),
             sources: Vec::new(),
+            cards: Vec::new(),
             feedback: None,
             client_message_id: None,
             agent: None,

@@ -47,6 +47,10 @@ pub struct VisitorInfo {
     /// Free attributes (plan, interests, the product page viewed).
     #[serde(default)]
     pub attributes: BTreeMap<String, String>,
+    /// Catalogue items viewed on the site before the chat connected, oldest first (the widget
+    /// keeps the latest few per browser); later views come as `track` frames.
+    #[serde(default)]
+    pub viewed: Vec<String>,
 }
 
 /// A frame the widget sends.
@@ -91,6 +95,14 @@ pub enum ClientFrame {
     History {
         /// The `seq` of the oldest message the client has.
         before: u64,
+    },
+    /// Something the visitor did on the site (`Frontdesk.track`): `viewed` a catalogue item
+    /// `id`. Kept on the visitor's profile, used to rank recommendations and shown to agents.
+    Track {
+        /// What happened; `viewed` is the one event kept.
+        event: String,
+        /// The catalogue item's id.
+        id: String,
     },
     /// Keep-alive; answered by `pong`.
     Ping,
@@ -147,6 +159,9 @@ pub enum ServerFrame {
         text: String,
         /// The FAQ entries it used.
         sources: Vec<Source>,
+        /// The catalogue items recommended, as cards (absent when none).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        cards: Vec<crate::catalog::Card>,
         /// Token counts and time to first token.
         usage: Usage,
     },
@@ -268,6 +283,7 @@ mod tests {
                 url: None,
                 score: 1.5,
             }],
+            cards: Vec::new(),
             usage: Usage { prompt_tokens: 10, completion_tokens: 5, ttft_ms: 40 },
         };
         assert_eq!(
@@ -277,7 +293,29 @@ mod tests {
                 "sources": [{"document_id": "shipping.md", "entry_id": "shipping.md#delivery-time",
                              "title": "How long does delivery take?", "score": 1.5}],
                 "usage": {"prompt_tokens": 10, "completion_tokens": 5, "ttft_ms": 40}
-            })
+            }),
+            "no cards, no field"
+        );
+        let recommended = ServerFrame::Done {
+            message_id: "m2".into(),
+            text: "1. Nova 15 laptop (\u{20ac}749): Laptops".into(),
+            sources: Vec::new(),
+            cards: vec![crate::catalog::Card {
+                id: "nova-15".into(),
+                kind: crate::catalog::ItemKind::Product,
+                name: "Nova 15 laptop".into(),
+                price: "\u{20ac}749".into(),
+                image_url: Some("https://shop.example/img/nova-15.jpg".into()),
+                reason: "Laptops: 15-inch laptop for video editing.".into(),
+                href: "/r/nova-15".into(),
+            }],
+            usage: Usage::default(),
+        };
+        assert_eq!(
+            serde_json::to_value(&recommended).expect("serialises")["cards"],
+            json!([{"id": "nova-15", "kind": "product", "name": "Nova 15 laptop", "price": "\u{20ac}749",
+                    "image_url": "https://shop.example/img/nova-15.jpg",
+                    "reason": "Laptops: 15-inch laptop for video editing.", "href": "/r/nova-15"}])
         );
         assert_eq!(
             serde_json::to_value(ServerFrame::Token { message_id: "m1".into(), text: "Hi".into() })

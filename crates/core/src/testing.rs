@@ -135,8 +135,12 @@ impl SessionStore for MemoryStore {
     }
     async fn put_visitor(&self, profile: &VisitorProfile) -> Result<()> {
         let mut visitors = self.visitors.lock().expect("lock");
+        let mut profile = profile.clone();
+        if let Some(earlier) = visitors.iter().find(|v| v.id == profile.id) {
+            profile.keep_from(earlier);
+        }
         visitors.retain(|v| v.id != profile.id);
-        visitors.push(profile.clone());
+        visitors.push(profile);
         Ok(())
     }
     async fn get_visitor(&self, id: &str) -> Result<Option<VisitorProfile>> {

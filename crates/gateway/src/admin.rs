@@ -23,7 +23,8 @@ use crate::AppState;
 /// Largest upload, in bytes.
 pub const MAX_UPLOAD_BYTES: usize = 10 * 1024 * 1024;
 
-fn body(body: Result<Bytes, BytesRejection>) -> ApiResult<Bytes> {
+/// An upload's body, or the error for one too large or broken.
+pub(crate) fn body(body: Result<Bytes, BytesRejection>) -> ApiResult<Bytes> {
     body.map_err(|rejection| {
         if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
             ApiError(Error::TooLarge(format!("a document may have at most {} MiB", MAX_UPLOAD_BYTES >> 20)))
@@ -57,19 +58,28 @@ pub async fn upload(
     content: Result<Bytes, BytesRejection>,
 ) -> ApiResult<(StatusCode, Json<DocumentInfo>)> {
     let Query(params) = params?;
-    let content = body(content)?;
+    let (name, content) = named_file(&headers, params.name, body(content)?, "/api/v1/documents?name=faq.md")?;
+    store(&state, &name, content).await
+}
+
+/// An upload's file and its name: the multipart form's file part (its name unless `name`
+/// overrides it), or the raw body named by `name`; `example` shows how to name it.
+pub(crate) fn named_file(
+    headers: &HeaderMap,
+    name: Option<String>,
+    content: Bytes,
+    example: &str,
+) -> ApiResult<(String, Bytes)> {
     let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
     if content_type.to_ascii_lowercase().starts_with("multipart/form-data") {
         let file = crate::multipart::file_part(content_type, &content)?;
-        let name = params.name.unwrap_or(file.filename);
-        return store(&state, &name, content.slice_ref(file.content)).await;
+        let bytes = content.slice_ref(file.content);
+        return Ok((name.unwrap_or(file.filename), bytes));
     }
-    let name = params.name.ok_or_else(|| {
-        Error::BadRequest(
-            "name the document: POST /api/v1/documents?name=faq.md, or send a multipart form".into(),
-        )
+    let name = name.ok_or_else(|| {
+        Error::BadRequest(format!("name the file: POST {example}, or send a multipart form"))
     })?;
-    store(&state, &name, content).await
+    Ok((name, content))
 }
 
 /// `PUT /api/v1/documents/{name}` with the file as the body: adds or replaces it.
@@ -183,7 +193,8 @@ pub async fn export_visitor(
     let mut conversations = Vec::new();
     for conversation in store.conversations_of_visitor(&id).await? {
         let messages = store.list_messages(&conversation.id).await?;
-        conversations.push(crate::api::Transcript { conversation, messages });
+        // The profile, with the items viewed, is in the export once, beside the conversations.
+        conversations.push(crate::api::Transcript { conversation, messages, viewed: Vec::new() });
     }
     if profile.is_none() && conversations.is_empty() {
         return Err(Error::NotFound("visitor".into()).into());

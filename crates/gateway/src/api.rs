@@ -114,6 +114,22 @@ pub struct Transcript {
     pub conversation: Conversation,
     /// Its messages, oldest first.
     pub messages: Vec<Message>,
+    /// The catalogue items the visitor looked at on the site, most recent last.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub viewed: Vec<Viewed>,
+}
+
+/// A catalogue item a visitor looked at, as agents see it.
+#[derive(Debug, Serialize)]
+pub struct Viewed {
+    /// The item's id.
+    pub id: String,
+    /// Its name, when the catalogue still holds it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Its page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
 }
 
 async fn transcript(state: &AppState, id: &str) -> ApiResult<Transcript> {
@@ -121,7 +137,17 @@ async fn transcript(state: &AppState, id: &str) -> ApiResult<Transcript> {
     let conversation =
         store.get_conversation(id).await?.ok_or_else(|| Error::NotFound("conversation".into()))?;
     let messages = store.list_messages(id).await?;
-    Ok(Transcript { conversation, messages })
+    let profile = store.get_visitor(&conversation.visitor_id).await?.unwrap_or_default();
+    let catalogue = state.chat.catalogue().map(|c| c.current());
+    let viewed = profile
+        .viewed
+        .into_iter()
+        .map(|id| {
+            let item = catalogue.as_ref().and_then(|c| c.catalog.get(&id));
+            Viewed { name: item.map(|i| i.name.clone()), url: item.and_then(|i| i.url.clone()), id }
+        })
+        .collect();
+    Ok(Transcript { conversation, messages, viewed })
 }
 
 /// `GET /api/v1/conversations/{id}`

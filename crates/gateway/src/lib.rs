@@ -36,6 +36,7 @@ pub mod agent_ws;
 pub mod analytics;
 pub mod api;
 pub mod auth;
+pub mod catalog;
 pub mod export;
 pub mod limits;
 mod listener;
@@ -184,6 +185,8 @@ pub fn router(state: AppState) -> Router {
     let documents = Router::new()
         .route("/documents", get(admin::list).post(admin::upload))
         .route("/documents/{*id}", get(admin::get).put(admin::replace).delete(admin::delete))
+        .route("/catalog", get(catalog::list).post(catalog::upload))
+        .route("/catalog/{id}", get(catalog::get))
         .layer(DefaultBodyLimit::max(admin::MAX_UPLOAD_BYTES));
     let api = documents.merge(api);
     Router::new()
@@ -195,6 +198,7 @@ pub fn router(state: AppState) -> Router {
         .route("/staff.js", get(pages::staff_script))
         .route("/openapi.yaml", get(pages::openapi))
         .route("/v1/ws", get(visitor::upgrade))
+        .route("/r/{card}", get(catalog::follow_card))
         .route("/v1/models", get(openai::models))
         .route(
             "/v1/chat/completions",

@@ -146,12 +146,12 @@ pub async fn chat_completions(
     if !request.stream {
         let mut done = None;
         while let Some(frame) = incoming.recv().await {
-            if let TurnEvent::Done(FinishedAnswer { text, sources, usage, .. }) = frame {
-                done = Some((text, sources, usage));
+            if let TurnEvent::Done(FinishedAnswer { text, sources, cards, usage, .. }) = frame {
+                done = Some((text, sources, cards, usage));
             }
         }
         answer.await.map_err(|e| Error::Internal(format!("answer task failed: {e}")))??;
-        let (text, sources, usage) =
+        let (text, sources, cards, usage) =
             done.ok_or_else(|| Error::Internal("the answer ended without its text".into()))?;
         return Ok(Json(json!({
             "id": id,
@@ -165,11 +165,13 @@ pub async fn chat_completions(
                 "total_tokens": usage.prompt_tokens + usage.completion_tokens,
             },
             "sources": sources_json(&sources),
+            "cards": cards,
         }))
         .into_response());
     }
 
-    let chunk = move |delta: Value, finish: Option<&str>, sources: Option<Value>| {
+    // `extra`: fields added to the last chunk (the sources and the cards).
+    let chunk = move |delta: Value, finish: Option<&str>, extra: Option<Value>| {
         let mut chunk = json!({
             "id": id,
             "object": "chat.completion.chunk",
@@ -177,8 +179,10 @@ pub async fn chat_completions(
             "model": model,
             "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
         });
-        if let Some(sources) = sources {
-            chunk["sources"] = sources;
+        if let Some(Value::Object(extra)) = extra {
+            for (field, value) in extra {
+                chunk[field] = value;
+            }
         }
         Event::default().data(chunk.to_string())
     };
@@ -212,8 +216,9 @@ fn async_stream(
                         let event = chunk(json!({"content": text}), None, None);
                         return Some((Ok(event), (incoming, answer, chunk, Step::Streaming)));
                     }
-                    Some(TurnEvent::Done(FinishedAnswer { sources, .. })) => {
-                        let event = chunk(json!({}), Some("stop"), Some(sources_json(&sources)));
+                    Some(TurnEvent::Done(FinishedAnswer { sources, cards, .. })) => {
+                        let extra = json!({"sources": sources_json(&sources), "cards": cards});
+                        let event = chunk(json!({}), Some("stop"), Some(extra));
                         return Some((Ok(event), (incoming, answer, chunk, Step::Finished)));
                     }
                     Some(_) => continue,

@@ -229,6 +229,18 @@ async fn start_or_resume(
         attributes: VisitorProfile::bounded_attributes(&visitor.attributes),
         first_seen_ms: now,
         last_seen_ms: now,
+        viewed: Vec::new(),
+    };
+    let profile = |visitor_id: &str| {
+        let mut profile = profile(visitor_id);
+        for id in visitor
+            .viewed
+            .iter()
+            .filter(|id| !id.is_empty() && id.len() <= frontdesk_core::catalog::MAX_ITEM_ID)
+        {
+            profile.record_view(id);
+        }
+        profile
     };
     if let Some(conversation) = resumed {
         store.put_visitor(&profile(&conversation.visitor_id)).await?;
@@ -269,6 +281,31 @@ async fn keep(state: &AppState, opened: &mut Opened, status: ConversationStatus)
     tracing::info!(conversation_id = %conversation.id, "conversation started");
     opened.conversation = conversation;
     Ok(())
+}
+
+/// Records a `track` frame on the visitor's profile: in memory until the conversation is
+/// stored (nothing is stored for a visitor who has not written), else in the store.
+async fn track(state: &AppState, opened: &mut Opened, event: &str, id: &str) -> Result<()> {
+    if event != "viewed" {
+        return Err(Error::BadRequest(format!("unknown track event {event:?}; the one kept is \"viewed\"")));
+    }
+    if id.is_empty() || id.len() > frontdesk_core::catalog::MAX_ITEM_ID {
+        return Err(Error::BadRequest("a viewed item's id has 1 to 64 characters".into()));
+    }
+    if let Some(profile) = &mut opened.unsaved {
+        profile.record_view(id);
+        return Ok(());
+    }
+    let store = state.chat.store();
+    let visitor_id = &opened.conversation.visitor_id;
+    let mut profile = store.get_visitor(visitor_id).await?.unwrap_or_else(|| VisitorProfile {
+        id: visitor_id.clone(),
+        first_seen_ms: frontdesk_core::now_ms(),
+        ..VisitorProfile::default()
+    });
+    profile.record_view(id);
+    profile.last_seen_ms = frontdesk_core::now_ms();
+    store.put_visitor(&profile).await
 }
 
 /// Largest frame the server writes: a history page is at most 32 KiB of text plus its newest
@@ -386,7 +423,10 @@ async fn converse<S>(
         // conversation's rate limit, so no kind of frame can flood the store.
         let writes = matches!(
             frame,
-            ClientFrame::Message { .. } | ClientFrame::Feedback { .. } | ClientFrame::Handoff {}
+            ClientFrame::Message { .. }
+                | ClientFrame::Feedback { .. }
+                | ClientFrame::Handoff {}
+                | ClientFrame::Track { .. }
         );
         if writes && !state.message_limiter.allow(conversation_id) {
             let limited =
@@ -430,6 +470,10 @@ async fn converse<S>(
                     None
                 }
             }
+            ClientFrame::Track { event, id } => match track(state, opened, &event, &id).await {
+                Ok(()) => None,
+                Err(error) => Some(ServerFrame::from_error(&error)),
+            },
             ClientFrame::Feedback { message_id, value, comment } => {
                 let comment = comment.map(|c| c.chars().take(1_000).collect());
                 match state
@@ -496,8 +540,8 @@ fn frame_for_turn(event: TurnEvent) -> Option<ServerFrame> {
             Some(ServerFrame::Ack { id: client_message_id, message_id })
         }
         TurnEvent::Token { message_id, text } => Some(ServerFrame::Token { message_id, text }),
-        TurnEvent::Done(FinishedAnswer { message_id, text, sources, usage, .. }) => {
-            Some(ServerFrame::Done { message_id, text, sources, usage })
+        TurnEvent::Done(FinishedAnswer { message_id, text, sources, cards, usage, .. }) => {
+            Some(ServerFrame::Done { message_id, text, sources, cards, usage })
         }
         TurnEvent::StatusChanged { .. } => None,
     }

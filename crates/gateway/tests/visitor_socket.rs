@@ -276,3 +276,32 @@ async fn an_anonymous_socket_stores_nothing_until_its_first_message() {
     assert_eq!(store.list_messages(&conversations[0].id).await.expect("list").len(), 1);
     shutdown.cancel();
 }
+
+#[tokio::test]
+async fn items_a_visitor_views_are_kept_on_their_profile_once_they_write() {
+    let store = Arc::new(MemoryStore::default());
+    let (addr, _, shutdown) = start(store.clone()).await;
+    let (mut socket, _) =
+        tokio_tungstenite::connect_async(format!("ws://{addr}/v1/ws")).await.expect("connect");
+    send(&mut socket, json!({"type": "hello", "visitor": {"viewed": ["nova-13", "aura-anc"]}})).await;
+    let welcome = next_frame(&mut socket).await;
+    let visitor = welcome["visitor_id"].as_str().expect("a visitor id").to_owned();
+    send(&mut socket, json!({"type": "track", "event": "viewed", "id": "nova-15"})).await;
+    send(&mut socket, json!({"type": "track", "event": "clicked", "id": "nova-15"})).await;
+    let refused = next_frame(&mut socket).await;
+    assert_eq!((refused["type"].as_str(), refused["code"].as_str()), (Some("error"), Some("bad_request")));
+    assert!(store.get_visitor(&visitor).await.expect("get").is_none(), "nothing stored before a message");
+
+    send(&mut socket, json!({"type": "message", "id": "c1", "text": "hello"})).await;
+    loop {
+        if next_frame(&mut socket).await["type"] == "done" {
+            break;
+        }
+    }
+    send(&mut socket, json!({"type": "track", "event": "viewed", "id": "aura-anc"})).await;
+    send(&mut socket, json!({"type": "ping"})).await;
+    while next_frame(&mut socket).await["type"] != "pong" {}
+    let profile = store.get_visitor(&visitor).await.expect("get").expect("stored with the first message");
+    assert_eq!(profile.viewed, ["nova-13", "nova-15", "aura-anc"], "most recent last, each once");
+    shutdown.cancel();
+}

@@ -13,6 +13,7 @@
 //! The file types are [`frontdesk_core::documents::DocumentFormat`]; [`parse::parse_document`]
 //! maps each to its parser.
 
+pub mod catalog;
 mod decode;
 pub mod embed;
 pub mod html;
@@ -21,6 +22,7 @@ mod library;
 pub mod parse;
 mod segment;
 
+pub use catalog::{parse_catalog, CatalogStore};
 pub use decode::document_text;
 pub use embed::Embedder;
 pub use index::{folder_files, FaqIndex, INDEX_FORMAT};

@@ -15,6 +15,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
+use frontdesk_core::catalog::is_catalog_document;
 use frontdesk_core::documents::{validate_document_id, Document, DocumentInfo, DocumentStore, Library};
 use frontdesk_core::store::{SessionStore, StoreEvent};
 use frontdesk_core::{Error, Result};
@@ -26,6 +27,38 @@ use crate::FaqIndex;
 
 /// Largest document accepted.
 pub const MAX_DOCUMENT_BYTES: usize = 10 * 1024 * 1024;
+
+/// Calls `apply` with the id of each document another replica (or this one) changed, or with
+/// `None` after missing some events, until `stop`. `what` names the changes in warnings.
+pub(crate) fn follow_documents<F, Fut>(
+    events: &dyn SessionStore,
+    stop: CancellationToken,
+    what: &'static str,
+    apply: F,
+) -> tokio::task::JoinHandle<()>
+where
+    F: Fn(Option<String>) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = Result<()>> + Send,
+{
+    let mut events = events.subscribe();
+    tokio::spawn(async move {
+        loop {
+            let event = tokio::select! {
+                event = events.recv() => event,
+                () = stop.cancelled() => return,
+            };
+            let changed = match event {
+                Ok(StoreEvent::Document { document_id }) => Some(document_id),
+                Ok(_) => continue,
+                Err(RecvError::Lagged(_)) => None,
+                Err(RecvError::Closed) => return,
+            };
+            if let Err(error) = apply(changed).await {
+                tracing::warn!(%error, "could not apply a {what} change");
+            }
+        }
+    })
+}
 
 /// Documents in the store, indexed here.
 pub struct KnowledgeLibrary {
@@ -112,7 +145,7 @@ impl KnowledgeLibrary {
         })
         .await?;
         let stored: BTreeMap<String, String> =
-            self.documents.list_documents().await?.into_iter().map(|d| (d.id, d.sha256)).collect();
+            self.faq_documents().await?.into_iter().map(|d| (d.id, d.sha256)).collect();
         let mut changed = 0;
         for (id, content) in files {
             if stored.get(&id) == Some(&sha256_hex(&content)) {
@@ -131,7 +164,7 @@ impl KnowledgeLibrary {
     pub async fn sync(&self) -> Result<u64> {
         let _writing = self.writing.lock().await;
         let mut wanted = BTreeMap::new();
-        for info in self.documents.list_documents().await? {
+        for info in self.faq_documents().await? {
             wanted.insert(info.id, info.sha256);
         }
         let print = fingerprint(&self.index.format(), &wanted);
@@ -166,29 +199,30 @@ impl KnowledgeLibrary {
     /// Follows document events from every replica until `stop`, re-indexing what changed.
     pub fn follow(self: &Arc<Self>, stop: CancellationToken) -> tokio::task::JoinHandle<()> {
         let this = Arc::clone(self);
-        let mut events = this.events.subscribe();
-        tokio::spawn(async move {
-            loop {
-                let event = tokio::select! {
-                    event = events.recv() => event,
-                    () = stop.cancelled() => return,
-                };
-                let result = match event {
-                    Ok(StoreEvent::Document { document_id }) => this.refresh(&document_id).await,
-                    Ok(_) => Ok(()),
+        follow_documents(self.events.as_ref(), stop, "knowledge-base", move |changed| {
+            let this = Arc::clone(&this);
+            async move {
+                match changed {
+                    Some(id) => this.refresh(&id).await,
                     // Missed some: check every document.
-                    Err(RecvError::Lagged(_)) => this.sync().await.map(|_| ()),
-                    Err(RecvError::Closed) => return,
-                };
-                if let Err(error) = result {
-                    tracing::warn!(%error, "could not apply a knowledge-base change");
+                    None => this.sync().await.map(|_| ()),
                 }
             }
         })
     }
 
+    /// The stored FAQ documents (the catalogue, kept beside them, is not one).
+    async fn faq_documents(&self) -> Result<Vec<DocumentInfo>> {
+        let mut documents = self.documents.list_documents().await?;
+        documents.retain(|d| !is_catalog_document(&d.id));
+        Ok(documents)
+    }
+
     /// Brings one document in the index up to date with the store.
     async fn refresh(&self, id: &str) -> Result<()> {
+        if is_catalog_document(id) {
+            return Ok(());
+        }
         let _writing = self.writing.lock().await;
         let stored = self.documents.get_document(id).await?;
         let current = self.indexed().get(id).cloned();
@@ -239,10 +273,13 @@ impl KnowledgeLibrary {
 #[async_trait]
 impl Library for KnowledgeLibrary {
     async fn list(&self) -> Result<Vec<DocumentInfo>> {
-        self.documents.list_documents().await
+        self.faq_documents().await
     }
 
     async fn get(&self, id: &str) -> Result<Option<Document>> {
+        if is_catalog_document(id) {
+            return Ok(None);
+        }
         self.documents.get_document(id).await
     }
 
@@ -280,6 +317,9 @@ impl Library for KnowledgeLibrary {
     }
 
     async fn delete(&self, id: &str) -> Result<bool> {
+        if is_catalog_document(id) {
+            return Ok(false);
+        }
         let _writing = self.writing.lock().await;
         let existed = self.documents.delete_document(id).await?;
         if existed || self.indexed().contains_key(id) {

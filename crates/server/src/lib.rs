@@ -11,6 +11,7 @@ pub mod bench;
 pub mod config;
 pub mod eval;
 pub mod eval_pii;
+pub mod eval_recommend;
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -27,7 +28,7 @@ use frontdesk_gateway::{AppState, GatewayLimits};
 use frontdesk_inference::{
     LlamaCppConfig, LlamaCppGenerator, MistralRsGenerator, RemoteConfig, RemoteGenerator,
 };
-use frontdesk_retrieval::{FaqIndex, KnowledgeLibrary};
+use frontdesk_retrieval::{CatalogStore, FaqIndex, KnowledgeLibrary};
 use frontdesk_store::{EmbeddedStore, RedisStore, RedisStoreConfig};
 use tokio_util::sync::CancellationToken;
 
@@ -40,6 +41,8 @@ pub struct App {
     pub chat: ChatService,
     /// The documents and their index.
     pub library: Arc<KnowledgeLibrary>,
+    /// The product and course catalogue.
+    pub catalogue: Arc<CatalogStore>,
     /// Signs conversation tokens.
     pub signer: TokenSigner,
 }
@@ -70,11 +73,17 @@ pub async fn open_store(config: &Config) -> anyhow::Result<(Arc<dyn SessionStore
     })
 }
 
-/// Opens the store and the index, adds the `--kb` folder's new or changed files to the store,
-/// and brings the index in line with the stored documents.
-pub async fn open_library(config: &Config) -> anyhow::Result<(Arc<dyn SessionStore>, Arc<KnowledgeLibrary>)> {
+/// What [`open_library`] opens.
+pub type Opened = (Arc<dyn SessionStore>, Arc<KnowledgeLibrary>, Arc<CatalogStore>);
+
+/// Opens the store and the index, adds the `--kb` folder's new or changed files to the store
+/// (its `*.catalog.csv` or `*.catalog.json` file as the catalogue), and brings the index and
+/// the catalogue in line with the store.
+pub async fn open_library(config: &Config) -> anyhow::Result<Opened> {
     let (store, documents) = open_store(config).await?;
-    let library = Arc::new(KnowledgeLibrary::new(store.clone(), documents, open_knowledge_base(config)?));
+    let index = open_knowledge_base(config)?;
+    let catalogue = Arc::new(CatalogStore::new(store.clone(), documents.clone(), index.clone()));
+    let library = Arc::new(KnowledgeLibrary::new(store.clone(), documents, index));
     let started = std::time::Instant::now();
     let mut seeded = 0;
     if let Some(kb) = &config.kb_folder {
@@ -83,23 +92,26 @@ pub async fn open_library(config: &Config) -> anyhow::Result<(Arc<dyn SessionSto
                 .seed_folder(kb)
                 .await
                 .with_context(|| format!("failed to read knowledge base {}", kb.display()))?;
+            catalogue.seed_folder(kb).await.context("failed to store the catalogue")?;
         } else {
             tracing::warn!(kb = %kb.display(), "knowledge-base folder not found; serving the stored documents");
         }
     }
     let entries = library.sync().await.context("failed to index the stored documents")?;
+    let items = catalogue.sync().await.context("failed to load the stored catalogue")?;
     tracing::info!(
         seeded,
         entries,
+        items,
         elapsed_ms = started.elapsed().as_millis() as u64,
         "knowledge base ready"
     );
-    Ok((store, library))
+    Ok((store, library, catalogue))
 }
 
 /// Opens the store, the knowledge base and the model.
 pub async fn build_app(config: &Config) -> anyhow::Result<App> {
-    let (store, library) = open_library(config).await?;
+    let (store, library, catalogue) = open_library(config).await?;
     let knowledge_base = library.index().clone();
     let generator = load_generator(config).await?;
     let secret = token_secret(config, store.as_ref()).await?;
@@ -107,9 +119,10 @@ pub async fn build_app(config: &Config) -> anyhow::Result<App> {
     // shares, so the agent who takes a conversation over sees them on any replica.
     let sealer = Arc::new(frontdesk_core::privacy::Sealer::new(&secret));
     let signer = TokenSigner::new(secret).with_lifetime(config.token_lifetime);
-    let chat =
-        ChatService::new(store, Arc::new(knowledge_base), generator, chat_config(config)).with_sealer(sealer);
-    Ok(App { chat, library, signer })
+    let chat = ChatService::new(store, Arc::new(knowledge_base), generator, chat_config(config))
+        .with_sealer(sealer)
+        .with_catalogue(catalogue.clone());
+    Ok(App { chat, library, catalogue, signer })
 }
 
 /// Loads the configured engine with its model.
@@ -324,7 +337,7 @@ pub async fn start(config: &Config) -> anyhow::Result<RunningServer> {
     };
     let state = AppState::new(app.chat, app.library.clone(), app.signer, keys, limits);
     let shutdown = state.shutdown.clone();
-    let mut background = vec![app.library.follow(shutdown.clone())];
+    let mut background = vec![app.library.follow(shutdown.clone()), app.catalogue.follow(shutdown.clone())];
     if config.retention_days > 0 {
         let store = state.chat.store().clone();
         background.push(tokio::spawn(enforce_retention(store, config.retention_days, shutdown.clone())));

@@ -44,7 +44,7 @@ enum Command {
     /// a question that should be declined): hit@1, hit@3, MRR and decline rates.
     Eval {
         /// The questions file.
-        #[arg(long, required_unless_present_any = ["dialogues", "faithfulness"])]
+        #[arg(long, required_unless_present_any = ["dialogues", "faithfulness", "recommendations"])]
         questions: Option<PathBuf>,
         /// A dialogues file (the questions file's format, a blank line between conversations):
         /// retrieval (and with --answers, key facts) on the turns after the first.
@@ -54,6 +54,11 @@ enum Command {
         /// (`question<TAB>passage title<TAB>faithful|unfaithful<TAB>answer`).
         #[arg(long)]
         faithfulness: Option<PathBuf>,
+        /// Score recommendations on a file of questions about the catalogue
+        /// (`question<TAB>constraints<TAB>acceptable ids[<TAB>nearest]`); with --questions, also
+        /// count FAQ questions wrongly taken for recommendation requests.
+        #[arg(long)]
+        recommendations: Option<PathBuf>,
         /// Write the model's raw answers to the questions (generative, check off) to this file,
         /// for labelling.
         #[arg(long, requires = "questions")]
@@ -197,13 +202,23 @@ async fn main() -> anyhow::Result<()> {
             use frontdesk_core::documents::Library;
             let mut config = Config::resolve(&common, &env)?;
             config.kb_folder = None;
-            let (_, library) = frontdesk::open_library(&config).await?;
+            let (_, library, catalogue) = frontdesk::open_library(&config).await?;
             let mut files = Vec::new();
+            let mut catalogues = Vec::new();
             for path in &paths {
+                let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
                 if path.is_dir() {
                     files.extend(frontdesk_retrieval::folder_files(path)?);
+                    for entry in std::fs::read_dir(path)? {
+                        let entry = entry?.path();
+                        let entry_name = entry.file_name().map(|n| n.to_string_lossy().into_owned());
+                        if entry_name.as_deref().is_some_and(frontdesk_core::catalog::is_catalog_file) {
+                            catalogues.push((entry_name.unwrap_or_default(), entry));
+                        }
+                    }
+                } else if frontdesk_core::catalog::is_catalog_file(&name) {
+                    catalogues.push((name, path.clone()));
                 } else {
-                    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
                     files.push((name, path.clone()));
                 }
             }
@@ -216,10 +231,32 @@ async fn main() -> anyhow::Result<()> {
                     .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
                 println!("{} {id}: {} entries", if created { "added" } else { "replaced" }, info.entries);
             }
+            for (name, path) in catalogues {
+                use frontdesk_core::catalog::Catalogue;
+                let content =
+                    std::fs::read(&path).with_context(|| format!("failed to read {}", path.display()))?;
+                let summary = catalogue
+                    .replace(&name, content)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+                println!(
+                    "catalogue {name}: {} items ({} products, {} courses; {} added, {} removed)",
+                    summary.items, summary.products, summary.courses, summary.added, summary.removed
+                );
+            }
             println!("{} entries in the index", library.index().entries());
             Ok(())
         }
-        Command::Eval { questions, dialogues, faithfulness, collect, verbose, answers, common } => {
+        Command::Eval {
+            questions,
+            dialogues,
+            faithfulness,
+            recommendations,
+            collect,
+            verbose,
+            answers,
+            common,
+        } => {
             let config = Config::resolve(&common, &env)?;
             let read = |path: &PathBuf| {
                 std::fs::read_to_string(path).with_context(|| format!("failed to read {}", path.display()))
@@ -238,10 +275,21 @@ async fn main() -> anyhow::Result<()> {
                 (None, None) => None,
                 _ => Some(frontdesk::build_app(&config).await?),
             };
-            let library = match &app {
-                Some(app) => app.library.clone(),
-                None => frontdesk::open_library(&config).await?.1,
+            let (library, catalogue) = match &app {
+                Some(app) => (app.library.clone(), app.catalogue.clone()),
+                None => {
+                    let (_, library, catalogue) = frontdesk::open_library(&config).await?;
+                    (library, catalogue)
+                }
             };
+            if let Some(path) = &recommendations {
+                let cases = frontdesk::eval_recommend::parse_cases(&read(path)?)?;
+                let faq: Vec<String> = questions.iter().map(|q| q.question.clone()).collect();
+                let report =
+                    frontdesk::eval_recommend::evaluate_recommendations(catalogue.as_ref(), &cases, &faq)
+                        .await?;
+                print!("{}", report.render(verbose));
+            }
             if !questions.is_empty() {
                 let report =
                     frontdesk::eval::evaluate(library.index(), &questions, config.decline_below).await?;

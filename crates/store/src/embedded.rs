@@ -407,7 +407,7 @@ impl SessionStore for EmbeddedStore {
                     .map(|bytes| serde_json::from_slice::<VisitorProfile>(bytes.value()))
                     .transpose()?;
                 if let Some(earlier) = earlier {
-                    profile.first_seen_ms = earlier.first_seen_ms.min(profile.first_seen_ms);
+                    profile.keep_from(&earlier);
                 }
                 visitors
                     .insert(profile.id.as_str(), serde_json::to_vec(&profile)?.as_slice())

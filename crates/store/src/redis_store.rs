@@ -443,7 +443,7 @@ impl SessionStore for RedisStore {
     async fn put_visitor(&self, profile: &VisitorProfile) -> frontdesk_core::Result<()> {
         let mut profile = profile.clone();
         if let Some(earlier) = self.get_visitor(&profile.id).await? {
-            profile.first_seen_ms = earlier.first_seen_ms.min(profile.first_seen_ms);
+            profile.keep_from(&earlier);
         }
         let mut connection = self.connection.clone();
         let json = serde_json::to_string(&profile).map_err(StoreError::from)?;

@@ -274,6 +274,24 @@ async fn visitor_profiles_are_kept_and_updated(store: Arc<dyn SessionStore>) {
     assert_eq!(stored.last_seen_ms, 5_000);
     assert_eq!(stored.attributes.get("page").map(String::as_str), Some("Aura ANC"));
     assert!(!stored.attributes.contains_key("plan"), "the attributes are replaced");
+
+    // Items viewed add up across profiles stored, the latest last, bounded.
+    let mut viewing = VisitorProfile { id: id.clone(), ..Default::default() };
+    viewing.record_view("nova-15");
+    viewing.record_view("aura-anc");
+    store.put_visitor(&viewing).await.expect("put");
+    store.put_visitor(&later).await.expect("put");
+    assert_eq!(store.get_visitor(&id).await.expect("get").expect("exists").viewed, ["nova-15", "aura-anc"]);
+    let mut more = VisitorProfile { id: id.clone(), ..Default::default() };
+    for n in 0..frontdesk_core::model::MAX_VIEWED {
+        more.record_view(&format!("item-{n}"));
+    }
+    more.record_view("nova-15");
+    store.put_visitor(&more).await.expect("put");
+    let viewed = store.get_visitor(&id).await.expect("get").expect("exists").viewed;
+    assert_eq!(viewed.len(), frontdesk_core::model::MAX_VIEWED);
+    assert_eq!(viewed.last().map(String::as_str), Some("nova-15"));
+    assert!(!viewed.contains(&"aura-anc".to_owned()), "the oldest went first: {viewed:?}");
 }
 
 async fn a_visitors_data_is_found_and_deleted_everywhere(store: Arc<dyn SessionStore>) {

@@ -50,6 +50,8 @@ pub enum AnswerKind {
     Declined,
     /// A resent message's earlier answer, sent again.
     Replayed,
+    /// Items of the catalogue chosen for the visitor, with reasons made of their fields.
+    Recommended,
 }
 
 /// The complete answer of a turn.
@@ -61,6 +63,8 @@ pub struct FinishedAnswer {
     pub text: String,
     /// The FAQ entries it used.
     pub sources: Vec<Source>,
+    /// The catalogue items it recommends.
+    pub cards: Vec<crate::catalog::Card>,
     /// Token counts and time to first token.
     pub usage: Usage,
     /// How it was written.

@@ -173,6 +173,8 @@ pub struct ChatService {
     /// Seals the masked personal details of visitor messages for the agent who takes a
     /// conversation over; without one they are not kept.
     sealer: Option<Arc<crate::privacy::Sealer>>,
+    /// The product and course catalogue questions asking for a choice are answered from.
+    catalogue: Option<Arc<dyn crate::catalog::Catalogue>>,
 }
 
 impl ChatService {
@@ -192,6 +194,7 @@ impl ChatService {
             guard,
             metrics: Arc::new(Metrics::default()),
             sealer: None,
+            catalogue: None,
         }
     }
 
@@ -200,6 +203,18 @@ impl ChatService {
     pub fn with_sealer(mut self, sealer: Arc<crate::privacy::Sealer>) -> Self {
         self.sealer = Some(sealer);
         self
+    }
+
+    /// The same service recommending from `catalogue` when a question asks for a choice.
+    #[must_use]
+    pub fn with_catalogue(mut self, catalogue: Arc<dyn crate::catalog::Catalogue>) -> Self {
+        self.catalogue = Some(catalogue);
+        self
+    }
+
+    /// The catalogue, when one is wired.
+    pub fn catalogue(&self) -> Option<&Arc<dyn crate::catalog::Catalogue>> {
+        self.catalogue.as_ref()
     }
 
     /// The personal details masked in a conversation's visitor messages, whole, by message id:

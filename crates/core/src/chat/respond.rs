@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::time::Instant;
 
+use crate::catalog::recommend::{self, Recommendation, Visitor};
 use crate::model::{Message, Role};
 use crate::privacy::{redact, PrivacyPolicy};
 use crate::retrieve::Passage;
@@ -41,6 +42,8 @@ pub(crate) fn curated_answer(best: &Passage) -> String {
 pub(crate) struct Thread<'a> {
     pub stored_in: Option<&'a str>,
     pub history: &'a [Message],
+    /// The catalogue items the visitor looked at, most recent last.
+    pub viewed: &'a [String],
 }
 
 /// How to answer at retrieval confidence `confidence`; `None` declines.
@@ -72,7 +75,7 @@ impl ChatService {
         events: &TurnEvents,
     ) -> Result<Answer> {
         let context = BTreeMap::new();
-        let thread = Thread { stored_in: None, history: earlier };
+        let thread = Thread { stored_in: None, history: earlier, viewed: &[] };
         let answered = self.respond(thread, question, &context, started, events, WhenUnsure::Decline).await?;
         answered.ok_or_else(|| Error::Internal("a declining answer is always written".into()))
     }
@@ -86,7 +89,7 @@ impl ChatService {
         events: &TurnEvents,
         when_unsure: WhenUnsure,
     ) -> Result<Option<Answer>> {
-        let Thread { stored_in: conversation_id, history } = thread;
+        let Thread { stored_in: conversation_id, history, viewed } = thread;
         // Neither the search (and so its logs) nor the model sees the visitor's personal data:
         // placeholders stand in for it (`[email 1]`), in the question and in earlier turns an
         // API client sends (stored ones were treated when stored).
@@ -104,6 +107,13 @@ impl ChatService {
             })
             .collect();
         let history = history.as_slice();
+        if let Some(recommendation) = self.recommendation(question, viewed).await? {
+            let mut answer = Message::new(Role::Assistant, recommendation.text);
+            answer.cards = recommendation.cards;
+            let usage = stream_text(events, &answer.id, &answer.text, started).await?;
+            self.metrics.cards_shown(answer.cards.len());
+            return self.finish(conversation_id, answer, AnswerKind::Recommended, usage, &fill, events).await;
+        }
         let searching = Instant::now();
         // With a visitor context, look further and favour the entries that fit the visitor.
         let wanted = if context.is_empty() { self.config.passages } else { self.config.passages * 3 };
@@ -156,6 +166,19 @@ impl ChatService {
         };
         answer.text = text;
         answer.sources = sources;
+        self.finish(conversation_id, answer, kind, usage, &fill, events).await
+    }
+
+    /// Stores the answer (when the turn has a conversation) and sends it whole.
+    async fn finish(
+        &self,
+        conversation_id: Option<&str>,
+        answer: Message,
+        kind: AnswerKind,
+        usage: crate::model::Usage,
+        fill: &crate::privacy::Fill,
+        events: &TurnEvents,
+    ) -> Result<Option<Answer>> {
         let stored = match conversation_id {
             Some(id) => self.store.append_message(id, answer).await?.message().clone(),
             None => answer,
@@ -164,11 +187,24 @@ impl ChatService {
             message_id: stored.id.clone(),
             text: fill.apply(&stored.text),
             sources: stored.sources.clone(),
+            cards: stored.cards.clone(),
             usage,
             kind,
         };
         emit(events, TurnEvent::Done(finished)).await?;
         self.metrics.time_to_first_token.observe(std::time::Duration::from_millis(usage.ttft_ms));
         Ok(Some(Answer { message: stored, kind, usage }))
+    }
+
+    /// The catalogue's recommendation for a question that asks for a choice, if it does and
+    /// the catalogue has anything near.
+    pub(crate) async fn recommendation(
+        &self,
+        question: &str,
+        viewed: &[String],
+    ) -> Result<Option<Recommendation>> {
+        let Some(catalogue) = &self.catalogue else { return Ok(None) };
+        let found = recommend::answer(catalogue.as_ref(), question, &Visitor { viewed }).await?;
+        Ok(found.map(|(_, recommendation)| recommendation))
     }
 }

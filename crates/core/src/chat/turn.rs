@@ -94,12 +94,12 @@ impl ChatService {
             // A person handles it: the assistant stays silent.
             ConversationStatus::Agent => return Ok(TurnOutcome::Silent),
         };
-        let context =
-            self.store.get_visitor(&conversation.visitor_id).await?.map(|p| p.attributes).unwrap_or_default();
+        let profile = self.store.get_visitor(&conversation.visitor_id).await?.unwrap_or_default();
+        let context = profile.attributes;
         let mut history = self.store.list_messages(conversation_id).await?;
         // The question goes in as the model may read it; the stored copy is left out.
         history.retain(|m| m.id != outcome.message().id);
-        let thread = Thread { stored_in: Some(conversation_id), history: &history };
+        let thread = Thread { stored_in: Some(conversation_id), history: &history, viewed: &profile.viewed };
         let answered = self.respond(thread, text, &context, Instant::now(), events, when_unsure).await?;
         let Some(answer) = answered else { return Ok(TurnOutcome::Silent) };
         Ok(match answer.kind {
@@ -112,6 +112,7 @@ impl ChatService {
             }
             AnswerKind::Generated => TurnOutcome::Generated,
             AnswerKind::Curated | AnswerKind::Replayed => TurnOutcome::Extractive,
+            AnswerKind::Recommended => TurnOutcome::Recommended,
         })
     }
 
@@ -131,6 +132,7 @@ impl ChatService {
             message_id: answer.id.clone(),
             text: answer.text.clone(),
             sources: answer.sources.clone(),
+            cards: answer.cards.clone(),
             usage: Usage::default(),
             kind: AnswerKind::Replayed,
         };

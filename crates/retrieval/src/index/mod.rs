@@ -262,6 +262,16 @@ impl FaqIndex {
         }
     }
 
+    /// The embedding model, when questions are also searched by meaning.
+    pub fn embedder(&self) -> Option<Arc<Embedder>> {
+        self.inner.embedder.clone()
+    }
+
+    /// A question's embedding through the query batcher (blocking); `None` without a model.
+    pub fn embed_query(&self, text: &str) -> Result<Option<Vec<f32>>, RetrievalError> {
+        self.inner.queries.as_ref().map(|queries| queries.embed(text)).transpose()
+    }
+
     /// Whether questions are also searched by meaning.
     pub fn semantic(&self) -> bool {
         self.inner.embedder.is_some()
@@ -534,7 +544,9 @@ fn collect_files(root: &Path, folder: &Path, out: &mut Vec<(String, PathBuf)>) -
             collect_files(root, &path, out)?;
             continue;
         }
-        if path.file_name().and_then(|n| n.to_str()).and_then(DocumentFormat::of).is_some() {
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        // A catalogue file is not FAQ documents: the catalogue reads it.
+        if DocumentFormat::of(name).is_some() && !frontdesk_core::catalog::is_catalog_file(name) {
             let id = path.strip_prefix(root).unwrap_or(&path).to_string_lossy().replace('\\', "/");
             out.push((id, path));
         }

@@ -131,7 +131,7 @@ const STAGES: [&str; 5] = [
 /// Runs `questions` (each once per run) through a generative turn and prints each stage's
 /// median and p95, and the whole path against the bare engine.
 pub async fn run_path(config: &Config, questions: &[String], runs: usize) -> anyhow::Result<String> {
-    let (store, library) = crate::open_library(config).await?;
+    let (store, library, _) = crate::open_library(config).await?;
     let engine = crate::load_generator(config).await?;
     let marks: Shared = Arc::default();
     let retriever =
