@@ -102,13 +102,19 @@ pub fn choose(
                     order.reverse()
                 }
             }),
-            None if request.cheapest => scored.sort_by(|a, b| {
-                let availability = |i: usize| items[i].availability != Availability::InStock;
-                availability(a.0)
-                    .cmp(&availability(b.0))
-                    .then(items[a.0].price.total_cmp(&items[b.0].price))
-                    .then(b.1.total_cmp(&a.1))
-            }),
+            // The cheapest of what the question is about: the clearly less relevant go first.
+            None if request.cheapest => {
+                let best =
+                    scored.iter().map(|s| relevance.get(s.0).copied().unwrap_or(0.0)).fold(0.0, f32::max);
+                scored.retain(|s| best < 0.3 || relevance.get(s.0).copied().unwrap_or(0.0) >= best * 0.5);
+                scored.sort_by(|a, b| {
+                    let availability = |i: usize| items[i].availability != Availability::InStock;
+                    availability(a.0)
+                        .cmp(&availability(b.0))
+                        .then(items[a.0].price.total_cmp(&items[b.0].price))
+                        .then(b.1.total_cmp(&a.1))
+                });
+            }
             None => {
                 scored.sort_by(|a, b| b.1.total_cmp(&a.1).then(items[a.0].price.total_cmp(&items[b.0].price)))
             }
