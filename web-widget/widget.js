@@ -20,14 +20,16 @@
       person: "Talk to a person", waiting: "Waiting for a person to join…", agent: "A support agent has joined", closed: "This conversation has ended",
       sources: "Sources", open: "Open chat", close: "Close", offline: "Reconnecting…", typing: "The assistant is typing",
       up: "Helpful", down: "Not helpful", you: "You", assistant: "Assistant", earlier: "Earlier messages",
-      picks: "Recommended for you", view: "View"
+      picks: "Recommended for you", view: "View",
+      contact: "E-mail or phone", leave: "Send", privacy: "Privacy notice", saved: "Thank you: our team will contact you.", withdraw: "Withdraw my consent", withdrawn: "Your contact details are deleted."
     },
     zh: {
       title: "在线客服", greeting: "您好！有什么可以帮您？", placeholder: "输入您的问题…", send: "发送",
       person: "转人工", waiting: "正在为您转接人工客服…", agent: "客服已接入", closed: "对话已结束",
       sources: "来源", open: "打开聊天", close: "关闭", offline: "正在重新连接…", typing: "正在输入",
       up: "有帮助", down: "没有帮助", you: "您", assistant: "助手", earlier: "更早的消息",
-      picks: "为您推荐", view: "查看"
+      picks: "为您推荐", view: "查看",
+      contact: "邮箱或电话", leave: "提交", privacy: "隐私声明", saved: "谢谢，我们的团队会与您联系。", withdraw: "撤回同意", withdrawn: "您的联系方式已删除。"
     }
   };
   var config = { color: "#2456d6", position: "right", locale: (document.documentElement.lang || navigator.language || "en").toLowerCase() };
@@ -65,6 +67,7 @@
     ".cards{list-style:none;display:flex;flex-direction:column;gap:6px;margin-top:8px}.card{display:flex;gap:8px;align-items:center;border:1px solid #e1e3e8;border-radius:10px;padding:6px}" +
     ".card img{width:48px;height:48px;object-fit:cover;border-radius:6px;flex:none;background:#eee}.card div{flex:1;min-width:0}.card b{display:block;font-weight:600}.card .pr{font-size:12px;color:#444}" +
     ".card .why{font-size:12px;color:#555;overflow:hidden;display:-webkit-box;-webkit-line-clamp:2;-webkit-box-orient:vertical}.card a{flex:none;background:var(--c);color:#fff;border-radius:8px;padding:4px 10px;text-decoration:none;font-size:13px}" +
+    ".lead{margin-top:8px;display:flex;flex-direction:column;gap:6px;border-top:1px solid #e1e3e8;padding-top:8px}.lead input[type=text]{border:1px solid #c9ccd3;border-radius:8px;padding:6px}.lead label{font-size:12px;display:flex;gap:6px;align-items:flex-start}.lead a{color:var(--c);font-size:12px}.lead button{align-self:flex-start;border:0;border-radius:8px;background:var(--c);color:#fff;padding:4px 12px;cursor:pointer}.lead .err{color:#b3261e;font-size:12px}" +
     ".earlier{display:block;margin:4px auto;background:none;border:1px solid #ccc;border-radius:12px;padding:2px 10px;cursor:pointer;font-size:12px;color:#555}" +
     ".typing{align-self:flex-start;display:flex;gap:4px;padding:10px 12px;background:#fff;border:1px solid #e1e3e8;border-radius:12px}.typing i{width:6px;height:6px;border-radius:50%;background:#999;animation:fd 1s infinite}.typing i+i{animation-delay:.2s}.typing i+i+i{animation-delay:.4s}@keyframes fd{50%{opacity:.2}}" +
     "form{display:flex;gap:6px;padding:10px;border-top:1px solid #e1e3e8;background:#fff}" +
@@ -275,6 +278,57 @@
     });
     bubble.appendChild(list);
   }
+  // The contact form under an answer that offers it: e-mail or phone, the consent as the
+  // server words it, a link to the privacy notice. Checked here and again by the server.
+  var leadForm = null;
+  function offerOf(bubble, offer) {
+    if (!offer || bubble.querySelector(".lead")) return;
+    var box = el("form", "lead");
+    var field = el("input");
+    field.type = "text";
+    field.autocomplete = "email";
+    field.setAttribute("aria-label", T.contact);
+    field.placeholder = T.contact;
+    var agree = el("label");
+    var tick = el("input");
+    tick.type = "checkbox";
+    agree.append(tick, el("span", null, offer.consent));
+    var err = el("div", "err");
+    err.setAttribute("role", "alert");
+    box.append(field, agree);
+    if (offer.privacy_url && /^(https?:\/\/|\/)/i.test(offer.privacy_url)) {
+      var link = el("a", null, T.privacy);
+      link.href = new URL(offer.privacy_url, base).href;
+      link.target = "_blank";
+      link.rel = "noopener";
+      box.appendChild(link);
+    }
+    var go = el("button", null, T.leave);
+    go.type = "submit";
+    box.append(go, err);
+    box.onsubmit = function (e) {
+      e.preventDefault();
+      var v = field.value.trim();
+      var ok = /^[^@\s]+@[^@\s]+\.[^@\s]{2,}$/.test(v) || /^\+?[\d\s().-]{7,20}$/.test(v);
+      if (!ok) { err.textContent = T.contact + "?"; field.focus(); return; }
+      if (!tick.checked) { err.textContent = offer.consent; tick.focus(); return; }
+      err.textContent = "";
+      leadForm = box;
+      out({ type: "lead", contact: v, consent: true });
+    };
+    bubble.appendChild(box);
+  }
+  function leadSaved() {
+    if (!leadForm) return;
+    var done = el("div", "lead", T.saved);
+    var undo = el("button", null, T.withdraw);
+    undo.type = "button";
+    undo.onclick = function () { out({ type: "withdraw" }); };
+    done.appendChild(undo);
+    leadForm.replaceWith(done);
+    leadForm = done;
+    announce(T.saved);
+  }
   function feedbackOf(bubble, id, given) {
     if (bubble.querySelector(".fb")) return;
     var box = el("div", "fb");
@@ -398,6 +452,7 @@
         setText(d, f.text);
         sourcesOf(d, f.sources);
         cardsOf(d, f.cards);
+        offerOf(d, f.offer);
         feedbackOf(d, f.message_id);
         announce(T.assistant + ": " + f.text);
         scroll();
@@ -408,6 +463,13 @@
         showTyping(false);
         bubble("agent", f.text, f.message_id, f.agent);
         announce((f.agent || T.agent) + ": " + f.text);
+      } else if (f.type === "lead_saved") {
+        leadSaved();
+      } else if (f.type === "lead_withdrawn") {
+        if (leadForm) leadForm.textContent = T.withdrawn;
+        announce(T.withdrawn);
+      } else if (f.type === "error" && leadForm && leadForm.querySelector(".err")) {
+        leadForm.querySelector(".err").textContent = f.message;
       } else if (f.type === "error") {
         showTyping(false);
         if (f.code === "unauthorized") store("localStorage", STORE_KEY, null);

@@ -24,6 +24,7 @@ pub mod documents;
 pub mod error;
 pub mod generate;
 pub mod guard;
+pub mod leads;
 pub mod metrics;
 pub mod model;
 pub mod privacy;

@@ -115,6 +115,9 @@ pub struct Metrics {
     cards_shown: AtomicU64,
     /// Cards followed through `/r/{card}`.
     card_clicks: AtomicU64,
+    /// Leads captured, and delivered to the webhook.
+    leads_captured: AtomicU64,
+    leads_delivered: AtomicU64,
     handoffs_requested: AtomicU64,
     handoffs_no_answer: AtomicU64,
     /// By transition, in the order of [`Transition::LABELS`].
@@ -151,6 +154,16 @@ impl Metrics {
     /// Counts a card followed.
     pub fn card_clicked(&self) {
         self.card_clicks.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a lead captured.
+    pub fn lead_captured(&self) {
+        self.leads_captured.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a lead the webhook took.
+    pub fn lead_delivered(&self) {
+        self.leads_delivered.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Counts a finished turn.
@@ -281,9 +294,15 @@ impl Metrics {
              frontdesk_cards_shown_total {}\n\
              # HELP frontdesk_card_clicks_total Cards followed through /r/{{card}}.\n\
              # TYPE frontdesk_card_clicks_total counter\n\
-             frontdesk_card_clicks_total {}",
+             frontdesk_card_clicks_total {}\n\
+             # HELP frontdesk_leads_total Leads captured, and delivered to the webhook.\n\
+             # TYPE frontdesk_leads_total counter\n\
+             frontdesk_leads_total{{state=\"captured\"}} {}\n\
+             frontdesk_leads_total{{state=\"delivered\"}} {}",
             self.cards_shown.load(Ordering::Relaxed),
-            self.card_clicks.load(Ordering::Relaxed)
+            self.card_clicks.load(Ordering::Relaxed),
+            self.leads_captured.load(Ordering::Relaxed),
+            self.leads_delivered.load(Ordering::Relaxed)
         );
         let _ = writeln!(
             out,

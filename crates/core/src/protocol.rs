@@ -104,6 +104,17 @@ pub enum ClientFrame {
         /// The catalogue item's id.
         id: String,
     },
+    /// The visitor's contact details for the team, sent from the contact form with their
+    /// consent (answered by `lead_saved`).
+    Lead {
+        /// An e-mail address or a phone number.
+        contact: String,
+        /// The visitor ticked the consent shown with the form.
+        consent: bool,
+    },
+    /// The visitor withdraws their consent: their leads are deleted (answered by
+    /// `lead_withdrawn`).
+    Withdraw {},
     /// Keep-alive; answered by `pong`.
     Ping,
 }
@@ -162,6 +173,9 @@ pub enum ServerFrame {
         /// The catalogue items recommended, as cards (absent when none).
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         cards: Vec<crate::catalog::Card>,
+        /// The contact form to show under the answer, when it offers one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        offer: Option<crate::leads::ContactOffer>,
         /// Token counts and time to first token.
         usage: Usage,
     },
@@ -188,6 +202,16 @@ pub enum ServerFrame {
         code: String,
         /// A message safe to show.
         message: String,
+    },
+    /// Answer to `lead`: the contact details are kept for the team.
+    LeadSaved {
+        /// The lead's id.
+        lead_id: String,
+    },
+    /// Answer to `withdraw`: the visitor's leads are deleted.
+    LeadWithdrawn {
+        /// How many were deleted.
+        deleted: usize,
     },
     /// Answer to `ping`.
     Pong,
@@ -284,6 +308,7 @@ mod tests {
                 score: 1.5,
             }],
             cards: Vec::new(),
+            offer: None,
             usage: Usage { prompt_tokens: 10, completion_tokens: 5, ttft_ms: 40 },
         };
         assert_eq!(
@@ -309,6 +334,7 @@ mod tests {
                 reason: "Laptops: 15-inch laptop for video editing.".into(),
                 href: "/r/nova-15".into(),
             }],
+            offer: None,
             usage: Usage::default(),
         };
         assert_eq!(

@@ -294,6 +294,17 @@ pub trait SessionStore: Send + Sync + 'static {
     /// The sealed personal details of a conversation's messages, as (message id, sealed).
     async fn list_sealed(&self, conversation_id: &str) -> Result<Vec<(String, String)>>;
 
+    /// Stores a lead, replacing one with the same id (a delivery update).
+    async fn put_lead(&self, lead: &crate::leads::Lead) -> Result<()>;
+
+    /// The newest leads first, at most `limit` (and at most
+    /// [`crate::leads::MAX_LEADS_LISTED`]).
+    async fn list_leads(&self, limit: usize) -> Result<Vec<crate::leads::Lead>>;
+
+    /// Deletes a visitor's leads (consent withdrawn, or the visitor's data deleted); returns
+    /// how many.
+    async fn delete_leads_of_visitor(&self, visitor_id: &str) -> Result<usize>;
+
     /// Events from every replica sharing this store, this one included.
     fn subscribe(&self) -> broadcast::Receiver<StoreEvent>;
 

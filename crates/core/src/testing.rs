@@ -26,6 +26,7 @@ pub struct MemoryStore {
     sealed: Mutex<Vec<(String, String, String)>>,
     visitors: Mutex<Vec<VisitorProfile>>,
     documents: Mutex<Vec<Document>>,
+    leads: Mutex<Vec<crate::leads::Lead>>,
     events: tokio::sync::broadcast::Sender<StoreEvent>,
 }
 
@@ -37,6 +38,7 @@ impl Default for MemoryStore {
             sealed: Mutex::default(),
             visitors: Mutex::default(),
             documents: Mutex::default(),
+            leads: Mutex::default(),
             events: tokio::sync::broadcast::channel(64).0,
         }
     }
@@ -169,6 +171,24 @@ impl SessionStore for MemoryStore {
         all.retain(|(c, m, _)| !(c == conversation_id && m == message_id));
         all.push((conversation_id.to_owned(), message_id.to_owned(), sealed.to_owned()));
         Ok(())
+    }
+    async fn put_lead(&self, lead: &crate::leads::Lead) -> Result<()> {
+        let mut leads = self.leads.lock().expect("lock");
+        leads.retain(|l| l.id != lead.id);
+        leads.push(lead.clone());
+        Ok(())
+    }
+    async fn list_leads(&self, limit: usize) -> Result<Vec<crate::leads::Lead>> {
+        let mut leads = self.leads.lock().expect("lock").clone();
+        leads.sort_by_key(|l| std::cmp::Reverse(l.created_ms));
+        leads.truncate(limit.min(crate::leads::MAX_LEADS_LISTED));
+        Ok(leads)
+    }
+    async fn delete_leads_of_visitor(&self, visitor_id: &str) -> Result<usize> {
+        let mut leads = self.leads.lock().expect("lock");
+        let before = leads.len();
+        leads.retain(|l| l.visitor_id != visitor_id);
+        Ok(before - leads.len())
     }
     async fn list_sealed(&self, conversation_id: &str) -> Result<Vec<(String, String)>> {
         let all = self.sealed.lock().expect("lock");

@@ -180,6 +180,8 @@ pub struct VisitorExport {
     pub profile: Option<frontdesk_core::model::VisitorProfile>,
     /// Their conversations with every message, newest first.
     pub conversations: Vec<crate::api::Transcript>,
+    /// The contact details they left with their consent.
+    pub leads: Vec<frontdesk_core::leads::Lead>,
 }
 
 /// `GET /api/v1/visitors/{id}`: everything held about one visitor, as JSON.
@@ -196,10 +198,12 @@ pub async fn export_visitor(
         // The profile, with the items viewed, is in the export once, beside the conversations.
         conversations.push(crate::api::Transcript { conversation, messages, viewed: Vec::new() });
     }
-    if profile.is_none() && conversations.is_empty() {
+    let mut leads = store.list_leads(frontdesk_core::leads::MAX_LEADS_LISTED).await?;
+    leads.retain(|l| l.visitor_id == id);
+    if profile.is_none() && conversations.is_empty() && leads.is_empty() {
         return Err(Error::NotFound("visitor".into()).into());
     }
-    Ok(Json(VisitorExport { id, profile, conversations }))
+    Ok(Json(VisitorExport { id, profile, conversations, leads }))
 }
 
 /// `DELETE /api/v1/visitors/{id}`: removes the visitor's profile and every conversation.
@@ -214,6 +218,7 @@ pub async fn delete_visitor(
     for conversation in &conversations {
         found |= store.delete_conversation(&conversation.id).await?;
     }
+    found |= store.delete_leads_of_visitor(&id).await? > 0;
     if !found {
         return Err(Error::NotFound("visitor".into()).into());
     }

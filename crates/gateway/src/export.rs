@@ -48,7 +48,7 @@ fn role_name(role: Role) -> &'static str {
 /// A cell as a spreadsheet shows it: text that a spreadsheet would run as a formula (starting
 /// with `=`, `+`, `-`, `@`, a tab or a carriage return) gets a leading `'`, so a visitor's
 /// message `=HYPERLINK(...)` is shown as typed, never evaluated (OWASP's CSV injection advice).
-fn inert_cell(text: &str) -> std::borrow::Cow<'_, str> {
+pub(crate) fn inert_cell(text: &str) -> std::borrow::Cow<'_, str> {
     if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
         std::borrow::Cow::Owned(format!("'{text}"))
     } else {

@@ -38,6 +38,7 @@ pub mod api;
 pub mod auth;
 pub mod catalog;
 pub mod export;
+pub mod leads;
 pub mod limits;
 mod listener;
 pub mod multipart;
@@ -129,6 +130,8 @@ pub struct AppState {
     pub message_limiter: Arc<limits::RateLimiter>,
     /// The handoff queue's depth and when it was counted, shared by `/metrics` scrapes.
     pub waiting_gauge: Arc<std::sync::Mutex<Option<(std::time::Instant, usize)>>>,
+    /// Where leads are sent on (the configured webhook); none keeps them for agents only.
+    pub lead_sink: Option<Arc<dyn frontdesk_core::leads::LeadSink>>,
 }
 
 impl AppState {
@@ -157,7 +160,15 @@ impl AppState {
             shutdown: CancellationToken::new(),
             sessions: TaskTracker::new(),
             waiting_gauge: Arc::default(),
+            lead_sink: None,
         }
+    }
+
+    /// The same state sending leads on through `sink`.
+    #[must_use]
+    pub fn with_lead_sink(mut self, sink: Arc<dyn frontdesk_core::leads::LeadSink>) -> Self {
+        self.lead_sink = Some(sink);
+        self
     }
 }
 
@@ -179,6 +190,7 @@ pub fn router(state: AppState) -> Router {
         .route("/agent/ws", get(agent_ws::upgrade))
         .route("/search", get(admin::search))
         .route("/analytics/summary", get(analytics::summary))
+        .route("/leads", get(leads::list))
         .route("/visitors/{id}", get(admin::export_visitor).delete(admin::delete_visitor))
         .fallback(api::not_found)
         .layer(DefaultBodyLimit::max(MAX_JSON_BODY));

@@ -201,11 +201,11 @@ where
 }
 
 /// A socket's conversation, and the visitor's profile when neither is stored yet.
-struct Opened {
-    conversation: Conversation,
+pub(crate) struct Opened {
+    pub(crate) conversation: Conversation,
     /// `Some` while the conversation is new and empty: nothing is stored for a visitor who
     /// says hello and nothing more, so anonymous sockets cannot fill the store or the queue.
-    unsaved: Option<VisitorProfile>,
+    pub(crate) unsaved: Option<VisitorProfile>,
 }
 
 async fn start_or_resume(
@@ -427,6 +427,8 @@ async fn converse<S>(
                 | ClientFrame::Feedback { .. }
                 | ClientFrame::Handoff {}
                 | ClientFrame::Track { .. }
+                | ClientFrame::Lead { .. }
+                | ClientFrame::Withdraw {}
         );
         if writes && !state.message_limiter.allow(conversation_id) {
             let limited =
@@ -468,6 +470,21 @@ async fn converse<S>(
                 } else {
                     turn = Some(spawn_turn(state, conversation_id, id, text, frames.clone()));
                     None
+                }
+            }
+            ClientFrame::Lead { contact, consent } => {
+                match crate::leads::save(state, opened, &contact, consent).await {
+                    Ok(lead_id) => Some(ServerFrame::LeadSaved { lead_id }),
+                    Err(error) => Some(ServerFrame::from_error(&error)),
+                }
+            }
+            ClientFrame::Withdraw {} => {
+                match state.chat.store().delete_leads_of_visitor(&opened.conversation.visitor_id).await {
+                    Ok(deleted) => {
+                        tracing::info!(deleted, "a visitor withdrew their consent; their leads are deleted");
+                        Some(ServerFrame::LeadWithdrawn { deleted })
+                    }
+                    Err(error) => Some(ServerFrame::from_error(&error)),
                 }
             }
             ClientFrame::Track { event, id } => match track(state, opened, &event, &id).await {
@@ -540,8 +557,8 @@ fn frame_for_turn(event: TurnEvent) -> Option<ServerFrame> {
             Some(ServerFrame::Ack { id: client_message_id, message_id })
         }
         TurnEvent::Token { message_id, text } => Some(ServerFrame::Token { message_id, text }),
-        TurnEvent::Done(FinishedAnswer { message_id, text, sources, cards, usage, .. }) => {
-            Some(ServerFrame::Done { message_id, text, sources, cards, usage })
+        TurnEvent::Done(FinishedAnswer { message_id, text, sources, cards, offer, usage, .. }) => {
+            Some(ServerFrame::Done { message_id, text, sources, cards, offer, usage })
         }
         TurnEvent::StatusChanged { .. } => None,
     }

@@ -12,6 +12,7 @@ pub mod config;
 pub mod eval;
 pub mod eval_pii;
 pub mod eval_recommend;
+pub mod webhook;
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -184,6 +185,10 @@ pub fn chat_config(config: &Config) -> ChatConfig {
         decline_below: config.decline_below,
         extractive_from: config.extractive_from,
         privacy: config.privacy.clone(),
+        contact_offer: frontdesk_core::leads::ContactOffer {
+            consent: config.lead_consent.clone(),
+            privacy_url: config.privacy_notice_url.clone(),
+        },
         sampling: SamplingConfig { max_tokens: config.max_answer_tokens, ..SamplingConfig::default() },
         ..ChatConfig::default()
     }
@@ -335,7 +340,19 @@ pub async fn start(config: &Config) -> anyhow::Result<RunningServer> {
         },
         ..defaults
     };
-    let state = AppState::new(app.chat, app.library.clone(), app.signer, keys, limits);
+    let lead_sink = match &config.lead_webhook {
+        Some((url, secret)) => Some(webhook::WebhookSink::new(
+            url.clone(),
+            secret.clone(),
+            app.chat.store().clone(),
+            app.chat.metrics().clone(),
+        )?),
+        None => None,
+    };
+    let mut state = AppState::new(app.chat, app.library.clone(), app.signer, keys, limits);
+    if let Some(sink) = lead_sink {
+        state = state.with_lead_sink(Arc::new(sink));
+    }
     let shutdown = state.shutdown.clone();
     let mut background = vec![app.library.follow(shutdown.clone()), app.catalogue.follow(shutdown.clone())];
     if config.retention_days > 0 {

@@ -35,6 +35,8 @@ const SEALED: TableDefinition<(&str, &str), &str> = TableDefinition::new("sealed
 const DOCUMENTS: TableDefinition<&str, &[u8]> = TableDefinition::new("documents");
 /// Document id → the document's bytes.
 const DOCUMENT_CONTENT: TableDefinition<&str, &[u8]> = TableDefinition::new("document_content");
+/// Leads by (created ms, id), as JSON: the newest are read from the end.
+const LEADS: TableDefinition<(i64, &str), &[u8]> = TableDefinition::new("leads");
 
 /// The default store: one redb file on disk. Events go to subscribers in this process (one
 /// process is the only writer of the file).
@@ -73,6 +75,7 @@ impl EmbeddedStore {
             txn.open_table(VISITORS).map_err(embedded)?;
             txn.open_table(BY_VISITOR).map_err(embedded)?;
             txn.open_table(SEALED).map_err(embedded)?;
+            txn.open_table(LEADS).map_err(embedded)?;
         }
         txn.commit().map_err(embedded)?;
         Ok(Self { db: Arc::new(db), events: broadcast::channel(EVENT_BUFFER).0 })
@@ -514,6 +517,60 @@ impl SessionStore for EmbeddedStore {
                 .map_err(embedded)?;
             txn.commit().map_err(embedded)?;
             Ok(())
+        })
+        .await
+    }
+
+    async fn put_lead(&self, lead: &frontdesk_core::leads::Lead) -> frontdesk_core::Result<()> {
+        let json = serde_json::to_vec(lead).map_err(StoreError::from)?;
+        let (created, id) = (lead.created_ms, lead.id.clone());
+        self.blocking(move |db| {
+            let txn = db.begin_write().map_err(embedded)?;
+            txn.open_table(LEADS)
+                .map_err(embedded)?
+                .insert((created, id.as_str()), json.as_slice())
+                .map_err(embedded)?;
+            txn.commit().map_err(embedded)
+        })
+        .await
+    }
+
+    async fn list_leads(&self, limit: usize) -> frontdesk_core::Result<Vec<frontdesk_core::leads::Lead>> {
+        let limit = limit.min(frontdesk_core::leads::MAX_LEADS_LISTED);
+        self.blocking(move |db| {
+            let txn = db.begin_read().map_err(embedded)?;
+            let table = txn.open_table(LEADS).map_err(embedded)?;
+            let mut out = Vec::new();
+            for row in table.iter().map_err(embedded)?.rev().take(limit) {
+                let (_, value) = row.map_err(embedded)?;
+                out.push(serde_json::from_slice(value.value())?);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn delete_leads_of_visitor(&self, visitor_id: &str) -> frontdesk_core::Result<usize> {
+        let visitor_id = visitor_id.to_owned();
+        self.blocking(move |db| {
+            let txn = db.begin_write().map_err(embedded)?;
+            let deleted = {
+                let mut table = txn.open_table(LEADS).map_err(embedded)?;
+                let mut doomed = Vec::new();
+                for row in table.iter().map_err(embedded)? {
+                    let (key, value) = row.map_err(embedded)?;
+                    let lead: frontdesk_core::leads::Lead = serde_json::from_slice(value.value())?;
+                    if lead.visitor_id == visitor_id {
+                        doomed.push((key.value().0, key.value().1.to_owned()));
+                    }
+                }
+                for (created, id) in &doomed {
+                    table.remove((*created, id.as_str())).map_err(embedded)?;
+                }
+                doomed.len()
+            };
+            txn.commit().map_err(embedded)?;
+            Ok(deleted)
         })
         .await
     }

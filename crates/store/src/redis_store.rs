@@ -508,6 +508,56 @@ impl SessionStore for RedisStore {
         Ok(())
     }
 
+    async fn put_lead(&self, lead: &frontdesk_core::leads::Lead) -> frontdesk_core::Result<()> {
+        let json = serde_json::to_string(lead).map_err(StoreError::from)?;
+        let mut connection = self.connection.clone();
+        redis::pipe()
+            .atomic()
+            .set(self.key("lead", &lead.id), json)
+            .zadd(self.key("leads", "all"), &lead.id, lead.created_ms)
+            .sadd(self.key("vleads", &lead.visitor_id), &lead.id)
+            .query_async::<()>(&mut connection)
+            .await
+            .map_err(StoreError::from)?;
+        Ok(())
+    }
+
+    async fn list_leads(&self, limit: usize) -> frontdesk_core::Result<Vec<frontdesk_core::leads::Lead>> {
+        let limit = limit.min(frontdesk_core::leads::MAX_LEADS_LISTED);
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let mut connection = self.connection.clone();
+        let ids: Vec<String> = connection
+            .zrevrange(self.key("leads", "all"), 0, limit as isize - 1)
+            .await
+            .map_err(StoreError::from)?;
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let keys: Vec<String> = ids.iter().map(|id| self.key("lead", id)).collect();
+        let values: Vec<Option<String>> = connection.mget(keys).await.map_err(StoreError::from)?;
+        values
+            .into_iter()
+            .flatten()
+            .map(|json| serde_json::from_str(&json).map_err(|e| StoreError::from(e).into()))
+            .collect()
+    }
+
+    async fn delete_leads_of_visitor(&self, visitor_id: &str) -> frontdesk_core::Result<usize> {
+        let mut connection = self.connection.clone();
+        let ids: Vec<String> =
+            connection.smembers(self.key("vleads", visitor_id)).await.map_err(StoreError::from)?;
+        let mut pipe = redis::pipe();
+        pipe.atomic();
+        for id in &ids {
+            pipe.del(self.key("lead", id)).zrem(self.key("leads", "all"), id);
+        }
+        pipe.del(self.key("vleads", visitor_id));
+        pipe.query_async::<()>(&mut connection).await.map_err(StoreError::from)?;
+        Ok(ids.len())
+    }
+
     async fn list_sealed(&self, conversation_id: &str) -> frontdesk_core::Result<Vec<(String, String)>> {
         let mut connection = self.connection.clone();
         let all: Vec<(String, String)> =

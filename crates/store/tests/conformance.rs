@@ -294,6 +294,42 @@ async fn visitor_profiles_are_kept_and_updated(store: Arc<dyn SessionStore>) {
     assert!(!viewed.contains(&"aura-anc".to_owned()), "the oldest went first: {viewed:?}");
 }
 
+async fn leads_are_listed_newest_first_and_deleted_with_their_visitor(store: Arc<dyn SessionStore>) {
+    use frontdesk_core::leads::{DeliveryState, Lead};
+    let (visitor, other) =
+        (format!("v-{}", frontdesk_core::new_id()), format!("v-{}", frontdesk_core::new_id()));
+    let lead = |visitor: &str, created_ms: i64| Lead {
+        id: frontdesk_core::new_id(),
+        conversation_id: "c1".into(),
+        visitor_id: visitor.to_owned(),
+        email: Some("ana@example.com".into()),
+        phone: None,
+        consent_text: "I agree.".into(),
+        consented_ms: created_ms,
+        interest: "a quote".into(),
+        items: vec!["nova-15".into()],
+        created_ms,
+        delivery: Default::default(),
+    };
+    // Far in the future, so leads of other tests on a shared Redis come after these.
+    let base = 4_000_000_000_000;
+    let (first, mut second, third) =
+        (lead(&visitor, base + 1), lead(&visitor, base + 2), lead(&other, base + 3));
+    for l in [&first, &second, &third] {
+        store.put_lead(l).await.expect("put");
+    }
+    second.delivery.state = DeliveryState::Delivered;
+    store.put_lead(&second).await.expect("replaced");
+    let listed = store.list_leads(3).await.expect("list");
+    let ids: Vec<&str> = listed.iter().map(|l| l.id.as_str()).collect();
+    assert_eq!(ids, [third.id.as_str(), second.id.as_str(), first.id.as_str()], "newest first, once each");
+    assert_eq!(listed[1].delivery.state, DeliveryState::Delivered, "the update replaced the lead");
+    assert_eq!(store.delete_leads_of_visitor(&visitor).await.expect("delete"), 2);
+    let left: Vec<String> = store.list_leads(3).await.expect("list").into_iter().map(|l| l.id).collect();
+    assert!(left.contains(&third.id) && !left.contains(&first.id) && !left.contains(&second.id));
+    store.delete_leads_of_visitor(&other).await.expect("delete");
+}
+
 async fn a_visitors_data_is_found_and_deleted_everywhere(store: Arc<dyn SessionStore>) {
     use frontdesk_core::model::VisitorProfile;
     let visitor = format!("v-{}", frontdesk_core::new_id());
@@ -444,6 +480,7 @@ conformance!(
     listing_filters_by_status_time_text_and_feedback,
     writes_are_published_as_events,
     visitor_profiles_are_kept_and_updated,
+    leads_are_listed_newest_first_and_deleted_with_their_visitor,
     a_visitors_data_is_found_and_deleted_everywhere,
     sealed_details_are_kept_per_message_and_deleted_with_their_conversation,
     closed_conversations_expire_after_the_retention_period,

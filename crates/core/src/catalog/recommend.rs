@@ -36,6 +36,8 @@ pub struct Recommendation {
     pub cards: Vec<Card>,
     /// Nothing met every constraint; these are the nearest.
     pub nearest: bool,
+    /// The first item cannot be bought now (out of stock).
+    pub first_unavailable: bool,
 }
 
 /// How well each item matches the question, from 0 to 1: keywords (IDF-weighted share of the
@@ -358,7 +360,8 @@ pub fn recommend(
         });
     }
     text.push_str(if zh { "\n\n点击卡片可查看详情。" } else { "\n\nOpen a card to see its page." });
-    Some(Recommendation { text, cards, nearest })
+    let first_unavailable = items.first().is_some_and(|i| i.availability == Availability::OutOfStock);
+    Some(Recommendation { text, cards, nearest, first_unavailable })
 }
 
 /// The catalogue's answer to a question, when it asks for a choice and anything is near: what

@@ -65,6 +65,9 @@ pub struct FinishedAnswer {
     pub sources: Vec<Source>,
     /// The catalogue items it recommends.
     pub cards: Vec<crate::catalog::Card>,
+    /// The contact form to show under it, when the answer offers to take the visitor's
+    /// contact details.
+    pub offer: Option<crate::leads::ContactOffer>,
     /// Token counts and time to first token.
     pub usage: Usage,
     /// How it was written.

@@ -115,6 +115,9 @@ pub struct ChatConfig {
     /// How personal data in visitors' messages is kept in the store (and so shown to agents
     /// and exported). The model, the search and the logs get every kind redacted.
     pub privacy: crate::privacy::PrivacyPolicy,
+    /// The contact form offered when a visitor wants to be contacted (its consent text and
+    /// privacy notice).
+    pub contact_offer: crate::leads::ContactOffer,
 }
 
 /// The company name the default system prompt speaks for.
@@ -133,6 +136,10 @@ impl Default for ChatConfig {
             sampling: SamplingConfig::default(),
             check_facts: true,
             privacy: crate::privacy::PrivacyPolicy::default(),
+            contact_offer: crate::leads::ContactOffer {
+                consent: crate::leads::default_consent(DEFAULT_COMPANY),
+                privacy_url: None,
+            },
         }
     }
 }

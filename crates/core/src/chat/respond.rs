@@ -46,6 +46,15 @@ pub(crate) struct Thread<'a> {
     pub viewed: &'a [String],
 }
 
+/// An answer written and streamed, before it is stored and sent whole.
+struct Written {
+    message: Message,
+    kind: AnswerKind,
+    usage: crate::model::Usage,
+    /// The contact form to show under it.
+    offer: Option<crate::leads::ContactOffer>,
+}
+
 /// How to answer at retrieval confidence `confidence`; `None` declines.
 fn choose_mode(
     mode: AnswerMode,
@@ -107,12 +116,30 @@ impl ChatService {
             })
             .collect();
         let history = history.as_slice();
+        // A visitor who wants to be contacted (a quote, a group enrolment) is offered the
+        // contact form.
+        let chinese = crate::catalog::intent::is_chinese(question);
+        let offer = Some(self.config.contact_offer.clone());
+        if crate::leads::wants_contact(question) {
+            let answer = Message::new(Role::Assistant, crate::leads::offer_text(chinese));
+            let usage = stream_text(events, &answer.id, &answer.text, started).await?;
+            let written = Written { message: answer, kind: AnswerKind::Curated, usage, offer };
+            return self.finish(conversation_id, written, &fill, events).await;
+        }
         if let Some(recommendation) = self.recommendation(question, viewed).await? {
+            // What the catalogue cannot close (nothing meets every constraint, the best item
+            // cannot be bought now) is offered to a person too.
+            let unclosed = recommendation.nearest || recommendation.first_unavailable;
             let mut answer = Message::new(Role::Assistant, recommendation.text);
+            if unclosed {
+                answer.text = format!("{}\n\n{}", answer.text, crate::leads::offer_text(chinese));
+            }
             answer.cards = recommendation.cards;
             let usage = stream_text(events, &answer.id, &answer.text, started).await?;
             self.metrics.cards_shown(answer.cards.len());
-            return self.finish(conversation_id, answer, AnswerKind::Recommended, usage, &fill, events).await;
+            let offer = if unclosed { offer } else { None };
+            let written = Written { message: answer, kind: AnswerKind::Recommended, usage, offer };
+            return self.finish(conversation_id, written, &fill, events).await;
         }
         let searching = Instant::now();
         // With a visitor context, look further and favour the entries that fit the visitor.
@@ -166,19 +193,19 @@ impl ChatService {
         };
         answer.text = text;
         answer.sources = sources;
-        self.finish(conversation_id, answer, kind, usage, &fill, events).await
+        self.finish(conversation_id, Written { message: answer, kind, usage, offer: None }, &fill, events)
+            .await
     }
 
     /// Stores the answer (when the turn has a conversation) and sends it whole.
     async fn finish(
         &self,
         conversation_id: Option<&str>,
-        answer: Message,
-        kind: AnswerKind,
-        usage: crate::model::Usage,
+        written: Written,
         fill: &crate::privacy::Fill,
         events: &TurnEvents,
     ) -> Result<Option<Answer>> {
+        let Written { message: answer, kind, usage, offer } = written;
         let stored = match conversation_id {
             Some(id) => self.store.append_message(id, answer).await?.message().clone(),
             None => answer,
@@ -188,6 +215,7 @@ impl ChatService {
             text: fill.apply(&stored.text),
             sources: stored.sources.clone(),
             cards: stored.cards.clone(),
+            offer,
             usage,
             kind,
         };

@@ -133,6 +133,7 @@ impl ChatService {
             text: answer.text.clone(),
             sources: answer.sources.clone(),
             cards: answer.cards.clone(),
+            offer: None,
             usage: Usage::default(),
             kind: AnswerKind::Replayed,
         };

@@ -137,6 +137,18 @@ settings! {
     /// The company the assistant speaks for
     #[arg(skip)]
     company_name / COMPANY_NAME: String,
+    /// Where each lead is posted (JSON, signed): a CRM's webhook, `https://...`
+    #[arg(skip)]
+    lead_webhook_url / LEAD_WEBHOOK_URL: String,
+    /// The secret lead webhooks are signed with (HMAC-SHA256), at least 16 characters
+    #[arg(skip)]
+    lead_webhook_secret / LEAD_WEBHOOK_SECRET: String,
+    /// The consent a visitor gives with their contact details, as the widget shows it
+    #[arg(skip)]
+    lead_consent / LEAD_CONSENT: String,
+    /// The privacy notice the contact form links to
+    #[arg(skip)]
+    privacy_notice_url / PRIVACY_NOTICE_URL: String,
     /// Generations admitted at once (running or queued) before `busy`
     #[arg(skip)]
     max_in_flight / MAX_IN_FLIGHT: usize,
@@ -296,6 +308,12 @@ pub struct Config {
     pub metrics_key: Option<String>,
     /// The company the assistant speaks for.
     pub company_name: String,
+    /// The lead webhook and its signing secret, when leads are sent on.
+    pub lead_webhook: Option<(String, String)>,
+    /// The consent text of the contact form.
+    pub lead_consent: String,
+    /// The privacy notice the contact form links to.
+    pub privacy_notice_url: Option<String>,
     /// Generations admitted at once (running or queued) before `busy`.
     pub max_in_flight: usize,
     /// Retrieval confidence below which the assistant declines.
@@ -526,6 +544,28 @@ impl Config {
             );
         }
         let allow_development_keys = settings.allow_development_keys.unwrap_or(false);
+        let lead_webhook = match (settings.lead_webhook_url, settings.lead_webhook_secret) {
+            (None, None) => None,
+            (Some(url), Some(secret)) => {
+                if !(url.starts_with("https://") || url.starts_with("http://")) {
+                    bail!("invalid lead_webhook_url {url:?}: an http(s) address");
+                }
+                if secret.len() < 16 || looks_like_placeholder(&secret) {
+                    bail!(
+                        "invalid lead_webhook_secret: at least 16 random characters (`openssl rand -hex 24`)"
+                    );
+                }
+                Some((url, secret))
+            }
+            _ => bail!("lead_webhook_url and lead_webhook_secret go together: give both, or neither"),
+        };
+        let privacy_notice_url = settings.privacy_notice_url.filter(|u| !u.trim().is_empty());
+        if privacy_notice_url
+            .as_deref()
+            .is_some_and(|u| !(u.starts_with("https://") || u.starts_with("http://") || u.starts_with('/')))
+        {
+            bail!("invalid privacy_notice_url: an http(s) address or a path");
+        }
         let metrics_key = settings.metrics_key;
         if metrics_key.as_ref().is_some_and(|k| k.len() < 16 || looks_like_placeholder(k)) {
             bail!("invalid metrics_key: at least 16 random characters (`openssl rand -hex 24`)");
@@ -559,7 +599,14 @@ impl Config {
                 std::time::Duration::from_secs(u64::from(days.clamp(1, 3_650)) * 86_400)
             }),
             metrics_key,
+            lead_consent: settings.lead_consent.filter(|c| !c.trim().is_empty()).unwrap_or_else(|| {
+                frontdesk_core::leads::default_consent(
+                    settings.company_name.as_deref().unwrap_or(DEFAULT_COMPANY),
+                )
+            }),
             company_name: settings.company_name.unwrap_or_else(|| DEFAULT_COMPANY.into()),
+            lead_webhook,
+            privacy_notice_url,
             max_in_flight,
             decline_below,
             privacy,
