@@ -114,6 +114,19 @@ async fn catalogue(backend: Backend) -> anyhow::Result<()> {
     assert!(metrics.contains("frontdesk_card_clicks_total 1\n"), "{metrics}");
     assert!(metrics.contains("frontdesk_turns_total{outcome=\"recommended\"} 1\n"), "{metrics}");
 
+    // The admin's figures: recommendations shown and clicks per item (the clicks are kept in
+    // the store, so every replica counts them together).
+    let (_, summary) = admin.get("/api/v1/analytics/summary?days=1").await?;
+    assert!(
+        summary["recommendations"].as_u64() >= Some(1) && summary["cards_shown"].as_u64() >= Some(1),
+        "{summary}"
+    );
+    assert_eq!(
+        summary["card_clicks"],
+        json!([{"id": "nova-15", "name": "Nova 15 laptop", "clicks": 1}]),
+        "{summary}"
+    );
+
     // A question for the FAQ is still answered from the FAQ, without cards.
     let (done, _) = ask(visitor_addr, "How long does delivery take?").await?;
     assert!(done.get("cards").is_none(), "{done}");

@@ -150,6 +150,15 @@ async fn a_lead_is_kept_with_consent_delivered_signed_and_withdrawn() -> anyhow:
     assert!(metrics.contains("frontdesk_leads_total{state=\"captured\"} 1\n"), "{metrics}");
     assert!(metrics.contains("frontdesk_leads_total{state=\"delivered\"} 1\n"), "{metrics}");
 
+    let (_, summary) = ApiClient::new(server.addr, Some(frontdesk_e2e::ADMIN_KEY))
+        .get("/api/v1/analytics/summary?days=1")
+        .await?;
+    assert_eq!(
+        (summary["leads_captured"].as_u64(), summary["leads_delivered"].as_u64()),
+        (Some(1), Some(1)),
+        "{summary}"
+    );
+
     // Withdrawn: deleted.
     visitor.send(json!({"type": "withdraw"})).await?;
     let withdrawn = visitor.next_frame(Duration::from_secs(5)).await?;

@@ -305,6 +305,13 @@ pub trait SessionStore: Send + Sync + 'static {
     /// how many.
     async fn delete_leads_of_visitor(&self, visitor_id: &str) -> Result<usize>;
 
+    /// Adds one to `field` of the counter `counter` (a card's clicks on a day: counter
+    /// `clicks:2026-11-29`, field the item's id), shared by every replica.
+    async fn add_count(&self, counter: &str, field: &str) -> Result<()>;
+
+    /// Every field of a counter with its count.
+    async fn counts(&self, counter: &str) -> Result<Vec<(String, u64)>>;
+
     /// Events from every replica sharing this store, this one included.
     fn subscribe(&self) -> broadcast::Receiver<StoreEvent>;
 

@@ -27,6 +27,7 @@ pub struct MemoryStore {
     visitors: Mutex<Vec<VisitorProfile>>,
     documents: Mutex<Vec<Document>>,
     leads: Mutex<Vec<crate::leads::Lead>>,
+    counts: Mutex<std::collections::BTreeMap<(String, String), u64>>,
     events: tokio::sync::broadcast::Sender<StoreEvent>,
 }
 
@@ -39,6 +40,7 @@ impl Default for MemoryStore {
             visitors: Mutex::default(),
             documents: Mutex::default(),
             leads: Mutex::default(),
+            counts: Mutex::default(),
             events: tokio::sync::broadcast::channel(64).0,
         }
     }
@@ -171,6 +173,14 @@ impl SessionStore for MemoryStore {
         all.retain(|(c, m, _)| !(c == conversation_id && m == message_id));
         all.push((conversation_id.to_owned(), message_id.to_owned(), sealed.to_owned()));
         Ok(())
+    }
+    async fn add_count(&self, counter: &str, field: &str) -> Result<()> {
+        *self.counts.lock().expect("lock").entry((counter.to_owned(), field.to_owned())).or_default() += 1;
+        Ok(())
+    }
+    async fn counts(&self, counter: &str) -> Result<Vec<(String, u64)>> {
+        let counts = self.counts.lock().expect("lock");
+        Ok(counts.iter().filter(|((c, _), _)| c == counter).map(|((_, f), n)| (f.clone(), *n)).collect())
     }
     async fn put_lead(&self, lead: &crate::leads::Lead) -> Result<()> {
         let mut leads = self.leads.lock().expect("lock");

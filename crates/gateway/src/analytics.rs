@@ -39,6 +39,28 @@ pub struct Day {
     pub conversations: u64,
     /// Visitor messages that day.
     pub questions: u64,
+    /// Answers that recommended catalogue items.
+    pub recommendations: u64,
+    /// Cards shown in them.
+    pub cards_shown: u64,
+    /// Cards followed.
+    pub card_clicks: u64,
+    /// Leads captured.
+    pub leads_captured: u64,
+    /// Leads the webhook took.
+    pub leads_delivered: u64,
+}
+
+/// A catalogue item's clicks in the window.
+#[derive(Debug, Serialize)]
+pub struct ItemClicks {
+    /// The item's id.
+    pub id: String,
+    /// Its name, when the catalogue still holds it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Clicks on its cards.
+    pub clicks: u64,
 }
 
 /// A question and how often it was asked.
@@ -73,6 +95,21 @@ pub struct Summary {
     pub feedback_up: u64,
     /// Answers rated down.
     pub feedback_down: u64,
+    /// Answers that recommended catalogue items.
+    pub recommendations: u64,
+    /// Cards shown in them.
+    pub cards_shown: u64,
+    /// Cards followed, per item, most followed first.
+    pub card_clicks: Vec<ItemClicks>,
+    /// Leads captured.
+    pub leads_captured: u64,
+    /// Leads the webhook took.
+    pub leads_delivered: u64,
+}
+
+fn day<'a>(per_day: &'a mut BTreeMap<String, Day>, ms: i64) -> &'a mut Day {
+    let date = iso_time(ms)[..10].to_owned();
+    per_day.entry(date.clone()).or_insert_with(|| Day { date, ..Day::default() })
 }
 
 fn normalise(question: &str) -> String {
@@ -149,6 +186,11 @@ pub async fn summary(
                         last_question = Some(&message.text);
                     }
                     Role::Assistant => {
+                        if !message.cards.is_empty() && message.created_ms >= since {
+                            let today = day(&mut per_day, message.created_ms);
+                            today.recommendations += 1;
+                            today.cards_shown += message.cards.len() as u64;
+                        }
                         if message.text == DECLINE_TEXT {
                             if let Some(question) = last_question.take() {
                                 count(&mut unanswered, question);
@@ -169,6 +211,38 @@ pub async fn summary(
             None => break,
         }
     }
+    // Clicks are counted per day and item as they happen; leads carry their own times.
+    let mut clicks: HashMap<String, u64> = HashMap::new();
+    for back in 0..=i64::from(days) {
+        let ms = frontdesk_core::now_ms() - back * 86_400_000;
+        let date = &iso_time(ms)[..10];
+        for (item, count) in store.counts(&format!("clicks:{date}")).await? {
+            day(&mut per_day, ms).card_clicks += count;
+            *clicks.entry(item).or_default() += count;
+        }
+    }
+    let catalogue = state.chat.catalogue().map(|c| c.current());
+    let mut card_clicks: Vec<ItemClicks> = clicks
+        .into_iter()
+        .map(|(id, clicks)| {
+            let name = catalogue.as_ref().and_then(|c| c.catalog.get(&id)).map(|i| i.name.clone());
+            ItemClicks { id, name, clicks }
+        })
+        .collect();
+    card_clicks.sort_by(|a, b| b.clicks.cmp(&a.clicks).then_with(|| a.id.cmp(&b.id)));
+    let (mut leads_captured, mut leads_delivered) = (0, 0);
+    for lead in store.list_leads(frontdesk_core::leads::MAX_LEADS_LISTED).await? {
+        if lead.created_ms >= since {
+            leads_captured += 1;
+            day(&mut per_day, lead.created_ms).leads_captured += 1;
+        }
+        if let Some(delivered) = lead.delivery.delivered_ms.filter(|ms| *ms >= since) {
+            leads_delivered += 1;
+            day(&mut per_day, delivered).leads_delivered += 1;
+        }
+    }
+    let recommendations = per_day.values().map(|d| d.recommendations).sum();
+    let cards_shown = per_day.values().map(|d| d.cards_shown).sum();
     #[allow(clippy::cast_precision_loss)]
     let handoff_rate = if conversations == 0 { 0.0 } else { handed_off as f64 / conversations as f64 };
     Ok(Json(Summary {
@@ -182,5 +256,10 @@ pub async fn summary(
         handoff_rate,
         feedback_up: up,
         feedback_down: down,
+        recommendations,
+        cards_shown,
+        card_clicks,
+        leads_captured,
+        leads_delivered,
     }))
 }

@@ -80,6 +80,11 @@ pub async fn follow_card(State(state): State<AppState>, Path(card): Path<String>
     match url {
         Some(url) => {
             state.chat.metrics().card_clicked();
+            let day = &crate::export::iso_time(frontdesk_core::now_ms())[..10];
+            // The visitor is redirected even when the count cannot be kept.
+            if let Err(error) = state.chat.store().add_count(&format!("clicks:{day}"), &card).await {
+                tracing::warn!(%error, "could not count a card's click");
+            }
             tracing::info!(item = %card, "card followed");
             (StatusCode::FOUND, [(header::LOCATION, url)]).into_response()
         }

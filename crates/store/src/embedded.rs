@@ -35,6 +35,8 @@ const SEALED: TableDefinition<(&str, &str), &str> = TableDefinition::new("sealed
 const DOCUMENTS: TableDefinition<&str, &[u8]> = TableDefinition::new("documents");
 /// Document id → the document's bytes.
 const DOCUMENT_CONTENT: TableDefinition<&str, &[u8]> = TableDefinition::new("document_content");
+/// Counters by (counter, field).
+const COUNTS: TableDefinition<(&str, &str), u64> = TableDefinition::new("counts");
 /// Leads by (created ms, id), as JSON: the newest are read from the end.
 const LEADS: TableDefinition<(i64, &str), &[u8]> = TableDefinition::new("leads");
 
@@ -76,6 +78,7 @@ impl EmbeddedStore {
             txn.open_table(BY_VISITOR).map_err(embedded)?;
             txn.open_table(SEALED).map_err(embedded)?;
             txn.open_table(LEADS).map_err(embedded)?;
+            txn.open_table(COUNTS).map_err(embedded)?;
         }
         txn.commit().map_err(embedded)?;
         Ok(Self { db: Arc::new(db), events: broadcast::channel(EVENT_BUFFER).0 })
@@ -517,6 +520,37 @@ impl SessionStore for EmbeddedStore {
                 .map_err(embedded)?;
             txn.commit().map_err(embedded)?;
             Ok(())
+        })
+        .await
+    }
+
+    async fn add_count(&self, counter: &str, field: &str) -> frontdesk_core::Result<()> {
+        let (counter, field) = (counter.to_owned(), field.to_owned());
+        self.blocking(move |db| {
+            let txn = db.begin_write().map_err(embedded)?;
+            {
+                let mut table = txn.open_table(COUNTS).map_err(embedded)?;
+                let key = (counter.as_str(), field.as_str());
+                let now = table.get(key).map_err(embedded)?.map_or(0, |v| v.value());
+                table.insert(key, now + 1).map_err(embedded)?;
+            }
+            txn.commit().map_err(embedded)
+        })
+        .await
+    }
+
+    async fn counts(&self, counter: &str) -> frontdesk_core::Result<Vec<(String, u64)>> {
+        let counter = counter.to_owned();
+        self.blocking(move |db| {
+            let txn = db.begin_read().map_err(embedded)?;
+            let table = txn.open_table(COUNTS).map_err(embedded)?;
+            let mut out = Vec::new();
+            let range = (counter.as_str(), "")..=(counter.as_str(), "\u{10ffff}");
+            for row in table.range(range).map_err(embedded)? {
+                let (key, value) = row.map_err(embedded)?;
+                out.push((key.value().1.to_owned(), value.value()));
+            }
+            Ok(out)
         })
         .await
     }

@@ -508,6 +508,22 @@ impl SessionStore for RedisStore {
         Ok(())
     }
 
+    async fn add_count(&self, counter: &str, field: &str) -> frontdesk_core::Result<()> {
+        let mut connection = self.connection.clone();
+        connection
+            .hincr::<_, _, _, ()>(self.key("count", counter), field, 1)
+            .await
+            .map_err(StoreError::from)?;
+        Ok(())
+    }
+
+    async fn counts(&self, counter: &str) -> frontdesk_core::Result<Vec<(String, u64)>> {
+        let mut connection = self.connection.clone();
+        let all: Vec<(String, u64)> =
+            connection.hgetall(self.key("count", counter)).await.map_err(StoreError::from)?;
+        Ok(all)
+    }
+
     async fn put_lead(&self, lead: &frontdesk_core::leads::Lead) -> frontdesk_core::Result<()> {
         let json = serde_json::to_string(lead).map_err(StoreError::from)?;
         let mut connection = self.connection.clone();
