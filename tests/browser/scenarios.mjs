@@ -4,7 +4,8 @@
 // Prints one line per scenario and exits with 1 when any failed.
 import assert from "node:assert/strict";
 import http from "node:http";
-import { mkdirSync } from "node:fs";
+import { mkdirSync, readFileSync } from "node:fs";
+import { createHmac } from "node:crypto";
 import { gzipSync } from "node:zlib";
 import { chromium } from "playwright-core";
 
@@ -35,12 +36,24 @@ const PAGES = {
   "/zh.html": page("zh-CN", "", ""),
   "/shop.html": page("en", "body { font: 16px Georgia, serif; margin: 0 16px; }", ""),
 };
+// Lead webhook deliveries the site received: {signature, body}.
+const hooks = [];
 const site = http.createServer((req, res) => {
+  if (req.method === "POST" && req.url === "/hook") {
+    const chunks = [];
+    req.on("data", (c) => chunks.push(c));
+    req.on("end", () => {
+      hooks.push({ signature: req.headers["x-frontdesk-signature"], body: Buffer.concat(chunks) });
+      res.writeHead(200);
+      res.end();
+    });
+    return;
+  }
   const body = PAGES[new URL(req.url, "http://x").pathname];
   res.writeHead(body ? 200 : 404, { "content-type": "text/html; charset=utf-8" });
   res.end(body || "not found");
 });
-await new Promise((resolve) => site.listen(0, "127.0.0.1", resolve));
+await new Promise((resolve) => site.listen(Number(process.env.SITE_PORT) || 0, "127.0.0.1", resolve));
 const HOST = `http://127.0.0.1:${site.address().port}`;
 
 const browser = await chromium.launch({
@@ -402,6 +415,58 @@ await scenario("with web storage blocked the widget loads without an error and a
   await lastAnswer(page).waitFor({ timeout: WAIT });
   assert.match(await lastAnswer(page).locator(".body").innerText(), /4\.90 euros/);
   assert.deepEqual(errors, [], "no script error on the page");
+  await context.close();
+});
+
+await scenario("a visitor gets recommendation cards, follows one (counted), and leaves a lead with consent", async () => {
+  const demo = readFileSync(new URL("../../knowledge-base/brightwave.catalog.csv", import.meta.url));
+  const upload = await fetch(`${SERVER}/api/v1/catalog?name=brightwave.catalog.csv`, {
+    method: "POST", headers: { authorization: `Bearer ${ADMIN_KEY}` }, body: demo,
+  });
+  assert.equal(upload.status, 200, await upload.text());
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  // The shop's product pages, where the cards lead.
+  await context.route("https://shop.brightwave.example/**", (route) => route.fulfill({ contentType: "text/html", body: "<h1>product</h1>" }));
+  const page = await context.newPage();
+  await page.goto(`${HOST}/shop.html`);
+  await page.evaluate(() => window.Frontdesk.track("viewed", { id: "nova-13" }));
+  await page.locator(".launch").click();
+  await page.locator("textarea").waitFor({ timeout: WAIT });
+  await ask(page, "A laptop under 800 euros for video editing?");
+  const cards = page.getByRole("list", { name: "Recommended for you" }).last();
+  await cards.waitFor({ timeout: WAIT });
+  const first = cards.getByRole("listitem").first();
+  assert.match(await first.innerText(), /Nova 15 laptop[\s\S]*€749/);
+  const count = await cards.getByRole("listitem").count();
+  assert.ok(count >= 1 && count <= 3, `${count} cards`);
+  await page.screenshot({ path: `${ARTIFACTS}/widget-cards.png` });
+  const [product] = await Promise.all([
+    context.waitForEvent("page"),
+    first.getByRole("link", { name: "View: Nova 15 laptop" }).click(),
+  ]);
+  // Through /r/nova-15 (counted) to the item's own page.
+  await product.waitForURL("https://shop.brightwave.example/p/nova-15", { timeout: WAIT });
+  const summary = await (await fetch(`${SERVER}/api/v1/analytics/summary?days=1`, { headers: { authorization: `Bearer ${ADMIN_KEY}` } })).json();
+  assert.deepEqual(summary.card_clicks.map((c) => [c.id, c.clicks]), [["nova-15", 1]], "the click is counted");
+
+  await ask(page, "Can I get a quote for 20 laptops for my company?");
+  const form = page.locator("form.lead").last();
+  await form.waitFor({ timeout: WAIT });
+  assert.match(await form.innerText(), /may contact me/);
+  assert.equal(await form.getByRole("link", { name: "Privacy notice" }).getAttribute("href"), `${SERVER}/privacy`);
+  await form.getByRole("textbox", { name: "E-mail or phone" }).fill("ana@example");
+  await form.getByRole("button", { name: "Send" }).click();
+  assert.match(await form.getByRole("alert").innerText(), /E-mail or phone/, "a broken address is refused in the form");
+  await form.getByRole("textbox", { name: "E-mail or phone" }).fill("ana@example.com");
+  await form.getByRole("checkbox").check();
+  await form.getByRole("button", { name: "Send" }).click();
+  await page.locator("div.lead", { hasText: "Thank you: our team will contact you." }).waitFor({ timeout: WAIT });
+  const deadline = Date.now() + WAIT;
+  while (!hooks.length && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+  assert.equal(hooks.length, 1, "the lead reached the webhook");
+  const expected = "sha256=" + createHmac("sha256", process.env.LEAD_SECRET).update(hooks[0].body).digest("hex");
+  assert.equal(hooks[0].signature, expected, "signed with the shared secret");
+  assert.equal(JSON.parse(hooks[0].body).lead.email, "ana@example.com");
   await context.close();
 });
 

@@ -9,6 +9,9 @@ use std::time::Duration;
 use anyhow::Context;
 use frontdesk_e2e::{keys_toml, repo_root, start_server, test_config_with, Backend, ADMIN_KEY, ANA_KEY};
 
+/// The secret lead webhooks are signed with in the scenarios.
+const LEAD_SECRET: &str = "browser-webhook-secret-0123456789";
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_widget_and_the_consoles_work_in_a_real_browser() -> anyhow::Result<()> {
     let root = repo_root();
@@ -17,9 +20,15 @@ async fn the_widget_and_the_consoles_work_in_a_real_browser() -> anyhow::Result<
         "playwright-core is missing: run scripts/ensure-tools.sh"
     );
     let data = tempfile::tempdir()?;
+    // The scenarios' own site also receives the lead webhook, on a port chosen here.
+    let site_port = frontdesk_e2e::free_port()?;
+    let toml = format!(
+        "lead_webhook_url = \"http://127.0.0.1:{site_port}/hook\"\nlead_webhook_secret = \"{LEAD_SECRET}\"\n\
+         privacy_notice_url = \"/privacy\"\n{}",
+        keys_toml()
+    );
     let server =
-        start_server(&test_config_with(Backend::Embedded, data.path(), "unused:", "auto", &keys_toml())?)
-            .await?;
+        start_server(&test_config_with(Backend::Embedded, data.path(), "unused:", "auto", &toml)?).await?;
     let artifacts = root.join("tests/artifacts");
     let run = tokio::process::Command::new("node")
         .arg("scenarios.mjs")
@@ -29,6 +38,8 @@ async fn the_widget_and_the_consoles_work_in_a_real_browser() -> anyhow::Result<
         .env("AGENT_NAME", "ana")
         .env("ADMIN_KEY", ADMIN_KEY)
         .env("ARTIFACTS", &artifacts)
+        .env("SITE_PORT", site_port.to_string())
+        .env("LEAD_SECRET", LEAD_SECRET)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true)
@@ -41,7 +52,7 @@ async fn the_widget_and_the_consoles_work_in_a_real_browser() -> anyhow::Result<
     eprintln!("{}", String::from_utf8_lossy(&output.stderr));
     server.stop().await?;
     assert!(output.status.success(), "some browser scenarios failed (see above)");
-    for shot in ["widget-desktop.png", "widget-phone.png", "console.png", "admin.png"] {
+    for shot in ["widget-desktop.png", "widget-phone.png", "console.png", "admin.png", "widget-cards.png"] {
         assert!(artifacts.join(shot).is_file(), "{shot} was not saved");
     }
     Ok(())
