@@ -107,7 +107,7 @@ pub struct Summary {
     pub leads_delivered: u64,
 }
 
-fn day<'a>(per_day: &'a mut BTreeMap<String, Day>, ms: i64) -> &'a mut Day {
+fn day(per_day: &mut BTreeMap<String, Day>, ms: i64) -> &mut Day {
     let date = iso_time(ms)[..10].to_owned();
     per_day.entry(date.clone()).or_insert_with(|| Day { date, ..Day::default() })
 }

@@ -25,6 +25,9 @@ pub const WORDING: &str = "1. 2. 3. Beginner Intermediate Advanced level hours t
 pub struct Visitor<'a> {
     /// Ids of the items the visitor looked at on the site, most recent last.
     pub viewed: &'a [String],
+    /// What else is known of them: the host page's attributes (a plan, interests) and their
+    /// earlier questions in the conversation, as text; items sharing its words rank higher.
+    pub context: &'a str,
 }
 
 /// The recommendation answer.
@@ -60,8 +63,15 @@ pub fn relevance(indexed: &IndexedCatalog, question: &str, vector: Option<&[f32]
     }
 }
 
-/// Ranking adjustments for the visitor and availability.
-fn adjusted(item: &CatalogItem, relevance: f32, visitor: &Visitor<'_>, catalog: &super::Catalog) -> f32 {
+/// Ranking adjustments for the visitor and availability; `context` is the item's match with
+/// what else is known of the visitor (0 to 1).
+fn adjusted(
+    item: &CatalogItem,
+    relevance: f32,
+    context: f32,
+    visitor: &Visitor<'_>,
+    catalog: &super::Catalog,
+) -> f32 {
     let viewed_category = visitor
         .viewed
         .iter()
@@ -76,6 +86,7 @@ fn adjusted(item: &CatalogItem, relevance: f32, visitor: &Visitor<'_>, catalog: 
     relevance
         + if viewed_category { 0.1 } else { 0.0 }
         + if viewed_itself { 0.05 } else { 0.0 }
+        + 0.1 * context
         + availability
 }
 
@@ -89,10 +100,18 @@ pub fn choose(
 ) -> (Vec<usize>, bool) {
     let catalog = &indexed.catalog;
     let items = catalog.items();
+    let context = if visitor.context.trim().is_empty() {
+        vec![0.0; items.len()]
+    } else {
+        catalog.keyword_scores(visitor.context)
+    };
     let rank = |candidates: Vec<usize>, by_price_from: Option<bool>| -> Vec<usize> {
         let mut scored: Vec<(usize, f32)> = candidates
             .into_iter()
-            .map(|i| (i, adjusted(&items[i], relevance.get(i).copied().unwrap_or(0.0), visitor, catalog)))
+            .map(|i| {
+                let fit = context.get(i).copied().unwrap_or(0.0);
+                (i, adjusted(&items[i], relevance.get(i).copied().unwrap_or(0.0), fit, visitor, catalog))
+            })
             .collect();
         match by_price_from {
             // Nearest to a bound: the closest prices first.

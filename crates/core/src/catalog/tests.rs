@@ -256,8 +256,23 @@ fn what_the_visitor_viewed_lifts_its_category() {
     let request = Request { kind: Some(ItemKind::Product), ..Request::default() };
     let scores = vec![0.0; indexed.catalog.items().len()];
     let viewed = vec!["nova-13".to_owned()];
-    let answer = recommend(&indexed, &request, &scores, &Visitor { viewed: &viewed }).expect("recommended");
+    let answer = recommend(&indexed, &request, &scores, &Visitor { viewed: &viewed, context: "" })
+        .expect("recommended");
     assert!(answer.cards.iter().take(2).all(|c| c.id.starts_with("nova")), "{:?}", answer.cards);
+}
+
+#[test]
+fn what_the_visitor_said_before_favours_what_fits_it() {
+    let indexed = indexed();
+    let request =
+        Request { kind: Some(ItemKind::Course), level: Some(Level::Beginner), ..Request::default() };
+    let scores = vec![0.0; indexed.catalog.items().len()];
+    let first = |context: &str| {
+        let visitor = Visitor { viewed: &[], context };
+        recommend(&indexed, &request, &scores, &visitor).expect("recommended").cards[0].id.clone()
+    };
+    assert_eq!(first("I work with spreadsheets and want to learn data analysis"), "data-beginners");
+    assert_eq!(first("plan: programming"), "python-basics");
 }
 
 #[test]

@@ -126,7 +126,13 @@ impl ChatService {
             let written = Written { message: answer, kind: AnswerKind::Curated, usage, offer };
             return self.finish(conversation_id, written, &fill, events).await;
         }
-        if let Some(recommendation) = self.recommendation(question, viewed).await? {
+        // What else is known of the visitor: the page's attributes and their earlier questions.
+        let known: Vec<&str> =
+            context.values().map(String::as_str).chain(earlier_questions(history, question)).collect();
+        let known = known.join("\n");
+        if let Some(recommendation) =
+            self.recommendation(question, &Visitor { viewed, context: &known }).await?
+        {
             // What the catalogue cannot close (nothing meets every constraint, the best item
             // cannot be bought now) is offered to a person too.
             let unclosed = recommendation.nearest || recommendation.first_unavailable;
@@ -229,10 +235,10 @@ impl ChatService {
     pub(crate) async fn recommendation(
         &self,
         question: &str,
-        viewed: &[String],
+        visitor: &Visitor<'_>,
     ) -> Result<Option<Recommendation>> {
         let Some(catalogue) = &self.catalogue else { return Ok(None) };
-        let found = recommend::answer(catalogue.as_ref(), question, &Visitor { viewed }).await?;
+        let found = recommend::answer(catalogue.as_ref(), question, visitor).await?;
         Ok(found.map(|(_, recommendation)| recommendation))
     }
 }
