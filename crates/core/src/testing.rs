@@ -120,19 +120,32 @@ impl SessionStore for MemoryStore {
             c.clone()
         }))
     }
-    async fn set_feedback(&self, _: &str, _: &str, _: Feedback) -> Result<bool> {
-        Ok(false)
+    async fn set_feedback(
+        &self,
+        conversation_id: &str,
+        message_id: &str,
+        feedback: Feedback,
+    ) -> Result<bool> {
+        let mut messages = self.messages.lock().expect("lock");
+        let rated = messages.iter_mut().find(|(c, m)| {
+            c == conversation_id && m.id == message_id && m.role == crate::model::Role::Assistant
+        });
+        Ok(rated.map(|(_, m)| m.feedback = Some(feedback)).is_some())
     }
     async fn list_conversations(&self, query: &ConversationQuery) -> Result<ConversationPage> {
-        // The status and time filters, all in one page (no text search, no paging).
+        // The filters, all in one page (no paging).
+        let messages = self.messages.lock().expect("lock").clone();
         let conversations = self
             .conversations
             .lock()
             .expect("lock")
             .iter()
-            .filter(|c| query.status.is_none_or(|s| c.status == s))
-            .filter(|c| query.updated_from_ms.is_none_or(|from| c.updated_ms >= from))
-            .filter(|c| query.updated_to_ms.is_none_or(|to| c.updated_ms < to))
+            .filter(|c| query.accepts_conversation(c))
+            .filter(|c| {
+                let of: Vec<Message> =
+                    messages.iter().filter(|(id, _)| *id == c.id).map(|(_, m)| m.clone()).collect();
+                !query.needs_messages() || query.accepts_messages(&of)
+            })
             .cloned()
             .collect();
         Ok(ConversationPage { conversations, next: None })

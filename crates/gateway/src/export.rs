@@ -56,6 +56,21 @@ pub(crate) fn inert_cell(text: &str) -> std::borrow::Cow<'_, str> {
     }
 }
 
+/// A CSV document of `header` and `rows` (cells already made inert where they hold text).
+pub(crate) fn csv_document(
+    header: &[&str],
+    rows: impl IntoIterator<Item = Vec<String>>,
+) -> Result<String, Error> {
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    let internal = |e: csv::Error| Error::Internal(format!("csv export: {e}"));
+    writer.write_record(header).map_err(internal)?;
+    for row in rows {
+        writer.write_record(&row).map_err(internal)?;
+    }
+    let bytes = writer.into_inner().map_err(|e| Error::Internal(format!("csv export: {e}")))?;
+    String::from_utf8(bytes).map_err(|e| Error::Internal(format!("csv export: {e}")))
+}
+
 /// One row per message: seq, time, role, author, text, sources (titles joined by `; `),
 /// feedback. Text cells are made inert for spreadsheets ([`inert_cell`]).
 pub fn to_csv(messages: &[Message]) -> Result<String, Error> {

@@ -110,46 +110,42 @@ pub async fn list(
 
 /// One row per lead; text cells made inert for spreadsheets.
 fn to_csv(leads: &[Lead]) -> Result<String> {
-    let mut writer = csv::Writer::from_writer(Vec::new());
-    let internal = |e: csv::Error| Error::Internal(format!("csv export: {e}"));
-    writer
-        .write_record([
-            "id",
-            "created",
-            "email",
-            "phone",
-            "interest",
-            "items",
-            "consent",
-            "consented",
-            "conversation",
-            "delivery",
-            "attempts",
-        ])
-        .map_err(internal)?;
-    for lead in leads {
-        let delivery = match lead.delivery.state {
-            DeliveryState::NotConfigured => "not_configured",
-            DeliveryState::Pending => "pending",
-            DeliveryState::Delivered => "delivered",
-            DeliveryState::Failed => "failed",
-        };
-        writer
-            .write_record([
-                lead.id.as_str(),
-                &crate::export::iso_time(lead.created_ms),
-                &crate::export::inert_cell(lead.email.as_deref().unwrap_or_default()),
-                &crate::export::inert_cell(lead.phone.as_deref().unwrap_or_default()),
-                &crate::export::inert_cell(&lead.interest),
-                &lead.items.join("; "),
-                &crate::export::inert_cell(&lead.consent_text),
-                &crate::export::iso_time(lead.consented_ms),
-                &lead.conversation_id,
-                delivery,
-                &lead.delivery.attempts.to_string(),
-            ])
-            .map_err(internal)?;
-    }
-    let bytes = writer.into_inner().map_err(|e| Error::Internal(format!("csv export: {e}")))?;
-    String::from_utf8(bytes).map_err(|e| Error::Internal(format!("csv export: {e}")))
+    use crate::export::{inert_cell, iso_time};
+    let header = [
+        "id",
+        "created",
+        "email",
+        "phone",
+        "interest",
+        "items",
+        "consent",
+        "consented",
+        "conversation",
+        "delivery",
+        "attempts",
+    ];
+    crate::export::csv_document(
+        &header,
+        leads.iter().map(|lead| {
+            let delivery = match lead.delivery.state {
+                DeliveryState::NotConfigured => "not_configured",
+                DeliveryState::Pending => "pending",
+                DeliveryState::Delivered => "delivered",
+                DeliveryState::Failed => "failed",
+            };
+            vec![
+                lead.id.clone(),
+                iso_time(lead.created_ms),
+                inert_cell(lead.email.as_deref().unwrap_or_default()).into_owned(),
+                inert_cell(lead.phone.as_deref().unwrap_or_default()).into_owned(),
+                inert_cell(&lead.interest).into_owned(),
+                lead.items.join("; "),
+                inert_cell(&lead.consent_text).into_owned(),
+                iso_time(lead.consented_ms),
+                lead.conversation_id.clone(),
+                delivery.to_owned(),
+                lead.delivery.attempts.to_string(),
+            ]
+        }),
+    )
 }

@@ -38,6 +38,7 @@ pub mod api;
 pub mod auth;
 pub mod catalog;
 pub mod export;
+pub mod feedback;
 pub mod leads;
 pub mod limits;
 mod listener;
@@ -191,6 +192,7 @@ pub fn router(state: AppState) -> Router {
         .route("/search", get(admin::search))
         .route("/analytics/summary", get(analytics::summary))
         .route("/leads", get(leads::list))
+        .route("/feedback", get(feedback::export))
         .route("/visitors/{id}", get(admin::export_visitor).delete(admin::delete_visitor))
         .fallback(api::not_found)
         .layer(DefaultBodyLimit::max(MAX_JSON_BODY));

@@ -341,3 +341,43 @@ async fn every_described_operation_answers_with_its_own_handler() {
         assert!(!(status == StatusCode::NOT_FOUND && body.is_empty()), "{method} {path} is not routed");
     }
 }
+
+#[tokio::test]
+async fn rated_answers_export_with_their_question_and_comment() {
+    use frontdesk_core::model::{Feedback, FeedbackValue, Message, Role};
+    let gateway = gateway();
+    let mut chat = conversation("c-rated", "v-rated");
+    chat.updated_ms = frontdesk_core::now_ms();
+    gateway.store.create_conversation(&chat).await.expect("create");
+    gateway
+        .store
+        .append_message("c-rated", Message::new(Role::Visitor, "can i return a laptop?"))
+        .await
+        .expect("append");
+    let answer = gateway
+        .store
+        .append_message("c-rated", Message::new(Role::Assistant, "Returns within 30 days."))
+        .await
+        .expect("append")
+        .message()
+        .clone();
+    let comment = Some("=not about laptops".to_owned());
+    let rated = Feedback { value: FeedbackValue::Down, comment };
+    assert!(gateway.store.set_feedback("c-rated", &answer.id, rated).await.expect("rate"));
+
+    let (status, _, body) =
+        call(&gateway, Method::GET, "/api/v1/feedback?value=down", Some(AGENT), None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body[0]["question"], "can i return a laptop?");
+    assert_eq!(body[0]["comment"], "=not about laptops");
+    let (_, _, up) = call(&gateway, Method::GET, "/api/v1/feedback?value=up", Some(AGENT), None).await;
+    assert_eq!(up, serde_json::json!([]));
+    let (status, _, csv) =
+        call(&gateway, Method::GET, "/api/v1/feedback?format=csv", Some(AGENT), None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(csv.is_null(), "CSV, not JSON");
+    let (status, _, _) = call(&gateway, Method::GET, "/api/v1/feedback?format=xml", Some(AGENT), None).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, _, _) = call(&gateway, Method::GET, "/api/v1/feedback", None, None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}

@@ -160,6 +160,26 @@ fn walks(dir: &std::path::Path) -> Vec<Walk> {
             "\"flag-secret-0123456789\"",
         ),
         walk("company_name", "\"Acme\"", "Globex", "\"Initech\""),
+        Walk {
+            base: "lead_webhook_secret = \"hook-secret-7f3a9c2e51\"\n".into(),
+            ..walk(
+                "lead_webhook_url",
+                "\"https://a.example/h\"",
+                "https://b.example/h",
+                "\"http://c.example/h\"",
+            )
+        },
+        Walk {
+            base: "lead_webhook_url = \"https://crm.example/hook\"\n".into(),
+            ..walk(
+                "lead_webhook_secret",
+                "\"9c2e1f7a4b3d8e60a5c1\"",
+                "b7d40e2a9f1c3e58d6a2",
+                "\"e1a9c3f75b2d4086c7e3\"",
+            )
+        },
+        walk("lead_consent", "\"I agree, one.\"", "I agree, two.", "\"I agree, three.\""),
+        walk("privacy_notice_url", "\"/privacy-1\"", "https://b.example/privacy", "\"/privacy-3\""),
         walk("token_lifetime_days", "1", "2", "3"),
         walk("metrics_key", "\"9c2e1f7a4b3d8e60a5c1\"", "b7d40e2a9f1c3e58d6a2", "\"e1a9c3f75b2d4086c7e3\""),
         walk("max_in_flight", "1", "2", "3"),
@@ -209,8 +229,9 @@ fn every_setting_walks_through_all_four_layers() {
         let file_only = resolve(true, false, false);
         let env_only = resolve(false, true, false);
         let flag_only = resolve(false, false, true);
-        // The remote engine has no default URL: without a layer giving one it is refused.
-        if w.name != "remote_url" {
+        // The remote engine has no default URL, and the lead webhook's address and secret go
+        // together: without a layer giving the one the base lacks, they are refused.
+        if !["remote_url", "lead_webhook_url", "lead_webhook_secret"].contains(&w.name) {
             assert_ne!(file_only, resolve(false, false, false), "{}: the file's value is ignored", w.name);
         }
         assert_ne!(env_only, file_only, "{}: the environment's value is ignored", w.name);
