@@ -458,8 +458,18 @@ async fn main() -> anyhow::Result<()> {
                         write!(stdout, "{text}")?;
                         stdout.flush()?;
                     }
-                    TurnEvent::Done(FinishedAnswer { sources, usage, .. }) => {
+                    TurnEvent::Done(FinishedAnswer { sources, cards, usage, .. }) => {
                         writeln!(stdout)?;
+                        if !cards.is_empty() {
+                            writeln!(stdout, "\nCards:")?;
+                            for card in cards {
+                                writeln!(
+                                    stdout,
+                                    "- {} ({}, {}): {}",
+                                    card.name, card.id, card.price, card.reason
+                                )?;
+                            }
+                        }
                         writeln!(stdout, "\nSources:")?;
                         for source in sources {
                             writeln!(
