@@ -27,10 +27,6 @@ const WANTS_CONTACT_EN: &[&str] = &[
     "group enrollment",
     "enrol my team",
     "enroll my team",
-    "for my team",
-    "for our team",
-    "for my company",
-    "for our company",
     "bulk order",
     "bulk purchase",
     "wholesale",
@@ -264,7 +260,13 @@ mod tests {
         ] {
             assert!(wants_contact(question), "{question}");
         }
-        for question in ["How long does delivery take?", "Which laptop is best for video editing?"] {
+        // A company or a team alone is no wish to be contacted: the FAQ answers these.
+        for question in [
+            "How long does delivery take?",
+            "Which laptop is best for video editing?",
+            "need an invoice for my company",
+            "team licences for my company",
+        ] {
             assert!(!wants_contact(question), "{question}");
         }
     }
