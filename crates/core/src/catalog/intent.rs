@@ -73,10 +73,6 @@ const ASKS_EN: &[&str] = &[
     "help me find",
     "shopping for",
     "in the market for",
-    "what do you have",
-    "do you have any",
-    "do you sell",
-    "do you offer",
     "is there a course",
     "are there courses",
     "any course",
@@ -96,6 +92,12 @@ const ASKS_EN: &[&str] = &[
     "what's good",
     "what is good",
 ];
+
+/// Phrases that ask whether something is sold: a request for a choice only when the question
+/// names a kind, a category or an item's name word ("do you sell smart plugs?"), not when
+/// only a tag matches ("do you sell iphones?" is no request for an iPhone case).
+const ASKS_IF_SOLD: &[&str] =
+    &["what do you have", "do you have any", "do you sell", "do you offer", "do you carry"];
 
 /// Chinese phrases that ask for a choice on their own.
 const ASKS_ZH: &[&str] = &[
@@ -199,7 +201,7 @@ pub fn recognise(question: &str, catalog: &Catalog) -> Option<Request> {
     let has_word = |list: &[&str]| singulars.iter().any(|w| list.contains(&w.as_str()));
 
     let mut request = Request { chinese: is_chinese(question), ..Request::default() };
-    let asks = ASKS_EN.iter().any(|p| has_phrase(&lower, p)) || ASKS_ZH.iter().any(|p| lower.contains(p));
+    let mut asks = ASKS_EN.iter().any(|p| has_phrase(&lower, p)) || ASKS_ZH.iter().any(|p| lower.contains(p));
     let mut catalog_words = std::collections::BTreeSet::new();
     for item in catalog.items() {
         catalog_words.extend(item_words(&item.category));
@@ -253,6 +255,12 @@ pub fn recognise(question: &str, catalog: &Catalog) -> Option<Request> {
         })
     });
     let refers = request.kind.is_some() || request.category.is_some() || tagged;
+    if !asks && ASKS_IF_SOLD.iter().any(|p| has_phrase(&lower, p)) {
+        let name_word = catalog.items().iter().any(|item| {
+            item_words(&item.name).iter().any(|w| w.chars().count() >= 3 && question_words.contains(w))
+        });
+        asks = request.kind.is_some() || request.category.is_some() || name_word;
+    }
 
     // Constraints.
     (request.min_price, request.max_price) = price_bounds(&lower);
