@@ -431,6 +431,11 @@ async fn converse<S>(
                 | ClientFrame::Withdraw {}
         );
         if writes && !state.message_limiter.allow(conversation_id) {
+            // A page view past the limit is dropped quietly: the visitor did not type it, and
+            // the widget would show the error in the chat.
+            if matches!(frame, ClientFrame::Track { .. }) {
+                continue;
+            }
             let limited =
                 Error::RateLimited("you are sending messages too quickly; wait a few seconds".into());
             if frames.send(ServerFrame::from_error(&limited)).await.is_err() {

@@ -303,5 +303,18 @@ async fn items_a_visitor_views_are_kept_on_their_profile_once_they_write() {
     while next_frame(&mut socket).await["type"] != "pong" {}
     let profile = store.get_visitor(&visitor).await.expect("get").expect("stored with the first message");
     assert_eq!(profile.viewed, ["nova-13", "nova-15", "aura-anc"], "most recent last, each once");
+
+    // Page views past the rate limit are dropped without an error in the chat.
+    for n in 0..20 {
+        send(&mut socket, json!({"type": "track", "event": "viewed", "id": format!("item-{n}")})).await;
+    }
+    send(&mut socket, json!({"type": "ping"})).await;
+    loop {
+        let frame = next_frame(&mut socket).await;
+        assert_ne!(frame["type"], "error", "{frame}");
+        if frame["type"] == "pong" {
+            break;
+        }
+    }
     shutdown.cancel();
 }
