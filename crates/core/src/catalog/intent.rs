@@ -7,7 +7,7 @@
 //! A question about one named item ("how long does the Aura battery last?") is not a request
 //! for a choice: the FAQ answers it.
 
-use super::{is_cjk, item_words, language_code, singular, stem, Catalog, ItemKind, Level};
+use super::{is_cjk, item_words, language_code, singular, stem, Catalog, ItemKind, Level, Vocabulary};
 
 /// What a recommendation question asks for.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -202,13 +202,7 @@ pub fn recognise(question: &str, catalog: &Catalog) -> Option<Request> {
 
     let mut request = Request { chinese: is_chinese(question), ..Request::default() };
     let mut asks = ASKS_EN.iter().any(|p| has_phrase(&lower, p)) || ASKS_ZH.iter().any(|p| lower.contains(p));
-    let mut catalog_words = std::collections::BTreeSet::new();
-    for item in catalog.items() {
-        catalog_words.extend(item_words(&item.category));
-        for tag in &item.tags {
-            catalog_words.extend(item_words(tag));
-        }
-    }
+    let vocabulary = catalog.vocabulary();
     // "which" asks for a choice when a kind or a catalogue word follows it ("which course",
     // "which laptop"), not in "which language are the courses in?".
     let which = singulars.iter().enumerate().any(|(i, w)| {
@@ -217,7 +211,7 @@ pub fn recognise(question: &str, catalog: &Catalog) -> Option<Request> {
                 next == "one"
                     || COURSE_WORDS.contains(&next.as_str())
                     || PRODUCT_WORDS.contains(&next.as_str())
-                    || catalog_words.contains(&stem(next))
+                    || vocabulary.category_and_tag_words.contains(&stem(next))
             })
     });
     let choice = which || tokens.iter().any(|w| CHOICE_EN.contains(w)) || lower.contains('哪');
@@ -231,34 +225,15 @@ pub fn recognise(question: &str, catalog: &Catalog) -> Option<Request> {
         _ => None,
     };
     let question_words = item_words(question);
-    request.category = matched_category(catalog, &question_words, &lower);
-    if let Some(category) = &request.category {
-        let kinds: std::collections::BTreeSet<ItemKind> = catalog
-            .items()
-            .iter()
-            .filter(|i| i.category.eq_ignore_ascii_case(category))
-            .map(|i| i.kind)
-            .collect();
-        if kinds.len() == 1 {
-            request.kind = kinds.into_iter().next();
-        }
+    if let Some((category, kind)) = matched_category(vocabulary, &question_words, &lower) {
+        request.category = Some(category);
+        request.kind = kind.or(request.kind);
     }
-    let tagged = catalog.items().iter().any(|item| {
-        item.tags.iter().any(|tag| {
-            let tag_lower = tag.to_lowercase();
-            if tag_lower.chars().any(is_cjk) {
-                lower.contains(&tag_lower)
-            } else {
-                let tag_words = item_words(tag);
-                !tag_words.is_empty() && tag_words.is_subset(&question_words)
-            }
-        })
-    });
+    let tagged = vocabulary.cjk_tags.iter().any(|tag| lower.contains(tag.as_str()))
+        || vocabulary.tag_words.iter().any(|words| words.is_subset(&question_words));
     let refers = request.kind.is_some() || request.category.is_some() || tagged;
     if !asks && ASKS_IF_SOLD.iter().any(|p| has_phrase(&lower, p)) {
-        let name_word = catalog.items().iter().any(|item| {
-            item_words(&item.name).iter().any(|w| w.chars().count() >= 3 && question_words.contains(w))
-        });
+        let name_word = !vocabulary.name_words.is_disjoint(&question_words);
         asks = request.kind.is_some() || request.category.is_some() || name_word;
     }
 
@@ -273,7 +248,7 @@ pub fn recognise(question: &str, catalog: &Catalog) -> Option<Request> {
             || lower.contains("最实惠");
 
     // A named item: the question is about it, unless it asks what comes after a course.
-    let named = named_item(catalog, &lower, &question_words);
+    let named = named_item(vocabulary, &lower, &question_words).map(|i| &catalog.items()[i]);
     if let Some(item) = named {
         let after_cue =
             AFTER_EN.iter().any(|w| has_phrase(&lower, w)) || AFTER_ZH.iter().any(|w| lower.contains(w));
@@ -297,17 +272,15 @@ pub fn recognise(question: &str, catalog: &Catalog) -> Option<Request> {
     recommendation.then_some(request)
 }
 
-/// The catalogue category the question names: all of its words among the question's, or, for
-/// Chinese, its name in the question. Of several, the one named first ("which kit should I
-/// buy to start with electronics?" asks for a kit), the longer at a tie.
+/// The catalogue category the question names (with the one kind of its items, if they share
+/// one): all of its words among the question's, or, for Chinese, its name in the question. Of
+/// several, the one named first ("which kit should I buy to start with electronics?" asks for a
+/// kit), the longer at a tie.
 fn matched_category(
-    catalog: &Catalog,
+    vocabulary: &Vocabulary,
     question_words: &std::collections::BTreeSet<String>,
     lower: &str,
-) -> Option<String> {
-    let mut categories: Vec<&str> = catalog.items().iter().map(|i| i.category.as_str()).collect();
-    categories.sort_unstable();
-    categories.dedup();
+) -> Option<(String, Option<ItemKind>)> {
     // Where each of the question's words first occurs, by stem.
     let positions: Vec<String> = words(lower).iter().map(|w| stem(w)).collect();
     let first_at = |c: &str| -> usize {
@@ -316,10 +289,10 @@ fn matched_category(
         }
         item_words(c).iter().filter_map(|w| positions.iter().position(|p| p == w)).min().unwrap_or(usize::MAX)
     };
-    categories
-        .into_iter()
-        .filter(|c| !c.trim().is_empty())
-        .filter(|c| {
+    vocabulary
+        .categories
+        .iter()
+        .filter(|(c, _)| {
             let words = item_words(c);
             if c.chars().any(is_cjk) {
                 lower.contains(&c.to_lowercase())
@@ -327,62 +300,27 @@ fn matched_category(
                 !words.is_empty() && words.is_subset(question_words)
             }
         })
-        .min_by_key(|c| (first_at(c), std::cmp::Reverse(c.len())))
-        .map(str::to_owned)
+        .min_by_key(|(c, _)| (first_at(c), std::cmp::Reverse(c.len())))
+        .cloned()
 }
 
-/// Words of item names that never name one item or family: levels and kinds.
-const GENERIC_NAME_WORDS: &[&str] = &[
-    "beginner",
-    "intermediate",
-    "advanced",
-    "expert",
-    "novice",
-    "course",
-    "class",
-    "product",
-    "basic",
-    "edition",
-];
-
-/// The item the question names: its whole name, or a family word of its name (the "Aura" of
-/// "Aura ANC headphones" and "Aura Buds"): a word of 4 letters or more that only names items
-/// of one category and is no category, tag or level word.
-fn named_item<'a>(
-    catalog: &'a Catalog,
+/// The item the question names, by position: its whole name (the longest such), or a family
+/// word of its name (the "Aura" of "Aura ANC headphones" and "Aura Buds"; see
+/// [`Vocabulary::families`]).
+fn named_item(
+    vocabulary: &Vocabulary,
     lower: &str,
     question_words: &std::collections::BTreeSet<String>,
-) -> Option<&'a super::CatalogItem> {
-    if let Some(item) = catalog
-        .items()
+) -> Option<usize> {
+    let whole = vocabulary
+        .names
         .iter()
-        .filter(|i| i.name.chars().count() >= 3 && lower.contains(&i.name.to_lowercase()))
-        .max_by_key(|i| i.name.len())
-    {
-        return Some(item);
+        .filter(|(name, _)| lower.contains(name.as_str()))
+        .max_by_key(|(name, _)| name.len());
+    if let Some((_, i)) = whole {
+        return Some(*i);
     }
-    // Each name word's categories; a word in names of several categories names no family.
-    let mut categories: std::collections::HashMap<String, std::collections::BTreeSet<&str>> =
-        std::collections::HashMap::new();
-    let mut common = std::collections::BTreeSet::new();
-    for item in catalog.items() {
-        for word in item_words(&item.name) {
-            categories.entry(word).or_default().insert(item.category.as_str());
-        }
-        common.extend(item_words(&item.category));
-        for tag in &item.tags {
-            common.extend(item_words(tag));
-        }
-    }
-    catalog.items().iter().find(|item| {
-        item_words(&item.name).iter().any(|w| {
-            w.chars().count() >= 4
-                && categories.get(w).is_some_and(|c| c.len() == 1)
-                && !common.contains(w)
-                && !GENERIC_NAME_WORDS.iter().any(|g| stem(g) == *w)
-                && question_words.contains(w)
-        })
-    })
+    question_words.iter().filter_map(|w| vocabulary.families.get(w)).min().copied()
 }
 
 /// A number written in the question, from position `at`: digits with `,` thousands and an

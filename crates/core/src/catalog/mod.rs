@@ -269,6 +269,99 @@ pub struct Catalog {
     idf: HashMap<String, f32>,
     /// Each item's content words.
     words: Vec<BTreeSet<String>>,
+    /// What questions are read against, worked out once per catalogue.
+    vocabulary: Vocabulary,
+}
+
+/// The catalogue's own words that questions are read against ([`intent`]), worked out when
+/// the catalogue is loaded rather than for every question.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Vocabulary {
+    /// Each distinct category, with the one kind its items share (if they share one).
+    pub(crate) categories: Vec<(String, Option<ItemKind>)>,
+    /// The words of every category and tag.
+    pub(crate) category_and_tag_words: BTreeSet<String>,
+    /// Chinese tags, lower case, matched as phrases.
+    pub(crate) cjk_tags: BTreeSet<String>,
+    /// The other tags, each as its words.
+    pub(crate) tag_words: Vec<BTreeSet<String>>,
+    /// Words of 3 letters or more of the items' names.
+    pub(crate) name_words: BTreeSet<String>,
+    /// Each item's name, lower case, with its position (3 characters or more).
+    pub(crate) names: Vec<(String, usize)>,
+    /// Family words (a name word of 4 letters or more naming items of one category only, no
+    /// category, tag or generic word) with the first item whose name holds it.
+    pub(crate) families: HashMap<String, usize>,
+}
+
+/// Words of item names that never name one item or family: levels and kinds.
+const GENERIC_NAME_WORDS: &[&str] = &[
+    "beginner",
+    "intermediate",
+    "advanced",
+    "expert",
+    "novice",
+    "course",
+    "class",
+    "product",
+    "basic",
+    "edition",
+];
+
+impl Vocabulary {
+    fn of(items: &[CatalogItem]) -> Self {
+        let mut vocabulary = Self::default();
+        let mut kinds: std::collections::BTreeMap<&str, BTreeSet<ItemKind>> =
+            std::collections::BTreeMap::new();
+        let mut name_categories: HashMap<String, BTreeSet<&str>> = HashMap::new();
+        for (i, item) in items.iter().enumerate() {
+            if !item.category.trim().is_empty() {
+                kinds.entry(item.category.as_str()).or_default().insert(item.kind);
+            }
+            vocabulary.category_and_tag_words.extend(item_words(&item.category));
+            for tag in &item.tags {
+                vocabulary.category_and_tag_words.extend(item_words(tag));
+                let lower = tag.to_lowercase();
+                if lower.chars().any(is_cjk) {
+                    vocabulary.cjk_tags.insert(lower);
+                } else {
+                    let words = item_words(tag);
+                    if !words.is_empty() {
+                        vocabulary.tag_words.push(words);
+                    }
+                }
+            }
+            for word in item_words(&item.name) {
+                if word.chars().count() >= 3 {
+                    vocabulary.name_words.insert(word.clone());
+                }
+                name_categories.entry(word).or_default().insert(item.category.as_str());
+            }
+            if item.name.chars().count() >= 3 {
+                vocabulary.names.push((item.name.to_lowercase(), i));
+            }
+        }
+        vocabulary.categories = kinds
+            .into_iter()
+            .map(|(category, kinds)| {
+                let one = (kinds.len() == 1).then(|| kinds.into_iter().next()).flatten();
+                (category.to_owned(), one)
+            })
+            .collect();
+        let generic: BTreeSet<String> = GENERIC_NAME_WORDS.iter().map(|g| stem(g)).collect();
+        for (i, item) in items.iter().enumerate() {
+            for word in item_words(&item.name) {
+                let family = word.chars().count() >= 4
+                    && name_categories.get(&word).is_some_and(|c| c.len() == 1)
+                    && !vocabulary.category_and_tag_words.contains(&word)
+                    && !generic.contains(&word);
+                if family {
+                    vocabulary.families.entry(word).or_insert(i);
+                }
+            }
+        }
+        vocabulary
+    }
 }
 
 fn valid_id(id: &str) -> bool {
@@ -419,7 +512,8 @@ impl Catalog {
         }
         let n = items.len() as f32;
         let idf = counts.into_iter().map(|(w, c)| (w.to_owned(), (1.0 + n / c as f32).ln())).collect();
-        Ok(Self { items, by_id, idf, words })
+        let vocabulary = Vocabulary::of(&items);
+        Ok(Self { items, by_id, idf, words, vocabulary })
     }
 
     /// Every item, in the catalogue's order.
@@ -435,6 +529,11 @@ impl Catalog {
     /// The position of an item by id.
     pub fn position(&self, id: &str) -> Option<usize> {
         self.by_id.get(id).copied()
+    }
+
+    /// The words questions are read against.
+    pub(crate) fn vocabulary(&self) -> &Vocabulary {
+        &self.vocabulary
     }
 
     /// Whether it holds no item.
