@@ -297,6 +297,10 @@ pub trait SessionStore: Send + Sync + 'static {
     /// Stores a lead, replacing one with the same id (a delivery update).
     async fn put_lead(&self, lead: &crate::leads::Lead) -> Result<()>;
 
+    /// Replaces a stored lead (its delivery state); `false`, writing nothing, when it is no
+    /// longer stored (withdrawn meanwhile).
+    async fn update_lead(&self, lead: &crate::leads::Lead) -> Result<bool>;
+
     /// The newest leads first, at most `limit` (and at most
     /// [`crate::leads::MAX_LEADS_LISTED`]).
     async fn list_leads(&self, limit: usize) -> Result<Vec<crate::leads::Lead>>;

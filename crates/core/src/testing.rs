@@ -201,6 +201,11 @@ impl SessionStore for MemoryStore {
         leads.push(lead.clone());
         Ok(())
     }
+    async fn update_lead(&self, lead: &crate::leads::Lead) -> Result<bool> {
+        let mut leads = self.leads.lock().expect("lock");
+        let stored = leads.iter_mut().find(|l| l.id == lead.id);
+        Ok(stored.map(|l| *l = lead.clone()).is_some())
+    }
     async fn list_leads(&self, limit: usize) -> Result<Vec<crate::leads::Lead>> {
         let mut leads = self.leads.lock().expect("lock").clone();
         leads.sort_by_key(|l| std::cmp::Reverse(l.created_ms));

@@ -102,14 +102,12 @@ impl WebhookSink {
                     }
                 }
             }
-            // A lead withdrawn meanwhile stays deleted.
-            let still_there = match self.store.list_leads(frontdesk_core::leads::MAX_LEADS_LISTED).await {
-                Ok(leads) => leads.iter().any(|l| l.id == lead.id),
-                Err(_) => true,
-            };
-            if still_there {
-                if let Err(error) = self.store.put_lead(&lead).await {
-                    tracing::warn!(lead = %lead.id, %error, "could not keep a lead's delivery state");
+            // A lead withdrawn meanwhile stays deleted, and is not tried again.
+            match self.store.update_lead(&lead).await {
+                Ok(true) => {}
+                Ok(false) => return,
+                Err(error) => {
+                    tracing::warn!(lead = %lead.id, %error, "could not keep a lead's delivery state")
                 }
             }
             if lead.delivery.state != DeliveryState::Pending {

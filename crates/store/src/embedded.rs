@@ -569,6 +569,26 @@ impl SessionStore for EmbeddedStore {
         .await
     }
 
+    async fn update_lead(&self, lead: &frontdesk_core::leads::Lead) -> frontdesk_core::Result<bool> {
+        let json = serde_json::to_vec(lead).map_err(StoreError::from)?;
+        let (created, id) = (lead.created_ms, lead.id.clone());
+        self.blocking(move |db| {
+            let txn = db.begin_write().map_err(embedded)?;
+            let updated = {
+                let mut table = txn.open_table(LEADS).map_err(embedded)?;
+                let key = (created, id.as_str());
+                let present = table.get(key).map_err(embedded)?.is_some();
+                if present {
+                    table.insert(key, json.as_slice()).map_err(embedded)?;
+                }
+                present
+            };
+            txn.commit().map_err(embedded)?;
+            Ok(updated)
+        })
+        .await
+    }
+
     async fn list_leads(&self, limit: usize) -> frontdesk_core::Result<Vec<frontdesk_core::leads::Lead>> {
         let limit = limit.min(frontdesk_core::leads::MAX_LEADS_LISTED);
         self.blocking(move |db| {

@@ -538,6 +538,20 @@ impl SessionStore for RedisStore {
         Ok(())
     }
 
+    async fn update_lead(&self, lead: &frontdesk_core::leads::Lead) -> frontdesk_core::Result<bool> {
+        let json = serde_json::to_string(lead).map_err(StoreError::from)?;
+        let mut connection = self.connection.clone();
+        // SET ... XX: only over a lead still stored.
+        let written: Option<String> = redis::cmd("SET")
+            .arg(self.key("lead", &lead.id))
+            .arg(json)
+            .arg("XX")
+            .query_async(&mut connection)
+            .await
+            .map_err(StoreError::from)?;
+        Ok(written.is_some())
+    }
+
     async fn list_leads(&self, limit: usize) -> frontdesk_core::Result<Vec<frontdesk_core::leads::Lead>> {
         let limit = limit.min(frontdesk_core::leads::MAX_LEADS_LISTED);
         if limit == 0 {

@@ -319,12 +319,13 @@ async fn leads_are_listed_newest_first_and_deleted_with_their_visitor(store: Arc
         store.put_lead(l).await.expect("put");
     }
     second.delivery.state = DeliveryState::Delivered;
-    store.put_lead(&second).await.expect("replaced");
+    assert!(store.update_lead(&second).await.expect("updated"), "a stored lead is updated");
     let listed = store.list_leads(3).await.expect("list");
     let ids: Vec<&str> = listed.iter().map(|l| l.id.as_str()).collect();
     assert_eq!(ids, [third.id.as_str(), second.id.as_str(), first.id.as_str()], "newest first, once each");
     assert_eq!(listed[1].delivery.state, DeliveryState::Delivered, "the update replaced the lead");
     assert_eq!(store.delete_leads_of_visitor(&visitor).await.expect("delete"), 2);
+    assert!(!store.update_lead(&second).await.expect("update"), "a deleted lead is not written back");
     let left: Vec<String> = store.list_leads(3).await.expect("list").into_iter().map(|l| l.id).collect();
     assert!(left.contains(&third.id) && !left.contains(&first.id) && !left.contains(&second.id));
     store.delete_leads_of_visitor(&other).await.expect("delete");
