@@ -11,6 +11,8 @@ use futures::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;
 
+pub mod traffic;
+
 /// The repository root.
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ should be inside the repository").to_owned()
@@ -125,9 +127,22 @@ pub struct Cluster {
 impl Cluster {
     /// Starts the servers (answering in `auto` mode).
     pub async fn start(backend: Backend) -> anyhow::Result<Self> {
+        Self::start_with(backend, "", None).await
+    }
+
+    /// Starts the servers with `toml` added to their config file, on the knowledge base in
+    /// `kb` (default: the fixture's).
+    pub async fn start_with(backend: Backend, toml: &str, kb: Option<&Path>) -> anyhow::Result<Self> {
         let prefix = format!("frontdesk-e2e:{}:", frontdesk_core::new_id());
         let data = [tempfile::tempdir()?, tempfile::tempdir()?];
-        let config = |dir: &Path| test_config_with(backend, dir, &prefix, "auto", &keys_toml());
+        let config = |dir: &Path| -> anyhow::Result<Config> {
+            let mut config =
+                test_config_with(backend, dir, &prefix, "auto", &format!("{toml}\n{}", keys_toml()))?;
+            if let Some(kb) = kb {
+                config.kb_folder = Some(kb.to_owned());
+            }
+            Ok(config)
+        };
         let visitor = start_server(&config(data[0].path())?).await?;
         // The replicas share the token secret through Redis; nothing is copied between them.
         let staff = match backend {

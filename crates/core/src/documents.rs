@@ -114,6 +114,12 @@ pub fn validate_document_id(id: &str) -> Result<()> {
     Ok(())
 }
 
+/// Whether a stored document is one the server keeps for itself (the catalogue, the insights'
+/// reviews) rather than an FAQ document: their ids hold a `:`, which an upload's cannot.
+pub fn is_reserved_document(id: &str) -> bool {
+    id.contains(':')
+}
+
 /// Where documents are kept.
 #[async_trait]
 pub trait DocumentStore: Send + Sync + 'static {
@@ -140,6 +146,40 @@ pub trait Library: Send + Sync + 'static {
     async fn put(&self, id: &str, content: Vec<u8>) -> Result<(DocumentInfo, bool)>;
     /// Removes a document from the store and the index; `false` if there was none.
     async fn delete(&self, id: &str) -> Result<bool>;
+    /// Writes one entry into the Markdown document `id` (stored, indexed and announced like
+    /// [`Library::put`]): the body of [`EntryEdit::replaces`] is replaced when the document
+    /// has that entry, else the entry is added at its end. A missing document is created only
+    /// when [`EntryEdit::create`] says so (it may have been deleted meanwhile: `conflict`);
+    /// one that is not Markdown is refused with `bad_request`.
+    async fn write_entry(&self, id: &str, edit: &EntryEdit) -> Result<(DocumentInfo, EntryWritten)>;
+}
+
+/// One FAQ entry to write into a document ([`Library::write_entry`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntryEdit {
+    /// The entry's question (its heading), when it is added.
+    pub question: String,
+    /// Its answer.
+    pub answer: String,
+    /// The id (`document#anchor`) of the entry whose answer this replaces, if any.
+    pub replaces: Option<String>,
+    /// Create the document if it does not exist.
+    pub create: bool,
+}
+
+/// What [`Library::write_entry`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EntryWritten {
+    /// An existing entry's answer was replaced.
+    Edited,
+    /// A new entry was added.
+    Added,
+}
+
+/// Whether a document's name makes it Markdown, the format entries are written into.
+pub fn is_markdown(id: &str) -> bool {
+    DocumentFormat::of(id) == Some(DocumentFormat::Markdown)
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@
 //! - [`privacy`]: personal data found in what visitors type, and redacted by policy.
 //! - [`prompt`]: the system prompt and the prompt built within a token budget.
 //! - [`guard`]: keeps the system prompt from being recited to a visitor.
+//! - [`insights`]: topics of what visitors ask, content gaps and suggested FAQ entries.
 //! - [`token`]: signed conversation tokens, so knowing an id alone gives no access.
 //! - `testing` (feature `testing`): in-memory doubles of the three backends for unit tests.
 //! - [`error::Error`] and [`error::ErrorCode`]: one error type whose code decides what a client sees.
@@ -24,6 +25,7 @@ pub mod documents;
 pub mod error;
 pub mod generate;
 pub mod guard;
+pub mod insights;
 pub mod leads;
 pub mod metrics;
 pub mod model;

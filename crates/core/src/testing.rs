@@ -382,4 +382,19 @@ impl crate::documents::Library for MemoryLibrary {
         documents.retain(|d| d.info.id != id);
         Ok(documents.len() < before)
     }
+    /// Appends `## question` and the answer (this double does not edit entries in place).
+    async fn write_entry(
+        &self,
+        id: &str,
+        edit: &crate::documents::EntryEdit,
+    ) -> Result<(DocumentInfo, crate::documents::EntryWritten)> {
+        let mut content = match self.get(id).await? {
+            Some(document) => document.content,
+            None if edit.create => Vec::new(),
+            None => return Err(crate::Error::Conflict(format!("{id} does not exist"))),
+        };
+        content.extend(format!("\n## {}\n{}\n", edit.question, edit.answer).into_bytes());
+        let (info, _) = self.put(id, content).await?;
+        Ok((info, crate::documents::EntryWritten::Added))
+    }
 }

@@ -27,6 +27,29 @@ fn civil_from_days(days: i64) -> (i64, i64, i64) {
     (year, month, day)
 }
 
+/// The first ms of a UTC day written `YYYY-MM-DD`; `None` for anything else (or a day that
+/// does not exist, such as 2026-02-30).
+pub fn day_start_ms(date: &str) -> Option<i64> {
+    let mut parts = date.split('-');
+    let (year, month, day) = (parts.next()?, parts.next()?, parts.next()?);
+    if parts.next().is_some() || year.len() != 4 || month.len() != 2 || day.len() != 2 {
+        return None;
+    }
+    let (year, month, day): (i64, i64, i64) = (year.parse().ok()?, month.parse().ok()?, day.parse().ok()?);
+    if !(1..=12).contains(&month) || !(1..=31).contains(&day) {
+        return None;
+    }
+    // Days since 1970-01-01 (the inverse of `civil_from_days`).
+    let shifted_year = if month <= 2 { year - 1 } else { year };
+    let era = shifted_year.div_euclid(400);
+    let year_of_era = shifted_year - era * 400;
+    let month_index = if month > 2 { month - 3 } else { month + 9 };
+    let day_of_year = (153 * month_index + 2) / 5 + day - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    let days = era * 146_097 + day_of_era - 719_468;
+    (civil_from_days(days) == (year, month, day)).then_some(days * 86_400_000)
+}
+
 fn author(message: &Message) -> String {
     match message.role {
         Role::Visitor => "Visitor".to_owned(),
@@ -121,6 +144,17 @@ pub fn to_text(conversation: &Conversation, messages: &[Message]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn days_read_back_to_their_first_ms() {
+        for ms in [0_i64, 951_782_400_000, 1_796_000_000_000, -86_400_000] {
+            let day = ms - ms.rem_euclid(86_400_000);
+            assert_eq!(day_start_ms(&iso_time(ms)[..10]), Some(day), "{}", iso_time(ms));
+        }
+        for bad in ["2026-02-30", "2026-13-01", "2026-1-01", "yesterday", "2026-01-01-01", ""] {
+            assert_eq!(day_start_ms(bad), None, "{bad}");
+        }
+    }
 
     #[test]
     fn times_are_iso_utc() {

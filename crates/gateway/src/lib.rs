@@ -6,6 +6,7 @@
 //! - [`api`]: the agent's conversation routes under `/api/v1/conversations`.
 //! - [`admin`]: the admin's document and search routes.
 //! - [`analytics`]: the admin's summary of what visitors ask.
+//! - [`insights`]: topics of what visitors ask, content gaps, and the suggestions' review queue.
 //! - [`agent_ws`]: the agents' live feed at `/api/v1/agent/ws`.
 //! - [`openai`]: the OpenAI-compatible `/v1/chat/completions` and `/v1/models`.
 //! - [`pages`]: the demo page, the widget script and the consoles.
@@ -39,6 +40,7 @@ pub mod auth;
 pub mod catalog;
 pub mod export;
 pub mod feedback;
+pub mod insights;
 pub mod leads;
 pub mod limits;
 mod listener;
@@ -133,6 +135,8 @@ pub struct AppState {
     pub waiting_gauge: Arc<std::sync::Mutex<Option<(std::time::Instant, usize)>>>,
     /// Where leads are sent on (the configured webhook); none keeps them for agents only.
     pub lead_sink: Option<Arc<dyn frontdesk_core::leads::LeadSink>>,
+    /// Topics, content gaps and the suggestions' review queue; none answers 503.
+    pub insights: Option<Arc<insights::Insights>>,
 }
 
 impl AppState {
@@ -162,6 +166,7 @@ impl AppState {
             sessions: TaskTracker::new(),
             waiting_gauge: Arc::default(),
             lead_sink: None,
+            insights: None,
         }
     }
 
@@ -169,6 +174,13 @@ impl AppState {
     #[must_use]
     pub fn with_lead_sink(mut self, sink: Arc<dyn frontdesk_core::leads::LeadSink>) -> Self {
         self.lead_sink = Some(sink);
+        self
+    }
+
+    /// The same state with insights.
+    #[must_use]
+    pub fn with_insights(mut self, insights: Arc<insights::Insights>) -> Self {
+        self.insights = Some(insights);
         self
     }
 }
@@ -188,11 +200,17 @@ pub fn router(state: AppState) -> Router {
         .route("/conversations/{id}/handback", post(api::handback))
         .route("/conversations/{id}/close", post(api::close))
         .route("/conversations/{id}/tags", axum::routing::put(api::set_tags))
+        .route("/conversations/{id}/messages/{message_id}/correction", post(insights::correct))
         .route("/agent/ws", get(agent_ws::upgrade))
         .route("/search", get(admin::search))
         .route("/analytics/summary", get(analytics::summary))
         .route("/leads", get(leads::list))
         .route("/feedback", get(feedback::export))
+        .route("/insights/topics", get(insights::topics))
+        .route("/insights/topics/{id}/questions", get(insights::topic_questions))
+        .route("/suggestions", get(insights::suggestions))
+        .route("/suggestions/{id}/approve", post(insights::approve))
+        .route("/suggestions/{id}/dismiss", post(insights::dismiss))
         .route("/visitors/{id}", get(admin::export_visitor).delete(admin::delete_visitor))
         .fallback(api::not_found)
         .layer(DefaultBodyLimit::max(MAX_JSON_BODY));

@@ -10,6 +10,8 @@
 //!   documents are indexed; fingerprinted so an unchanged library is not re-indexed at start.
 //!   Implements [`frontdesk_core::documents::Library`] for the admin API.
 //!
+//! - [`QuestionVectors`]: visitor questions' vectors for the insights, each embedded once.
+//!
 //! The file types are [`frontdesk_core::documents::DocumentFormat`]; [`parse::parse_document`]
 //! maps each to its parser.
 
@@ -20,6 +22,7 @@ pub mod html;
 mod index;
 mod library;
 pub mod parse;
+mod questions;
 mod segment;
 
 pub use catalog::{parse_catalog, CatalogStore};
@@ -28,6 +31,7 @@ pub use embed::Embedder;
 pub use index::{folder_files, FaqIndex, INDEX_FORMAT};
 pub use library::{KnowledgeLibrary, MAX_DOCUMENT_BYTES};
 pub use parse::FaqEntry;
+pub use questions::QuestionVectors;
 
 /// Errors of parsing and indexing.
 #[derive(Debug, thiserror::Error)]

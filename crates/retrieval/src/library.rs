@@ -15,8 +15,10 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use frontdesk_core::catalog::is_catalog_document;
-use frontdesk_core::documents::{validate_document_id, Document, DocumentInfo, DocumentStore, Library};
+use frontdesk_core::documents::{
+    is_markdown, is_reserved_document, validate_document_id, Document, DocumentInfo, DocumentStore,
+    EntryEdit, EntryWritten, Library,
+};
 use frontdesk_core::store::{SessionStore, StoreEvent};
 use frontdesk_core::{Error, Result};
 use sha2::{Digest, Sha256};
@@ -124,6 +126,11 @@ impl KnowledgeLibrary {
         &self.index
     }
 
+    /// Where the documents are kept (the server's own records go beside them).
+    pub fn documents(&self) -> &Arc<dyn DocumentStore> {
+        &self.documents
+    }
+
     fn indexed(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, String>> {
         self.indexed.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
@@ -211,16 +218,17 @@ impl KnowledgeLibrary {
         })
     }
 
-    /// The stored FAQ documents (the catalogue, kept beside them, is not one).
+    /// The stored FAQ documents (the catalogue and the server's other records kept beside them
+    /// are not).
     async fn faq_documents(&self) -> Result<Vec<DocumentInfo>> {
         let mut documents = self.documents.list_documents().await?;
-        documents.retain(|d| !is_catalog_document(&d.id));
+        documents.retain(|d| !is_reserved_document(&d.id));
         Ok(documents)
     }
 
     /// Brings one document in the index up to date with the store.
     async fn refresh(&self, id: &str) -> Result<()> {
-        if is_catalog_document(id) {
+        if is_reserved_document(id) {
             return Ok(());
         }
         let _writing = self.writing.lock().await;
@@ -277,7 +285,7 @@ impl Library for KnowledgeLibrary {
     }
 
     async fn get(&self, id: &str) -> Result<Option<Document>> {
-        if is_catalog_document(id) {
+        if is_reserved_document(id) {
             return Ok(None);
         }
         self.documents.get_document(id).await
@@ -317,7 +325,7 @@ impl Library for KnowledgeLibrary {
     }
 
     async fn delete(&self, id: &str) -> Result<bool> {
-        if is_catalog_document(id) {
+        if is_reserved_document(id) {
             return Ok(false);
         }
         let _writing = self.writing.lock().await;
@@ -328,6 +336,34 @@ impl Library for KnowledgeLibrary {
             tracing::info!(document = %id, "document deleted");
         }
         Ok(existed)
+    }
+
+    async fn write_entry(&self, id: &str, edit: &EntryEdit) -> Result<(DocumentInfo, EntryWritten)> {
+        validate_document_id(id)?;
+        if is_reserved_document(id) || !is_markdown(id) {
+            return Err(Error::BadRequest(format!(
+                "{id} is not a Markdown document: entries are written into .md documents"
+            )));
+        }
+        let text = match self.documents.get_document(id).await? {
+            Some(document) => String::from_utf8(document.content)
+                .map_err(|_| Error::BadRequest(format!("{id} is not UTF-8 text")))?,
+            None if edit.create => String::new(),
+            None => {
+                return Err(Error::Conflict(format!(
+                    "{id} does not exist (deleted meanwhile?): choose another document or create it"
+                )))
+            }
+        };
+        let replaced = edit
+            .replaces
+            .as_deref()
+            .and_then(|entry| crate::parse::replace_markdown_entry(id, &text, entry, &edit.answer));
+        let written = if replaced.is_some() { EntryWritten::Edited } else { EntryWritten::Added };
+        let content = replaced
+            .unwrap_or_else(|| crate::parse::append_markdown_entry(&text, &edit.question, &edit.answer));
+        let (info, _) = self.put(id, content.into_bytes()).await?;
+        Ok((info, written))
     }
 }
 

@@ -89,32 +89,42 @@ fn parse_by_format(document_id: &str, text: &str) -> Result<Vec<FaqEntry>, Retri
 
 /// Splits Markdown at its headings.
 pub fn parse_markdown(document_id: &str, text: &str) -> Vec<FaqEntry> {
+    markdown_entries(document_id, text).into_iter().map(|(entry, _)| entry).collect()
+}
+
+/// A Markdown document's entries, each with its heading's level and the lines of its body
+/// (from the line after its heading up to the next heading), as line numbers from 0.
+fn markdown_entries(document_id: &str, text: &str) -> Vec<(FaqEntry, (usize, std::ops::Range<usize>))> {
     let mut entries = Vec::new();
-    // (level, title) of the headings above the current line.
-    let mut headings: Vec<(usize, String)> = Vec::new();
+    // (level, title, line) of the headings above the current line.
+    let mut headings: Vec<(usize, String, usize)> = Vec::new();
     let mut body = String::new();
     let mut in_code = false;
     let mut anchors = NumberedAnchors::default();
 
-    let mut flush = |headings: &[(usize, String)], body: &mut String, entries: &mut Vec<FaqEntry>| {
-        let text = body.trim();
-        if let Some((_, title)) = headings.last() {
-            if !text.is_empty() {
-                let anchor = anchors.unique(&slug(title));
-                entries.push(FaqEntry {
-                    entry_id: format!("{document_id}#{anchor}"),
-                    document_id: document_id.to_owned(),
-                    title: title.clone(),
-                    body: text.to_owned(),
-                    section: headings[..headings.len() - 1].iter().map(|(_, t)| t.clone()).collect(),
-                    url: None,
-                });
+    let mut flush =
+        |headings: &[(usize, String, usize)], body: &mut String, end: usize, entries: &mut Vec<_>| {
+            let text = body.trim();
+            if let Some((level, title, line)) = headings.last() {
+                if !text.is_empty() {
+                    let anchor = anchors.unique(&slug(title));
+                    let entry = FaqEntry {
+                        entry_id: format!("{document_id}#{anchor}"),
+                        document_id: document_id.to_owned(),
+                        title: title.clone(),
+                        body: text.to_owned(),
+                        section: headings[..headings.len() - 1].iter().map(|(_, t, _)| t.clone()).collect(),
+                        url: None,
+                    };
+                    entries.push((entry, (*level, line + 1..end)));
+                }
             }
-        }
-        body.clear();
-    };
+            body.clear();
+        };
 
-    for line in text.lines() {
+    let mut count = 0;
+    for (number, line) in text.lines().enumerate() {
+        count = number + 1;
         if line.trim_start().starts_with("```") {
             in_code = !in_code;
         }
@@ -125,15 +135,69 @@ pub fn parse_markdown(document_id: &str, text: &str) -> Vec<FaqEntry> {
             body.push('\n');
             continue;
         }
-        flush(&headings, &mut body, &mut entries);
+        flush(&headings, &mut body, number, &mut entries);
         let title = line[level..].trim().trim_end_matches('#').trim().to_owned();
-        while headings.last().is_some_and(|(l, _)| *l >= level) {
+        while headings.last().is_some_and(|(l, _, _)| *l >= level) {
             headings.pop();
         }
-        headings.push((level, title));
+        headings.push((level, title, number));
     }
-    flush(&headings, &mut body, &mut entries);
+    flush(&headings, &mut body, count, &mut entries);
     entries
+}
+
+/// Text safe as the body of a Markdown entry: no line that would start a heading, and code
+/// fences closed, so the entries after it stay as they were.
+fn markdown_body(text: &str) -> String {
+    let mut fences = 0;
+    let mut lines: Vec<String> = text
+        .trim()
+        .lines()
+        .map(|line| {
+            if line.trim_start().starts_with("```") {
+                fences += 1;
+            }
+            if line.starts_with('#') {
+                format!(" {line}")
+            } else {
+                line.to_owned()
+            }
+        })
+        .collect();
+    if fences % 2 == 1 {
+        lines.push("```".to_owned());
+    }
+    lines.join("\n")
+}
+
+/// The Markdown document with one more entry at its end: `question` as a heading at the level
+/// of the document's other entries (2 unless they are all at 1), `answer` below it.
+pub fn append_markdown_entry(text: &str, question: &str, answer: &str) -> String {
+    let level = markdown_entries("", text).iter().map(|(_, (level, _))| *level).min().map_or(2, |l| l.min(2));
+    let question = question.split_whitespace().collect::<Vec<_>>().join(" ");
+    let mut out = text.trim_end().to_owned();
+    if !out.is_empty() {
+        out.push_str("\n\n");
+    }
+    out.push_str(&format!("{} {question}\n{}\n", "#".repeat(level), markdown_body(answer)));
+    out
+}
+
+/// The Markdown document with the body of entry `entry_id` replaced by `answer`; `None` when
+/// the document has no such entry.
+pub fn replace_markdown_entry(document_id: &str, text: &str, entry_id: &str, answer: &str) -> Option<String> {
+    let entries = markdown_entries(document_id, text);
+    let (_, (_, lines)) = entries.iter().find(|(entry, _)| entry.entry_id == entry_id)?;
+    let all: Vec<&str> = text.lines().collect();
+    let mut out: Vec<String> = all[..lines.start].iter().map(|l| (*l).to_owned()).collect();
+    out.push(markdown_body(answer));
+    if lines.end < all.len() {
+        out.push(String::new());
+        out.extend(all[lines.end..].iter().map(|l| (*l).to_owned()));
+    }
+    let mut joined = out.join("\n");
+    joined.push('\n');
+    Some(joined)
 }
 
 /// Reads FAQ rows from CSV.
@@ -452,5 +516,36 @@ mod tests {
     #[test]
     fn unknown_types_are_refused() {
         assert!(matches!(parse_document("x.exe", ""), Err(RetrievalError::Unsupported(_))));
+    }
+
+    #[test]
+    fn markdown_entries_are_added_and_replaced_in_place() {
+        let doc = "# Shipping\n\n## How long does delivery take?\n2 to 4 days.\n\n## Do you ship abroad?\nTo the EU.\n";
+        let added = append_markdown_entry(
+            doc,
+            "Do you have a\nstudent discount?",
+            "Yes.\n# not a heading\n```\ncode",
+        );
+        let entries = parse_markdown("s.md", &added);
+        assert_eq!(entries.len(), 3, "{added}");
+        assert_eq!(entries[2].title, "Do you have a student discount?");
+        assert_eq!(entries[2].body, "Yes.\n # not a heading\n```\ncode\n```");
+        assert_eq!(entries[2].section, vec!["Shipping".to_owned()]);
+
+        let replaced =
+            replace_markdown_entry("s.md", &added, "s.md#how-long-does-delivery-take", "1 to 3 days.")
+                .expect("the entry is there");
+        let after = parse_markdown("s.md", &replaced);
+        assert_eq!(after.len(), 3);
+        assert_eq!(after[0].body, "1 to 3 days.");
+        assert_eq!(after[1..], entries[1..], "the other entries are as they were");
+        assert!(replace_markdown_entry("s.md", doc, "s.md#no-such", "x").is_none());
+        // The last entry, and a document of top-level entries.
+        let last =
+            replace_markdown_entry("s.md", doc, "s.md#do-you-ship-abroad", "Worldwide.").expect("there");
+        assert_eq!(parse_markdown("s.md", &last)[1].body, "Worldwide.");
+        let flat = append_markdown_entry("# Hours\n10 to 7\n", "Parking?", "Free.");
+        assert_eq!(flat, "# Hours\n10 to 7\n\n# Parking?\nFree.\n");
+        assert_eq!(append_markdown_entry("", "Q?", "A."), "## Q?\nA.\n");
     }
 }

@@ -353,6 +353,15 @@ pub async fn start(config: &Config) -> anyhow::Result<RunningServer> {
     if let Some(sink) = lead_sink {
         state = state.with_lead_sink(Arc::new(sink));
     }
+    // Questions are grouped by the search's embedding model (by their words without one).
+    let question_vectors = app.library.index().embedder().map(|embedder| {
+        Arc::new(frontdesk_retrieval::QuestionVectors::new(embedder))
+            as Arc<dyn frontdesk_core::insights::QuestionEmbedder>
+    });
+    state = state.with_insights(Arc::new(frontdesk_gateway::insights::Insights::new(
+        question_vectors,
+        app.library.documents().clone(),
+    )));
     let shutdown = state.shutdown.clone();
     let mut background = vec![app.library.follow(shutdown.clone()), app.catalogue.follow(shutdown.clone())];
     if config.retention_days > 0 {

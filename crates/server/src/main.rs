@@ -95,6 +95,22 @@ enum Command {
 
 #[derive(Debug, Subcommand)]
 enum Bench {
+    /// Grouping a month of visitor questions into topics: embedding time per distinct
+    /// question, grouping time (median, p95) with the model's vectors and with word vectors,
+    /// peak memory.
+    Insights {
+        /// Questions in the month.
+        #[arg(long, default_value_t = 100_000)]
+        questions: usize,
+        /// Distinct questions among them (each embedded once).
+        #[arg(long, default_value_t = 5_000)]
+        distinct: usize,
+        /// Runs of the grouping to time.
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+        #[command(flatten)]
+        common: Settings,
+    },
     /// Indexing throughput and search latency (median, p99) on generated FAQ entries, by
     /// keywords only and with the embedding model.
     Search {
@@ -352,6 +368,16 @@ async fn main() -> anyhow::Result<()> {
                 .take(limit.max(1))
                 .collect();
             print!("{}", frontdesk::bench::run_path(&config, &asked, runs.clamp(1, 8)).await?);
+            Ok(())
+        }
+        Command::Bench { which: Bench::Insights { questions, distinct, runs, common } } => {
+            let config = Config::resolve(&common, &env)?;
+            let model = config.embedding_model.clone();
+            let report = tokio::task::spawn_blocking(move || {
+                frontdesk::bench::run_insights(questions.max(1), distinct.max(1), runs, model.as_deref())
+            })
+            .await??;
+            print!("{report}");
             Ok(())
         }
         Command::Bench { which: Bench::Search { entries, queries, common } } => {

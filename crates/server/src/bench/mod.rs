@@ -4,16 +4,20 @@
 //!   entries, by keywords only and with semantic search.
 //! - [`inference`] (`bench inference`): time to first token and decode speed of each engine at
 //!   several concurrencies, against llama-server running the same GGUF file.
+//! - [`insights`] (`bench insights`): grouping a month of visitor questions into topics, with
+//!   the model's vectors and with word vectors only.
 //! - [`path`] (`bench path`): a visitor's way to the first token, stage by stage, against the
 //!   bare engine's own first token in the same turns.
 
 use std::time::Duration;
 
 pub mod inference;
+pub mod insights;
 pub mod path;
 pub mod search;
 
 pub use inference::{run_inference, BenchEngine, InferenceBench, LoadFigures};
+pub use insights::run_insights;
 pub use path::run_path;
 pub use search::run_search;
 

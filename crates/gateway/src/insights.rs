@@ -1,0 +1,682 @@
+//! What visitors ask, what the FAQ lacks, and the review queue that fills it:
+//!
+//! - `GET /api/v1/insights/topics?from=&to=&limit=&offset=`: the period's questions grouped by
+//!   meaning, with outcomes, ratings, trend and examples.
+//! - `GET /api/v1/suggestions?from=&to=`: the content gaps' suggested entries not yet reviewed,
+//!   and the reviews made.
+//! - `POST /api/v1/suggestions/{id}/approve` (`{question, answer, document_id, new_document}`):
+//!   the entry goes into a Markdown document (or edits the entry it improves), searchable on
+//!   every replica like an upload.
+//! - `POST /api/v1/suggestions/{id}/dismiss`: not suggested again for the same topic.
+//! - `POST /api/v1/conversations/{id}/messages/{message_id}/correction`: an agent's right
+//!   answer replaces the cited entry's.
+//!
+//! Computed on demand from the store (at most [`MAX_QUESTIONS`] questions, newest first), the
+//! grouping on the blocking pool, so a visitor's turn never waits for it.
+
+use std::sync::Arc;
+
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::Json;
+use frontdesk_core::documents::{Document, DocumentInfo, DocumentStore, EntryEdit, EntryWritten};
+use frontdesk_core::insights::{
+    self, dot, gaps, lexical_vectors, questions_of, reviewed, suggest, Asked, Decision, ImprovedEntry,
+    Period, QuestionEmbedder, Review, Suggestion, Thresholds, Topic, REVIEWS_DOCUMENT,
+};
+use frontdesk_core::store::ConversationQuery;
+use frontdesk_core::Error;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::api::ApiResult;
+use crate::auth::AdminKey;
+use crate::AppState;
+
+/// Most questions one computation reads (the period and the one before it together).
+pub const MAX_QUESTIONS: usize = 20_000;
+/// Largest page of topics.
+pub const MAX_TOPICS_PAGE: usize = 500;
+/// Longest period, in days.
+pub const MAX_DAYS: i64 = 366;
+/// Most suggestions listed: the worst gaps.
+pub const MAX_SUGGESTIONS: usize = 20;
+/// Longest question and answer an admin may approve.
+const MAX_QUESTION_CHARS: usize = 300;
+const MAX_ANSWER_CHARS: usize = 4_000;
+/// Cosine above which a suggestion is about an existing entry (improve it, not add one beside
+/// it), for the model's vectors and for word vectors.
+const IMPROVES_MODEL: f32 = 0.75;
+const IMPROVES_WORDS: f32 = 0.6;
+
+/// The insights' parts: the embedding model (none in keyword-only mode, when questions are
+/// grouped by their words) and where reviews are kept.
+pub struct Insights {
+    embedder: Option<Arc<dyn QuestionEmbedder>>,
+    documents: Arc<dyn DocumentStore>,
+    thresholds: Thresholds,
+    /// One review at a time on this replica, so approving twice cannot add an entry twice.
+    reviewing: tokio::sync::Mutex<()>,
+}
+
+impl Insights {
+    /// Insights over the model (if any) and the store's documents.
+    pub fn new(embedder: Option<Arc<dyn QuestionEmbedder>>, documents: Arc<dyn DocumentStore>) -> Self {
+        Self {
+            embedder,
+            documents,
+            thresholds: Thresholds::default(),
+            reviewing: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    async fn reviews(&self) -> frontdesk_core::Result<Vec<Review>> {
+        match self.documents.get_document(REVIEWS_DOCUMENT).await? {
+            Some(document) => serde_json::from_slice(&document.content)
+                .map_err(|e| Error::Internal(format!("the stored reviews do not read: {e}"))),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    async fn save_reviews(&self, reviews: &[Review]) -> frontdesk_core::Result<()> {
+        let content = serde_json::to_vec(reviews).map_err(|e| Error::Internal(e.to_string()))?;
+        let info = DocumentInfo {
+            id: REVIEWS_DOCUMENT.to_owned(),
+            bytes: content.len() as u64,
+            entries: reviews.len() as u64,
+            sha256: hex::encode(Sha256::digest(&content)),
+            updated_ms: frontdesk_core::now_ms(),
+        };
+        self.documents.put_document(&Document { info, content }).await
+    }
+}
+
+/// The period asked for.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PeriodParams {
+    /// Start: `YYYY-MM-DD` (UTC) or ms since the epoch; default 30 days before `to`.
+    from: Option<String>,
+    /// End, exclusive: `YYYY-MM-DD` (that whole day included) or ms; default now.
+    to: Option<String>,
+    /// Topics per page (1 to 500, default 50).
+    limit: Option<usize>,
+    /// Topics skipped.
+    offset: Option<usize>,
+}
+
+/// ms since the epoch of a `from`/`to` value; a date's end is the next day's start.
+fn instant(value: &str, end: bool) -> Option<i64> {
+    if let Ok(ms) = value.parse::<i64>() {
+        return Some(ms);
+    }
+    let start = crate::export::day_start_ms(value)?;
+    Some(if end { start + 86_400_000 } else { start })
+}
+
+impl PeriodParams {
+    /// (from, to) in ms, checked.
+    fn window(&self) -> Result<(i64, i64), Error> {
+        let bad = |what: &str, value: &str| {
+            Error::BadRequest(format!(
+                "{what} {value:?} is neither a date (YYYY-MM-DD) nor ms since the epoch"
+            ))
+        };
+        let to = match &self.to {
+            Some(value) => instant(value, true).ok_or_else(|| bad("to", value))?,
+            None => frontdesk_core::now_ms(),
+        };
+        let from = match &self.from {
+            Some(value) => instant(value, false).ok_or_else(|| bad("from", value))?,
+            None => to - 30 * 86_400_000,
+        };
+        if from >= to {
+            return Err(Error::BadRequest("from must be before to".into()));
+        }
+        if to - from > MAX_DAYS * 86_400_000 {
+            return Err(Error::BadRequest(format!("a period may last at most {MAX_DAYS} days")));
+        }
+        Ok((from, to))
+    }
+}
+
+impl PeriodParams {
+    /// (limit, offset) of a page, checked.
+    fn page(&self) -> Result<(usize, usize), Error> {
+        let limit = self.limit.unwrap_or(50);
+        if !(1..=MAX_TOPICS_PAGE).contains(&limit) {
+            return Err(Error::BadRequest(format!("limit must be 1 to {MAX_TOPICS_PAGE}; page with offset")));
+        }
+        Ok((limit, self.offset.unwrap_or(0)))
+    }
+}
+
+/// The period's questions (with the period before) and their topics.
+async fn grouped(state: &AppState, from: i64, to: i64) -> frontdesk_core::Result<(Questions, Vec<Topic>)> {
+    let insights = insights_of(state)?;
+    let questions = read_questions(state, from, to).await?;
+    topics_of(insights, questions).await
+}
+
+/// The questions of a period and of the one before it, newest conversations first.
+struct Questions {
+    current: Vec<Asked>,
+    previous: Vec<Asked>,
+    sampled: bool,
+}
+
+async fn read_questions(state: &AppState, from: i64, to: i64) -> frontdesk_core::Result<Questions> {
+    let before = from - (to - from);
+    let store = state.chat.store();
+    let mut query =
+        ConversationQuery { updated_from_ms: Some(before), limit: 200, ..ConversationQuery::default() };
+    let mut out = Questions { current: Vec::new(), previous: Vec::new(), sampled: false };
+    'pages: loop {
+        let page = store.list_conversations(&query).await?;
+        for conversation in &page.conversations {
+            if conversation.created_ms >= to {
+                continue;
+            }
+            let messages = store.list_messages(&conversation.id).await?;
+            for asked in questions_of(&conversation.id, &messages) {
+                if out.current.len() + out.previous.len() >= MAX_QUESTIONS {
+                    out.sampled = true;
+                    break 'pages;
+                }
+                if (from..to).contains(&asked.created_ms) {
+                    out.current.push(asked);
+                } else if (before..from).contains(&asked.created_ms) {
+                    out.previous.push(asked);
+                }
+            }
+        }
+        match page.next {
+            Some(next) => query.cursor = Some(next),
+            None => break,
+        }
+    }
+    Ok(out)
+}
+
+/// The topics of the questions, on the blocking pool.
+async fn topics_of(
+    insights: &Arc<Insights>,
+    questions: Questions,
+) -> frontdesk_core::Result<(Questions, Vec<Topic>)> {
+    let insights = Arc::clone(insights);
+    tokio::task::spawn_blocking(move || {
+        let vectors = |asked: &[Asked]| -> frontdesk_core::Result<Vec<Option<Vec<f32>>>> {
+            match &insights.embedder {
+                Some(embedder) => {
+                    let texts: Vec<String> = asked.iter().map(|a| insights::core_question(&a.text)).collect();
+                    embedder.embed_questions(&texts.iter().map(String::as_str).collect::<Vec<_>>())
+                }
+                None => Ok(vec![None; asked.len()]),
+            }
+        };
+        let (now, before) = (vectors(&questions.current)?, vectors(&questions.previous)?);
+        let topics = insights::topics(
+            &Period { asked: &questions.current, vectors: &now },
+            &Period { asked: &questions.previous, vectors: &before },
+            insights.thresholds,
+        );
+        Ok((questions, topics))
+    })
+    .await
+    .map_err(|e| Error::Internal(format!("insights task failed: {e}")))?
+}
+
+fn insights_of(state: &AppState) -> Result<&Arc<Insights>, Error> {
+    state.insights.as_ref().ok_or_else(|| Error::Busy("insights are not enabled on this server".into()))
+}
+
+/// `GET /api/v1/insights/topics`
+#[derive(Debug, Serialize)]
+pub struct TopicsPage {
+    /// The period, ms since the epoch (`to` exclusive).
+    pub from: i64,
+    /// Its end.
+    pub to: i64,
+    /// Questions in it.
+    pub questions: u64,
+    /// Questions in the period before, of the same length.
+    pub previous_questions: u64,
+    /// Whether there were more questions than one computation reads (the newest were read).
+    pub sampled: bool,
+    /// Topics in all.
+    pub total: usize,
+    /// This page of them, largest first.
+    pub topics: Vec<Topic>,
+    /// The offset of the next page, if there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_offset: Option<usize>,
+}
+
+/// `GET /api/v1/insights/topics`
+pub async fn topics(
+    State(state): State<AppState>,
+    _admin: AdminKey,
+    params: Result<Query<PeriodParams>, QueryRejection>,
+) -> ApiResult<Json<TopicsPage>> {
+    let Query(params) = params?;
+    let (from, to) = params.window()?;
+    let (limit, offset) = params.page()?;
+    let (questions, topics) = grouped(&state, from, to).await?;
+    let total = topics.len();
+    let page: Vec<Topic> = topics.into_iter().skip(offset).take(limit).collect();
+    let next_offset = (offset + page.len() < total).then_some(offset + page.len());
+    Ok(Json(TopicsPage {
+        from,
+        to,
+        questions: questions.current.len() as u64,
+        previous_questions: questions.previous.len() as u64,
+        sampled: questions.sampled,
+        total,
+        topics: page,
+        next_offset,
+    }))
+}
+
+/// A question of a topic, as listed.
+#[derive(Debug, Serialize)]
+pub struct TopicQuestion {
+    /// As typed (personal details redacted or masked as stored).
+    pub question: String,
+    /// Its conversation.
+    pub conversation_id: String,
+    /// How it was served.
+    pub outcome: insights::Outcome,
+    /// The visitor's rating of the answer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub feedback: Option<frontdesk_core::model::FeedbackValue>,
+    /// When, ms since the epoch.
+    pub at_ms: i64,
+}
+
+/// `GET /api/v1/insights/topics/{id}/questions`
+#[derive(Debug, Serialize)]
+pub struct TopicQuestions {
+    /// The topic.
+    pub topic: Topic,
+    /// This page of its questions, the most central first.
+    pub questions: Vec<TopicQuestion>,
+    /// The offset of the next page, if there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_offset: Option<usize>,
+}
+
+/// `GET /api/v1/insights/topics/{id}/questions`: a topic's questions, a page at a time.
+pub async fn topic_questions(
+    State(state): State<AppState>,
+    _admin: AdminKey,
+    Path(id): Path<String>,
+    params: Result<Query<PeriodParams>, QueryRejection>,
+) -> ApiResult<Json<TopicQuestions>> {
+    let Query(params) = params?;
+    let (from, to) = params.window()?;
+    let (limit, offset) = params.page()?;
+    let (questions, topics) = grouped(&state, from, to).await?;
+    let topic = topics
+        .into_iter()
+        .find(|t| t.id == id)
+        .ok_or_else(|| Error::NotFound(format!("topic {id} in this period")))?;
+    let page: Vec<TopicQuestion> = topic
+        .members
+        .iter()
+        .skip(offset)
+        .take(limit)
+        .map(|&i| {
+            let asked = &questions.current[i];
+            TopicQuestion {
+                question: asked.text.clone(),
+                conversation_id: asked.conversation_id.clone(),
+                outcome: asked.outcome,
+                feedback: asked.feedback,
+                at_ms: asked.created_ms,
+            }
+        })
+        .collect();
+    let next_offset = (offset + page.len() < topic.members.len()).then_some(offset + page.len());
+    Ok(Json(TopicQuestions { topic, questions: page, next_offset }))
+}
+
+/// A review as listed (without the topic's centre).
+#[derive(Debug, Serialize)]
+pub struct ReviewView {
+    /// The suggestion.
+    pub suggestion_id: String,
+    /// Approved or dismissed.
+    pub decision: Decision,
+    /// The question.
+    pub question: String,
+    /// The answer approved.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub answer: Option<String>,
+    /// The document it went into.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub document_id: Option<String>,
+    /// When, ms since the epoch.
+    pub at_ms: i64,
+}
+
+/// `GET /api/v1/suggestions`
+#[derive(Debug, Serialize)]
+pub struct Suggestions {
+    /// The period, ms since the epoch.
+    pub from: i64,
+    /// Its end.
+    pub to: i64,
+    /// Whether the questions were sampled (see the topics).
+    pub sampled: bool,
+    /// Suggestions not reviewed yet, the worst gap first.
+    pub pending: Vec<Suggestion>,
+    /// Reviews made, newest first.
+    pub reviewed: Vec<ReviewView>,
+}
+
+/// A pending suggestion with what it needs to be reviewed.
+struct Pending {
+    suggestion: Suggestion,
+    topic: Topic,
+}
+
+/// The gaps' suggestions not reviewed yet.
+async fn pending(
+    state: &AppState,
+    insights: &Arc<Insights>,
+    from: i64,
+    to: i64,
+) -> frontdesk_core::Result<(Vec<Pending>, Vec<Review>, bool)> {
+    let (questions, topics) = grouped(state, from, to).await?;
+    let reviews = insights.reviews().await?;
+    let mut out = Vec::new();
+    for topic in gaps(&topics) {
+        if out.len() >= MAX_SUGGESTIONS {
+            break;
+        }
+        if reviewed(topic, &reviews, insights.thresholds).is_some() {
+            continue;
+        }
+        let improves = improved_entry(state, insights, topic).await?;
+        out.push(Pending { suggestion: suggest(&questions.current, topic, improves), topic: topic.clone() });
+    }
+    Ok((out, reviews, questions.sampled))
+}
+
+/// The existing entry a gap is about, when the search's best entry for its question is as
+/// close in meaning as a paraphrase.
+async fn improved_entry(
+    state: &AppState,
+    insights: &Arc<Insights>,
+    topic: &Topic,
+) -> frontdesk_core::Result<Option<ImprovedEntry>> {
+    let Some(best) = state.chat.retriever().search(&topic.label, 1).await?.into_iter().next() else {
+        return Ok(None);
+    };
+    let pair = [topic.label.clone(), best.title.clone()];
+    let embedder = insights.embedder.clone();
+    let by_model = topic.grouped_by == "model";
+    let cosine = tokio::task::spawn_blocking(move || -> frontdesk_core::Result<f32> {
+        let texts = [pair[0].as_str(), pair[1].as_str()];
+        if let (true, Some(embedder)) = (by_model, embedder) {
+            if let [Some(a), Some(b)] = embedder.embed_questions(&texts)?.as_slice() {
+                return Ok(dot(a, b));
+            }
+        }
+        let v = lexical_vectors(&texts);
+        Ok(dot(&v[0], &v[1]))
+    })
+    .await
+    .map_err(|e| Error::Internal(format!("insights task failed: {e}")))??;
+    let threshold = if by_model { IMPROVES_MODEL } else { IMPROVES_WORDS };
+    Ok((cosine >= threshold).then_some(ImprovedEntry {
+        entry_id: best.entry_id,
+        document_id: best.document_id,
+        title: best.title,
+    }))
+}
+
+fn view(review: &Review) -> ReviewView {
+    ReviewView {
+        suggestion_id: review.suggestion_id.clone(),
+        decision: review.decision,
+        question: review.question.clone(),
+        answer: review.answer.clone(),
+        document_id: review.document_id.clone(),
+        at_ms: review.at_ms,
+    }
+}
+
+/// `GET /api/v1/suggestions`
+pub async fn suggestions(
+    State(state): State<AppState>,
+    _admin: AdminKey,
+    params: Result<Query<PeriodParams>, QueryRejection>,
+) -> ApiResult<Json<Suggestions>> {
+    let Query(params) = params?;
+    let (from, to) = params.window()?;
+    let insights = insights_of(&state)?;
+    let (pending, reviews, sampled) = pending(&state, insights, from, to).await?;
+    let mut reviewed: Vec<ReviewView> = reviews.iter().map(view).collect();
+    reviewed.sort_by_key(|r| std::cmp::Reverse(r.at_ms));
+    Ok(Json(Suggestions {
+        from,
+        to,
+        sampled,
+        pending: pending.into_iter().map(|p| p.suggestion).collect(),
+        reviewed,
+    }))
+}
+
+/// The body of an approval.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Approval {
+    /// The entry's question (default: as suggested).
+    question: Option<String>,
+    /// Its answer (default: as drafted; required when nothing was drafted).
+    answer: Option<String>,
+    /// The Markdown document it goes into (default: the improved entry's, else
+    /// `suggested.md`).
+    document_id: Option<String>,
+    /// Create the document when it does not exist (otherwise that is an error: it may have
+    /// been deleted meanwhile).
+    #[serde(default)]
+    new_document: bool,
+}
+
+async fn find_pending(
+    state: &AppState,
+    insights: &Arc<Insights>,
+    id: &str,
+    params: &PeriodParams,
+) -> Result<(Pending, Vec<Review>), Error> {
+    let (from, to) = params.window()?;
+    let (pending, reviews, _) = pending(state, insights, from, to).await?;
+    if let Some(done) = reviews.iter().find(|r| r.suggestion_id == id) {
+        let what = match done.decision {
+            Decision::Approved => "approved",
+            Decision::Dismissed => "dismissed",
+        };
+        return Err(Error::Conflict(format!("suggestion {id} was already {what}")));
+    }
+    let found = pending.into_iter().find(|p| p.suggestion.id == id).ok_or_else(|| {
+        Error::NotFound(format!("suggestion {id} (reload the suggestions: it may have changed)"))
+    })?;
+    Ok((found, reviews))
+}
+
+/// `POST /api/v1/suggestions/{id}/approve`
+pub async fn approve(
+    State(state): State<AppState>,
+    _admin: AdminKey,
+    Path(id): Path<String>,
+    params: Result<Query<PeriodParams>, QueryRejection>,
+    body: Result<Json<Approval>, JsonRejection>,
+) -> ApiResult<Json<Approved>> {
+    let Query(params) = params?;
+    let Json(body) = body?;
+    let insights = insights_of(&state)?;
+    let _reviewing = insights.reviewing.lock().await;
+    let (Pending { suggestion, topic }, mut reviews) = find_pending(&state, insights, &id, &params).await?;
+    let question = body.question.unwrap_or_else(|| suggestion.question.clone());
+    let question = question.split_whitespace().collect::<Vec<_>>().join(" ");
+    let answer = body.answer.or_else(|| suggestion.answer.clone()).unwrap_or_default().trim().to_owned();
+    if question.is_empty() || question.chars().count() > MAX_QUESTION_CHARS {
+        return Err(Error::BadRequest(format!(
+            "the question must have 1 to {MAX_QUESTION_CHARS} characters"
+        ))
+        .into());
+    }
+    if answer.is_empty() {
+        return Err(Error::BadRequest(
+            "write the answer before approving: no agent replied on this topic".into(),
+        )
+        .into());
+    }
+    if answer.chars().count() > MAX_ANSWER_CHARS {
+        return Err(
+            Error::BadRequest(format!("an answer may have at most {MAX_ANSWER_CHARS} characters")).into()
+        );
+    }
+    let document_id = body
+        .document_id
+        .or_else(|| suggestion.improves.as_ref().map(|e| e.document_id.clone()))
+        .unwrap_or_else(|| "suggested.md".to_owned());
+    // The entry the suggestion improves is edited in place when it is in this document;
+    // otherwise the entry is added at the document's end.
+    let replaces =
+        suggestion.improves.as_ref().filter(|e| e.document_id == document_id).map(|e| e.entry_id.clone());
+    let edit =
+        EntryEdit { question: question.clone(), answer: answer.clone(), replaces, create: body.new_document };
+    let (_, written) = state.library.write_entry(&document_id, &edit).await?;
+    let review = Review {
+        suggestion_id: suggestion.id,
+        decision: Decision::Approved,
+        question,
+        answer: Some(answer),
+        document_id: Some(document_id),
+        grouped_by: topic.grouped_by,
+        centre: topic.centre,
+        at_ms: frontdesk_core::now_ms(),
+    };
+    reviews.push(review.clone());
+    insights.save_reviews(&reviews).await?;
+    Ok(Json(Approved { review: view(&review), written }))
+}
+
+/// What an approval did.
+#[derive(Debug, Serialize)]
+pub struct Approved {
+    /// The review kept.
+    #[serde(flatten)]
+    pub review: ReviewView,
+    /// Whether an existing entry was edited or a new one added.
+    pub written: EntryWritten,
+}
+
+/// `POST /api/v1/suggestions/{id}/dismiss`
+pub async fn dismiss(
+    State(state): State<AppState>,
+    _admin: AdminKey,
+    Path(id): Path<String>,
+    params: Result<Query<PeriodParams>, QueryRejection>,
+) -> ApiResult<Json<ReviewView>> {
+    let Query(params) = params?;
+    let insights = insights_of(&state)?;
+    let _reviewing = insights.reviewing.lock().await;
+    let (Pending { suggestion, topic }, mut reviews) = find_pending(&state, insights, &id, &params).await?;
+    let review = Review {
+        suggestion_id: suggestion.id,
+        decision: Decision::Dismissed,
+        question: suggestion.question,
+        answer: None,
+        document_id: None,
+        grouped_by: topic.grouped_by,
+        centre: topic.centre,
+        at_ms: frontdesk_core::now_ms(),
+    };
+    reviews.push(review.clone());
+    insights.save_reviews(&reviews).await?;
+    Ok(Json(view(&review)))
+}
+
+/// The body of a correction.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Correction {
+    /// The right answer.
+    answer: String,
+}
+
+/// What a correction changed.
+#[derive(Debug, Serialize)]
+pub struct Corrected {
+    /// The document written.
+    pub document_id: String,
+    /// The entry's question.
+    pub question: String,
+    /// Whether the cited entry was edited or a new entry added.
+    pub written: EntryWritten,
+}
+
+/// The document a correction of an answer that cited nothing goes into.
+pub const CORRECTIONS_DOCUMENT: &str = "corrections.md";
+
+/// `POST /api/v1/conversations/{id}/messages/{message_id}/correction`: an agent marks an
+/// assistant answer wrong and writes the right one. The entry the answer cited gets the new
+/// answer in place (not a second entry beside it); an answer that cited nothing becomes a new
+/// entry, under the visitor's question, in [`CORRECTIONS_DOCUMENT`]. Searchable on every
+/// replica at once, like an upload.
+pub async fn correct(
+    State(state): State<AppState>,
+    crate::auth::AgentKey(agent): crate::auth::AgentKey,
+    Path((conversation_id, message_id)): Path<(String, String)>,
+    body: Result<Json<Correction>, JsonRejection>,
+) -> ApiResult<Json<Corrected>> {
+    let Json(body) = body?;
+    let answer = body.answer.trim().to_owned();
+    if answer.is_empty() || answer.chars().count() > MAX_ANSWER_CHARS {
+        return Err(
+            Error::BadRequest(format!("the answer must have 1 to {MAX_ANSWER_CHARS} characters")).into()
+        );
+    }
+    let store = state.chat.store();
+    if store.get_conversation(&conversation_id).await?.is_none() {
+        return Err(Error::NotFound("conversation".into()).into());
+    }
+    let messages = store.list_messages(&conversation_id).await?;
+    let position = messages
+        .iter()
+        .position(|m| m.id == message_id && m.role == frontdesk_core::model::Role::Assistant)
+        .ok_or_else(|| Error::NotFound("assistant answer in this conversation".into()))?;
+    let asked = messages[..position]
+        .iter()
+        .rev()
+        .find(|m| m.role == frontdesk_core::model::Role::Visitor)
+        .map(|m| m.text.clone())
+        .unwrap_or_default();
+    let (document_id, edit) = match messages[position].sources.first() {
+        Some(cited) => (
+            cited.document_id.clone(),
+            EntryEdit {
+                question: cited.title.clone(),
+                answer,
+                replaces: Some(cited.entry_id.clone()),
+                create: false,
+            },
+        ),
+        None if asked.trim().is_empty() => {
+            return Err(
+                Error::BadRequest("the answer follows no visitor question to file it under".into()).into()
+            )
+        }
+        None => (
+            CORRECTIONS_DOCUMENT.to_owned(),
+            EntryEdit { question: insights::phrase_question(&asked), answer, replaces: None, create: true },
+        ),
+    };
+    let (_, written) = state.library.write_entry(&document_id, &edit).await?;
+    tracing::info!(agent = %agent.name, document = %document_id, ?written, "answer corrected");
+    Ok(Json(Corrected { document_id, question: edit.question, written }))
+}
