@@ -325,6 +325,15 @@ pub trait SessionStore: Send + Sync + 'static {
     /// Checks the backend is reachable (for `/readyz`).
     async fn ping(&self) -> Result<()>;
 
+    /// Takes, or renews, the lease `name` for `holder` for `ttl_ms`: `true` when `holder`
+    /// holds it now. On a store several replicas share, one holder at a time, so background
+    /// work is not done twice; a holder that dies loses it after `ttl_ms`. A store that only
+    /// one process opens may keep this default: every caller holds it.
+    async fn try_lease(&self, name: &str, holder: &str, ttl_ms: u64) -> Result<bool> {
+        let _ = (name, holder, ttl_ms);
+        Ok(true)
+    }
+
     /// The secret every replica sharing this store signs visitor tokens with: the one already
     /// kept, or `candidate`, kept from now on when none was. A visitor whose replica dies then
     /// resumes on another. A store that only one process opens may keep this default, which

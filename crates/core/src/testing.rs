@@ -29,6 +29,8 @@ pub struct MemoryStore {
     leads: Mutex<Vec<crate::leads::Lead>>,
     counts: Mutex<std::collections::BTreeMap<(String, String), u64>>,
     events: tokio::sync::broadcast::Sender<StoreEvent>,
+    /// Leases: name → holder (they never run out here).
+    leases: Mutex<std::collections::BTreeMap<String, String>>,
 }
 
 impl Default for MemoryStore {
@@ -42,6 +44,7 @@ impl Default for MemoryStore {
             leads: Mutex::default(),
             counts: Mutex::default(),
             events: tokio::sync::broadcast::channel(64).0,
+            leases: Mutex::default(),
         }
     }
 }
@@ -233,6 +236,10 @@ impl SessionStore for MemoryStore {
         // Nobody listening is not an error.
         let _ = self.events.send(event.clone());
         Ok(())
+    }
+    async fn try_lease(&self, name: &str, holder: &str, _ttl_ms: u64) -> Result<bool> {
+        let mut leases = self.leases.lock().expect("lock");
+        Ok(leases.entry(name.to_owned()).or_insert_with(|| holder.to_owned()) == holder)
     }
     async fn ping(&self) -> Result<()> {
         Ok(())

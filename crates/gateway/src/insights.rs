@@ -14,6 +14,7 @@
 //! Computed on demand from the store (at most [`MAX_QUESTIONS`] questions, newest first), the
 //! grouping on the blocking pool, so a visitor's turn never waits for it.
 
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use axum::extract::rejection::{JsonRejection, QueryRejection};
@@ -22,12 +23,13 @@ use axum::Json;
 use frontdesk_core::documents::{Document, DocumentInfo, DocumentStore, EntryEdit, EntryWritten};
 use frontdesk_core::insights::{
     self, dot, gaps, lexical_vectors, questions_of, reviewed, suggest, Asked, Decision, ImprovedEntry,
-    Period, QuestionEmbedder, Review, Suggestion, Thresholds, Topic, REVIEWS_DOCUMENT,
+    Period, Quantised, QuestionEmbedder, Review, Suggestion, Thresholds, Topic, REVIEWS_DOCUMENT,
 };
-use frontdesk_core::store::ConversationQuery;
+use frontdesk_core::store::{ConversationQuery, SessionStore};
 use frontdesk_core::Error;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use tokio_util::sync::CancellationToken;
 
 use crate::api::ApiResult;
 use crate::auth::AdminKey;
@@ -57,7 +59,25 @@ pub struct Insights {
     thresholds: Thresholds,
     /// One review at a time on this replica, so approving twice cannot add an entry twice.
     reviewing: tokio::sync::Mutex<()>,
+    /// This replica, as the holder of the indexing lease.
+    holder: String,
+    /// The stored vectors of recent days as last read: document id → (its SHA-256, vectors).
+    days: std::sync::Mutex<HashMap<String, (String, Arc<StoredDay>)>>,
 }
+
+/// One day's stored question vectors, by message id.
+type StoredDay = BTreeMap<String, Quantised>;
+
+/// Days of stored vectors kept in memory (two periods of a month, with room).
+const DAYS_KEPT: usize = 70;
+/// How often the indexer looks for new questions; its lease lasts three rounds.
+pub const INDEX_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
+const LEASE_MS: u64 = 90_000;
+/// Most questions one indexing round embeds (the rest wait for the next round), so it never
+/// holds the CPU for long.
+const INDEX_BATCH: usize = 2_000;
+/// How far back the first round looks: the default period and the one before it.
+const INDEX_BACK_MS: i64 = 62 * 86_400_000;
 
 impl Insights {
     /// Insights over the model (if any) and the store's documents.
@@ -67,7 +87,171 @@ impl Insights {
             documents,
             thresholds: Thresholds::default(),
             reviewing: tokio::sync::Mutex::new(()),
+            holder: frontdesk_core::new_id(),
+            days: std::sync::Mutex::default(),
         }
+    }
+
+    /// The stored vectors of `day` (`YYYY-MM-DD`), read again only when the document changed.
+    async fn stored_day(&self, day: &str, model: &str) -> frontdesk_core::Result<Arc<StoredDay>> {
+        let id = insights::vectors_document(day);
+        let Some(document) = self.documents.get_document(&id).await? else { return Ok(Arc::default()) };
+        let lock = || self.days.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some((sha, day)) = lock().get(&id) {
+            if *sha == document.info.sha256 {
+                return Ok(Arc::clone(day));
+            }
+        }
+        let (model, content) = (model.to_owned(), document.content);
+        let decoded =
+            tokio::task::spawn_blocking(move || Arc::new(insights::decode_vectors(&content, &model)))
+                .await
+                .map_err(|e| Error::Internal(format!("insights task failed: {e}")))?;
+        let mut days = lock();
+        if days.len() >= DAYS_KEPT && !days.contains_key(&id) {
+            // The oldest day goes first (the ids end with the date).
+            if let Some(oldest) = days.keys().min().cloned() {
+                days.remove(&oldest);
+            }
+        }
+        days.insert(id, (document.info.sha256, Arc::clone(&decoded)));
+        Ok(decoded)
+    }
+
+    /// The stored vectors of these questions, by message id.
+    async fn stored_for(&self, asked: &[&Asked]) -> frontdesk_core::Result<HashMap<String, Vec<f32>>> {
+        let Some(embedder) = &self.embedder else { return Ok(HashMap::new()) };
+        let mut by_day: BTreeMap<String, Vec<&Asked>> = BTreeMap::new();
+        for a in asked {
+            by_day.entry(crate::export::iso_time(a.created_ms)[..10].to_owned()).or_default().push(a);
+        }
+        let mut out = HashMap::new();
+        for (day, asked) in by_day {
+            let stored = self.stored_day(&day, embedder.model()).await?;
+            for a in asked {
+                if let Some(q) = stored.get(&a.message_id) {
+                    out.insert(a.message_id.clone(), q.vector());
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// One indexing round: the visitor questions asked since `since_ms` that have no stored
+    /// vector get one (at most [`INDEX_BATCH`]), written into their day's document. Only the
+    /// replica holding the lease works. Returns how many were embedded, and whether every
+    /// question since `since_ms` now has its vector.
+    pub async fn index_questions(
+        &self,
+        store: &dyn SessionStore,
+        since_ms: i64,
+    ) -> frontdesk_core::Result<(usize, bool)> {
+        let Some(embedder) = self.embedder.clone() else { return Ok((0, true)) };
+        if !store.try_lease("insights", &self.holder, LEASE_MS).await? {
+            return Ok((0, false));
+        }
+        let mut query =
+            ConversationQuery { updated_from_ms: Some(since_ms), limit: 200, ..ConversationQuery::default() };
+        let mut by_day: BTreeMap<String, Vec<Asked>> = BTreeMap::new();
+        loop {
+            let page = store.list_conversations(&query).await?;
+            for conversation in &page.conversations {
+                for asked in questions_of(&conversation.id, &store.list_messages(&conversation.id).await?) {
+                    // (Questions the model cannot place get no vector: asking costs nothing.)
+                    if asked.created_ms >= since_ms {
+                        let day = crate::export::iso_time(asked.created_ms)[..10].to_owned();
+                        by_day.entry(day).or_default().push(asked);
+                    }
+                }
+            }
+            match page.next {
+                Some(next) => query.cursor = Some(next),
+                None => break,
+            }
+        }
+        let (mut embedded, mut complete) = (0, true);
+        for (day, asked) in by_day {
+            let stored = self.stored_day(&day, embedder.model()).await?;
+            let mut missing: Vec<Asked> =
+                asked.into_iter().filter(|a| !stored.contains_key(&a.message_id)).collect();
+            if missing.is_empty() {
+                continue;
+            }
+            if embedded + missing.len() > INDEX_BATCH {
+                missing.truncate(INDEX_BATCH - embedded);
+                complete = false;
+            }
+            let embedder = Arc::clone(&embedder);
+            let mut kept: StoredDay = (*stored).clone();
+            let (content, count) =
+                tokio::task::spawn_blocking(move || -> frontdesk_core::Result<(Vec<u8>, usize)> {
+                    let texts: Vec<String> =
+                        missing.iter().map(|a| insights::core_question(&a.text)).collect();
+                    let vectors =
+                        embedder.embed_questions(&texts.iter().map(String::as_str).collect::<Vec<_>>())?;
+                    let mut count = 0;
+                    for (asked, vector) in missing.iter().zip(vectors) {
+                        if let Some(vector) = vector {
+                            kept.insert(asked.message_id.clone(), Quantised::new(&vector));
+                            count += 1;
+                        }
+                    }
+                    Ok((insights::encode_vectors(embedder.model(), &kept), count))
+                })
+                .await
+                .map_err(|e| Error::Internal(format!("insights task failed: {e}")))??;
+            if count > 0 {
+                let info = DocumentInfo {
+                    id: insights::vectors_document(&day),
+                    bytes: content.len() as u64,
+                    entries: 0,
+                    sha256: hex::encode(Sha256::digest(&content)),
+                    updated_ms: frontdesk_core::now_ms(),
+                };
+                self.documents.put_document(&Document { info, content }).await?;
+            }
+            embedded += count;
+            if !complete {
+                break;
+            }
+        }
+        Ok((embedded, complete))
+    }
+
+    /// Indexes new questions every [`INDEX_EVERY`] until `stop`, on every replica (the lease
+    /// lets one work at a time).
+    pub fn follow(
+        self: &Arc<Self>,
+        store: Arc<dyn SessionStore>,
+        stop: CancellationToken,
+    ) -> tokio::task::JoinHandle<()> {
+        let this = Arc::clone(self);
+        tokio::spawn(async move {
+            let mut since = frontdesk_core::now_ms() - INDEX_BACK_MS;
+            loop {
+                let started = frontdesk_core::now_ms();
+                match this.index_questions(store.as_ref(), since).await {
+                    // Conversations updated shortly before the round started are read again
+                    // next time, in case a write landed while this one read.
+                    Ok((embedded, true)) => {
+                        since = started - 60_000;
+                        if embedded > 0 {
+                            tracing::info!(embedded, "visitor questions embedded for the insights");
+                        }
+                    }
+                    Ok((embedded, false)) => {
+                        tracing::debug!(embedded, "insights indexing continues next round")
+                    }
+                    Err(error) => {
+                        tracing::warn!(%error, "could not index questions for the insights; will retry")
+                    }
+                }
+                tokio::select! {
+                    () = tokio::time::sleep(INDEX_EVERY) => {}
+                    () = stop.cancelled() => return,
+                }
+            }
+        })
     }
 
     async fn reviews(&self) -> frontdesk_core::Result<Vec<Review>> {
@@ -198,21 +382,32 @@ async fn read_questions(state: &AppState, from: i64, to: i64) -> frontdesk_core:
     Ok(out)
 }
 
-/// The topics of the questions, on the blocking pool.
+/// The topics of the questions, on the blocking pool: each question's stored vector, or one
+/// embedded now (cached) when the indexer has not reached it yet.
 async fn topics_of(
     insights: &Arc<Insights>,
     questions: Questions,
 ) -> frontdesk_core::Result<(Questions, Vec<Topic>)> {
+    let stored =
+        insights.stored_for(&questions.current.iter().chain(&questions.previous).collect::<Vec<_>>()).await?;
     let insights = Arc::clone(insights);
     tokio::task::spawn_blocking(move || {
         let vectors = |asked: &[Asked]| -> frontdesk_core::Result<Vec<Option<Vec<f32>>>> {
-            match &insights.embedder {
-                Some(embedder) => {
-                    let texts: Vec<String> = asked.iter().map(|a| insights::core_question(&a.text)).collect();
-                    embedder.embed_questions(&texts.iter().map(String::as_str).collect::<Vec<_>>())
-                }
-                None => Ok(vec![None; asked.len()]),
-            }
+            let Some(embedder) = &insights.embedder else { return Ok(vec![None; asked.len()]) };
+            let missing: Vec<&Asked> = asked.iter().filter(|a| !stored.contains_key(&a.message_id)).collect();
+            let texts: Vec<String> = missing.iter().map(|a| insights::core_question(&a.text)).collect();
+            let computed = embedder.embed_questions(&texts.iter().map(String::as_str).collect::<Vec<_>>())?;
+            let mut computed: HashMap<&str, Option<Vec<f32>>> =
+                missing.iter().map(|a| a.message_id.as_str()).zip(computed).collect();
+            Ok(asked
+                .iter()
+                .map(|a| {
+                    stored
+                        .get(&a.message_id)
+                        .cloned()
+                        .or_else(|| computed.remove(a.message_id.as_str()).flatten())
+                })
+                .collect())
         };
         let (now, before) = (vectors(&questions.current)?, vectors(&questions.previous)?);
         let topics = insights::topics(
@@ -679,4 +874,75 @@ pub async fn correct(
     let (_, written) = state.library.write_entry(&document_id, &edit).await?;
     tracing::info!(agent = %agent.name, document = %document_id, ?written, "answer corrected");
     Ok(Json(Corrected { document_id, question: edit.question, written }))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use frontdesk_core::model::{Conversation, Message, Role};
+    use frontdesk_core::testing::MemoryStore;
+
+    use super::*;
+
+    /// A model that places every text on one of two axes by its first letter, and counts the
+    /// texts it embeds.
+    #[derive(Default)]
+    struct Counting(AtomicUsize);
+
+    impl QuestionEmbedder for Counting {
+        fn embed_questions(&self, texts: &[&str]) -> frontdesk_core::Result<Vec<Option<Vec<f32>>>> {
+            self.0.fetch_add(texts.len(), Ordering::SeqCst);
+            Ok(texts
+                .iter()
+                .map(|t| Some(if t.starts_with('H') { vec![1.0, 0.0] } else { vec![0.0, 1.0] }))
+                .collect())
+        }
+        fn model(&self) -> &str {
+            "counting"
+        }
+    }
+
+    async fn ask(store: &MemoryStore, questions: &[&str]) {
+        let conversation = Conversation::new("visitor-1", None);
+        store.create_conversation(&conversation).await.expect("created");
+        for question in questions {
+            store
+                .append_message(&conversation.id, Message::new(Role::Visitor, *question))
+                .await
+                .expect("stored");
+        }
+    }
+
+    #[tokio::test]
+    async fn each_question_is_embedded_once_by_the_lease_holder() {
+        let store = Arc::new(MemoryStore::default());
+        let model = Arc::new(Counting::default());
+        let insights = Insights::new(Some(model.clone() as Arc<dyn QuestionEmbedder>), store.clone());
+        ask(&store, &["How long does delivery take?", "Can I pay later?"]).await;
+        ask(&store, &["hi, how long does delivery take"]).await;
+
+        let since = frontdesk_core::now_ms() - 60_000;
+        assert_eq!(insights.index_questions(store.as_ref(), since).await.expect("indexed"), (3, true));
+        assert_eq!(model.0.load(Ordering::SeqCst), 3);
+        assert_eq!(insights.index_questions(store.as_ref(), since).await.expect("again"), (0, true));
+        assert_eq!(model.0.load(Ordering::SeqCst), 3, "not embedded again");
+
+        // Another replica (a new process) reads them back from the store.
+        let other = Insights::new(Some(model.clone() as Arc<dyn QuestionEmbedder>), store.clone());
+        let conversations = store.list_conversations(&ConversationQuery::default()).await.expect("listed");
+        let mut asked = Vec::new();
+        for c in &conversations.conversations {
+            asked.extend(questions_of(&c.id, &store.list_messages(&c.id).await.expect("messages")));
+        }
+        let stored = other.stored_for(&asked.iter().collect::<Vec<_>>()).await.expect("stored");
+        assert_eq!(stored.len(), 3);
+        assert_eq!(model.0.load(Ordering::SeqCst), 3, "read, not embedded");
+
+        // While the first replica holds the lease, the other does nothing.
+        ask(&store, &["Do you sell gift cards?"]).await;
+        assert_eq!(other.index_questions(store.as_ref(), since).await.expect("skipped"), (0, false));
+        assert_eq!(model.0.load(Ordering::SeqCst), 3);
+        assert_eq!(insights.index_questions(store.as_ref(), since).await.expect("indexed"), (1, true));
+    }
 }

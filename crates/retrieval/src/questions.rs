@@ -34,6 +34,10 @@ impl QuestionVectors {
 }
 
 impl QuestionEmbedder for QuestionVectors {
+    fn model(&self) -> &str {
+        self.embedder.name()
+    }
+
     fn embed_questions(&self, texts: &[&str]) -> Result<Vec<Option<Vec<f32>>>> {
         let lock = || self.cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let placed = |text: &str| self.multilingual || !mostly_cjk(text);

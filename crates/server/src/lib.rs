@@ -358,12 +358,18 @@ pub async fn start(config: &Config) -> anyhow::Result<RunningServer> {
         Arc::new(frontdesk_retrieval::QuestionVectors::new(embedder))
             as Arc<dyn frontdesk_core::insights::QuestionEmbedder>
     });
-    state = state.with_insights(Arc::new(frontdesk_gateway::insights::Insights::new(
+    let insights = Arc::new(frontdesk_gateway::insights::Insights::new(
         question_vectors,
         app.library.documents().clone(),
-    )));
+    ));
+    state = state.with_insights(Arc::clone(&insights));
     let shutdown = state.shutdown.clone();
-    let mut background = vec![app.library.follow(shutdown.clone()), app.catalogue.follow(shutdown.clone())];
+    let mut background = vec![
+        app.library.follow(shutdown.clone()),
+        app.catalogue.follow(shutdown.clone()),
+        // Each visitor question is embedded once for the insights, by one replica at a time.
+        insights.follow(state.chat.store().clone(), shutdown.clone()),
+    ];
     if config.retention_days > 0 {
         let store = state.chat.store().clone();
         background.push(tokio::spawn(enforce_retention(store, config.retention_days, shutdown.clone())));

@@ -59,6 +59,7 @@ pub struct RedisStore {
     append_script: redis::Script,
     set_status_script: redis::Script,
     set_tags_script: redis::Script,
+    lease_script: redis::Script,
     events: broadcast::Sender<StoreEvent>,
     /// Stops the subscriber task when the last clone of the store is dropped.
     _subscriber: Arc<DropGuard>,
@@ -116,6 +117,17 @@ redis.call('ZADD', KEYS[2], conversation['updated_ms'], ARGV[4])
 return {1, encoded}
 ";
 
+/// KEYS: lease. ARGV: holder, ttl ms. Takes the lease when nobody holds it, renews it when the
+/// holder does; 1 when the holder holds it now, else 0.
+const LEASE_SCRIPT: &str = r"
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return 1
+end
+return 0
+";
+
 /// KEYS: conv, convs. ARGV: tags as a JSON array, now ms, conv id. Replaces the tags in place
 /// (other fields untouched). Returns the conversation's JSON, or '' when it does not exist.
 const SET_TAGS_SCRIPT: &str = r"
@@ -165,6 +177,7 @@ impl RedisStore {
             append_script: redis::Script::new(APPEND_SCRIPT),
             set_status_script: redis::Script::new(SET_STATUS_SCRIPT),
             set_tags_script: redis::Script::new(SET_TAGS_SCRIPT),
+            lease_script: redis::Script::new(LEASE_SCRIPT),
             events,
             _subscriber: Arc::new(stop.drop_guard()),
         })
@@ -607,6 +620,19 @@ impl SessionStore for RedisStore {
         let mut connection = self.connection.clone();
         redis::cmd("PING").query_async::<String>(&mut connection).await.map_err(StoreError::from)?;
         Ok(())
+    }
+
+    async fn try_lease(&self, name: &str, holder: &str, ttl_ms: u64) -> frontdesk_core::Result<bool> {
+        let mut connection = self.connection.clone();
+        let held: i64 = self
+            .lease_script
+            .key(format!("{}lease:{name}", self.prefix))
+            .arg(holder)
+            .arg(ttl_ms.max(1))
+            .invoke_async(&mut connection)
+            .await
+            .map_err(StoreError::from)?;
+        Ok(held == 1)
     }
 
     async fn shared_token_secret(&self, candidate: &str) -> frontdesk_core::Result<String> {

@@ -528,6 +528,20 @@ async fn redis_replicas_share_the_first_token_secret() {
     assert_eq!(again, a, "the first secret is kept");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_redis_replica_holds_a_lease_at_a_time() {
+    let config = redis_config();
+    let replica_a = RedisStore::connect(&config).await.expect("redis should be reachable for tests");
+    let replica_b = RedisStore::connect(&config).await.expect("redis should be reachable for tests");
+    assert!(replica_a.try_lease("insights", "a", 300).await.expect("a"), "free: a takes it");
+    assert!(!replica_b.try_lease("insights", "b", 300).await.expect("b"), "a holds it");
+    assert!(replica_a.try_lease("insights", "a", 300).await.expect("a renews"), "the holder renews it");
+    assert!(replica_b.try_lease("other", "b", 300).await.expect("other"), "another lease is apart");
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    assert!(replica_b.try_lease("insights", "b", 300).await.expect("b"), "a's lease ran out: b takes it");
+    assert!(!replica_a.try_lease("insights", "a", 300).await.expect("a"), "now b holds it");
+}
+
 #[tokio::test]
 async fn the_embedded_store_keeps_everything_across_a_reopen() {
     let dir = tempfile::tempdir().expect("temp dir");

@@ -1,4 +1,6 @@
 use super::*;
+use std::collections::BTreeMap;
+
 use crate::model::{Feedback, Source};
 
 fn message(role: Role, text: &str) -> Message {
@@ -224,4 +226,20 @@ fn greetings_and_courtesies_are_not_the_question() {
     ] {
         assert_eq!(core_question(typed), core, "{typed}");
     }
+}
+
+#[test]
+fn stored_vectors_read_back_for_their_model_only() {
+    let mut kept = BTreeMap::new();
+    let a = near(2, 0.3);
+    kept.insert("m-1".to_owned(), Quantised::new(&a));
+    kept.insert("m-2".to_owned(), Quantised::new(&near(5, 0.1)));
+    let bytes = encode_vectors("all-MiniLM-L6-v2", &kept);
+    let back = decode_vectors(&bytes, "all-MiniLM-L6-v2");
+    assert_eq!(back, kept);
+    assert!(dot(&back["m-1"].vector(), &a) > 0.999);
+    assert!(decode_vectors(&bytes, "another-model").is_empty(), "another model's vectors do not compare");
+    assert!(decode_vectors(&bytes[..bytes.len() - 3], "all-MiniLM-L6-v2").is_empty(), "a damaged document");
+    assert!(decode_vectors(b"", "all-MiniLM-L6-v2").is_empty());
+    assert!(decode_vectors(&encode_vectors("m", &BTreeMap::new()), "m").is_empty());
 }
