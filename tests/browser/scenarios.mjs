@@ -470,6 +470,44 @@ await scenario("a visitor gets recommendation cards, follows one (counted), and 
   await context.close();
 });
 
+await scenario("an admin sees what visitors ask in Topics and approves a suggested entry drafted from an agent's reply", async () => {
+  const auth = (key) => ({ authorization: `Bearer ${key}`, "content-type": "application/json" });
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  const page = await context.newPage();
+  await page.goto(`${HOST}/shop.html`);
+  await page.locator(".launch").click();
+  await page.locator("textarea").waitFor({ timeout: WAIT });
+  await ask(page, "Do you offer gift wrapping for presents?");
+  await page.locator(".m.assistant", { hasText: "couldn't find an answer" }).last().waitFor({ timeout: WAIT });
+  // An agent answers it in the console's API.
+  const list = await (await fetch(`${SERVER}/api/v1/conversations?q=${encodeURIComponent("gift wrapping for presents")}`, { headers: auth(AGENT_KEY) })).json();
+  const id = list.conversations[0].id;
+  const reply = "Yes: choose gift wrapping at checkout; it costs 3 euros and includes a card.";
+  assert.equal((await fetch(`${SERVER}/api/v1/conversations/${id}/takeover`, { method: "POST", headers: auth(AGENT_KEY), body: "{}" })).status, 200);
+  assert.equal((await fetch(`${SERVER}/api/v1/conversations/${id}/messages`, { method: "POST", headers: auth(AGENT_KEY), body: JSON.stringify({ text: reply }) })).status, 201);
+  assert.equal((await fetch(`${SERVER}/api/v1/conversations/${id}/handback`, { method: "POST", headers: auth(AGENT_KEY), body: "{}" })).status, 200);
+
+  const admin = state.admin;
+  assert.ok(admin, "the admin console is open");
+  await admin.reload();
+  const topics = admin.getByRole("list", { name: "Topics, largest first" });
+  await topics.getByRole("listitem").first().waitFor({ timeout: WAIT });
+  const topic = topics.getByRole("listitem").filter({ hasText: "gift wrapping for presents" }).first();
+  assert.match(await topic.innerText(), /1 to a person/);
+  assert.ok(await topic.locator(".hbar .failed").count(), "the failed share is drawn");
+  const suggestion = admin.locator(".suggestion").filter({ hasText: "gift wrapping for presents" }).first();
+  await suggestion.waitFor({ timeout: WAIT });
+  assert.equal(await suggestion.getByRole("textbox", { name: "Answer" }).inputValue(), reply, "drafted from the agent's reply");
+  await admin.screenshot({ path: `${ARTIFACTS}/admin-insights.png`, fullPage: true });
+  await suggestion.getByRole("button", { name: "Approve" }).click();
+  await admin.locator("#notice", { hasText: "Entry added in suggested.md." }).waitFor({ timeout: WAIT });
+  await admin.locator("#docs tr", { hasText: "suggested.md" }).waitFor({ timeout: WAIT });
+
+  await ask(page, "can you gift wrap my order?");
+  await page.locator(".m.assistant", { hasText: "3 euros" }).last().waitFor({ timeout: WAIT });
+  await context.close();
+});
+
 await browser.close();
 site.close();
 const failed = results.filter((ok) => !ok).length;

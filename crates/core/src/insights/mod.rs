@@ -651,15 +651,30 @@ const QUESTION_WORDS: &[&str] = &[
 ];
 
 /// The answer agents gave on a topic: the reply given most often (by its words), the one to the
-/// most central question on a tie; `None` when no agent replied.
+/// most central question on a tie; `None` when no agent replied, or replied only with
+/// questions back.
 pub fn drafted_answer(asked: &[Asked], members: &[usize]) -> Option<String> {
     let mut counts: BTreeMap<String, (usize, usize, String)> = BTreeMap::new();
     for (rank, &i) in members.iter().enumerate() {
-        let Some(reply) = asked[i].agent_reply.as_deref().filter(|r| !r.trim().is_empty()) else { continue };
-        let entry = counts.entry(normalise(reply)).or_insert((0, rank, reply.trim().to_owned()));
+        let Some(reply) = asked[i].agent_reply.as_deref().map(answering_lines).filter(|r| !r.is_empty())
+        else {
+            continue;
+        };
+        let entry = counts.entry(normalise(&reply)).or_insert((0, rank, reply));
         entry.0 += 1;
     }
     counts.into_values().max_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1))).map(|(_, _, reply)| reply)
+}
+
+/// The messages of an agent's reply that answer: not a question back to the visitor ("This is
+/// Ana, how can I help?", "Which order is it?"), which no FAQ entry should say.
+fn answering_lines(reply: &str) -> String {
+    reply
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty() && !line.ends_with(['?', '？']))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// The suggestion for a gap topic (one whose questions failed).

@@ -206,6 +206,11 @@ fn the_most_given_reply_is_the_draft() {
     list[2].agent_reply = Some("we have a shop in Berlin, open 10-19".into());
     assert_eq!(drafted_answer(&list, &[0, 1, 2]).as_deref(), Some("We have a shop in Berlin, open 10-19."));
     assert_eq!(drafted_answer(&list, &[0]).as_deref(), Some("Only in Berlin."));
+    // A question back to the visitor is no answer.
+    list[0].agent_reply = Some("Hello, this is Ana. How can I help?".into());
+    assert_eq!(drafted_answer(&list, &[0]), None);
+    list[0].agent_reply = Some("Which store do you mean?\nThe Berlin one opens at 10.".into());
+    assert_eq!(drafted_answer(&list, &[0]).as_deref(), Some("The Berlin one opens at 10."));
     assert_eq!(phrase_question("do you   ship to norway"), "Do you ship to norway?");
     assert_eq!(phrase_question("Shipping to Norway."), "Shipping to Norway.");
 }
