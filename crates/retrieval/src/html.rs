@@ -1,5 +1,13 @@
-//! The HTML parser: the page's main content only (no navigation, header, footer, scripts or
-//! forms), split into entries at `h1`–`h3` headings and at `dt`/`dd` pairs.
+//! The HTML parser: the page's main content only (no navigation, header, footer, scripts,
+//! forms, tables of contents, breadcrumbs or sidebars), split into entries at `h1`–`h3`
+//! headings, at the questions of a definition list (`dt`/`dd` pairs whose terms are mostly
+//! questions; a list of terms inside an answer stays part of the answer), and at the `summary`
+//! of each `details` (the accordions of CMS pages).
+//!
+//! An entry is the smallest headed section with text of its own: a chapter heading followed
+//! only by its table of contents or by sections is no entry. Titles lose their permalink signs
+//! and their whitespace is normalised (no-break spaces included); entries with the same title
+//! whose texts are the same, or one inside the other, are merged into one.
 //!
 //! An entry's link is the page's canonical URL (`<link rel="canonical">`) with the heading's or
 //! term's `id` as the anchor, when the page gives both.
@@ -19,9 +27,58 @@ const SKIPPED: &[&str] = &[
     "iframe", "select", "head",
 ];
 
+/// Classes and ids of containers that hold navigation rather than content: tables of contents
+/// (DocBook's `toc`, Sphinx's `toctree-wrapper` and `contents`), breadcrumbs, sidebars, menus,
+/// DocBook's page header and footer links, cookie banners.
+const CONTAINERS: &[&str] = &[
+    "toc",
+    "contents",
+    "toctree-wrapper",
+    "table-of-contents",
+    "breadcrumb",
+    "breadcrumbs",
+    "sidebar",
+    "sphinxsidebar",
+    "menu",
+    "navigation",
+    "navheader",
+    "navfooter",
+    "pagination",
+    "skip-link",
+    "cookie-banner",
+    "related",
+];
+
+/// ARIA roles of such containers.
+const CONTAINER_ROLES: &[&str] = &["navigation", "banner", "contentinfo", "complementary", "search"];
+
+/// Whether an element holds navigation rather than content.
+fn is_container(element: ElementRef<'_>) -> bool {
+    let value = element.value();
+    value.attr("role").is_some_and(|r| CONTAINER_ROLES.contains(&r))
+        || value.id().is_some_and(|id| CONTAINERS.contains(&id.to_ascii_lowercase().as_str()))
+        || value.classes().any(|c| CONTAINERS.contains(&c.to_ascii_lowercase().as_str()))
+}
+
+/// Whether a definition list is a list of questions (most of its terms end with a question
+/// mark), rather than terms explained inside an answer.
+fn is_question_list(list: ElementRef<'_>) -> bool {
+    let terms: Vec<String> = list
+        .children()
+        .filter_map(ElementRef::wrap)
+        .filter(|child| child.value().name() == "dt")
+        .map(inline_text)
+        .collect();
+    let questions = terms.iter().filter(|t| t.trim_end().ends_with(['?', '？'])).count();
+    !terms.is_empty() && questions * 2 >= terms.len()
+}
+
 /// Elements after which text continues on a new line.
 const BLOCKS: &[&str] = &[
     "p",
+    "dt",
+    "summary",
+    "details",
     "div",
     "li",
     "ul",
@@ -56,6 +113,8 @@ struct Walker<'a> {
     /// The entry of the current `dt`, while inside a `dl`.
     term: Option<Open>,
     in_dd: bool,
+    /// For each `dl` the walk is in: whether it is a list of questions.
+    lists: Vec<bool>,
     entries: Vec<FaqEntry>,
     anchors: NumberedAnchors,
 }
@@ -174,6 +233,36 @@ impl Walker<'_> {
         }
     }
 
+    /// A `details` element: its `summary` is a question, the rest its answer. One without a
+    /// summary is read as text.
+    fn details(&mut self, element: ElementRef<'_>, id: Option<String>, depth: usize) {
+        let summary = element.children().filter_map(ElementRef::wrap).find(|c| c.value().name() == "summary");
+        let Some(summary) = summary else {
+            for child in element.children().filter_map(ElementRef::wrap) {
+                self.walk(child, depth + 1);
+            }
+            self.break_line();
+            return;
+        };
+        self.finish_term();
+        let anchor = id.or_else(|| summary.value().id().map(str::to_owned));
+        self.term = Some(Open { title: inline_text(summary), anchor, body: String::new() });
+        let was_in_dd = std::mem::replace(&mut self.in_dd, true);
+        for child in element.children() {
+            match child.value() {
+                Node::Text(text) => self.text(text),
+                Node::Element(_) => {
+                    if let Some(child) = ElementRef::wrap(child).filter(|c| c.id() != summary.id()) {
+                        self.walk(child, depth + 1);
+                    }
+                }
+                _ => {}
+            }
+        }
+        self.in_dd = was_in_dd;
+        self.finish_term();
+    }
+
     fn walk(&mut self, element: ElementRef<'_>, depth: usize) {
         if depth > MAX_DEPTH {
             // Far deeper than any real page: take the text as it is, without walking further.
@@ -182,7 +271,7 @@ impl Walker<'_> {
             return;
         }
         let name = element.value().name();
-        if SKIPPED.contains(&name) || element.value().attr("hidden").is_some() {
+        if SKIPPED.contains(&name) || element.value().attr("hidden").is_some() || is_container(element) {
             return;
         }
         let id = element.value().id().map(str::to_owned);
@@ -199,13 +288,18 @@ impl Walker<'_> {
                 self.heading = Some(Open { title, anchor: id, body: String::new() });
                 return;
             }
-            "dt" => {
+            "dt" if self.lists.last() == Some(&true) => {
                 self.finish_term();
                 let title = inline_text(element);
                 self.term = Some(Open { title, anchor: id, body: String::new() });
                 return;
             }
-            "dd" => self.in_dd = true,
+            "dd" if self.lists.last() == Some(&true) => self.in_dd = true,
+            "dl" => self.lists.push(is_question_list(element)),
+            "details" => {
+                self.details(element, id, depth);
+                return;
+            }
             _ => {}
         }
         for child in element.children() {
@@ -225,7 +319,12 @@ impl Walker<'_> {
                 self.in_dd = false;
                 self.break_line();
             }
-            "dl" => self.finish_term(),
+            "dl" => {
+                if self.lists.pop() == Some(true) {
+                    self.finish_term();
+                }
+                self.break_line();
+            }
             _ if BLOCKS.contains(&name) => self.break_line(),
             _ => {}
         }
@@ -254,6 +353,7 @@ pub fn parse_html(document_id: &str, text: &str) -> Vec<FaqEntry> {
         heading: title.map(|title| Open { title, anchor: None, body: String::new() }),
         term: None,
         in_dd: false,
+        lists: Vec::new(),
         entries: Vec::new(),
         anchors: NumberedAnchors::default(),
     };
@@ -262,7 +362,35 @@ pub fn parse_html(document_id: &str, text: &str) -> Vec<FaqEntry> {
     }
     walker.finish_term();
     walker.finish_heading();
-    walker.entries
+    merge_duplicates(walker.entries)
+}
+
+/// A text's words, lower case: what two copies of one entry share however they were spaced.
+fn words_of(text: &str) -> String {
+    text.split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_lowercase()
+}
+
+/// Entries with the same title whose texts are the same, or one inside the other (a page that
+/// shows a question twice, once in a summary list): one entry, with the longer text.
+fn merge_duplicates(entries: Vec<FaqEntry>) -> Vec<FaqEntry> {
+    let mut out: Vec<FaqEntry> = Vec::with_capacity(entries.len());
+    for entry in entries {
+        let (title, body) = (words_of(&entry.title), words_of(&entry.body));
+        let same = out.iter_mut().find(|kept| {
+            let kept_body = words_of(&kept.body);
+            words_of(&kept.title) == title && (kept_body.contains(&body) || body.contains(&kept_body))
+        });
+        match same {
+            Some(kept) if entry.body.len() > kept.body.len() => kept.body = entry.body,
+            Some(_) => {}
+            None => out.push(entry),
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -349,5 +477,72 @@ mod tests {
         let entries = parse_html("x.html", "<h2>Returns<p>Within 30 <i>days</h2></p><p>Free of charge");
         assert!(!entries.is_empty());
         assert!(parse_html("x.html", "").is_empty());
+    }
+
+    /// HTML FAQs written for the tests as three generators make them (`tests/fixtures/html-faq`):
+    /// DocBook (navigation header and footer, a chapter title with a table of contents as a
+    /// definition list, numbered questions as section titles, one with no-break spaces, and an
+    /// answer explaining terms in a definition list); Sphinx (related links, a local table of
+    /// contents, `¶` permalinks, a sidebar); a CMS page (cookie banner, menu, breadcrumbs, an
+    /// accordion of `details` with one question shown twice, an aside and a footer).
+    const DOCBOOK: &str = include_str!("../../../tests/fixtures/html-faq/docbook.html");
+    const SPHINX: &str = include_str!("../../../tests/fixtures/html-faq/sphinx.html");
+    const CMS: &str = include_str!("../../../tests/fixtures/html-faq/cms.html");
+
+    fn titles(entries: &[FaqEntry]) -> Vec<&str> {
+        entries.iter().map(|e| e.title.as_str()).collect()
+    }
+
+    #[test]
+    fn a_docbook_chapter_gives_its_questions_not_its_table_of_contents() {
+        let entries = parse_html("debian-faq.html", DOCBOOK);
+        assert_eq!(
+            titles(&entries),
+            [
+                "Chapter 9. Keeping your Debian system up-to-date",
+                "9.1. Which Debian release is the newest?",
+                "9.2. How can I upgrade my Debian system?",
+                "9.3. What are maintainer scripts?",
+                "9.4. Do I need to reboot after an upgrade?",
+            ],
+            "{entries:#?}"
+        );
+        assert!(entries[0].body.starts_with("One of Debian's goals"), "the chapter's own text, no contents");
+        assert!(
+            entries[3].body.contains("preinst")
+                && entries[3].body.contains("runs before the package is removed")
+        );
+        assert_eq!(entries[1].entry_id, "debian-faq.html#s-newest");
+    }
+
+    #[test]
+    fn a_sphinx_page_gives_its_questions_without_sidebar_or_contents() {
+        let entries = parse_html("faq.html", SPHINX);
+        assert_eq!(
+            titles(&entries),
+            ["How long does delivery take?", "Can I return an item?", "Which payment methods do you accept?"],
+            "{entries:#?}"
+        );
+    }
+
+    #[test]
+    fn a_cms_accordion_gives_each_question_once() {
+        let entries = parse_html("help.html", CMS);
+        assert_eq!(
+            titles(&entries),
+            [
+                "Frequently asked questions",
+                "Do you offer gift wrapping?",
+                "Can I pay later?",
+                "When is the Leipzig store open?"
+            ],
+            "{entries:#?}"
+        );
+        assert_eq!(
+            entries[1].body,
+            "Yes: choose gift wrapping at checkout for 3 euros, with a card and your message."
+        );
+        assert_eq!(entries[1].entry_id, "help.html#q-gift");
+        assert_eq!(entries[1].section, ["Frequently asked questions", "Orders"]);
     }
 }
