@@ -166,14 +166,25 @@ async fn topics_gaps_and_suggestions_from_a_month_of_traffic() -> anyhow::Result
         admin.post(&format!("/api/v1/suggestions/{bulk_id}/approve"), json!({"new_document": true})).await?;
     assert_eq!(status, 400, "{body}");
 
-    // Approved on the staff's replica, answerable on the visitor's within 2 s.
-    let (status, approved) = admin
-        .post(
-            &format!("/api/v1/suggestions/{id}/approve"),
-            json!({"question": "Do you offer gift wrapping?", "document_id": "suggested.md", "new_document": true}),
-        )
-        .await?;
-    assert_eq!(status, 200, "{approved}");
+    // Approved by two admins at once, one on each replica: one approval wins, the other is
+    // told it was approved already, and the entry is written once. Answerable on the visitor's
+    // replica within 2 s.
+    let approval = json!({"question": "Do you offer gift wrapping?", "document_id": "suggested.md", "new_document": true});
+    let other_admin = ApiClient::new(visitor_addr, Some(ADMIN_KEY));
+    let path = format!("/api/v1/suggestions/{id}/approve");
+    let (first, second) =
+        tokio::join!(admin.post(&path, approval.clone()), other_admin.post(&path, approval.clone()));
+    let (mut outcomes, mut bodies) = (Vec::new(), Vec::new());
+    for (status, body) in [first?, second?] {
+        outcomes.push(status);
+        bodies.push(body);
+    }
+    outcomes.sort_unstable();
+    assert_eq!(outcomes, [200, 409], "{bodies:?}");
+    let approved = bodies.into_iter().find(|b| b["written"].is_string()).unwrap_or_default();
+    let (_, documents) = admin.get("/api/v1/documents").await?;
+    let suggested = documents.as_array().into_iter().flatten().find(|d| d["id"] == "suggested.md").cloned();
+    assert_eq!(suggested.map(|d| d["entries"].clone()), Some(json!(1)), "written once: {documents}");
     assert_eq!(approved["written"], "added", "{approved}");
     let approved_at = Instant::now();
     loop {

@@ -701,6 +701,38 @@ async fn find_pending(
     Ok((found, reviews))
 }
 
+/// The lease that lets one review run at a time across replicas, how long it lasts if its
+/// holder dies, and how long a review waits for it.
+const REVIEW_LEASE: &str = "insights-review";
+const REVIEW_LEASE_MS: u64 = 15_000;
+const REVIEW_WAIT: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// Runs a review holding this replica's review lock and the store's review lease, so two
+/// admins on two replicas cannot review at once (the reviews are one document: both would
+/// read it, and the second write would drop the first's review). The second waits, at most
+/// [`REVIEW_WAIT`], then is told to try again.
+async fn exclusively<T>(
+    state: &AppState,
+    insights: &Insights,
+    work: impl std::future::Future<Output = ApiResult<T>>,
+) -> ApiResult<T> {
+    let _reviewing = insights.reviewing.lock().await;
+    let store = state.chat.store();
+    let deadline = tokio::time::Instant::now() + REVIEW_WAIT;
+    while !store.try_lease(REVIEW_LEASE, &insights.holder, REVIEW_LEASE_MS).await? {
+        if tokio::time::Instant::now() >= deadline {
+            return Err(Error::Busy("another admin is reviewing a suggestion: try again".into()).into());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let result = work.await;
+    // Handed on at once (a lease of 1 ms), not left to run out.
+    if let Err(error) = store.try_lease(REVIEW_LEASE, &insights.holder, 1).await {
+        tracing::warn!(%error, "could not hand on the review lease; it runs out by itself");
+    }
+    result
+}
+
 /// `POST /api/v1/suggestions/{id}/approve`
 pub async fn approve(
     State(state): State<AppState>,
@@ -712,8 +744,18 @@ pub async fn approve(
     let Query(params) = params?;
     let Json(body) = body?;
     let insights = insights_of(&state)?;
-    let _reviewing = insights.reviewing.lock().await;
-    let (Pending { suggestion, topic }, mut reviews) = find_pending(&state, insights, &id, &params).await?;
+    exclusively(&state, insights, approve_now(&state, insights, &id, &params, body)).await
+}
+
+/// An approval, while no other review runs.
+async fn approve_now(
+    state: &AppState,
+    insights: &Arc<Insights>,
+    id: &str,
+    params: &PeriodParams,
+    body: Approval,
+) -> ApiResult<Json<Approved>> {
+    let (Pending { suggestion, topic }, mut reviews) = find_pending(state, insights, id, params).await?;
     let question = body.question.unwrap_or_else(|| suggestion.question.clone());
     let question = question.split_whitespace().collect::<Vec<_>>().join(" ");
     let answer = body.answer.or_else(|| suggestion.answer.clone()).unwrap_or_default().trim().to_owned();
@@ -779,8 +821,17 @@ pub async fn dismiss(
 ) -> ApiResult<Json<ReviewView>> {
     let Query(params) = params?;
     let insights = insights_of(&state)?;
-    let _reviewing = insights.reviewing.lock().await;
-    let (Pending { suggestion, topic }, mut reviews) = find_pending(&state, insights, &id, &params).await?;
+    exclusively(&state, insights, dismiss_now(&state, insights, &id, &params)).await
+}
+
+/// A dismissal, while no other review runs.
+async fn dismiss_now(
+    state: &AppState,
+    insights: &Arc<Insights>,
+    id: &str,
+    params: &PeriodParams,
+) -> ApiResult<Json<ReviewView>> {
+    let (Pending { suggestion, topic }, mut reviews) = find_pending(state, insights, id, params).await?;
     let review = Review {
         suggestion_id: suggestion.id,
         decision: Decision::Dismissed,
