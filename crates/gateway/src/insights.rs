@@ -92,16 +92,36 @@ impl Insights {
         }
     }
 
-    /// The stored vectors of `day` (`YYYY-MM-DD`), read again only when the document changed.
-    async fn stored_day(&self, day: &str, model: &str) -> frontdesk_core::Result<Arc<StoredDay>> {
+    /// The SHA-256 of every stored day of vectors, by document id (the documents' records,
+    /// without their content).
+    async fn stored_days(&self) -> frontdesk_core::Result<HashMap<String, String>> {
+        Ok(self
+            .documents
+            .list_documents()
+            .await?
+            .into_iter()
+            .filter(|d| d.id.starts_with(&insights::vectors_document("")))
+            .map(|d| (d.id, d.sha256))
+            .collect())
+    }
+
+    /// The stored vectors of `day` (`YYYY-MM-DD`), whose document has `listed` as its SHA-256
+    /// (none when there is none): read from the store only when it changed since last read.
+    async fn stored_day(
+        &self,
+        day: &str,
+        model: &str,
+        listed: Option<&String>,
+    ) -> frontdesk_core::Result<Arc<StoredDay>> {
         let id = insights::vectors_document(day);
-        let Some(document) = self.documents.get_document(&id).await? else { return Ok(Arc::default()) };
+        let Some(listed) = listed else { return Ok(Arc::default()) };
         let lock = || self.days.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         if let Some((sha, day)) = lock().get(&id) {
-            if *sha == document.info.sha256 {
+            if sha == listed {
                 return Ok(Arc::clone(day));
             }
         }
+        let Some(document) = self.documents.get_document(&id).await? else { return Ok(Arc::default()) };
         let (model, content) = (model.to_owned(), document.content);
         let decoded =
             tokio::task::spawn_blocking(move || Arc::new(insights::decode_vectors(&content, &model)))
@@ -126,8 +146,11 @@ impl Insights {
             by_day.entry(crate::export::iso_time(a.created_ms)[..10].to_owned()).or_default().push(a);
         }
         let mut out = HashMap::new();
+        let listed = self.stored_days().await?;
         for (day, asked) in by_day {
-            let stored = self.stored_day(&day, embedder.model()).await?;
+            let stored = self
+                .stored_day(&day, embedder.model(), listed.get(&insights::vectors_document(&day)))
+                .await?;
             for a in asked {
                 if let Some(q) = stored.get(&a.message_id) {
                     out.insert(a.message_id.clone(), q.vector());
@@ -170,8 +193,11 @@ impl Insights {
             }
         }
         let (mut embedded, mut complete) = (0, true);
+        let listed = self.stored_days().await?;
         for (day, asked) in by_day {
-            let stored = self.stored_day(&day, embedder.model()).await?;
+            let stored = self
+                .stored_day(&day, embedder.model(), listed.get(&insights::vectors_document(&day)))
+                .await?;
             let mut missing: Vec<Asked> =
                 asked.into_iter().filter(|a| !stored.contains_key(&a.message_id)).collect();
             if missing.is_empty() {
