@@ -147,6 +147,17 @@ async fn topics_gaps_and_suggestions_from_a_month_of_traffic() -> anyhow::Result
         .cloned()
         .expect("the bulk-order gap is suggested");
     assert!(bulk["answer"].is_null(), "no agent replied, so nothing is drafted: {bulk}");
+    // A gap on a topic the FAQ has an entry for ("can I split the payment" declined, while
+    // "Can I pay in instalments?" exists) is shown as improving that entry, not as a new one.
+    let instalments = pending
+        .iter()
+        .find(|s| majority.get(s["topic_id"].as_str().unwrap_or_default()) == Some(&"instalments"))
+        .cloned()
+        .expect("the instalments gap is suggested");
+    println!("instalments suggestion: {instalments}");
+    assert_eq!(instalments["improves"]["entry_id"], "payment.md#can-i-pay-in-instalments", "{instalments}");
+    let gift_entry = &gift["improves"];
+    assert!(gift_entry.is_null(), "nothing in the FAQ is about gift wrapping: {gift}");
 
     // Approving into a document that does not exist needs new_document; into a non-Markdown
     // document is refused; without an answer (none drafted) is refused.

@@ -46,10 +46,6 @@ pub const MAX_SUGGESTIONS: usize = 20;
 /// Longest question and answer an admin may approve.
 const MAX_QUESTION_CHARS: usize = 300;
 const MAX_ANSWER_CHARS: usize = 4_000;
-/// Cosine above which a suggestion is about an existing entry (improve it, not add one beside
-/// it), for the model's vectors and for word vectors.
-const IMPROVES_MODEL: f32 = 0.75;
-const IMPROVES_WORDS: f32 = 0.6;
 
 /// The insights' parts: the embedding model (none in keyword-only mode, when questions are
 /// grouped by their words) and where reviews are kept.
@@ -624,36 +620,50 @@ async fn pending(
     Ok((out, reviews, questions.sampled))
 }
 
-/// The existing entry a gap is about, when the search's best entry for its question is as
-/// close in meaning as a paraphrase.
+/// Entries of the search's best for a topic's question that are weighed as the entry it is
+/// about.
+const IMPROVES_CANDIDATES: usize = 3;
+
+/// The existing entry a gap is about: of the search's best entries for its question, the one
+/// whose question would itself join the topic (its cosine to the topic's centre reaches the
+/// threshold a visitor's question needs), the closest first. For a topic grouped by words, the
+/// entry's question is compared with the topic's by their words, at that threshold.
 async fn improved_entry(
     state: &AppState,
     insights: &Arc<Insights>,
     topic: &Topic,
 ) -> frontdesk_core::Result<Option<ImprovedEntry>> {
-    let Some(best) = state.chat.retriever().search(&topic.label, 1).await?.into_iter().next() else {
+    let candidates = state.chat.retriever().search(&topic.label, IMPROVES_CANDIDATES).await?;
+    if candidates.is_empty() {
         return Ok(None);
-    };
-    let pair = [topic.label.clone(), best.title.clone()];
+    }
+    let titles: Vec<String> = candidates.iter().map(|p| p.title.clone()).collect();
+    let (label, centre) = (topic.label.clone(), topic.centre.clone());
     let embedder = insights.embedder.clone();
     let by_model = topic.grouped_by == "model";
-    let cosine = tokio::task::spawn_blocking(move || -> frontdesk_core::Result<f32> {
-        let texts = [pair[0].as_str(), pair[1].as_str()];
+    let cosines = tokio::task::spawn_blocking(move || -> frontdesk_core::Result<Vec<f32>> {
+        let texts: Vec<&str> = titles.iter().map(String::as_str).collect();
         if let (true, Some(embedder)) = (by_model, embedder) {
-            if let [Some(a), Some(b)] = embedder.embed_questions(&texts)?.as_slice() {
-                return Ok(dot(a, b));
-            }
+            let vectors = embedder.embed_questions(&texts)?;
+            return Ok(vectors.iter().map(|v| v.as_deref().map_or(0.0, |v| dot(v, &centre))).collect());
         }
-        let v = lexical_vectors(&texts);
-        Ok(dot(&v[0], &v[1]))
+        let mut all = vec![label.as_str()];
+        all.extend(texts);
+        let v = lexical_vectors(&all);
+        Ok(v[1..].iter().map(|t| dot(&v[0], t)).collect())
     })
     .await
     .map_err(|e| Error::Internal(format!("insights task failed: {e}")))??;
-    let threshold = if by_model { IMPROVES_MODEL } else { IMPROVES_WORDS };
-    Ok((cosine >= threshold).then_some(ImprovedEntry {
-        entry_id: best.entry_id,
-        document_id: best.document_id,
-        title: best.title,
+    let threshold = if by_model { insights.thresholds.model } else { insights.thresholds.words };
+    let best = candidates
+        .into_iter()
+        .zip(cosines)
+        .filter(|(_, cosine)| *cosine >= threshold)
+        .max_by(|a, b| a.1.total_cmp(&b.1));
+    Ok(best.map(|(entry, _)| ImprovedEntry {
+        entry_id: entry.entry_id,
+        document_id: entry.document_id,
+        title: entry.title,
     }))
 }
 
