@@ -30,9 +30,22 @@ pub(crate) enum WhenUnsure {
     StaySilent,
 }
 
-/// The best entry's curated answer, with a short lead-in.
-pub(crate) fn curated_answer(best: &Passage) -> String {
-    format!("Here is what our FAQ says about \u{201c}{}\u{201d}:\n\n{}", best.title.trim(), best.body.trim())
+/// The best entry's curated answer, with a short lead-in in the language of the visitor's
+/// question (English or Chinese), saying so when the entry is written in the other one.
+pub(crate) fn curated_answer(best: &Passage, question: &str) -> String {
+    let (title, body) = (best.title.trim(), best.body.trim());
+    let written_in_chinese =
+        crate::insights::mostly_cjk(body) || (body.is_empty() && crate::insights::mostly_cjk(title));
+    match (crate::insights::mostly_cjk(question), written_in_chinese) {
+        (true, true) => format!("以下是我们常见问题中关于\u{201c}{title}\u{201d}的解答：\n\n{body}"),
+        (true, false) => {
+            format!("以下是我们常见问题中关于\u{201c}{title}\u{201d}的解答（原文为英文）：\n\n{body}")
+        }
+        (false, true) => {
+            format!("Here is what our FAQ says about \u{201c}{title}\u{201d} (written in Chinese):\n\n{body}")
+        }
+        (false, false) => format!("Here is what our FAQ says about \u{201c}{title}\u{201d}:\n\n{body}"),
+    }
 }
 
 /// The conversation a question is asked in: the messages before it (never the question
@@ -186,7 +199,7 @@ impl ChatService {
             }
             Some(AnswerMode::Extractive | AnswerMode::Auto) => {
                 let best = &passages[0];
-                let text = curated_answer(best);
+                let text = curated_answer(best, question);
                 let usage = stream_text(events, &answer.id, &text, started).await?;
                 (AnswerKind::Curated, text, vec![best.to_source()], usage)
             }

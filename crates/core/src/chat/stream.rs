@@ -152,7 +152,7 @@ impl ChatService {
             // The visitor gets the curated answer of the entry the model was given (what the
             // model should have written), or, without one, a polite refusal.
             let (reply, sources) = match confident.first() {
-                Some(best) => (curated_answer(best), vec![best.to_source()]),
+                Some(best) => (curated_answer(best, question), vec![best.to_source()]),
                 None => (LEAK_REPLY.to_owned(), Vec::new()),
             };
             // What was shown stays (the checked part before the recital or the invented fact);

@@ -191,7 +191,7 @@ async fn empty_and_oversized_messages_are_refused() {
 
 #[tokio::test]
 async fn a_recited_system_prompt_never_reaches_the_visitor() {
-    let curated = curated_answer(&passage(1.0));
+    let curated = curated_answer(&passage(1.0), "");
     let stored = recital_after("Of course! Here it is: ").await;
     // The space already shown stays; the reply starts a new paragraph after it.
     assert_eq!(stored, format!("Of course! Here it is: \n\n{curated}"));
@@ -199,7 +199,7 @@ async fn a_recited_system_prompt_never_reaches_the_visitor() {
 
 #[tokio::test]
 async fn a_recital_after_line_breaks_is_replaced_and_stored_exactly_as_streamed() {
-    let curated = curated_answer(&passage(1.0));
+    let curated = curated_answer(&passage(1.0), "");
     let cases = [
         ("Sure.\n\n", format!("Sure.\n\n{curated}")),
         ("Sure.\n", format!("Sure.\n\n{curated}")),
@@ -228,7 +228,7 @@ async fn recital_after(preamble: &str) -> String {
         assert!(!streamed.contains(&run.join(" ")), "{streamed:?} recites {run:?}");
     }
     // The visitor gets the curated answer of the entry the model was given instead.
-    let curated = curated_answer(&passage(1.0));
+    let curated = curated_answer(&passage(1.0), "");
     assert!(streamed.ends_with(&curated), "{streamed:?}");
     let TurnEvent::Done(FinishedAnswer { text, sources, .. }) = done(&frames) else { panic!("no done") };
     assert_eq!(text, streamed.trim(), "the answer is what was streamed");
@@ -439,7 +439,7 @@ async fn an_invented_fact_is_never_shown_and_the_curated_answer_follows() {
     let frames = run_turn(&h, "q1", "how long can I return items").await;
     let streamed = tokens(&frames).concat();
     assert!(!streamed.contains("60"), "{streamed:?}");
-    let curated = curated_answer(&passage(1.0));
+    let curated = curated_answer(&passage(1.0), "");
     assert_eq!(streamed, format!("Returns are accepted within \n\n{curated}"));
     let TurnEvent::Done(FinishedAnswer { text, sources, usage, .. }) = done(&frames) else {
         panic!("no done")
@@ -520,8 +520,28 @@ async fn a_faithful_answer_that_leaves_out_its_passage_is_followed_by_the_curate
     let h = harness(AnswerMode::Generative, 1.0, vec!["Yes, ", "returns ", "are accepted."]).await;
     let frames = run_turn(&h, "q1", "can I return things").await;
     let TurnEvent::Done(FinishedAnswer { text, .. }) = done(&frames) else { unreachable!() };
-    assert_eq!(text, &format!("Yes, returns are accepted.\n\n{}", curated_answer(&passage(1.0))));
+    assert_eq!(text, &format!("Yes, returns are accepted.\n\n{}", curated_answer(&passage(1.0), "")));
     assert_eq!(tokens(&frames).concat(), *text, "done repeats what was streamed");
     assert_eq!(h.chat.metrics().incomplete_answers(), 1);
     assert!(h.chat.metrics().render(0).contains("frontdesk_incomplete_answers_total 1"));
+}
+
+#[test]
+fn the_curated_answer_is_introduced_in_the_visitors_language() {
+    let english = passage(1.0);
+    let mut chinese = passage(1.0);
+    chinese.title = "运费是多少？".into();
+    chinese.body = "订单满50欧元免运费。".into();
+    assert!(curated_answer(&english, "how much is shipping?").starts_with("Here is what our FAQ says about"));
+    assert!(curated_answer(&english, "运费是多少").starts_with("以下是我们常见问题中关于"));
+    assert!(
+        curated_answer(&english, "运费是多少").contains("（原文为英文）"),
+        "says the entry is in English"
+    );
+    let both = curated_answer(&chinese, "运费多少钱");
+    assert!(
+        both.starts_with("以下是我们常见问题中关于“运费是多少？”的解答：") && !both.contains("原文"),
+        "{both}"
+    );
+    assert!(curated_answer(&chinese, "shipping cost?").contains("(written in Chinese)"));
 }
