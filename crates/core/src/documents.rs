@@ -34,6 +34,26 @@ pub struct Document {
     pub content: Vec<u8>,
 }
 
+impl Document {
+    /// A document stored now: its record (size, SHA-256, time) worked out from `content`.
+    pub fn new(id: impl Into<String>, content: Vec<u8>, entries: u64) -> Self {
+        let info = DocumentInfo {
+            id: id.into(),
+            bytes: content.len() as u64,
+            entries,
+            sha256: sha256_hex(&content),
+            updated_ms: crate::now_ms(),
+        };
+        Self { info, content }
+    }
+}
+
+/// The SHA-256 of some bytes, in hex: how stored documents are told apart.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
+}
+
 /// The file types the knowledge library reads: the one list of extensions, MIME types and
 /// (in the retrieval crate, by an exhaustive match) parsers. A document's name picks its format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

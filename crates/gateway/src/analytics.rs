@@ -112,15 +112,6 @@ fn day(per_day: &mut BTreeMap<String, Day>, ms: i64) -> &mut Day {
     per_day.entry(date.clone()).or_insert_with(|| Day { date, ..Day::default() })
 }
 
-fn normalise(question: &str) -> String {
-    question
-        .to_lowercase()
-        .split(|c: char| !c.is_alphanumeric())
-        .filter(|w| !w.is_empty())
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
 fn top(counts: HashMap<String, (String, u64)>) -> Vec<Asked> {
     let mut list: Vec<Asked> =
         counts.into_values().map(|(question, count)| Asked { question, count }).collect();
@@ -130,7 +121,7 @@ fn top(counts: HashMap<String, (String, u64)>) -> Vec<Asked> {
 }
 
 fn count(map: &mut HashMap<String, (String, u64)>, question: &str) {
-    let key = normalise(question);
+    let key = frontdesk_core::insights::normalise(question);
     if key.is_empty() {
         return;
     }

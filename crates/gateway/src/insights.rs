@@ -20,7 +20,7 @@ use std::sync::Arc;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::Json;
-use frontdesk_core::documents::{Document, DocumentInfo, DocumentStore, EntryEdit, EntryWritten};
+use frontdesk_core::documents::{Document, DocumentStore, EntryEdit, EntryWritten};
 use frontdesk_core::insights::{
     self, dot, gaps, lexical_vectors, questions_of, reviewed, suggest, Asked, Decision, ImprovedEntry,
     Period, Quantised, QuestionEmbedder, Review, Suggestion, Thresholds, Topic, REVIEWS_DOCUMENT,
@@ -28,7 +28,6 @@ use frontdesk_core::insights::{
 use frontdesk_core::store::{ConversationQuery, SessionStore};
 use frontdesk_core::Error;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
 
 use crate::api::ApiResult;
@@ -169,25 +168,18 @@ impl Insights {
         if !store.try_lease("insights", &self.holder, LEASE_MS).await? {
             return Ok((0, false));
         }
-        let mut query =
-            ConversationQuery { updated_from_ms: Some(since_ms), limit: 200, ..ConversationQuery::default() };
         let mut by_day: BTreeMap<String, Vec<Asked>> = BTreeMap::new();
-        loop {
-            let page = store.list_conversations(&query).await?;
-            for conversation in &page.conversations {
-                for asked in questions_of(&conversation.id, &store.list_messages(&conversation.id).await?) {
-                    // (Questions the model cannot place get no vector: asking costs nothing.)
-                    if asked.created_ms >= since_ms {
-                        let day = crate::export::iso_time(asked.created_ms)[..10].to_owned();
-                        by_day.entry(day).or_default().push(asked);
-                    }
-                }
+        questions_since(store, since_ms, |asked| {
+            // (Questions the model cannot place get no vector: asking costs nothing.)
+            if asked.created_ms >= since_ms {
+                by_day
+                    .entry(crate::export::iso_time(asked.created_ms)[..10].to_owned())
+                    .or_default()
+                    .push(asked);
             }
-            match page.next {
-                Some(next) => query.cursor = Some(next),
-                None => break,
-            }
-        }
+            true
+        })
+        .await?;
         let (mut embedded, mut complete) = (0, true);
         let listed = self.stored_days().await?;
         for (day, asked) in by_day {
@@ -223,14 +215,8 @@ impl Insights {
                 .await
                 .map_err(|e| Error::Internal(format!("insights task failed: {e}")))??;
             if count > 0 {
-                let info = DocumentInfo {
-                    id: insights::vectors_document(&day),
-                    bytes: content.len() as u64,
-                    entries: 0,
-                    sha256: hex::encode(Sha256::digest(&content)),
-                    updated_ms: frontdesk_core::now_ms(),
-                };
-                self.documents.put_document(&Document { info, content }).await?;
+                let document = Document::new(insights::vectors_document(&day), content, count as u64);
+                self.documents.put_document(&document).await?;
             }
             embedded += count;
             if !complete {
@@ -286,14 +272,7 @@ impl Insights {
 
     async fn save_reviews(&self, reviews: &[Review]) -> frontdesk_core::Result<()> {
         let content = serde_json::to_vec(reviews).map_err(|e| Error::Internal(e.to_string()))?;
-        let info = DocumentInfo {
-            id: REVIEWS_DOCUMENT.to_owned(),
-            bytes: content.len() as u64,
-            entries: reviews.len() as u64,
-            sha256: hex::encode(Sha256::digest(&content)),
-            updated_ms: frontdesk_core::now_ms(),
-        };
-        self.documents.put_document(&Document { info, content }).await
+        self.documents.put_document(&Document::new(REVIEWS_DOCUMENT, content, reviews.len() as u64)).await
     }
 }
 
@@ -373,35 +352,46 @@ struct Questions {
 
 async fn read_questions(state: &AppState, from: i64, to: i64) -> frontdesk_core::Result<Questions> {
     let before = from - (to - from);
-    let store = state.chat.store();
-    let mut query =
-        ConversationQuery { updated_from_ms: Some(before), limit: 200, ..ConversationQuery::default() };
     let mut out = Questions { current: Vec::new(), previous: Vec::new(), sampled: false };
-    'pages: loop {
+    questions_since(state.chat.store().as_ref(), before, |asked| {
+        if out.current.len() + out.previous.len() >= MAX_QUESTIONS {
+            out.sampled = true;
+            return false;
+        }
+        if (from..to).contains(&asked.created_ms) {
+            out.current.push(asked);
+        } else if (before..from).contains(&asked.created_ms) {
+            out.previous.push(asked);
+        }
+        true
+    })
+    .await?;
+    Ok(out)
+}
+
+/// Hands `keep` each visitor question of the conversations updated since `since_ms`, newest
+/// conversations first, until it says `false`.
+async fn questions_since(
+    store: &dyn SessionStore,
+    since_ms: i64,
+    mut keep: impl FnMut(Asked) -> bool + Send,
+) -> frontdesk_core::Result<()> {
+    let mut query =
+        ConversationQuery { updated_from_ms: Some(since_ms), limit: 200, ..ConversationQuery::default() };
+    loop {
         let page = store.list_conversations(&query).await?;
         for conversation in &page.conversations {
-            if conversation.created_ms >= to {
-                continue;
-            }
-            let messages = store.list_messages(&conversation.id).await?;
-            for asked in questions_of(&conversation.id, &messages) {
-                if out.current.len() + out.previous.len() >= MAX_QUESTIONS {
-                    out.sampled = true;
-                    break 'pages;
-                }
-                if (from..to).contains(&asked.created_ms) {
-                    out.current.push(asked);
-                } else if (before..from).contains(&asked.created_ms) {
-                    out.previous.push(asked);
+            for asked in questions_of(&conversation.id, &store.list_messages(&conversation.id).await?) {
+                if !keep(asked) {
+                    return Ok(());
                 }
             }
         }
         match page.next {
             Some(next) => query.cursor = Some(next),
-            None => break,
+            None => return Ok(()),
         }
     }
-    Ok(out)
 }
 
 /// The topics of the questions, on the blocking pool: each question's stored vector, or one
@@ -597,21 +587,22 @@ struct Pending {
     topic: Topic,
 }
 
-/// The gaps' suggestions not reviewed yet.
+/// The gaps' suggestions not reviewed yet (the worst [`MAX_SUGGESTIONS`]), or only the one
+/// with the id `only`: the search for the entry each improves is made for those returned.
 async fn pending(
     state: &AppState,
     insights: &Arc<Insights>,
     from: i64,
     to: i64,
+    only: Option<&str>,
 ) -> frontdesk_core::Result<(Vec<Pending>, Vec<Review>, bool)> {
     let (questions, topics) = grouped(state, from, to).await?;
     let reviews = insights.reviews().await?;
     let mut out = Vec::new();
-    for topic in gaps(&topics) {
-        if out.len() >= MAX_SUGGESTIONS {
-            break;
-        }
-        if reviewed(topic, &reviews, insights.thresholds).is_some() {
+    let unreviewed =
+        gaps(&topics).into_iter().filter(|t| reviewed(t, &reviews, insights.thresholds).is_none());
+    for topic in unreviewed.take(MAX_SUGGESTIONS) {
+        if only.is_some_and(|id| id != insights::suggestion_id(topic)) {
             continue;
         }
         let improves = improved_entry(state, insights, topic).await?;
@@ -687,7 +678,7 @@ pub async fn suggestions(
     let Query(params) = params?;
     let (from, to) = params.window()?;
     let insights = insights_of(&state)?;
-    let (pending, reviews, sampled) = pending(&state, insights, from, to).await?;
+    let (pending, reviews, sampled) = pending(&state, insights, from, to, None).await?;
     let mut reviewed: Vec<ReviewView> = reviews.iter().map(view).collect();
     reviewed.sort_by_key(|r| std::cmp::Reverse(r.at_ms));
     Ok(Json(Suggestions {
@@ -723,7 +714,7 @@ async fn find_pending(
     params: &PeriodParams,
 ) -> Result<(Pending, Vec<Review>), Error> {
     let (from, to) = params.window()?;
-    let (pending, reviews, _) = pending(state, insights, from, to).await?;
+    let (pending, reviews, _) = pending(state, insights, from, to, Some(id)).await?;
     if let Some(done) = reviews.iter().find(|r| r.suggestion_id == id) {
         let what = match done.decision {
             Decision::Approved => "approved",

@@ -13,11 +13,10 @@ use frontdesk_core::catalog::{
     is_catalog_file, language_code, refusal, Availability, Catalog, CatalogItem, CatalogSummary, Catalogue,
     IndexedCatalog, ItemKind, Level, RowError, CATALOG_DOCUMENT, CATALOG_VECTORS, MAX_CATALOG_BYTES,
 };
-use frontdesk_core::documents::{Document, DocumentInfo, DocumentStore};
+use frontdesk_core::documents::{sha256_hex, Document, DocumentStore};
 use frontdesk_core::store::{SessionStore, StoreEvent};
 use frontdesk_core::{Error, Result};
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
 
 use crate::FaqIndex;
@@ -249,10 +248,6 @@ fn item_from(fields: &Fields) -> std::result::Result<CatalogItem, Vec<String>> {
     })
 }
 
-fn sha256_hex(bytes: &[u8]) -> String {
-    hex::encode(Sha256::digest(bytes))
-}
-
 /// The items' embeddings as stored: a header line naming the model and the catalogue's
 /// SHA-256 they belong to, then each vector's little-endian floats.
 fn vectors_document(model: &str, catalogue_sha: &str, vectors: &[Vec<f32>]) -> Vec<u8> {
@@ -426,8 +421,6 @@ impl CatalogStore {
     async fn store(&self, catalog: Catalog) -> Result<CatalogSummary> {
         let _writing = self.writing.lock().await;
         let before = self.current();
-        let content = catalog.to_json();
-        let sha = sha256_hex(&content);
         let items = catalog.items();
         let summary = CatalogSummary {
             items: items.len(),
@@ -436,29 +429,16 @@ impl CatalogStore {
             added: items.iter().filter(|i| before.catalog.get(&i.id).is_none()).count(),
             removed: before.catalog.items().iter().filter(|i| catalog.get(&i.id).is_none()).count(),
         };
-        let document = Document {
-            info: DocumentInfo {
-                id: CATALOG_DOCUMENT.to_owned(),
-                bytes: content.len() as u64,
-                entries: items.len() as u64,
-                sha256: sha.clone(),
-                updated_ms: frontdesk_core::now_ms(),
-            },
-            content,
-        };
+        let document = Document::new(CATALOG_DOCUMENT, catalog.to_json(), items.len() as u64);
+        let sha = document.info.sha256.clone();
         // Embedded first: a model failure leaves the stored catalogue as it was.
         self.hold(catalog, sha.clone(), None).await?;
         // The embeddings go beside it, so the other replicas need not embed every item again.
         if let Some(embedder) = self.index.embedder() {
             let content = vectors_document(embedder.name(), &sha, &self.current().vectors);
-            let info = DocumentInfo {
-                id: CATALOG_VECTORS.to_owned(),
-                bytes: content.len() as u64,
-                entries: summary.items as u64,
-                sha256: sha256_hex(&content),
-                updated_ms: frontdesk_core::now_ms(),
-            };
-            self.documents.put_document(&Document { info, content }).await?;
+            self.documents
+                .put_document(&Document::new(CATALOG_VECTORS, content, summary.items as u64))
+                .await?;
         }
         self.documents.put_document(&document).await?;
         self.events.publish(&StoreEvent::Document { document_id: CATALOG_DOCUMENT.to_owned() }).await?;

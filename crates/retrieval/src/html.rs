@@ -14,6 +14,8 @@
 
 use scraper::{ElementRef, Html, Node, Selector};
 
+use frontdesk_core::insights::normalise;
+
 use crate::parse::{slug, FaqEntry, NumberedAnchors};
 
 /// How deep the walk follows nested elements. The walk recurses, so a page nested far deeper
@@ -365,24 +367,15 @@ pub fn parse_html(document_id: &str, text: &str) -> Vec<FaqEntry> {
     merge_duplicates(walker.entries)
 }
 
-/// A text's words, lower case: what two copies of one entry share however they were spaced.
-fn words_of(text: &str) -> String {
-    text.split(|c: char| !c.is_alphanumeric())
-        .filter(|w| !w.is_empty())
-        .collect::<Vec<_>>()
-        .join(" ")
-        .to_lowercase()
-}
-
 /// Entries with the same title whose texts are the same, or one inside the other (a page that
 /// shows a question twice, once in a summary list): one entry, with the longer text.
 fn merge_duplicates(entries: Vec<FaqEntry>) -> Vec<FaqEntry> {
     let mut out: Vec<FaqEntry> = Vec::with_capacity(entries.len());
     for entry in entries {
-        let (title, body) = (words_of(&entry.title), words_of(&entry.body));
+        let (title, body) = (normalise(&entry.title), normalise(&entry.body));
         let same = out.iter_mut().find(|kept| {
-            let kept_body = words_of(&kept.body);
-            words_of(&kept.title) == title && (kept_body.contains(&body) || body.contains(&kept_body))
+            let kept_body = normalise(&kept.body);
+            normalise(&kept.title) == title && (kept_body.contains(&body) || body.contains(&kept_body))
         });
         match same {
             Some(kept) if entry.body.len() > kept.body.len() => kept.body = entry.body,

@@ -16,8 +16,8 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use frontdesk_core::documents::{
-    is_markdown, is_reserved_document, validate_document_id, Document, DocumentInfo, DocumentStore,
-    EntryEdit, EntryWritten, Library,
+    is_markdown, is_reserved_document, sha256_hex, validate_document_id, Document, DocumentInfo,
+    DocumentStore, EntryEdit, EntryWritten, Library,
 };
 use frontdesk_core::store::{SessionStore, StoreEvent};
 use frontdesk_core::{Error, Result};
@@ -71,10 +71,6 @@ pub struct KnowledgeLibrary {
     indexed: Mutex<BTreeMap<String, String>>,
     /// One change at a time, so the index and `indexed` move together.
     writing: tokio::sync::Mutex<()>,
-}
-
-fn sha256_hex(bytes: &[u8]) -> String {
-    hex::encode(Sha256::digest(bytes))
 }
 
 fn fingerprint(format: &str, indexed: &BTreeMap<String, String>) -> String {
@@ -310,14 +306,9 @@ impl Library for KnowledgeLibrary {
         };
         let _writing = self.writing.lock().await;
         let created = self.documents.get_document(id).await?.is_none();
-        let info = DocumentInfo {
-            id: id.to_owned(),
-            bytes: content.len() as u64,
-            entries: entries.len() as u64,
-            sha256: sha256_hex(&content),
-            updated_ms: frontdesk_core::now_ms(),
-        };
-        self.documents.put_document(&Document { info: info.clone(), content }).await?;
+        let document = Document::new(id, content, entries.len() as u64);
+        let info = document.info.clone();
+        self.documents.put_document(&document).await?;
         self.index_entries(id, entries, info.sha256.clone()).await?;
         self.events.publish(&StoreEvent::Document { document_id: id.to_owned() }).await?;
         tracing::info!(document = %id, entries = info.entries, created, "document stored and indexed");

@@ -693,7 +693,7 @@ pub fn suggest(asked: &[Asked], topic: &Topic, improves: Option<ImprovedEntry>) 
         })
         .collect();
     Suggestion {
-        id: format!("s-{}", short_hash(&topic.label)),
+        id: suggestion_id(topic),
         topic_id: topic.id.clone(),
         question: phrase_question(&topic.label),
         answer: drafted_answer(asked, &topic.members),
@@ -702,6 +702,11 @@ pub fn suggest(asked: &[Asked], topic: &Topic, improves: Option<ImprovedEntry>) 
         questions: topic.questions,
         evidence,
     }
+}
+
+/// The id of the suggestion for a topic (from the same question as the topic's id).
+pub fn suggestion_id(topic: &Topic) -> String {
+    format!("s-{}", topic.id.trim_start_matches("t-"))
 }
 
 /// The topics ranked as content gaps: those with failed questions, worst first.
@@ -747,7 +752,7 @@ pub struct Review {
 /// Whether a topic is one already reviewed: the same suggestion, or a centre as close as two
 /// paraphrases to a reviewed topic's.
 pub fn reviewed<'a>(topic: &Topic, reviews: &'a [Review], thresholds: Thresholds) -> Option<&'a Review> {
-    let id = format!("s-{}", topic.id.trim_start_matches("t-"));
+    let id = suggestion_id(topic);
     let threshold = if topic.grouped_by == "model" { thresholds.model } else { thresholds.words };
     reviews.iter().find(|r| {
         r.suggestion_id == id
