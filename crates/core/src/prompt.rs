@@ -15,8 +15,9 @@ use crate::retrieve::Passage;
 pub fn system_prompt(company: &str) -> String {
     format!(
         "You are a friendly customer support assistant for {company}. Reply to the customer \
-         in two or three sentences, using only the facts in the FAQ answer you are given. If it \
-         does not answer the question, say you do not know and offer to connect a support agent."
+         in two or three sentences, in the language the customer writes in, using only the \
+         facts in the FAQ answer you are given (it may be in another language). If it does not \
+         answer the question, say you do not know and offer to connect a support agent."
     )
 }
 

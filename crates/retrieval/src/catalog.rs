@@ -14,6 +14,7 @@ use frontdesk_core::catalog::{
     IndexedCatalog, ItemKind, Level, RowError, CATALOG_DOCUMENT, CATALOG_VECTORS, MAX_CATALOG_BYTES,
 };
 use frontdesk_core::documents::{sha256_hex, Document, DocumentStore};
+use frontdesk_core::retrieve::CosineScale;
 use frontdesk_core::store::{SessionStore, StoreEvent};
 use frontdesk_core::{Error, Result};
 use serde_json::Value;
@@ -350,8 +351,9 @@ impl CatalogStore {
             }
             None => Vec::new(),
         };
+        let scale = self.index.embedder().map_or_else(CosineScale::default, |e| e.scale());
         *self.current.write().unwrap_or_else(std::sync::PoisonError::into_inner) =
-            Arc::new(IndexedCatalog { catalog, vectors });
+            Arc::new(IndexedCatalog { catalog, vectors, scale });
         *self.held.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(sha);
         Ok(())
     }
@@ -468,8 +470,7 @@ impl Catalogue for CatalogStore {
 
     async fn embed_query(&self, text: &str) -> Result<Option<Vec<f32>>> {
         // An English-only model (all-MiniLM) places Chinese text at random: keywords decide.
-        let multilingual =
-            self.index.embedder().is_some_and(|e| e.name().to_lowercase().contains("multilingual"));
+        let multilingual = self.index.embedder().is_some_and(|e| e.multilingual());
         if !multilingual && frontdesk_core::catalog::intent::is_chinese(text) {
             return Ok(None);
         }

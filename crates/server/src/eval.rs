@@ -200,6 +200,32 @@ pub struct EvalReport {
     pub confidences: Vec<(bool, f32)>,
     /// The threshold the decline rates above were computed with.
     pub decline_below: f32,
+    /// Per language pair (the question's, then the expected entry's; "en" or "zh", the entry
+    /// "-" for out-of-scope questions): questions, ranked first, in the first three, declined.
+    pub pairs: std::collections::BTreeMap<(&'static str, &'static str), PairCounts>,
+}
+
+/// How the questions of one language pair fared.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PairCounts {
+    /// Questions of the pair.
+    pub questions: usize,
+    /// Whose expected entry ranked first.
+    pub first: usize,
+    /// Whose expected entry ranked in the first three.
+    pub top3: usize,
+    /// Declined (below the threshold).
+    pub declined: usize,
+}
+
+/// The language a question or an entry's title is written in, as the evaluation tells them
+/// apart: Chinese when mostly Chinese characters, else English.
+fn language(text: &str) -> &'static str {
+    if frontdesk_core::insights::mostly_cjk(text) {
+        "zh"
+    } else {
+        "en"
+    }
 }
 
 #[allow(clippy::cast_precision_loss)]
@@ -226,6 +252,17 @@ pub async fn evaluate(
         let declined = passages.is_empty() || confidence < decline_below;
         let top = passages.first().map_or("-", |p| p.title.as_str());
         report.confidences.push((q.expected.is_some(), if passages.is_empty() { 0.0 } else { confidence }));
+        let pair = report
+            .pairs
+            .entry((language(&q.question), q.expected.as_deref().map_or("-", language)))
+            .or_default();
+        pair.questions += 1;
+        pair.declined += usize::from(declined);
+        if let Some(expected) = &q.expected {
+            let rank = passages.iter().position(|p| p.title.eq_ignore_ascii_case(expected));
+            pair.first += usize::from(rank == Some(0));
+            pair.top3 += usize::from(rank.is_some_and(|r| r < 3));
+        }
         match &q.expected {
             None => {
                 report.out_of_scope += 1;
@@ -290,6 +327,27 @@ impl EvalReport {
         let _ = writeln!(out, "MRR: {:.3}", self.mrr);
         let _ = writeln!(out, "out-of-scope declined: {:.3}", self.out_of_scope_declined);
         let _ = writeln!(out, "in-scope wrongly declined: {:.3}", self.in_scope_declined);
+        if self.pairs.len() > 1 {
+            let _ = writeln!(out, "per language (question -> entry):");
+            let _ = writeln!(out, "  {:<10} {:>9} {:>7} {:>7} {:>9}", "pair", "questions", "hit@1", "hit@3", "declined");
+            for ((question, entry), counts) in &self.pairs {
+                let (hit1, hit3) = if *entry == "-" {
+                    ("-".to_owned(), "-".to_owned())
+                } else {
+                    (
+                        format!("{:.3}", share(counts.first, counts.questions)),
+                        format!("{:.3}", share(counts.top3, counts.questions)),
+                    )
+                };
+                let _ = writeln!(
+                    out,
+                    "  {:<10} {:>9} {hit1:>7} {hit3:>7} {:>9.3}",
+                    format!("{question} -> {entry}"),
+                    counts.questions,
+                    share(counts.declined, counts.questions)
+                );
+            }
+        }
         let _ = writeln!(out, "(declining below confidence {:.2}; other thresholds:)", self.decline_below);
         let _ = writeln!(out, "  threshold  out-of-scope declined  in-scope wrongly declined");
         for step in 6..=16 {

@@ -665,6 +665,8 @@ pub struct IndexedCatalog {
     pub catalog: Catalog,
     /// Each item's embedding; empty without a model.
     pub vectors: Vec<Vec<f32>>,
+    /// Where the model's cosines sit.
+    pub scale: crate::retrieve::CosineScale,
 }
 
 /// What an upload of the catalogue did.

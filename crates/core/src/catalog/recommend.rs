@@ -54,8 +54,9 @@ pub fn relevance(indexed: &IndexedCatalog, question: &str, vector: Option<&[f32]
             .zip(&indexed.vectors)
             .map(|(k, v)| {
                 let cosine: f32 = query.iter().zip(v).map(|(a, b)| a * b).sum();
-                // Unrelated sentences sit near 0.1 for these models, close paraphrases near 0.8.
-                let meaning = ((cosine - 0.1) / 0.6).clamp(0.0, 1.0);
+                // On the reference scale unrelated sentences sit near 0.1, close paraphrases
+                // near 0.8.
+                let meaning = ((indexed.scale.comparable(cosine) - 0.1) / 0.6).clamp(0.0, 1.0);
                 0.5 * k + 0.5 * meaning
             })
             .collect(),

@@ -1,6 +1,7 @@
 use super::intent::{price_bounds, recognise, Request};
 use super::recommend::{recommend, relevance, Visitor};
 use super::*;
+use crate::retrieve::CosineScale;
 
 fn product(id: &str, name: &str, category: &str, price: f64, tags: &[&str]) -> CatalogItem {
     CatalogItem {
@@ -95,7 +96,7 @@ fn shop() -> Catalog {
 }
 
 fn indexed() -> IndexedCatalog {
-    IndexedCatalog { catalog: shop(), vectors: Vec::new() }
+    IndexedCatalog { catalog: shop(), vectors: Vec::new(), scale: CosineScale::REFERENCE }
 }
 
 fn ask(question: &str) -> Option<Request> {

@@ -445,6 +445,14 @@ impl Default for Thresholds {
     }
 }
 
+impl Thresholds {
+    /// The default thresholds for a model whose cosines sit on `scale`.
+    pub fn for_scale(scale: crate::retrieve::CosineScale) -> Self {
+        let reference = Self::default();
+        Self { model: scale.raw(reference.model), ..reference }
+    }
+}
+
 fn short_hash(text: &str) -> String {
     hex::encode(&Sha256::digest(normalise(text).as_bytes())[..6])
 }
@@ -771,6 +779,11 @@ pub trait QuestionEmbedder: Send + Sync + 'static {
 
     /// The model's name: stored vectors are only compared with the same model's.
     fn model(&self) -> &str;
+
+    /// Where the model's cosines sit, so [`Thresholds`] written on the reference scale hold.
+    fn scale(&self) -> crate::retrieve::CosineScale {
+        crate::retrieve::CosineScale::REFERENCE
+    }
 }
 
 /// Where the reviews are kept: a document of the server's own beside the FAQ documents

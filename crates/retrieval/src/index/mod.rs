@@ -27,7 +27,7 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use async_trait::async_trait;
 use frontdesk_core::documents::DocumentFormat;
-use frontdesk_core::retrieve::{Passage, Retriever};
+use frontdesk_core::retrieve::{CosineScale, Passage, Retriever};
 
 use tantivy::collector::TopDocs;
 use tantivy::directory::MmapDirectory;
@@ -58,7 +58,8 @@ const CANDIDATES: usize = 20;
 const FUSION_K: f32 = 60.0;
 /// Cosine similarity at or below which a question and an entry count as unrelated (confidence
 /// 0), and at or above which as the same question (confidence 1); confidence 0.5, the default
-/// decline threshold, falls at a cosine of 0.37. Calibrated with `frontdesk eval`, whose
+/// decline threshold, falls at a cosine of 0.37. On the reference scale
+/// ([`CosineScale::REFERENCE`]): another model's cosines are mapped onto it first. Calibrated with `frontdesk eval`, whose
 /// threshold sweep shows the trade between declining too much and too little;
 /// docs/benchmarks.md has the figures.
 const COSINE_UNRELATED: f32 = 0.14;
@@ -202,7 +203,8 @@ impl VectorTable {
     }
 }
 
-/// A cosine similarity as a confidence from 0 (unrelated) to 1 (the same question).
+/// A cosine similarity on the reference scale as a confidence from 0 (unrelated) to 1 (the
+/// same question).
 pub fn semantic_confidence(cosine: f32) -> f32 {
     ((cosine - COSINE_UNRELATED) / (COSINE_SAME - COSINE_UNRELATED)).clamp(0.0, 1.0)
 }
@@ -437,10 +439,12 @@ impl FaqIndex {
                 add(rank, address, score);
             }
         }
+        let readable = self.inner.embedder.as_ref().is_some_and(|e| e.multilingual()) || !mostly_cjk(query);
         let query_vector = match &self.inner.queries {
-            Some(queries) if !table.addresses.is_empty() && !mostly_cjk(query) => Some(queries.embed(query)?),
+            Some(queries) if !table.addresses.is_empty() && readable => Some(queries.embed(query)?),
             _ => None,
         };
+        let scale = self.inner.embedder.as_ref().map_or_else(CosineScale::default, |e| e.scale());
         if let Some(vector) = &query_vector {
             for (rank, (address, _)) in table.nearest(vector, candidates).into_iter().enumerate() {
                 add(rank, address, 0.0);
@@ -453,6 +457,7 @@ impl FaqIndex {
 
         let wanted: HashSet<&str> = words.iter().map(String::as_str).collect();
         let mut passages = Vec::with_capacity(ranked.len());
+        let addresses: Vec<DocAddress> = ranked.iter().map(|(address, _)| *address).collect();
         for (address, score) in ranked {
             let document: TantivyDocument = searcher.doc(address)?;
             let text = |field: Field| {
@@ -472,7 +477,7 @@ impl FaqIndex {
             };
             let confidence = match (&query_vector, table.by_address.get(&address)) {
                 (Some(q), Some(row)) => {
-                    let semantic = semantic_confidence(embed::dot(q, table.row(*row)));
+                    let semantic = semantic_confidence(scale.comparable(embed::dot(q, table.row(*row))));
                     if wanted.len() >= FULL_MATCH_WORDS && lexical >= 1.0 {
                         semantic.max(0.5)
                     } else {
@@ -492,7 +497,44 @@ impl FaqIndex {
                 confidence,
             });
         }
+        if query_vector.is_some() {
+            prefer_question_language(&mut passages, &addresses, &table, scale, query);
+        }
         Ok(passages)
+    }
+}
+
+/// Cosine (on the reference scale) at or above which two entries in different languages say
+/// the same thing: translations of one entry, not neighbours.
+const SAME_ENTRY: f32 = 0.8;
+/// How much less confident than the first passage its translation may be and still go first.
+const TRANSLATION_MARGIN: f32 = 0.2;
+
+/// Where an entry is written in both languages, the visitor's goes first: when the first
+/// passage is in the other script than the question and one of the next two is in the
+/// question's, says the same (its vector close to the first's) and is nearly as confident, the
+/// two swap places.
+fn prefer_question_language(
+    passages: &mut [Passage],
+    addresses: &[DocAddress],
+    table: &VectorTable,
+    scale: CosineScale,
+    query: &str,
+) {
+    let chinese = mostly_cjk(query);
+    let Some(first) = passages.first() else { return };
+    if mostly_cjk(&first.title) == chinese {
+        return;
+    }
+    let row = |i: usize| addresses.get(i).and_then(|a| table.by_address.get(a)).map(|r| table.row(*r));
+    let Some(first_row) = row(0) else { return };
+    let translation = (1..passages.len().min(3)).find(|&i| {
+        mostly_cjk(&passages[i].title) == chinese
+            && passages[i].confidence + TRANSLATION_MARGIN >= first.confidence
+            && row(i).is_some_and(|r| scale.comparable(embed::dot(first_row, r)) >= SAME_ENTRY)
+    });
+    if let Some(i) = translation {
+        passages[..=i].rotate_right(1);
     }
 }
 

@@ -135,6 +135,7 @@ pub fn run_insights(
 ) -> anyhow::Result<String> {
     let model = model.context("bench insights needs the embedding model (--embedding-model)")?;
     let embedder = Arc::new(Embedder::load(model).context("failed to load the embedding model")?);
+    let thresholds = Thresholds::for_scale(embedder.scale());
     let vectors = QuestionVectors::new(embedder);
     let generated: Vec<(String, usize)> = (0..distinct).map(distinct_question).collect();
     let texts: Vec<String> = generated.iter().map(|(t, _)| t.clone()).collect();
@@ -179,7 +180,7 @@ pub fn run_insights(
             let grouped = topics(
                 &Period { asked: &current, vectors: &now },
                 &Period { asked: &previous, vectors: &before },
-                Thresholds::default(),
+                thresholds,
             );
             times.push(started.elapsed());
             found = grouped.len();

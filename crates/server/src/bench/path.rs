@@ -221,7 +221,7 @@ async fn time_embedding(
         for _ in 0..runs.max(1) {
             for question in &questions {
                 let started = Instant::now();
-                embedder.embed(&[question.as_str()])?;
+                embedder.embed_queries(&[question.as_str()])?;
                 times.push(started.elapsed());
             }
         }

@@ -91,6 +91,34 @@ struct Figures {
     entries_per_second: f64,
     median: Duration,
     p99: Duration,
+    /// The index folder's size, per 10,000 entries.
+    bytes_per_10k: f64,
+}
+
+/// Bytes of the files under `dir`.
+fn folder_bytes(dir: &Path) -> u64 {
+    std::fs::read_dir(dir).map_or(0, |entries| {
+        entries
+            .filter_map(Result::ok)
+            .map(|e| match e.metadata() {
+                Ok(m) if m.is_dir() => folder_bytes(&e.path()),
+                Ok(m) => m.len(),
+                Err(_) => 0,
+            })
+            .sum()
+    })
+}
+
+/// This process's resident memory in MiB (Linux; 0 elsewhere).
+fn resident_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
 }
 
 fn measure(
@@ -120,7 +148,13 @@ fn measure(
     latencies.sort();
     #[allow(clippy::cast_precision_loss)]
     let entries_per_second = entries as f64 / took.as_secs_f64();
-    Ok(Figures { entries_per_second, median: percentile(&latencies, 0.5), p99: percentile(&latencies, 0.99) })
+    let bytes_per_10k = folder_bytes(dir) as f64 * 10_000.0 / entries as f64;
+    Ok(Figures {
+        entries_per_second,
+        median: percentile(&latencies, 0.5),
+        p99: percentile(&latencies, 0.99),
+        bytes_per_10k,
+    })
 }
 
 /// Runs the benchmark and returns its report.
@@ -130,21 +164,35 @@ pub fn run_search(entries: usize, queries: usize, embedding_model: Option<&Path>
     let keyword = measure(&scratch.path().join("keywords"), None, entries, queries)?;
     let mut rows = vec![("keywords only", keyword)];
     if let Some(model) = embedding_model {
+        let before = resident_mib();
+        let started = Instant::now();
         let embedder =
             Arc::new(Embedder::load(model).with_context(|| format!("failed to load {}", model.display()))?);
+        let _ = writeln!(
+            report,
+            "embedding model {}: loaded in {:.0} ms, resident memory {:.0} MiB more",
+            embedder.name(),
+            ms(started.elapsed()),
+            resident_mib() - before
+        );
         rows.push((
             "keywords + embeddings",
             measure(&scratch.path().join("hybrid"), Some(embedder), entries, queries)?,
         ));
     }
-    let _ = writeln!(report, "{:<24} {:>14} {:>12} {:>12}", "mode", "entries/s", "median ms", "p99 ms");
+    let _ = writeln!(
+        report,
+        "{:<24} {:>14} {:>12} {:>12} {:>20}",
+        "mode", "entries/s", "median ms", "p99 ms", "index MB / 10k"
+    );
     for (name, f) in &rows {
         let _ = writeln!(
             report,
-            "{name:<24} {:>14.0} {:>12.3} {:>12.3}",
+            "{name:<24} {:>14.0} {:>12.3} {:>12.3} {:>20.1}",
             f.entries_per_second,
             ms(f.median),
-            ms(f.p99)
+            ms(f.p99),
+            f.bytes_per_10k / 1e6
         );
     }
     Ok(report)

@@ -468,17 +468,18 @@ impl Config {
             Some(value) if value == "none" => None,
             Some(value) => {
                 let dir = PathBuf::from(value);
-                if !dir.join("model.safetensors").is_file() {
+                if !frontdesk_retrieval::Embedder::is_model_dir(&dir) {
                     bail!(
-                        "invalid embedding_model {}: no model.safetensors there (scripts/fetch-model.sh fetches \
-                         all-MiniLM-L6-v2; `none` searches by keywords only)",
+                        "invalid embedding_model {}: neither e5-small-q4.bin nor model.safetensors there \
+                         (scripts/fetch-model.sh fetches multilingual-e5-small and all-MiniLM-L6-v2; \
+                         `none` searches by keywords only)",
                         dir.display()
                     );
                 }
                 Some(dir)
             }
             None => Some(PathBuf::from(DEFAULT_EMBEDDING_MODEL))
-                .filter(|dir| dir.join("model.safetensors").is_file()),
+                .filter(|dir| frontdesk_retrieval::Embedder::is_model_dir(dir)),
         };
         let answer_mode = settings
             .answer_mode
