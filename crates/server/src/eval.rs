@@ -329,7 +329,11 @@ impl EvalReport {
         let _ = writeln!(out, "in-scope wrongly declined: {:.3}", self.in_scope_declined);
         if self.pairs.len() > 1 {
             let _ = writeln!(out, "per language (question -> entry):");
-            let _ = writeln!(out, "  {:<10} {:>9} {:>7} {:>7} {:>9}", "pair", "questions", "hit@1", "hit@3", "declined");
+            let _ = writeln!(
+                out,
+                "  {:<10} {:>9} {:>7} {:>7} {:>9}",
+                "pair", "questions", "hit@1", "hit@3", "declined"
+            );
             for ((question, entry), counts) in &self.pairs {
                 let (hit1, hit3) = if *entry == "-" {
                     ("-".to_owned(), "-".to_owned())

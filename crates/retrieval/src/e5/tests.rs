@@ -68,7 +68,9 @@ fn embeddings_agree_with_the_wheels_own_c_loader() {
         // All fifty in one padded batch: padding must not change a text's vector.
         let vectors = model.embed_tokens(&tokens).expect("embed");
         let mut lowest = f32::INFINITY;
-        for (((line, ids), vector), (count, reference)) in lines.iter().zip(&tokens).zip(&vectors).zip(&expected) {
+        for (((line, ids), vector), (count, reference)) in
+            lines.iter().zip(&tokens).zip(&vectors).zip(&expected)
+        {
             assert_eq!(ids.len(), *count, "token count of {line:?}");
             assert_eq!(vector.len(), model.dimensions());
             assert!((dot(vector, vector) - 1.0).abs() < 1e-4, "unit length");
@@ -117,7 +119,9 @@ fn a_chinese_question_is_closest_to_its_english_answer() {
     let p = embed(&passages, Role::Passage);
     let q = embed(&questions, Role::Query);
     for (i, question) in q.iter().enumerate() {
-        let best = (0..p.len()).max_by(|&a, &b| dot(question, &p[a]).total_cmp(&dot(question, &p[b]))).expect("best");
+        let best = (0..p.len())
+            .max_by(|&a, &b| dot(question, &p[a]).total_cmp(&dot(question, &p[b])))
+            .expect("best");
         assert_eq!(best, i, "{} found {}", questions[i], passages[best]);
     }
 }

@@ -157,16 +157,21 @@ struct VectorTable {
     /// `addresses.len()` rows of [`embed::DIMENSIONS`] floats.
     rows: Vec<f32>,
     by_address: HashMap<DocAddress, usize>,
+    /// The entries whose question is written in Chinese (keyword search finds them only for
+    /// Chinese words; see [`FaqIndex::search_blocking`]).
+    chinese: HashSet<DocAddress>,
 }
 
 impl VectorTable {
-    fn load(searcher: Searcher, field: Field) -> Result<Self, RetrievalError> {
+    fn load(searcher: Searcher, fields: &Fields) -> Result<Self, RetrievalError> {
         let mut table = Self {
             searcher: searcher.clone(),
             addresses: Vec::new(),
             rows: Vec::new(),
             by_address: HashMap::new(),
+            chinese: HashSet::new(),
         };
+        let field = fields.vector;
         for (ordinal, segment) in searcher.segment_readers().iter().enumerate() {
             #[allow(clippy::cast_possible_truncation)]
             let ordinal = ordinal as u32;
@@ -174,6 +179,9 @@ impl VectorTable {
                 let address = DocAddress::new(ordinal, id);
                 let document: TantivyDocument = searcher.doc(address)?;
                 let vector = document.get_first(field).and_then(|v| v.as_bytes()).and_then(embed::from_bytes);
+                if document.get_first(fields.title).and_then(|v| v.as_str()).is_some_and(mostly_cjk) {
+                    table.chinese.insert(address);
+                }
                 if let Some(vector) = vector.filter(|v| v.len() == embed::DIMENSIONS) {
                     table.by_address.insert(address, table.addresses.len());
                     table.addresses.push(address);
@@ -240,7 +248,7 @@ impl FaqIndex {
         index.tokenizers().register(ANALYZER, analyzer());
         let writer = index.writer_with_num_threads(1, WRITER_MEMORY_BYTES)?;
         let reader: IndexReader = index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into()?;
-        let vectors = RwLock::new(Arc::new(VectorTable::load(reader.searcher(), fields.vector)?));
+        let vectors = RwLock::new(Arc::new(VectorTable::load(reader.searcher(), &fields)?));
         let queries = embedder.as_ref().map(|e| QueryBatcher::new(Arc::clone(e))).transpose()?;
         Ok(Self {
             inner: Arc::new(Inner {
@@ -291,7 +299,7 @@ impl FaqIndex {
     /// Makes the last commit visible to searches.
     fn reload(&self) -> Result<(), RetrievalError> {
         self.inner.reader.reload()?;
-        let table = VectorTable::load(self.inner.reader.searcher(), self.inner.fields.vector)?;
+        let table = VectorTable::load(self.inner.reader.searcher(), &self.inner.fields)?;
         *self.inner.vectors.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(table);
         Ok(())
     }
@@ -439,7 +447,8 @@ impl FaqIndex {
                 add(rank, address, score);
             }
         }
-        let readable = self.inner.embedder.as_ref().is_some_and(|e| e.multilingual()) || !mostly_cjk(query);
+        let multilingual = self.inner.embedder.as_ref().is_some_and(|e| e.multilingual());
+        let readable = multilingual || !mostly_cjk(query);
         let query_vector = match &self.inner.queries {
             Some(queries) if !table.addresses.is_empty() && readable => Some(queries.embed(query)?),
             _ => None,
@@ -448,6 +457,17 @@ impl FaqIndex {
         if let Some(vector) = &query_vector {
             for (rank, (address, _)) in table.nearest(vector, candidates).into_iter().enumerate() {
                 add(rank, address, 0.0);
+            }
+        }
+        // An entry in another language than the question's cannot be found by its words, only
+        // by meaning: its fused score is its semantic gain alone, as if keywords had ranked it
+        // where meaning did, so it competes fairly with entries in the question's language.
+        if query_vector.is_some() && multilingual {
+            let chinese_question = mostly_cjk(query);
+            for (address, slot) in &mut fused {
+                if table.chinese.contains(address) != chinese_question {
+                    slot.0 *= 2.0;
+                }
             }
         }
         let mut ranked: Vec<(DocAddress, f32)> =

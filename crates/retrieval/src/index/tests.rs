@@ -144,3 +144,48 @@ fn one_document_is_added_replaced_and_removed_without_touching_the_others() {
     let reopened = FaqIndex::open(data.path()).expect("reopen");
     assert_eq!(reopened.entries(), 2, "changes survive a restart");
 }
+
+#[test]
+fn with_the_multilingual_model_a_question_finds_its_entry_in_the_other_language() {
+    let embedder = Arc::new(Embedder::load(&crate::e5::tests::model_dir()).expect("model"));
+    assert!(embedder.multilingual());
+    let docs = tempfile::tempdir().expect("temp dir");
+    std::fs::write(
+        docs.path().join("faq.md"),
+        "## How long does delivery take?\nStandard delivery takes 3 to 5 working days.\n\n\
+         ## Can I pay in instalments?\nYes, with Klarna in 3 interest-free instalments.\n\n\
+         ## What is your return policy?\nYou can return any product within 30 days.\n\n\
+         ## Do you offer student discounts?\nStudents get 40% off every course.\n",
+    )
+    .expect("write");
+    std::fs::write(
+        docs.path().join("zh.md"),
+        "## 可以用支付宝付款吗？\n可以，结账时选择支付宝扫码付款。\n\n\
+         ## 学生购买课程有优惠吗？\n学生购买所有课程都可以减 40%。\n",
+    )
+    .expect("write");
+    let data = tempfile::tempdir().expect("temp dir");
+    let index = FaqIndex::open_with(&data.path().join("h"), Some(embedder)).expect("open");
+    index_folder(&index, docs.path());
+
+    // Chinese questions, English entries: no word in common, found by meaning.
+    for (question, expected) in [
+        ("我的包裹多久能到？", "How long does delivery take?"),
+        ("退货政策是什么？", "What is your return policy?"),
+    ] {
+        let found = index.search_blocking(question, 3).expect("search");
+        assert_eq!(found[0].title, expected, "{question}: {found:?}");
+    }
+    // And the other way round.
+    let found = index.search_blocking("can I pay with Alipay?", 3).expect("search");
+    assert_eq!(found[0].title, "可以用支付宝付款吗？", "{found:?}");
+    // Where an entry exists in both languages, the visitor's comes first.
+    assert_eq!(
+        index.search_blocking("学生有折扣吗？", 3).expect("search")[0].title,
+        "学生购买课程有优惠吗？"
+    );
+    assert_eq!(
+        index.search_blocking("do students get a discount?", 3).expect("search")[0].title,
+        "Do you offer student discounts?"
+    );
+}
