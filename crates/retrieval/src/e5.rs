@@ -125,7 +125,7 @@ impl Unigram {
         let unknown = r.u32()?;
         let blob_len = r.len64()?;
         let offsets: Vec<usize> =
-            f32s_u32(r.take(count.checked_add(1).ok_or_else(|| format_error("size"))? * 4)?);
+            offsets(r.take(count.checked_add(1).ok_or_else(|| format_error("size"))? * 4)?);
         let scores = f32s(r.take(count * 4)?);
         let blob = r.take(blob_len)?;
         let mut pieces = HashMap::with_capacity(count);
@@ -253,7 +253,8 @@ fn f16_to_f32(bits: u16) -> f32 {
     f32::from_bits(value)
 }
 
-fn f32s_u32(bytes: &[u8]) -> Vec<usize> {
+/// Little-endian u32 offsets as indices.
+fn offsets(bytes: &[u8]) -> Vec<usize> {
     bytes.chunks_exact(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]) as usize).collect()
 }
 

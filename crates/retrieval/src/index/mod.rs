@@ -542,14 +542,15 @@ fn prefer_question_language(
     query: &str,
 ) {
     let chinese = mostly_cjk(query);
+    let in_chinese = |i: usize| addresses.get(i).is_some_and(|a| table.chinese.contains(a));
     let Some(first) = passages.first() else { return };
-    if mostly_cjk(&first.title) == chinese {
+    if in_chinese(0) == chinese {
         return;
     }
     let row = |i: usize| addresses.get(i).and_then(|a| table.by_address.get(a)).map(|r| table.row(*r));
     let Some(first_row) = row(0) else { return };
     let translation = (1..passages.len().min(3)).find(|&i| {
-        mostly_cjk(&passages[i].title) == chinese
+        in_chinese(i) == chinese
             && passages[i].confidence + TRANSLATION_MARGIN >= first.confidence
             && row(i).is_some_and(|r| scale.comparable(embed::dot(first_row, r)) >= SAME_ENTRY)
     });
