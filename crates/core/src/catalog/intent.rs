@@ -214,7 +214,7 @@ pub fn recognise(question: &str, catalog: &Catalog) -> Option<Request> {
                     || vocabulary.category_and_tag_words.contains(&stem(next))
             })
     });
-    let choice = which || tokens.iter().any(|w| CHOICE_EN.contains(w)) || lower.contains('哪');
+    let choice = which || tokens.iter().any(|w| CHOICE_EN.contains(w)) || which_zh(&lower, vocabulary);
 
     // Kind words, then the catalogue's categories and tags.
     let courses = has_word(COURSE_WORDS) || COURSE_WORDS_ZH.iter().any(|w| lower.contains(w));
@@ -270,6 +270,25 @@ pub fn recognise(question: &str, catalog: &Catalog) -> Option<Request> {
         || (asks && (refers || constrained))
         || (refers && (choice || constrained || request.cheapest));
     recommendation.then_some(request)
+}
+
+/// Measure words after 哪 that count items ("哪款", "哪门").
+const ITEM_MEASURES_ZH: &[&str] = &["款", "门", "一款", "一门", "台", "部"];
+
+/// Whether 哪 ("which") asks for a choice of item, as "which" does in English: what follows it
+/// within the phrase is an item's measure word, a kind word or a catalogue tag or category
+/// ("哪款耳机", "哪些课程"), not in "保修包括哪些问题" ("which problems does the warranty
+/// cover"), where the catalogue word comes before it.
+fn which_zh(lower: &str, vocabulary: &super::Vocabulary) -> bool {
+    lower.match_indices('哪').any(|(at, found)| {
+        let after: String =
+            lower[at + found.len()..].chars().take_while(|c| c.is_alphanumeric()).take(8).collect();
+        let after = after.strip_prefix(['些', '个']).unwrap_or(&after);
+        ITEM_MEASURES_ZH.iter().any(|m| after.starts_with(m))
+            || COURSE_WORDS_ZH.iter().chain(PRODUCT_WORDS_ZH).any(|w| after.contains(w))
+            || vocabulary.cjk_tags.iter().any(|tag| after.contains(tag.as_str()))
+            || vocabulary.categories.iter().any(|(category, _)| after.contains(&category.to_lowercase()))
+    })
 }
 
 /// The catalogue category the question names (with the one kind of its items, if they share

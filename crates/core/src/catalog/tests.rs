@@ -171,6 +171,8 @@ fn choice_questions_are_recognised_with_their_constraints() {
     assert!(chinese.chinese);
     assert_eq!(chinese.max_price, Some(800.0));
 
+    // 哪 ("which") asks for a choice when an item follows it, as "which" does in English.
+    assert!(ask("跑步用哪款耳机好？").is_some());
     assert!(ask("Can you recommend noise cancelling headphones?").is_some());
     assert!(ask("What are the cheapest headphones you have?").is_some_and(|r| r.cheapest));
 }
@@ -187,6 +189,7 @@ fn questions_for_the_faq_are_left_to_it() {
         "Can I return a laptop I opened?",
         "Are the Aura headphones good for phone calls?",
         "do you sell iphones",
+        "耳机坏了，保修包括哪些问题？",
     ] {
         assert_eq!(ask(question), None, "{question}");
     }
