@@ -57,6 +57,19 @@ impl Default for SamplingConfig {
     }
 }
 
+/// Whose generation it is: a visitor waiting for an answer, or work a person reads later (a
+/// marketing draft), which an engine serves only with what visitors leave over.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Priority {
+    /// A visitor's answer: first in every step.
+    #[default]
+    Visitor,
+    /// Background writing: its prompt is read only in steps no visitor's prompt needs, a
+    /// little at a time, so a visitor arriving meanwhile waits at most one short step.
+    Background,
+}
+
 /// What to generate.
 #[derive(Debug, Clone, PartialEq)]
 pub struct GenerationRequest {
@@ -64,6 +77,15 @@ pub struct GenerationRequest {
     pub messages: Vec<PromptMessage>,
     /// How to sample.
     pub sampling: SamplingConfig,
+    /// Whose it is; engines without priorities treat every request alike.
+    pub priority: Priority,
+}
+
+impl GenerationRequest {
+    /// A visitor's request.
+    pub fn new(messages: Vec<PromptMessage>, sampling: SamplingConfig) -> Self {
+        Self { messages, sampling, priority: Priority::Visitor }
+    }
 }
 
 /// One item of a generation stream.

@@ -25,7 +25,7 @@ use std::sync::{mpsc as std_mpsc, Arc, OnceLock};
 
 use async_trait::async_trait;
 use frontdesk_core::generate::{
-    GenerationEvent, GenerationRequest, GenerationStream, Generator, PromptRole, TokenCounter,
+    GenerationEvent, GenerationRequest, GenerationStream, Generator, Priority, PromptRole, TokenCounter,
 };
 use frontdesk_core::prompt::defuse_markers;
 use frontdesk_core::{Error, Result};
@@ -61,6 +61,19 @@ pub struct LlamaCppConfig {
     /// (`chatml`, `gemma`, `llama3`, `mistral-v7`, `phi3`, ...) or a template's text. For a
     /// GGUF that has none (a base model) or a wrong one; `None` takes the GGUF's.
     pub chat_template: Option<String>,
+    /// Another engine this one gives way to: while it is busy, this engine's background
+    /// sequences wait between steps (a second model writing drafts beside the chat's).
+    pub yield_to: Option<YieldTo>,
+}
+
+/// Says whether another engine has visitors' work now (see [`LlamaCppConfig::yield_to`]).
+#[derive(Clone)]
+pub struct YieldTo(pub Arc<dyn Fn() -> bool + Send + Sync>);
+
+impl std::fmt::Debug for YieldTo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("YieldTo(..)")
+    }
 }
 
 impl Default for LlamaCppConfig {
@@ -72,6 +85,7 @@ impl Default for LlamaCppConfig {
             threads: 0,
             gpu_layers: if cfg!(feature = "cuda") { 999 } else { 0 },
             chat_template: None,
+            yield_to: None,
         }
     }
 }
@@ -85,6 +99,14 @@ const PREFILL_CHUNK: usize = 2048;
 /// a copy moves the whole stream (about 47 MB with this model), which costs about as much as
 /// reading a few dozen tokens.
 const MIN_COPIED: usize = 32;
+
+/// Prompt tokens of a background sequence read in one step at most, and only in a step that
+/// reads no visitor's prompt: about what one decode step costs, so a visitor who arrives while
+/// such a step runs waits no longer than for a decode step.
+const BACKGROUND_CHUNK: usize = 8;
+
+/// How long a background-only engine sleeps while the engine it yields to is busy.
+const YIELD_PAUSE: std::time::Duration = std::time::Duration::from_millis(3);
 
 fn backend() -> std::result::Result<&'static LlamaBackend, InferenceError> {
     static BACKEND: OnceLock<std::result::Result<LlamaBackend, String>> = OnceLock::new();
@@ -554,7 +576,12 @@ impl Engine<'_> {
             });
             waiting.retain(|job| !job.tx.is_closed());
             while !self.free.is_empty() {
-                let Some(job) = waiting.pop_front() else { break };
+                // Visitors' jobs first, each kind in the order it came.
+                let next = waiting
+                    .iter()
+                    .position(|job| job.request.priority == Priority::Visitor)
+                    .or(if waiting.is_empty() { None } else { Some(0) });
+                let Some(job) = next.and_then(|at| waiting.remove(at)) else { break };
                 match self.prepare(&job.request) {
                     Ok(tokens) => {
                         let sequence = self.start(job, tokens, &active);
@@ -568,6 +595,11 @@ impl Engine<'_> {
             self.close_gaps(&mut active);
             self.counters.active.store(active.len(), Ordering::Relaxed);
             if active.is_empty() {
+                continue;
+            }
+            let background_only = active.iter().all(|s| s.job.request.priority == Priority::Background);
+            if background_only && self.config.yield_to.as_ref().is_some_and(|other| (other.0)()) {
+                std::thread::sleep(YIELD_PAUSE);
                 continue;
             }
             self.step(&mut active);
@@ -769,17 +801,22 @@ impl Engine<'_> {
         // Whole prompts, in slot order, while they fit; only the first may be read in pieces
         // (one longer than a step). A prompt begun at the end of a step gets its first token
         // no sooner than if it waited for the next, and the part read pushes the prompts
-        // behind it back.
+        // behind it back. Visitors' prompts first; a background prompt only in a step that
+        // reads none of theirs, [`BACKGROUND_CHUNK`] tokens of it.
+        let visitors_reading =
+            active.iter().any(|s| s.last.is_none() && s.job.request.priority == Priority::Visitor);
         let mut reading = false;
         for sequence in active.iter_mut() {
-            if sequence.last.is_some() || budget == 0 {
+            let background = sequence.job.request.priority == Priority::Background;
+            if sequence.last.is_some() || budget == 0 || (background && (visitors_reading || reading)) {
                 continue;
             }
             if reading && sequence.tokens.len() - sequence.next_prompt > budget {
                 break;
             }
             reading = true;
-            let end = (sequence.next_prompt + budget).min(sequence.tokens.len());
+            let room = if background { budget.min(BACKGROUND_CHUNK) } else { budget };
+            let end = (sequence.next_prompt + room).min(sequence.tokens.len());
             for index in sequence.next_prompt..end {
                 let last = index + 1 == sequence.tokens.len();
                 if let Err(error) = batch.add(sequence.tokens[index], sequence.position, &[sequence.id], last)

@@ -40,6 +40,7 @@ fn request(question: &str, max_tokens: usize) -> GenerationRequest {
             PromptMessage { role: PromptRole::User, content: question.into() },
         ],
         sampling: SamplingConfig { max_tokens, ..SamplingConfig::default() },
+        priority: frontdesk_core::generate::Priority::Visitor,
     }
 }
 

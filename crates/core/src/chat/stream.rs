@@ -49,10 +49,8 @@ impl ChatService {
             self.fit_prompt(system.clone(), confident.clone(), history.to_vec(), question.to_owned()).await?;
         let used = &confident[..prompt.passages_used];
         let prompt_tokens = prompt.tokens;
-        let mut stream = self
-            .generator
-            .generate(GenerationRequest { messages: prompt.messages, sampling: self.config.sampling })
-            .await?;
+        let mut stream =
+            self.generator.generate(GenerationRequest::new(prompt.messages, self.config.sampling)).await?;
 
         // What the answer may state: the passages it was given, the visitor's words, what the
         // host page said about the visitor, and the company's own instructions.

@@ -126,7 +126,7 @@ async fn one_conversation(
     let sampling = SamplingConfig { max_tokens, ignore_eos: true, ..SamplingConfig::default() };
     let started = Instant::now();
     let mut stream = generator
-        .generate(GenerationRequest { messages, sampling })
+        .generate(GenerationRequest::new(messages, sampling))
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     let (mut first, mut last, mut pieces, mut counted, mut prompt) = (None, started, 0_usize, None, 0_usize);

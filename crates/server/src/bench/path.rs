@@ -201,6 +201,7 @@ async fn prime(engine: &dyn Generator, system: &str, nonce: usize) -> anyhow::Re
             PromptMessage { role: PromptRole::User, content: format!("Unrelated question number {nonce}?") },
         ],
         sampling: frontdesk_core::generate::SamplingConfig { max_tokens: 1, ..Default::default() },
+        priority: frontdesk_core::generate::Priority::Visitor,
     };
     let mut stream = engine.generate(request).await?;
     while stream.recv().await.is_some() {}
