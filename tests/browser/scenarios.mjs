@@ -508,6 +508,27 @@ await scenario("an admin sees what visitors ask in Topics and approves a suggest
   await context.close();
 });
 
+await scenario("an admin writes a social post in the content studio, edits it, and the check flags an invented price", async () => {
+  const admin = state.admin;
+  assert.ok(admin, "the admin console is open");
+  await admin.reload();
+  await admin.locator('#c-items option[value="aura-buds"]').waitFor({ state: "attached", timeout: WAIT });
+  await admin.locator("#c-kind").selectOption("social");
+  await admin.locator("#c-items").selectOption("aura-buds");
+  await admin.getByRole("button", { name: "Write draft" }).click();
+  await admin.locator("#c-status", { hasText: "Written in" }).waitFor({ timeout: 60_000 });
+  assert.ok((await admin.locator("#c-stream").innerText()).trim().length > 0, "the draft streamed in");
+  const post = admin.getByRole("textbox", { name: "Post" });
+  assert.ok((await post.inputValue()).length <= 280, "within the post's limit");
+  await post.fill("Aura Buds: 8 hours of playback, now €99.");
+  await admin.getByRole("button", { name: "Save" }).click();
+  await admin.locator("#notice", { hasText: "Draft saved." }).waitFor({ timeout: WAIT });
+  await admin.locator("#c-flags li", { hasText: "€99" }).waitFor({ timeout: WAIT });
+  assert.equal(await admin.locator("#c-flags li", { hasText: ": 8" }).count(), 0, "the sources' own figure is not flagged");
+  await admin.locator("#c-history li", { hasText: "social · Aura Buds: 8 hours of playback" }).waitFor({ state: "attached", timeout: WAIT });
+  await admin.screenshot({ path: `${ARTIFACTS}/admin-content.png`, fullPage: true });
+});
+
 await browser.close();
 site.close();
 const failed = results.filter((ok) => !ok).length;

@@ -14,6 +14,7 @@
 //! - [`privacy`]: personal data found in what visitors type, and redacted by policy.
 //! - [`prompt`]: the system prompt and the prompt built within a token budget.
 //! - [`guard`]: keeps the system prompt from being recited to a visitor.
+//! - [`content`]: marketing drafts written from the company's sources, every fact checked.
 //! - [`insights`]: topics of what visitors ask, content gaps and suggested FAQ entries.
 //! - [`token`]: signed conversation tokens, so knowing an id alone gives no access.
 //! - `testing` (feature `testing`): in-memory doubles of the three backends for unit tests.
@@ -21,6 +22,7 @@
 
 pub mod catalog;
 pub mod chat;
+pub mod content;
 pub mod documents;
 pub mod error;
 pub mod generate;

@@ -51,6 +51,13 @@ pub trait Retriever: Send + Sync + 'static {
 
     /// How many entries the index holds (for `/readyz` and the admin page).
     async fn entry_count(&self) -> Result<u64>;
+
+    /// The entries with these ids (`document#anchor`), in the order asked; ids the index lacks
+    /// are left out. An index that cannot look entries up gives none.
+    async fn entries(&self, ids: &[String]) -> Result<Vec<Passage>> {
+        let _ = ids;
+        Ok(Vec::new())
+    }
 }
 
 /// How one embedding model's cosine similarities compare with the scale Frontdesk's

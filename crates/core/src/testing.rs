@@ -286,6 +286,9 @@ impl Retriever for FixedRetriever {
     async fn entry_count(&self) -> Result<u64> {
         Ok(self.0.len() as u64)
     }
+    async fn entries(&self, ids: &[String]) -> Result<Vec<Passage>> {
+        Ok(ids.iter().filter_map(|id| self.0.iter().find(|p| &p.entry_id == id).cloned()).collect())
+    }
 }
 
 /// A generator that writes scripted pieces, one per token, and records what it was asked and

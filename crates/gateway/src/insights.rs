@@ -345,6 +345,29 @@ async fn grouped(state: &AppState, from: i64, to: i64) -> frontdesk_core::Result
     topics_of(insights, questions).await
 }
 
+/// A topic of the last 30 days as a source for the content studio: its label, its count and
+/// up to `limit` distinct questions, the most central first.
+pub(crate) async fn topic_source(
+    state: &AppState,
+    id: &str,
+    limit: usize,
+) -> frontdesk_core::Result<frontdesk_core::content::TopicSource> {
+    let to = frontdesk_core::now_ms();
+    let (questions, topics) = grouped(state, to - 30 * 86_400_000, to).await?;
+    let topic = topics
+        .into_iter()
+        .find(|t| t.id == id)
+        .ok_or_else(|| Error::BadRequest(format!("no topic {id:?} in the last 30 days")))?;
+    let mut texts: Vec<String> = Vec::new();
+    for &i in &topic.members {
+        let text = insights::core_question(&questions.current[i].text);
+        if texts.len() < limit && !texts.iter().any(|t| t.eq_ignore_ascii_case(&text)) {
+            texts.push(text);
+        }
+    }
+    Ok(crate::content::topic_source_of(&topic, texts))
+}
+
 /// The questions of a period and of the one before it, newest conversations first.
 struct Questions {
     current: Vec<Asked>,

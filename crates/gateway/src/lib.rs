@@ -7,6 +7,7 @@
 //! - [`admin`]: the admin's document and search routes.
 //! - [`analytics`]: the admin's summary of what visitors ask.
 //! - [`insights`]: topics of what visitors ask, content gaps, and the suggestions' review queue.
+//! - [`content`]: the content studio: marketing drafts written and checked, kept and edited.
 //! - [`agent_ws`]: the agents' live feed at `/api/v1/agent/ws`.
 //! - [`openai`]: the OpenAI-compatible `/v1/chat/completions` and `/v1/models`.
 //! - [`pages`]: the demo page, the widget script and the consoles.
@@ -38,6 +39,7 @@ pub mod analytics;
 pub mod api;
 pub mod auth;
 pub mod catalog;
+pub mod content;
 pub mod export;
 pub mod feedback;
 pub mod insights;
@@ -137,6 +139,8 @@ pub struct AppState {
     pub lead_sink: Option<Arc<dyn frontdesk_core::leads::LeadSink>>,
     /// Topics, content gaps and the suggestions' review queue; none answers 503.
     pub insights: Option<Arc<insights::Insights>>,
+    /// The content studio; none answers 503.
+    pub content: Option<Arc<content::Studio>>,
 }
 
 impl AppState {
@@ -167,6 +171,7 @@ impl AppState {
             waiting_gauge: Arc::default(),
             lead_sink: None,
             insights: None,
+            content: None,
         }
     }
 
@@ -174,6 +179,13 @@ impl AppState {
     #[must_use]
     pub fn with_lead_sink(mut self, sink: Arc<dyn frontdesk_core::leads::LeadSink>) -> Self {
         self.lead_sink = Some(sink);
+        self
+    }
+
+    /// The same state with the content studio.
+    #[must_use]
+    pub fn with_content(mut self, studio: Arc<content::Studio>) -> Self {
+        self.content = Some(studio);
         self
     }
 
@@ -211,6 +223,8 @@ pub fn router(state: AppState) -> Router {
         .route("/suggestions", get(insights::suggestions))
         .route("/suggestions/{id}/approve", post(insights::approve))
         .route("/suggestions/{id}/dismiss", post(insights::dismiss))
+        .route("/content", get(content::list).post(content::write))
+        .route("/content/{id}", get(content::get).put(content::edit).delete(content::delete))
         .route("/visitors/{id}", get(admin::export_visitor).delete(admin::delete_visitor))
         .fallback(api::not_found)
         .layer(DefaultBodyLimit::max(MAX_JSON_BODY));

@@ -13,6 +13,7 @@ pub mod eval;
 pub mod eval_pii;
 pub mod eval_recommend;
 pub mod webhook;
+pub mod write;
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -175,6 +176,46 @@ pub async fn load_generator(config: &Config) -> anyhow::Result<Arc<dyn Generator
         ),
     };
     Ok(generator)
+}
+
+/// The content studio's writer, when it is on: with the chat's model, or with a model of its
+/// own (`content_model`) on a llama.cpp engine that gives way to the chat's whenever visitors
+/// are being answered.
+pub async fn load_writer(
+    config: &Config,
+    chat: &Arc<dyn Generator>,
+) -> anyhow::Result<Option<frontdesk_core::content::write::Writer>> {
+    use frontdesk_core::content::write::Writer;
+    let Some(content) = &config.content else { return Ok(None) };
+    let model = match &content.model {
+        Some(model) if model != &config.model => model,
+        _ => return Ok(Some(Writer::new(Arc::clone(chat), content.profile.clone()))),
+    };
+    let started = std::time::Instant::now();
+    let busy = Arc::clone(chat);
+    let generator = LlamaCppGenerator::load(
+        model,
+        LlamaCppConfig {
+            max_in_flight: 2,
+            parallel: 1,
+            // A blog post's prompt (the sources) and its 1,000 to 1,400 tokens.
+            context_per_sequence: 4096,
+            chat_template: None,
+            yield_to: Some(frontdesk_inference::YieldTo(Arc::new(move || busy.in_flight() > 0))),
+            ..LlamaCppConfig::default()
+        },
+    )
+    .await
+    .with_context(|| format!("failed to load the content model {}", model.display()))?;
+    let memory = generator.memory();
+    tracing::info!(
+        model = %model.display(),
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        weights_mb = memory.weights / 1_000_000,
+        cache_mb = memory.cache_per_slot / 1_000_000,
+        "content model loaded"
+    );
+    Ok(Some(Writer::new(Arc::new(generator), content.profile.clone())))
 }
 
 /// The chat turn's settings from the configuration.
@@ -349,7 +390,12 @@ pub async fn start(config: &Config) -> anyhow::Result<RunningServer> {
         )?),
         None => None,
     };
+    let writer = load_writer(config, app.chat.generator()).await?;
     let mut state = AppState::new(app.chat, app.library.clone(), app.signer, keys, limits);
+    if let Some(writer) = writer {
+        let studio = frontdesk_gateway::content::Studio::new(writer, app.library.documents().clone());
+        state = state.with_content(Arc::new(studio));
+    }
     if let Some(sink) = lead_sink {
         state = state.with_lead_sink(Arc::new(sink));
     }

@@ -84,6 +84,40 @@ enum Command {
         /// The key (at least 16 characters; generate one with `openssl rand -hex 24`).
         key: String,
     },
+    /// Write a marketing draft from catalogue items and FAQ entries (the content studio on the
+    /// command line); prints it as Markdown, then what the check found, and saves it where
+    /// `/admin` lists it. With --eval N: N drafts of every kind from the demo sources, scored.
+    Write {
+        /// ad, social, email, blog or faq_page
+        #[arg(long, required_unless_present = "eval")]
+        kind: Option<String>,
+        /// A catalogue item's id (repeat, or separate with commas)
+        #[arg(long = "item", value_delimiter = ',')]
+        items: Vec<String>,
+        /// An FAQ entry's id, `document#anchor` (repeat, or separate with commas)
+        #[arg(long = "entry", value_delimiter = ',')]
+        entries: Vec<String>,
+        /// en or zh
+        #[arg(long, default_value = "en")]
+        language: String,
+        /// friendly, formal or playful [default: the configured brand tone]
+        #[arg(long)]
+        tone: Option<String>,
+        /// Write flagged parts again until none (at most three tries each)
+        #[arg(long)]
+        strict: bool,
+        /// Print HTML instead of Markdown
+        #[arg(long)]
+        html: bool,
+        /// Evaluate instead: this many drafts of every kind
+        #[arg(long)]
+        eval: Option<usize>,
+        /// With --eval: only these kinds (comma-separated)
+        #[arg(long, value_delimiter = ',')]
+        kinds: Vec<String>,
+        #[command(flatten)]
+        common: Settings,
+    },
     /// Ask one question; prints the answer, then its sources.
     Ask {
         /// The question.
@@ -152,6 +186,23 @@ enum Bench {
         /// the median over runs, with the range.
         #[arg(long, default_value_t = 1)]
         runs: usize,
+        #[command(flatten)]
+        common: Settings,
+    },
+    /// Visitors' first token while a marketing draft is written: without a draft, with one at
+    /// background priority, with one at a visitor's priority, and (--content-model) with one
+    /// written by a second model that gives way to visitors; and the memory the writer's model
+    /// takes.
+    Drafts {
+        /// Visitor questions per way.
+        #[arg(long, default_value_t = 30)]
+        visitors: usize,
+        /// Tokens of each draft.
+        #[arg(long, default_value_t = 300)]
+        draft_tokens: usize,
+        /// Questions asked.
+        #[arg(long, default_value = "knowledge-base/questions.tsv")]
+        questions: PathBuf,
         #[command(flatten)]
         common: Settings,
     },
@@ -357,6 +408,28 @@ async fn main() -> anyhow::Result<()> {
             );
             Ok(())
         }
+        Command::Bench { which: Bench::Drafts { visitors, draft_tokens, questions, common } } => {
+            let config = Config::resolve(&common, &env)?;
+            let text = std::fs::read_to_string(&questions)
+                .with_context(|| format!("failed to read {}", questions.display()))?;
+            let asked: Vec<String> = frontdesk::eval::parse_questions(&text)?
+                .into_iter()
+                .filter(|q| q.expected.is_some())
+                .map(|q| q.question)
+                .collect();
+            let writer_model =
+                config.content.as_ref().and_then(|c| c.model.clone()).filter(|m| m != &config.model);
+            frontdesk::bench::run_drafts(frontdesk::bench::DraftsBench {
+                model: config.model.clone(),
+                writer_model,
+                visitors: visitors.max(1),
+                draft_tokens: draft_tokens.clamp(16, 1500),
+                questions: asked,
+                system: frontdesk_core::prompt::system_prompt(&config.company_name),
+            })
+            .await?;
+            Ok(())
+        }
         Command::Bench { which: Bench::Path { questions, limit, runs, common } } => {
             let config = Config::resolve(&common, &env)?;
             let text = std::fs::read_to_string(&questions)
@@ -466,6 +539,62 @@ async fn main() -> anyhow::Result<()> {
             frontdesk_gateway::auth::ApiKey::from_plain("check", frontdesk_gateway::auth::Role::Agent, &key)
                 .map_err(|e| anyhow::anyhow!(e))?;
             println!("{}", frontdesk_gateway::auth::hash_key(&key));
+            Ok(())
+        }
+        Command::Write { kind, items, entries, language, tone, strict, html, eval, kinds, common } => {
+            let config = Config::resolve(&common, &env)?;
+            let app = frontdesk::build_app(&config).await?;
+            let writer = frontdesk::load_writer(&config, app.chat.generator())
+                .await?
+                .context("the content studio is off (content = false)")?;
+            let catalogue =
+                frontdesk_core::catalog::Catalogue::current(app.catalogue.as_ref()).catalog.items().to_vec();
+            let retriever = app.chat.retriever().clone();
+            if let Some(n) = eval {
+                let kinds = if kinds.is_empty() {
+                    frontdesk_core::content::ContentKind::ALL.to_vec()
+                } else {
+                    kinds
+                        .iter()
+                        .map(|k| frontdesk_core::content::ContentKind::parse(k))
+                        .collect::<Result<_, _>>()?
+                };
+                let questions_file =
+                    std::fs::read_to_string("knowledge-base/questions.tsv").unwrap_or_default();
+                let questions: Vec<String> = frontdesk::eval::parse_questions(&questions_file)?
+                    .into_iter()
+                    .filter(|q| {
+                        q.expected.is_some() && !frontdesk_core::catalog::intent::is_chinese(&q.question)
+                    })
+                    .map(|q| q.question)
+                    .collect();
+                frontdesk::write::evaluate(
+                    &writer,
+                    n.clamp(1, 50),
+                    strict,
+                    &kinds,
+                    &catalogue,
+                    retriever,
+                    &questions,
+                )
+                .await?;
+            } else {
+                let args = frontdesk::write::WriteArgs {
+                    kind: kind.unwrap_or_default(),
+                    items,
+                    entries,
+                    language,
+                    tone,
+                    strict,
+                };
+                let sources =
+                    frontdesk::write::sources(&args.items, &args.entries, &catalogue, retriever.as_ref())
+                        .await?;
+                let request = frontdesk::write::request(&args, sources)?;
+                let draft = frontdesk::write::write_one(&writer, &request, true).await?;
+                frontdesk::write::save(app.library.documents().as_ref(), &draft).await?;
+                frontdesk::write::print(&draft, html);
+            }
             Ok(())
         }
         Command::Ask { question, common } => {

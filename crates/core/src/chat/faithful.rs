@@ -352,6 +352,13 @@ pub fn incomplete(answer: &str, passage: &str, min_coverage: f32) -> bool {
     coverage < min_coverage || (!figures.is_empty() && !named)
 }
 
+/// Every fact-like word of `text` (numbers, links, e-mail addresses, code identifiers, names)
+/// that the evidence lacks, in order: the content studio marks them all, where an answer stops
+/// at the first.
+pub fn unsupported_facts(text: &str, evidence: &Evidence) -> Vec<Unsupported> {
+    unsupported_words(text, evidence)
+}
+
 /// Checks a whole answer: its first unsupported fact, or its wording when too little of it
 /// occurs in the evidence.
 pub fn check(answer: &str, evidence: &Evidence) -> Option<Unsupported> {

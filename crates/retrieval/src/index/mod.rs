@@ -631,6 +631,47 @@ impl Retriever for FaqIndex {
     async fn entry_count(&self) -> frontdesk_core::Result<u64> {
         Ok(self.entry_count_now())
     }
+
+    async fn entries(&self, ids: &[String]) -> frontdesk_core::Result<Vec<Passage>> {
+        let this = self.clone();
+        let ids = ids.to_vec();
+        tokio::task::spawn_blocking(move || this.entries_blocking(&ids))
+            .await
+            .map_err(|e| frontdesk_core::Error::Internal(format!("entry lookup failed: {e}")))?
+            .map_err(Into::into)
+    }
+}
+
+impl FaqIndex {
+    /// The entries with these ids, in the order asked; an id the index lacks is left out.
+    pub fn entries_blocking(&self, ids: &[String]) -> Result<Vec<Passage>, RetrievalError> {
+        let f = self.inner.fields;
+        let table = Arc::clone(&self.inner.vectors.read().unwrap_or_else(std::sync::PoisonError::into_inner));
+        let searcher = &table.searcher;
+        let mut out = Vec::new();
+        for id in ids {
+            let query = TermQuery::new(Term::from_field_text(f.entry_id, id), IndexRecordOption::Basic);
+            let Some((_, address)) = searcher.search(&query, &TopDocs::with_limit(1))?.into_iter().next()
+            else {
+                continue;
+            };
+            let document: TantivyDocument = searcher.doc(address)?;
+            let text = |field: Field| {
+                document.get_first(field).and_then(|v| v.as_str()).unwrap_or_default().to_owned()
+            };
+            out.push(Passage {
+                document_id: text(f.document_id),
+                entry_id: text(f.entry_id),
+                title: text(f.title),
+                body: text(f.body),
+                section: document.get_all(f.section).filter_map(|v| v.as_str().map(str::to_owned)).collect(),
+                url: document.get_first(f.url).and_then(|v| v.as_str()).map(str::to_owned),
+                score: 0.0,
+                confidence: 1.0,
+            });
+        }
+        Ok(out)
+    }
 }
 
 #[cfg(test)]

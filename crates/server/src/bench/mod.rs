@@ -6,16 +6,20 @@
 //!   several concurrencies, against llama-server running the same GGUF file.
 //! - [`insights`] (`bench insights`): grouping a month of visitor questions into topics, with
 //!   the model's vectors and with word vectors only.
+//! - [`drafts`] (`bench drafts`): visitors' first token while a marketing draft is written,
+//!   at background priority and without it.
 //! - [`path`] (`bench path`): a visitor's way to the first token, stage by stage, against the
 //!   bare engine's own first token in the same turns.
 
 use std::time::Duration;
 
+pub mod drafts;
 pub mod inference;
 pub mod insights;
 pub mod path;
 pub mod search;
 
+pub use drafts::{run_drafts, DraftsBench};
 pub use inference::{run_inference, BenchEngine, InferenceBench, LoadFigures};
 pub use insights::run_insights;
 pub use path::run_path;

@@ -110,7 +110,7 @@ fn folder_bytes(dir: &Path) -> u64 {
 }
 
 /// This process's resident memory in MiB (Linux; 0 elsewhere).
-fn resident_mib() -> f64 {
+pub(crate) fn resident_mib() -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {

@@ -196,6 +196,23 @@ settings! {
     /// Connections open at once; more wait in the kernel's accept queue [default: 25000]
     #[arg(skip)]
     max_connections / MAX_CONNECTIONS: usize,
+    /// Serve the content studio (marketing drafts at `/api/v1/content` and in `/admin`)
+    /// [default: true]
+    #[arg(skip)]
+    content / CONTENT: bool,
+    /// GGUF model that writes drafts, or a name scripts/fetch-model.sh fetches (qwen2.5-1.5b);
+    /// loaded only with the content studio on, beside the chat's [default: the chat's model]
+    #[arg(long)]
+    content_model / CONTENT_MODEL: PathBuf,
+    /// The tone of drafts: friendly, formal or playful [default: friendly]
+    #[arg(skip)]
+    brand_tone / BRAND_TONE: String,
+    /// Words drafts never use (a list in the file, comma-separated in the environment)
+    #[arg(skip)]
+    brand_avoid / BRAND_AVOID: StringList,
+    /// How drafted e-mails end [default: The COMPANY team]
+    #[arg(skip)]
+    brand_sign_off / BRAND_SIGN_OFF: String,
 }
 
 /// A list of strings (page origins, proxy networks): a TOML list in the file, comma-separated
@@ -342,6 +359,17 @@ pub struct Config {
     pub idle_timeout: std::time::Duration,
     /// Connections open at once.
     pub max_connections: usize,
+    /// The content studio, when on.
+    pub content: Option<ContentConfig>,
+}
+
+/// The content studio's settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ContentConfig {
+    /// A model of its own for drafts; `None` writes with the chat's.
+    pub model: Option<PathBuf>,
+    /// The company as drafts present it.
+    pub profile: frontdesk_core::content::CompanyProfile,
 }
 
 /// The engine when none is configured: mistral.rs in a CUDA build, llama.cpp on CPUs.
@@ -521,6 +549,27 @@ impl Config {
             }
         }
         let allowed_origins = settings.allowed_origins.map_or(limits.allowed_origins, |list| list.0);
+        let content = if settings.content.unwrap_or(true) {
+            let tone = settings.brand_tone.as_deref().map(frontdesk_core::content::Tone::parse).transpose();
+            let tone = tone.map_err(|e| anyhow::anyhow!("invalid brand_tone: {e}"))?.unwrap_or_default();
+            Some(ContentConfig {
+                model: settings.content_model.clone().map(model_path),
+                profile: frontdesk_core::content::CompanyProfile {
+                    name: settings.company_name.clone().unwrap_or_else(|| DEFAULT_COMPANY.into()),
+                    tone,
+                    avoid: settings
+                        .brand_avoid
+                        .clone()
+                        .map(|l| {
+                            l.0.into_iter().map(|w| w.trim().to_owned()).filter(|w| !w.is_empty()).collect()
+                        })
+                        .unwrap_or_default(),
+                    sign_off: settings.brand_sign_off.clone().filter(|s| !s.trim().is_empty()),
+                },
+            })
+        } else {
+            None
+        };
         if let Some(bad) = allowed_origins
             .iter()
             .find(|o| !(o.starts_with("http://") || o.starts_with("https://")) || o.ends_with('/'))
@@ -624,6 +673,7 @@ impl Config {
                 .unwrap_or(limits.messages_per_conversation.burst)
                 .max(1),
             max_connections: settings.max_connections.unwrap_or(limits.max_connections).max(1),
+            content,
             idle_timeout: settings
                 .idle_timeout_secs
                 .map_or(limits.idle_timeout, |secs| std::time::Duration::from_secs(secs.clamp(1, 3_600))),

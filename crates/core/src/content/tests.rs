@@ -1,0 +1,397 @@
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use tokio::sync::mpsc;
+
+use super::write::{faq_questions, WriteEvent, WriteRequest, Writer};
+use super::*;
+use crate::catalog::{Availability, CatalogItem, ItemKind, Level};
+use crate::generate::{GenerationEvent, GenerationRequest, GenerationStream, Generator, Priority};
+
+fn course() -> CatalogItem {
+    CatalogItem {
+        id: "course-data-analysis".into(),
+        kind: ItemKind::Course,
+        name: "Data Analysis with Python".into(),
+        description: "Clean, explore and chart real data sets with pandas in eight weekly lessons.".into(),
+        price: 349.0,
+        currency: "EUR".into(),
+        category: "Data".into(),
+        tags: vec!["python".into(), "pandas".into()],
+        url: Some("https://academy.brightwave.example/c/data-analysis".into()),
+        image_url: None,
+        availability: Availability::InStock,
+        level: Some(Level::Beginner),
+        duration_hours: Some(24.0),
+        language: Some("en".into()),
+        start_dates: vec!["2027-01-11".into()],
+        prerequisites: Vec::new(),
+    }
+}
+
+fn sources() -> Sources {
+    Sources { items: vec![course()], ..Sources::default() }
+}
+
+fn profile() -> CompanyProfile {
+    CompanyProfile {
+        name: "Brightwave".into(),
+        tone: Tone::Friendly,
+        avoid: vec!["cheap".into(), "guaranteed".into()],
+        sign_off: Some("The Brightwave Academy team".into()),
+    }
+}
+
+fn evidence() -> Evidence {
+    let texts = sources().evidence_texts();
+    Evidence::new(texts.iter().map(String::as_str).chain(["Brightwave"]))
+}
+
+/// A model that gives each request the next scripted reply, a word at a time, and keeps the
+/// requests.
+struct Replies {
+    replies: Mutex<VecDeque<String>>,
+    requests: Mutex<Vec<GenerationRequest>>,
+}
+
+impl Replies {
+    fn new(replies: &[&str]) -> Arc<Self> {
+        Arc::new(Self {
+            replies: Mutex::new(replies.iter().map(|r| (*r).to_owned()).collect()),
+            requests: Mutex::new(Vec::new()),
+        })
+    }
+}
+
+#[async_trait]
+impl Generator for Replies {
+    async fn generate(&self, request: GenerationRequest) -> crate::Result<GenerationStream> {
+        self.requests.lock().expect("lock").push(request);
+        let reply = self.replies.lock().expect("lock").pop_front().unwrap_or_default();
+        let (tx, rx) = mpsc::channel(reply.len() + 2);
+        for piece in reply.split_inclusive(' ') {
+            let _ = tx.try_send(Ok(GenerationEvent::Token(piece.to_owned())));
+        }
+        let _ = tx.try_send(Ok(GenerationEvent::Finished { prompt_tokens: 1, completion_tokens: 1 }));
+        Ok(rx)
+    }
+    fn model_name(&self) -> &str {
+        "replies"
+    }
+}
+
+async fn write(model: &Arc<Replies>, kind: ContentKind, language: Language, strict: bool) -> Draft {
+    let writer = Writer::new(Arc::clone(model) as Arc<dyn Generator>, profile());
+    let (tx, mut rx) = mpsc::channel(1024);
+    let drain = tokio::spawn(async move { while rx.recv().await.is_some() {} });
+    let request = WriteRequest { kind, language, tone: None, sources: sources(), strict };
+    let draft = writer.write(&request, &tx).await.expect("draft");
+    drop(tx);
+    drain.await.expect("drain");
+    draft
+}
+
+#[test]
+fn fitting_cuts_at_a_sentence_then_a_clause_then_a_word_and_never_inside_one() {
+    assert_eq!(fit("Learn pandas fast. Then chart it all.", 30), "Learn pandas fast.");
+    assert_eq!(fit("Data skills for everyone, from day one", 30), "Data skills for everyone");
+    assert_eq!(fit("Master beautiful charts with Python", 30), "Master beautiful charts with");
+    assert_eq!(fit("short", 30), "short");
+    assert_eq!(fit("Supercalifragilisticexpialidocious", 10), "");
+    let chinese = "学习数据分析，从清洗数据到制作图表。每周一课，共八周。";
+    let fitted = fit(chinese, 20);
+    assert_eq!(fitted, "学习数据分析，从清洗数据到制作图表。");
+    for max in [5, 12, 30, 45] {
+        let text = "Clean, explore and chart real data sets with pandas in eight weekly lessons.";
+        let fitted = fit(text, max);
+        assert!(chars(&fitted) <= max, "{fitted:?} over {max}");
+        assert!(text.starts_with(&fitted), "{fitted:?} is a start of the text");
+        let next = text[fitted.len()..].chars().next();
+        assert!(next.is_none_or(|c| !c.is_alphanumeric()), "{fitted:?} ends inside a word");
+    }
+    assert_eq!(fit_words("One two three. Four five six. Seven.", 6), "One two three. Four five six.");
+}
+
+#[test]
+fn the_check_marks_every_fact_the_sources_lack_and_every_avoided_word() {
+    let parts = vec![
+        Part::new(PartRole::Headline, "Data Analysis with Python"),
+        Part::new(
+            PartRole::Description,
+            "Only €299 until Friday: 24 hours with Dr Chen. Cheap and guaranteed! See https://bit.ly/x",
+        ),
+    ];
+    let review = review(ContentKind::Ad, Language::En, &parts, &evidence(), &profile());
+    let words: Vec<(&str, &str)> = review.flags.iter().map(|f| (f.kind.as_str(), f.word.as_str())).collect();
+    assert!(words.contains(&("number", "€299")), "{words:?}");
+    assert!(words.contains(&("name", "Friday")), "{words:?}");
+    assert!(words.contains(&("name", "Chen")), "{words:?}");
+    assert!(words.contains(&("link", "https://bit.ly/x")), "{words:?}");
+    assert!(words.contains(&("avoided", "Cheap")), "{words:?}");
+    assert!(words.contains(&("avoided", "guaranteed")), "{words:?}");
+    assert!(!words.iter().any(|(_, w)| *w == "24" || *w == "Python"), "the sources' facts pass: {words:?}");
+    assert!(review.flags.iter().all(|f| f.part == 1));
+
+    let faithful = vec![Part::new(
+        PartRole::Post,
+        "Data Analysis with Python starts on 2027-01-11: 24 hours for €349. https://academy.brightwave.example/c/data-analysis",
+    )];
+    let review = super::review(ContentKind::Social, Language::En, &faithful, &evidence(), &profile());
+    assert!(review.clean(), "{review:?}");
+}
+
+#[test]
+fn the_language_is_checked_by_script() {
+    let chinese =
+        vec![Part::new(PartRole::Post, "Data Analysis with Python 课程：八周学会用 pandas 清洗和分析数据。")];
+    let review = review(ContentKind::Social, Language::Zh, &chinese, &evidence(), &profile());
+    assert!(review.language_ok, "{}", review.cjk_share);
+    let english =
+        vec![Part::new(PartRole::Post, "Learn to clean data with pandas in Data Analysis with Python.")];
+    assert!(!super::review(ContentKind::Social, Language::Zh, &english, &evidence(), &profile()).language_ok);
+    assert!(super::review(ContentKind::Social, Language::En, &english, &evidence(), &profile()).language_ok);
+    assert!(!super::review(ContentKind::Social, Language::En, &chinese, &evidence(), &profile()).language_ok);
+}
+
+#[test]
+fn each_kinds_limits_are_reported() {
+    let long = "x ".repeat(200);
+    let ad = vec![
+        Part::new(PartRole::Headline, "A headline far longer than thirty characters"),
+        Part::new(PartRole::Description, "ok"),
+    ];
+    let problems = limit_problems(ContentKind::Ad, Language::En, &ad);
+    assert!(problems.iter().any(|p| p.contains("headline has 44 characters")), "{problems:?}");
+    assert!(problems.iter().any(|p| p.contains("3 headlines")), "{problems:?}");
+    assert!(
+        !limit_problems(ContentKind::Social, Language::En, &[Part::new(PartRole::Post, &long)]).is_empty()
+    );
+    let email = vec![
+        Part::new(PartRole::Subject, "Hello"),
+        Part::new(PartRole::Preheader, "Hi"),
+        Part::new(PartRole::Body, "Read https://a.example and more."),
+        Part { role: PartRole::CallToAction, text: "Go".into(), link: Some("https://b.example".into()) },
+    ];
+    let problems = limit_problems(ContentKind::Email, Language::En, &email);
+    assert!(problems.iter().any(|p| p.contains("one call to action")), "{problems:?}");
+    let blog = vec![
+        Part::new(PartRole::Title, "T"),
+        Part::new(PartRole::Heading, "H"),
+        Part::new(PartRole::Paragraph, "short"),
+    ];
+    let problems = limit_problems(ContentKind::Blog, Language::En, &blog);
+    assert!(
+        problems.iter().any(|p| p.contains("at least two sections"))
+            && problems.iter().any(|p| p.contains("words"))
+    );
+    assert_eq!(word_count("学习数据分析"), 3, "two CJK characters count as a word");
+}
+
+#[tokio::test]
+async fn an_ad_is_three_variants_fitted_to_the_limits_and_written_at_background_priority() {
+    let model = Replies::new(&[
+        "Headline: Learn data analysis with Python and pandas today\nDescription: Clean, explore and chart real data in 24 hours of lessons. Starts 2027-01-11, for beginners.",
+        "**Headline:** Data skills for beginners\n**Description:** Eight weekly lessons with pandas for €349.",
+        "Headline: Chart real data\nDescription: From messy tables to clear charts.",
+    ]);
+    let draft = write(&model, ContentKind::Ad, Language::En, false).await;
+    let roles: Vec<PartRole> = draft.parts.iter().map(|p| p.role).collect();
+    assert_eq!(roles.iter().filter(|r| **r == PartRole::Headline).count(), 3, "{:?}", draft.parts);
+    assert!(draft
+        .parts
+        .iter()
+        .filter(|p| p.role == PartRole::Headline)
+        .all(|p| chars(&p.text) <= AD_HEADLINE_CHARS));
+    assert!(draft
+        .parts
+        .iter()
+        .filter(|p| p.role == PartRole::Description)
+        .all(|p| chars(&p.text) <= AD_DESCRIPTION_CHARS));
+    assert_eq!(draft.parts[0].text, "Learn data analysis with");
+    assert_eq!(draft.parts[1].text, "Clean, explore and chart real data in 24 hours of lessons.");
+    assert!(draft.review.problems.is_empty(), "{:?}", draft.review.problems);
+    assert!(draft.review.clean(), "{:?}", draft.review);
+    let requests = model.requests.lock().expect("lock");
+    assert!(requests.iter().all(|r| r.priority == Priority::Background));
+    assert!(
+        requests[0].messages[0].content.contains("Data Analysis with Python (price €349)"),
+        "the sources are in the prompt"
+    );
+    assert!(
+        requests[0].messages[0].content.contains("cheap, guaranteed"),
+        "the avoided words are in the prompt"
+    );
+}
+
+#[tokio::test]
+async fn strict_mode_writes_a_flagged_unit_again_and_says_when_it_could_not() {
+    let invented = "Headline: Half price this week\nDescription: Now only €99 with a free Brightwave mug.";
+    let good = "Headline: Data skills in 24 hours\nDescription: Eight weekly lessons with pandas for €349.";
+    let model = Replies::new(&[invented, good, good, good]);
+    let draft = write(&model, ContentKind::Ad, Language::En, true).await;
+    assert!(draft.review.clean(), "{:?}", draft.review);
+    assert!(!draft.strict_failed);
+    assert_eq!(model.requests.lock().expect("lock").len(), 4, "the flagged variant was written twice");
+
+    let model = Replies::new(&[invented; 9]);
+    let draft = write(&model, ContentKind::Ad, Language::En, true).await;
+    assert!(draft.strict_failed, "every try invented the price");
+    assert!(draft.review.flags.iter().any(|f| f.word == "€99"), "{:?}", draft.review.flags);
+    assert_eq!(model.requests.lock().expect("lock").len(), 9, "three tries per variant, no more");
+
+    let model = Replies::new(&[invented; 3]);
+    let draft = write(&model, ContentKind::Ad, Language::En, false).await;
+    assert!(!draft.strict_failed && !draft.review.flags.is_empty(), "without strict the flags are shown");
+}
+
+#[tokio::test]
+async fn a_unit_never_written_in_its_form_is_written_again_then_made_from_the_sources() {
+    let good = "Headline: Data skills in 24 hours\nDescription: Eight weekly lessons with pandas for €349.";
+    // Variant 1 takes two tries; variant 2 never comes in the asked form; variant 3 at once.
+    let model = Replies::new(&["1.", good, "Sure!", "", "Here is an ad.", good]);
+    let draft = write(&model, ContentKind::Ad, Language::En, false).await;
+    assert_eq!(model.requests.lock().expect("lock").len(), 6, "tries: 2, 3, 1");
+    assert_eq!(draft.fallbacks, ["ad variant 2"]);
+    assert_eq!(draft.parts[2].text, "Data Analysis with Python", "the item's name as the headline");
+    assert!(
+        draft.parts[3].text.starts_with("Clean, explore and chart real data sets"),
+        "{:?}",
+        draft.parts[3]
+    );
+    assert!(draft.review.clean(), "{:?}", draft.review);
+}
+
+#[tokio::test]
+async fn an_email_gets_one_call_to_action_to_the_items_page_and_the_sign_off() {
+    let model = Replies::new(&[
+        "Subject: Your data journey starts 2027-01-11\nPreheader: Data Analysis with Python, for beginners\nBody:\nHi there,\n\nLearn to clean and chart data with pandas. Read more at https://academy.brightwave.example/blog now.\n\nIt takes 24 hours over eight weeks.\n\nBest regards,\nAnna",
+    ]);
+    let draft = write(&model, ContentKind::Email, Language::En, false).await;
+    let body = draft.parts.iter().find(|p| p.role == PartRole::Body).expect("body");
+    assert!(!body.text.contains("http"), "{body:?}");
+    assert!(
+        !body.text.contains("Anna") && !body.text.contains("regards"),
+        "the model's signature is dropped: {body:?}"
+    );
+    assert!(body.text.contains("24 hours over eight weeks"));
+    let action = draft.parts.iter().find(|p| p.role == PartRole::CallToAction).expect("call to action");
+    assert_eq!(action.text, "Enrol now");
+    assert_eq!(action.link.as_deref(), Some("https://academy.brightwave.example/c/data-analysis"));
+    assert_eq!(draft.parts.last().map(|p| p.text.as_str()), Some("The Brightwave Academy team"));
+    assert!(draft.review.clean(), "{:?}", draft.review);
+    let markdown = draft.markdown();
+    assert!(markdown.contains("Subject: Your data journey starts 2027-01-11"), "{markdown}");
+    assert!(
+        markdown.contains("[Enrol now](https://academy.brightwave.example/c/data-analysis)"),
+        "{markdown}"
+    );
+}
+
+#[tokio::test]
+async fn a_short_blog_post_gets_sections_added_and_a_long_one_is_cut_at_a_sentence() {
+    let sentence = "Pandas turns messy tables into clear answers for beginners. ";
+    let section = |n: usize, sentences: usize| format!("## Part {n}\n\n{}\n\n", sentence.repeat(sentences));
+    let short = format!("# Data analysis for beginners\n\n{}{}", section(1, 8), section(2, 8));
+    let added = section(3, 12);
+    let model = Replies::new(&[&short, &added, &added, &added]);
+    let draft = write(&model, ContentKind::Blog, Language::En, false).await;
+    let words: usize = draft.parts.iter().map(|p| word_count(&p.text)).sum();
+    assert!((BLOG_MIN_WORDS..=BLOG_MAX_WORDS).contains(&words), "{words} words");
+    assert_eq!(draft.parts[0].role, PartRole::Title);
+    assert!(draft.review.problems.is_empty(), "{:?}", draft.review.problems);
+
+    let long =
+        format!("# Data analysis for beginners\n\n{}{}{}", section(1, 40), section(2, 40), section(3, 40));
+    let model = Replies::new(&[&long]);
+    let draft = write(&model, ContentKind::Blog, Language::En, false).await;
+    let words: usize = draft.parts.iter().map(|p| word_count(&p.text)).sum();
+    assert!((BLOG_MIN_WORDS..=BLOG_MAX_WORDS).contains(&words), "{words} words");
+    assert!(
+        draft.parts.iter().all(|p| p.role != PartRole::Paragraph || p.text.ends_with('.')),
+        "cut at a sentence"
+    );
+    assert_eq!(draft.parts.last().map(|p| p.role), Some(PartRole::Paragraph), "no heading left without text");
+}
+
+#[tokio::test]
+async fn an_faq_page_asks_what_the_items_fields_answer_and_answers_each() {
+    let questions = faq_questions(&sources(), Language::En);
+    assert_eq!(
+        questions,
+        [
+            "What is Data Analysis with Python?",
+            "How much does Data Analysis with Python cost?",
+            "How long is Data Analysis with Python?",
+            "Who is Data Analysis with Python for?",
+            "When does Data Analysis with Python start?",
+            "What language is Data Analysis with Python taught in?",
+        ]
+    );
+    assert!(faq_questions(&sources(), Language::Zh)[1].ends_with("多少钱？"));
+    let answers = [
+        "Answer: A beginner course in pandas.",
+        "It costs €349.",
+        "24 hours.",
+        "Beginners.",
+        "2027-01-11.",
+        "English.",
+    ];
+    let model = Replies::new(&answers);
+    let draft = write(&model, ContentKind::FaqPage, Language::En, false).await;
+    assert_eq!(draft.parts.iter().filter(|p| p.role == PartRole::Answer).count(), 6);
+    assert_eq!(draft.parts[1].text, "A beginner course in pandas.");
+    assert!(draft.review.clean(), "{:?}", draft.review);
+    let html = draft.html();
+    assert!(html.contains("<h3>How much does Data Analysis with Python cost?</h3>"), "{html}");
+}
+
+#[tokio::test]
+async fn nothing_to_write_from_is_refused() {
+    let writer = Writer::new(Replies::new(&[]) as Arc<dyn Generator>, profile());
+    let (tx, _rx) = mpsc::channel::<WriteEvent>(8);
+    let request = WriteRequest {
+        kind: ContentKind::Ad,
+        language: Language::En,
+        tone: None,
+        sources: Sources::default(),
+        strict: false,
+    };
+    assert!(matches!(writer.write(&request, &tx).await, Err(crate::Error::BadRequest(_))));
+    let request = WriteRequest {
+        kind: ContentKind::FaqPage,
+        sources: Sources {
+            topic: Some(TopicSource {
+                id: "t".into(),
+                label: "q".into(),
+                asked: 1,
+                questions: vec!["q".into()],
+            }),
+            ..Sources::default()
+        },
+        ..request
+    };
+    assert!(matches!(writer.write(&request, &tx).await, Err(crate::Error::BadRequest(_))));
+}
+
+#[test]
+fn html_escapes_what_the_model_wrote() {
+    let draft = Draft {
+        id: "d".into(),
+        kind: ContentKind::Social,
+        language: Language::En,
+        tone: Tone::Friendly,
+        sources: SourceRefs::default(),
+        evidence: Vec::new(),
+        parts: vec![Part::new(PartRole::Post, "<script>alert(1)</script> & more")],
+        review: Review::default(),
+        strict_failed: false,
+        fallbacks: Vec::new(),
+        model: "m".into(),
+        writing_ms: 0,
+        created_ms: 0,
+        updated_ms: 0,
+    };
+    assert_eq!(draft.html(), "<p>&lt;script&gt;alert(1)&lt;/script&gt; &amp; more</p>\n");
+    assert_eq!(draft.markdown(), "<script>alert(1)</script> & more\n");
+}

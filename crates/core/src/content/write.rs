@@ -1,0 +1,755 @@
+//! The [`Writer`]: a draft written a unit at a time (an ad's variant, an e-mail, a blog post
+//! and its added sections, an FAQ page's answer), each unit prompted on its own, parsed into
+//! parts, fitted to the kind's limits by code and checked against the sources. In strict mode a
+//! unit with a flag, a broken limit or the wrong language is written again, up to
+//! [`MAX_TRIES`] times, and the best try is kept.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use tokio::sync::mpsc;
+
+use super::{
+    fit, fit_words, review, sentences, system_message, word_count, CompanyProfile, ContentKind, Draft,
+    Language, Part, PartRole, Review, Sources, Tone, AD_DESCRIPTION_CHARS, AD_HEADLINE_CHARS, AD_VARIANTS,
+    BLOG_MAX_WORDS, BLOG_MIN_WORDS, BLOG_TITLE_CHARS, EMAIL_BODY_WORDS, EMAIL_PREHEADER_CHARS,
+    EMAIL_SUBJECT_CHARS, FAQ_ANSWER_CHARS, FAQ_MAX_QUESTIONS, FAQ_MIN_QUESTIONS, SOCIAL_CHARS,
+};
+use crate::catalog::ItemKind;
+use crate::chat::faithful::Evidence;
+use crate::generate::{
+    GenerationEvent, GenerationRequest, Generator, Priority, PromptMessage, PromptRole, SamplingConfig,
+};
+use crate::{Error, Result};
+
+/// Tries of one unit in strict mode (the first included).
+pub const MAX_TRIES: usize = 3;
+/// The fewest answer tokens a unit is written with when the prompt leaves little room.
+const MIN_ANSWER_TOKENS: usize = 64;
+/// Sections added at most to a blog post that came out short.
+const MAX_ADDED_SECTIONS: usize = 3;
+
+/// What to write.
+#[derive(Debug, Clone)]
+pub struct WriteRequest {
+    /// The kind.
+    pub kind: ContentKind,
+    /// The language.
+    pub language: Language,
+    /// The tone; the profile's when none.
+    pub tone: Option<Tone>,
+    /// What to write from.
+    pub sources: Sources,
+    /// Write a unit again while it has a flag, a broken limit or the wrong language.
+    pub strict: bool,
+}
+
+/// What the writer reports while it writes.
+#[derive(Debug, Clone, PartialEq)]
+pub enum WriteEvent {
+    /// A unit is being written (`what` in words: "variant 2 of 3").
+    Unit {
+        /// Its number, from 1.
+        number: usize,
+        /// What it is.
+        what: String,
+    },
+    /// A piece of the model's text, as it comes.
+    Token(String),
+    /// The parts written so far, fitted and checked.
+    Parts(Vec<Part>),
+    /// A unit is written again, and why.
+    Retry(String),
+}
+
+/// Writes drafts with one model, at background priority.
+#[derive(Clone)]
+pub struct Writer {
+    generator: Arc<dyn Generator>,
+    profile: CompanyProfile,
+}
+
+impl std::fmt::Debug for Writer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Writer").field("model", &self.generator.model_name()).finish_non_exhaustive()
+    }
+}
+
+/// One unit's prompt and how its text becomes parts.
+struct Unit {
+    what: String,
+    instruction: String,
+    max_tokens: usize,
+    temperature: f64,
+    shape: Shape,
+}
+
+#[derive(Clone)]
+enum Shape {
+    Ad,
+    Social,
+    Email,
+    Blog,
+    Section,
+    Answer(String),
+}
+
+impl Writer {
+    /// A writer with `generator`'s model, for the company in `profile`.
+    pub fn new(generator: Arc<dyn Generator>, profile: CompanyProfile) -> Self {
+        Self { generator, profile }
+    }
+
+    /// The company's profile.
+    pub fn profile(&self) -> &CompanyProfile {
+        &self.profile
+    }
+
+    /// The model's name.
+    pub fn model_name(&self) -> &str {
+        self.generator.model_name()
+    }
+
+    /// The evidence a draft from `sources` is checked against: the sources, the company's
+    /// name and sign-off.
+    pub fn evidence_texts(&self, sources: &Sources) -> Vec<String> {
+        let mut texts = sources.evidence_texts();
+        texts.push(self.profile.name.clone());
+        texts.extend(self.profile.sign_off.clone());
+        texts
+    }
+
+    /// Writes a draft, reporting on `events` (a closed receiver does not stop the writing; a
+    /// dropped future does, at the next token).
+    pub async fn write(&self, request: &WriteRequest, events: &mpsc::Sender<WriteEvent>) -> Result<Draft> {
+        if request.sources.is_empty() {
+            return Err(Error::BadRequest(
+                "choose at least one source: an item, an FAQ entry or a topic".into(),
+            ));
+        }
+        if request.kind == ContentKind::FaqPage && request.sources.items.is_empty() {
+            return Err(Error::BadRequest("an FAQ page is about a product or course: choose an item".into()));
+        }
+        let started = Instant::now();
+        let tone = request.tone.unwrap_or(self.profile.tone);
+        let system = system_message(&self.profile, tone, request.language, &request.sources);
+        let evidence_texts = self.evidence_texts(&request.sources);
+        let evidence = Evidence::new(evidence_texts.iter().map(String::as_str));
+        let ctx = Ctx { request, profile: &self.profile, system: &system, evidence: &evidence, events };
+        let mut parts: Vec<Part> = Vec::new();
+        let mut strict_failed = false;
+        let mut fallbacks = Vec::new();
+        let units = units(request);
+        let total = units.len();
+        for (n, unit) in units.into_iter().enumerate() {
+            let _ = events.try_send(WriteEvent::Unit {
+                number: n + 1,
+                what: format!("{} ({} of {total})", unit.what, n + 1),
+            });
+            let (written, clean) = self.unit(&ctx, &unit, &mut fallbacks).await?;
+            strict_failed |= request.strict && !clean;
+            parts.extend(written);
+            let _ = events.send(WriteEvent::Parts(parts.clone())).await;
+        }
+        match request.kind {
+            ContentKind::Blog => {
+                let mut added = 0;
+                while word_count_of(&parts) < BLOG_MIN_WORDS && added < MAX_ADDED_SECTIONS {
+                    added += 1;
+                    let unit = section_unit(request.language, &parts);
+                    let _ =
+                        events.try_send(WriteEvent::Unit { number: total + added, what: unit.what.clone() });
+                    let (written, clean) = self.unit(&ctx, &unit, &mut fallbacks).await?;
+                    strict_failed |= request.strict && !clean;
+                    if written.is_empty() {
+                        break;
+                    }
+                    parts.extend(written);
+                    let _ = events.send(WriteEvent::Parts(parts.clone())).await;
+                }
+                trim_blog(&mut parts);
+            }
+            ContentKind::Email => {
+                let (label, link) = call_to_action(request);
+                parts.push(Part { role: PartRole::CallToAction, text: label, link });
+                parts.push(Part::new(PartRole::SignOff, self.sign_off(request.language)));
+            }
+            _ => {}
+        }
+        let review = review(request.kind, request.language, &parts, &evidence, &self.profile);
+        strict_failed |= request.strict && !review.clean();
+        let now = crate::now_ms();
+        Ok(Draft {
+            id: crate::new_id(),
+            kind: request.kind,
+            language: request.language,
+            tone,
+            sources: request.sources.refs(),
+            evidence: evidence_texts,
+            parts,
+            review,
+            strict_failed,
+            fallbacks,
+            model: self.generator.model_name().to_owned(),
+            #[allow(clippy::cast_possible_truncation)]
+            writing_ms: started.elapsed().as_millis() as u64,
+            created_ms: now,
+            updated_ms: now,
+        })
+    }
+
+    /// The sign-off: the profile's, else "The NAME team".
+    fn sign_off(&self, language: Language) -> String {
+        self.profile.sign_off.clone().unwrap_or_else(|| match language {
+            Language::En => format!("The {} team", self.profile.name),
+            Language::Zh => format!("{}团队", self.profile.name),
+        })
+    }
+
+    /// Writes one unit: once, or in strict mode until clean (at most [`MAX_TRIES`]), keeping
+    /// the try with the fewest findings. Returns its parts and whether they are clean.
+    ///
+    /// A try whose text does not take the unit's shape (no headline, an empty answer) is
+    /// written again in either mode; when no try does, the unit is made by code from the
+    /// sources' own fields where it can be ([`fallback`]), and counted in `fallbacks`.
+    async fn unit(
+        &self,
+        ctx: &Ctx<'_>,
+        unit: &Unit,
+        fallbacks: &mut Vec<String>,
+    ) -> Result<(Vec<Part>, bool)> {
+        let mut best: Option<(usize, Vec<Part>)> = None;
+        for attempt in 0..MAX_TRIES {
+            let text = self.generate(ctx, unit, attempt).await?;
+            let parts = shape(&unit.shape, &text, ctx.request.language);
+            let why = if well_shaped(&unit.shape, &parts) {
+                let findings = unit_findings(ctx, &parts);
+                if findings == 0 {
+                    return Ok((parts, true));
+                }
+                if best.as_ref().is_none_or(|(f, _)| findings < *f) {
+                    best = Some((findings, parts));
+                }
+                if !ctx.request.strict {
+                    break;
+                }
+                format!("{findings} finding(s)")
+            } else {
+                "not in the asked form".to_owned()
+            };
+            if attempt + 1 < MAX_TRIES {
+                let _ = ctx.events.try_send(WriteEvent::Retry(format!(
+                    "{}: {why} in try {}; writing it again",
+                    unit.what,
+                    attempt + 1
+                )));
+            }
+        }
+        if let Some((_, parts)) = best {
+            return Ok((parts, false));
+        }
+        let parts = fallback(&unit.shape, &ctx.request.sources);
+        if !parts.is_empty() {
+            fallbacks.push(unit.what.clone());
+        }
+        let clean = !parts.is_empty() && unit_findings(ctx, &parts) == 0;
+        Ok((parts, clean))
+    }
+
+    /// One generation of a unit's prompt, streamed to the events; its whole text.
+    async fn generate(&self, ctx: &Ctx<'_>, unit: &Unit, attempt: usize) -> Result<String> {
+        let messages = vec![
+            PromptMessage { role: PromptRole::System, content: ctx.system.to_owned() },
+            PromptMessage { role: PromptRole::User, content: unit.instruction.clone() },
+        ];
+        // The answer gets what the model's context leaves after the prompt (templates' markers
+        // included), down to a floor below which the sources are too long for this model.
+        let mut max_tokens = unit.max_tokens;
+        if let (Some(counter), Some(context)) =
+            (self.generator.token_counter(), self.generator.context_tokens())
+        {
+            let prompt: usize = messages
+                .iter()
+                .map(|m| counter.count(&m.content) + crate::prompt::MESSAGE_OVERHEAD_TOKENS)
+                .sum();
+            let room = context.saturating_sub(prompt + 8);
+            if room < MIN_ANSWER_TOKENS.min(max_tokens) {
+                return Err(Error::BadRequest(format!(
+                    "the sources take {prompt} of the writing model's {context} tokens: choose fewer or shorter ones"
+                )));
+            }
+            max_tokens = max_tokens.min(room);
+        }
+        let sampling = SamplingConfig {
+            // A little warmer on each try, so a try differs from the one before.
+            #[allow(clippy::cast_precision_loss)]
+            temperature: unit.temperature + 0.15 * attempt as f64,
+            top_p: 0.9,
+            repetition_penalty: 1.1,
+            max_tokens,
+            ignore_eos: false,
+        };
+        let mut request = GenerationRequest::new(messages, sampling);
+        request.priority = Priority::Background;
+        let mut stream = self.generator.generate(request).await?;
+        let mut text = String::new();
+        while let Some(event) = stream.recv().await {
+            match event? {
+                GenerationEvent::Token(piece) => {
+                    let _ = ctx.events.try_send(WriteEvent::Token(piece.clone()));
+                    text.push_str(&piece);
+                }
+                GenerationEvent::Finished { .. } => break,
+            }
+        }
+        Ok(text)
+    }
+}
+
+struct Ctx<'a> {
+    request: &'a WriteRequest,
+    profile: &'a CompanyProfile,
+    system: &'a str,
+    evidence: &'a Evidence,
+    events: &'a mpsc::Sender<WriteEvent>,
+}
+
+/// Flags (facts the sources lack, avoided words), a wrong language and a broken shape in one
+/// unit's parts. The kind's limits on the whole draft (three variants, the post's length) are
+/// judged on the draft; each part's own length is already fitted.
+fn unit_findings(ctx: &Ctx<'_>, parts: &[Part]) -> usize {
+    let review: Review = review(ctx.request.kind, ctx.request.language, parts, ctx.evidence, ctx.profile);
+    review.flags.len() + usize::from(!review.language_ok)
+}
+
+/// Whether a unit's parts have its shape: every part it needs, none empty.
+fn well_shaped(shape: &Shape, parts: &[Part]) -> bool {
+    let has = |role: PartRole| parts.iter().any(|p| p.role == role);
+    // A placeholder of the asked form copied back ("<the headline>") is not a text.
+    let filled =
+        !parts.is_empty() && parts.iter().all(|p| !p.text.trim().is_empty() && !p.text.contains("<the "));
+    filled
+        && match shape {
+            Shape::Ad => parts.len() == 2,
+            Shape::Social => has(PartRole::Post),
+            Shape::Email => has(PartRole::Subject) && has(PartRole::Preheader) && has(PartRole::Body),
+            Shape::Blog => has(PartRole::Title) && has(PartRole::Heading) && has(PartRole::Paragraph),
+            Shape::Section => has(PartRole::Heading) && has(PartRole::Paragraph),
+            Shape::Answer(_) => has(PartRole::Answer),
+        }
+}
+
+/// A unit made by code from the sources' own text, for when no try of the model took the
+/// unit's shape: an item's name and description, an entry's question and answer, fitted to
+/// the limits. Nothing in it can be unsupported. An FAQ page's answer has none (it is left
+/// out).
+fn fallback(shape: &Shape, sources: &Sources) -> Vec<Part> {
+    let (name, text) = match (sources.items.first(), sources.entries.first()) {
+        (Some(item), _) => (item.name.clone(), item.description.clone()),
+        (None, Some(entry)) => (entry.title.clone(), entry.body.clone()),
+        (None, None) => match &sources.topic {
+            Some(topic) => (topic.label.clone(), String::new()),
+            None => return Vec::new(),
+        },
+    };
+    let first_sentence = sentences(&text).into_iter().next().unwrap_or_default();
+    match shape {
+        Shape::Ad => vec![
+            Part::new(PartRole::Headline, fit(&name, AD_HEADLINE_CHARS)),
+            Part::new(PartRole::Description, fit(&text, AD_DESCRIPTION_CHARS)),
+        ],
+        Shape::Social => vec![Part::new(PartRole::Post, fit(&format!("{name}: {text}"), SOCIAL_CHARS))],
+        Shape::Email => vec![
+            Part::new(PartRole::Subject, fit(&name, EMAIL_SUBJECT_CHARS)),
+            Part::new(PartRole::Preheader, fit(&first_sentence, EMAIL_PREHEADER_CHARS)),
+            Part::new(PartRole::Body, fit_words(&text, EMAIL_BODY_WORDS)),
+        ],
+        Shape::Blog => {
+            let mut parts = vec![Part::new(PartRole::Title, fit(&name, BLOG_TITLE_CHARS))];
+            for item in &sources.items {
+                parts.push(Part::new(PartRole::Heading, item.name.clone()));
+                parts.push(Part::new(PartRole::Paragraph, item.description.clone()));
+            }
+            for entry in &sources.entries {
+                parts.push(Part::new(PartRole::Heading, entry.title.clone()));
+                parts.push(Part::new(PartRole::Paragraph, entry.body.clone()));
+            }
+            parts.retain(|p| !p.text.trim().is_empty());
+            parts
+        }
+        Shape::Section | Shape::Answer(_) => Vec::new(),
+    }
+    .into_iter()
+    .filter(|p| !p.text.trim().is_empty())
+    .collect()
+}
+
+fn word_count_of(parts: &[Part]) -> usize {
+    parts.iter().map(|p| word_count(&p.text)).sum()
+}
+
+/// The units of a kind, in order.
+fn units(request: &WriteRequest) -> Vec<Unit> {
+    let zh = request.language == Language::Zh;
+    let in_language = if zh { " Write it in Simplified Chinese." } else { "" };
+    match request.kind {
+        ContentKind::Ad => {
+            let angles = ["its main benefit", "who it is for", "what makes it worth the price"];
+            (0..AD_VARIANTS)
+                .map(|n| Unit {
+                    what: format!("ad variant {}", n + 1),
+                    instruction: format!(
+                        "Write one search ad about the sources, focused on {angle}.{in_language} Answer \
+                         with exactly two lines and nothing else: a headline of at most \
+                         {AD_HEADLINE_CHARS} characters and a one-sentence description of at most \
+                         {AD_DESCRIPTION_CHARS} characters, in this form:\nHeadline: <the headline>\nDescription: <the description>",
+                        angle = angles[n % angles.len()]
+                    ),
+                    max_tokens: 80,
+                    temperature: 0.7,
+                    shape: Shape::Ad,
+                })
+                .collect()
+        }
+        ContentKind::Social => vec![Unit {
+            what: "social post".into(),
+            instruction: format!(
+                "Write one social-media post about the sources: two or three short sentences and \
+                 at most two hashtags, under {SOCIAL_CHARS} characters in all.{in_language} Answer \
+                 with the post only."
+            ),
+            max_tokens: 140,
+            temperature: 0.7,
+            shape: Shape::Social,
+        }],
+        ContentKind::Email => vec![Unit {
+            what: "e-mail".into(),
+            instruction: format!(
+                "Write a marketing e-mail about the sources.{in_language} Answer in exactly this \
+                 form:\nSubject: (at most {EMAIL_SUBJECT_CHARS} characters)\nPreheader: (one line, \
+                 at most {EMAIL_PREHEADER_CHARS} characters)\nBody:\n(a greeting and two short \
+                 paragraphs, at most 120 words, with no links and no signature)"
+            ),
+            max_tokens: 320,
+            temperature: 0.6,
+            shape: Shape::Email,
+        }],
+        ContentKind::Blog => vec![Unit {
+            what: "blog post".into(),
+            instruction: format!(
+                "Write a blog post of about 600 words for the company's customers about the \
+                 sources.{in_language} Put the title on the first line as '# Title', then three or \
+                 four sections, each a '## Heading' line followed by one or two paragraphs. Use only \
+                 the sources' facts."
+            ),
+            max_tokens: if zh { 1400 } else { 1000 },
+            temperature: 0.6,
+            shape: Shape::Blog,
+        }],
+        ContentKind::FaqPage => faq_questions(&request.sources, request.language)
+            .into_iter()
+            .map(|question| Unit {
+                what: "answer".into(),
+                instruction: format!(
+                    "A customer asks: {question}\nAnswer in one to three sentences, at most 300 \
+                     characters, from the sources only.{in_language} Answer with the answer only."
+                ),
+                max_tokens: 140,
+                temperature: 0.3,
+                shape: Shape::Answer(question),
+            })
+            .collect(),
+    }
+}
+
+/// A unit adding one section to a blog post that came out short.
+fn section_unit(language: Language, parts: &[Part]) -> Unit {
+    let title = parts.iter().find(|p| p.role == PartRole::Title).map_or("", |p| p.text.as_str());
+    let headings: Vec<&str> =
+        parts.iter().filter(|p| p.role == PartRole::Heading).map(|p| p.text.as_str()).collect();
+    let in_language = if language == Language::Zh { " Write it in Simplified Chinese." } else { "" };
+    Unit {
+        what: "another section".into(),
+        instruction: format!(
+            "A blog post titled \"{title}\" has the sections: {}. Write one more section on a point \
+             of the sources they do not cover: a '## Heading' line, then two paragraphs of about 80 \
+             words each.{in_language}",
+            headings.join("; ")
+        ),
+        max_tokens: if language == Language::Zh { 500 } else { 320 },
+        temperature: 0.6,
+        shape: Shape::Section,
+    }
+}
+
+/// The questions of an FAQ page: those the item's own fields answer, the chosen entries'
+/// questions and the topic's most central ones; at most [`FAQ_MAX_QUESTIONS`].
+pub fn faq_questions(sources: &Sources, language: Language) -> Vec<String> {
+    let zh = language == Language::Zh;
+    let mut out: Vec<String> = Vec::new();
+    for item in sources.items.iter().take(1) {
+        let name = &item.name;
+        let mut push = |en: String, cn: String| out.push(if zh { cn } else { en });
+        push(format!("What is {name}?"), format!("{name}是什么？"));
+        push(format!("How much does {name} cost?"), format!("{name}多少钱？"));
+        if item.kind == ItemKind::Course {
+            if item.duration_hours.is_some() {
+                push(format!("How long is {name}?"), format!("{name}的课程有多长？"));
+            }
+            if item.level.is_some() {
+                push(format!("Who is {name} for?"), format!("{name}适合什么水平的学员？"));
+            }
+            if !item.start_dates.is_empty() {
+                push(format!("When does {name} start?"), format!("{name}什么时候开课？"));
+            }
+            if !item.prerequisites.is_empty() {
+                push(format!("What should I take before {name}?"), format!("学习{name}之前需要先学什么？"));
+            }
+            if item.language.is_some() {
+                push(format!("What language is {name} taught in?"), format!("{name}用什么语言授课？"));
+            }
+        } else {
+            push(format!("Can I buy {name} now?"), format!("现在可以购买{name}吗？"));
+        }
+    }
+    for entry in &sources.entries {
+        out.push(entry.title.trim().to_owned());
+    }
+    if let Some(topic) = &sources.topic {
+        out.extend(topic.questions.iter().take(2).cloned());
+    }
+    let mut seen = std::collections::HashSet::new();
+    out.retain(|q| seen.insert(q.to_lowercase()));
+    out.truncate(FAQ_MAX_QUESTIONS);
+    debug_assert!(sources.items.is_empty() || out.len() >= FAQ_MIN_QUESTIONS);
+    out
+}
+
+/// The e-mail's one call to action: a label by the first item's kind, linking to its page.
+fn call_to_action(request: &WriteRequest) -> (String, Option<String>) {
+    let item = request.sources.items.iter().find(|i| i.url.is_some());
+    let label = match (request.language, item.map(|i| i.kind)) {
+        (Language::En, Some(ItemKind::Course)) => "Enrol now",
+        (Language::En, Some(ItemKind::Product)) => "Shop now",
+        (Language::En, None) => "Learn more",
+        (Language::Zh, Some(ItemKind::Course)) => "立即报名",
+        (Language::Zh, Some(ItemKind::Product)) => "立即购买",
+        (Language::Zh, None) => "了解更多",
+    };
+    let link = item
+        .and_then(|i| i.url.clone())
+        .or_else(|| request.sources.entries.iter().find_map(|e| e.url.clone()));
+    (label.into(), link)
+}
+
+/// A line without list marks, emphasis, quotes or a label such as `Headline:`.
+fn clean_line(line: &str) -> String {
+    let line = line.trim().trim_start_matches(['#', '-', '*', '>', ' ']).trim();
+    let line = line.replace("**", "");
+    line.trim_matches(['"', '\u{201c}', '\u{201d}', '「', '」', ' ']).trim().to_owned()
+}
+
+/// `line`'s text after `label:` (any case, full-width colon too), if it starts with one of
+/// `labels`.
+fn labelled(line: &str, labels: &[&str]) -> Option<String> {
+    let cleaned = line.trim().trim_start_matches(['#', '-', '*', ' ']).replace("**", "");
+    let lower = cleaned.to_lowercase();
+    for label in labels {
+        if let Some(rest) = lower.strip_prefix(label) {
+            let rest_at = cleaned.len() - rest.len();
+            let rest = cleaned[rest_at..].trim_start();
+            if let Some(value) = rest.strip_prefix(':').or_else(|| rest.strip_prefix('：')) {
+                return Some(clean_line(value));
+            }
+        }
+    }
+    None
+}
+
+/// The model's text of a unit as parts, fitted to the limits.
+fn shape(shape: &Shape, text: &str, language: Language) -> Vec<Part> {
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    match shape {
+        Shape::Ad => {
+            let headline = lines.iter().find_map(|l| labelled(l, &["headline", "标题"]));
+            let description = lines.iter().find_map(|l| labelled(l, &["description", "描述", "广告描述"]));
+            // Lines about the ad rather than of it ("This ad highlights ...") are dropped.
+            let lines: Vec<&str> = lines
+                .iter()
+                .copied()
+                .filter(|l| {
+                    let lower = clean_line(l).to_lowercase();
+                    !["this ad", "this headline", "note", "here is", "here's"]
+                        .iter()
+                        .any(|m| lower.starts_with(m))
+                })
+                .collect();
+            let (headline, description) = match (headline, description) {
+                (Some(h), Some(d)) => (h, d),
+                _ if lines.len() >= 2 => (clean_line(lines[0]), clean_line(lines[1])),
+                // One line "Name: what it does" is a headline and its description.
+                _ if lines.len() == 1 => match clean_line(lines[0]).split_once([':', '：']) {
+                    Some((h, d)) if !h.trim().is_empty() && !d.trim().is_empty() => {
+                        (h.trim().to_owned(), d.trim().to_owned())
+                    }
+                    _ => return Vec::new(),
+                },
+                _ => return Vec::new(),
+            };
+            vec![
+                Part::new(PartRole::Headline, fit(headline.trim_end_matches(['.', '。']), AD_HEADLINE_CHARS)),
+                Part::new(PartRole::Description, fit(&description, AD_DESCRIPTION_CHARS)),
+            ]
+        }
+        Shape::Social => {
+            let post = lines
+                .iter()
+                .map(|l| labelled(l, &["post", "帖子"]).unwrap_or_else(|| l.trim().to_owned()))
+                .collect::<Vec<_>>()
+                .join("\n");
+            vec![Part::new(PartRole::Post, fit(post.trim_matches('"'), SOCIAL_CHARS))]
+        }
+        Shape::Email => {
+            let subject = lines.iter().find_map(|l| labelled(l, &["subject", "主题", "邮件主题"]));
+            let preheader = lines.iter().find_map(|l| labelled(l, &["preheader", "预览", "预览文本"]));
+            let body_at = lines.iter().position(|l| {
+                labelled(l, &["body", "正文"]).is_some() || l.trim().eq_ignore_ascii_case("body:")
+            });
+            let body_lines: Vec<String> = match body_at {
+                Some(at) => {
+                    let inline = labelled(lines[at], &["body", "正文"]).filter(|t| !t.is_empty());
+                    inline.into_iter().chain(lines[at + 1..].iter().map(|l| (*l).to_owned())).collect()
+                }
+                None => lines
+                    .iter()
+                    .copied()
+                    .filter(|l| {
+                        labelled(l, &["subject", "主题", "邮件主题", "preheader", "预览", "预览文本"])
+                            .is_none()
+                    })
+                    .map(str::to_owned)
+                    .collect(),
+            };
+            let body = without_links_and_signature(&body_lines.join("\n\n"));
+            let mut parts = Vec::new();
+            if let Some(subject) = subject {
+                parts.push(Part::new(PartRole::Subject, fit(&subject, EMAIL_SUBJECT_CHARS)));
+            }
+            if let Some(preheader) = preheader {
+                parts.push(Part::new(PartRole::Preheader, fit(&preheader, EMAIL_PREHEADER_CHARS)));
+            }
+            parts.push(Part::new(PartRole::Body, fit_words(&body, EMAIL_BODY_WORDS)));
+            parts
+        }
+        Shape::Blog | Shape::Section => {
+            let mut parts = Vec::new();
+            let mut paragraph = String::new();
+            let flush = |paragraph: &mut String, parts: &mut Vec<Part>| {
+                let text = paragraph.trim().to_owned();
+                if !text.is_empty() {
+                    parts.push(Part::new(PartRole::Paragraph, text));
+                }
+                paragraph.clear();
+            };
+            for line in text.lines() {
+                let trimmed = line.trim();
+                if trimmed.is_empty() {
+                    flush(&mut paragraph, &mut parts);
+                } else if let Some(title) = trimmed.strip_prefix("# ") {
+                    flush(&mut paragraph, &mut parts);
+                    if matches!(shape, Shape::Blog) && !parts.iter().any(|p| p.role == PartRole::Title) {
+                        parts.push(Part::new(PartRole::Title, fit(&clean_line(title), BLOG_TITLE_CHARS)));
+                    } else {
+                        parts.push(Part::new(PartRole::Heading, clean_line(title)));
+                    }
+                } else if trimmed.starts_with("##") {
+                    flush(&mut paragraph, &mut parts);
+                    parts.push(Part::new(PartRole::Heading, clean_line(trimmed)));
+                } else if let Some(title) = labelled(trimmed, &["title", "标题"]).filter(|_| parts.is_empty())
+                {
+                    parts.push(Part::new(PartRole::Title, fit(&title, BLOG_TITLE_CHARS)));
+                } else {
+                    if !paragraph.is_empty() {
+                        paragraph.push('\n');
+                    }
+                    paragraph.push_str(trimmed);
+                }
+            }
+            flush(&mut paragraph, &mut parts);
+            // A post that did not start with its title takes its first heading as one.
+            if matches!(shape, Shape::Blog) && !parts.iter().any(|p| p.role == PartRole::Title) {
+                if let Some(first) = parts.iter_mut().find(|p| p.role == PartRole::Heading) {
+                    first.role = PartRole::Title;
+                    first.text = fit(&first.text, BLOG_TITLE_CHARS);
+                }
+            }
+            if matches!(shape, Shape::Section) {
+                parts.retain(|p| p.role != PartRole::Title);
+            }
+            let _ = language;
+            parts
+        }
+        Shape::Answer(question) => {
+            let answer = lines
+                .iter()
+                .map(|l| labelled(l, &["answer", "回答", "答"]).unwrap_or_else(|| l.trim().to_owned()))
+                .collect::<Vec<_>>()
+                .join(" ");
+            vec![
+                Part::new(PartRole::Question, question.clone()),
+                Part::new(PartRole::Answer, fit(&answer, FAQ_ANSWER_CHARS)),
+            ]
+        }
+    }
+}
+
+/// An e-mail body without the sentences holding links (the e-mail's one link is its call to
+/// action) and without a signature the model added anyway (the code adds the company's).
+fn without_links_and_signature(body: &str) -> String {
+    let mut paragraphs: Vec<String> = body
+        .split("\n\n")
+        .map(|paragraph| {
+            sentences(paragraph)
+                .into_iter()
+                .filter(|s| super::links_in(s) == 0)
+                .collect::<String>()
+                .trim()
+                .to_owned()
+        })
+        .filter(|p| !p.is_empty())
+        .collect();
+    while let Some(last) = paragraphs.last() {
+        let lower = last.to_lowercase();
+        let signature =
+            ["best regards", "kind regards", "regards", "sincerely", "cheers", "best,", "此致", "敬礼"]
+                .iter()
+                .any(|s| lower.starts_with(s))
+                || lower.starts_with('[')
+                || (word_count(last) <= 4
+                    && paragraphs.len() > 1
+                    && !last.ends_with(['.', '!', '?', '。', '！', '？']));
+        if !signature {
+            break;
+        }
+        paragraphs.pop();
+    }
+    paragraphs.join("\n\n")
+}
+
+/// A blog post within [`BLOG_MAX_WORDS`]: paragraphs dropped from the end (with a heading left
+/// without text), the last kept one cut at a sentence end.
+fn trim_blog(parts: &mut Vec<Part>) {
+    while word_count_of(parts) > BLOG_MAX_WORDS {
+        let over = word_count_of(parts) - BLOG_MAX_WORDS;
+        let Some(last) = parts.last_mut() else { return };
+        let words = word_count(&last.text);
+        if last.role == PartRole::Paragraph && words > over + 20 {
+            last.text = fit_words(&last.text, words - over);
+            continue;
+        }
+        parts.pop();
+    }
+    while parts.last().is_some_and(|p| p.role == PartRole::Heading) {
+        parts.pop();
+    }
+}
