@@ -195,6 +195,11 @@ fn walks(dir: &std::path::Path) -> Vec<Walk> {
         walk("messages_per_conversation_burst", "1", "2", "3"),
         walk("idle_timeout_secs", "5", "6", "7"),
         walk("max_connections", "100", "200", "300"),
+        walk("content", "false", "true", "false"),
+        walk("content_model", "\"m1.gguf\"", "m2.gguf", "\"m3.gguf\""),
+        walk("brand_tone", "\"formal\"", "playful", "\"friendly\""),
+        walk("brand_avoid", "[\"cheap\"]", "free", "[\"best\", \"deal\"]"),
+        walk("brand_sign_off", "\"Team A\"", "Team B", "\"Team C\""),
     ]
 }
 
