@@ -301,6 +301,21 @@ async fn a_short_blog_post_gets_sections_added_and_a_long_one_is_cut_at_a_senten
     assert_eq!(draft.parts[0].role, PartRole::Title);
     assert!(draft.review.problems.is_empty(), "{:?}", draft.review.problems);
 
+    let labelled = format!(
+        "# Title: Data analysis for beginners\n\n## Heading 1: Why pandas\n\n{}\n\n## Heading 2：配送\n\n{}",
+        sentence.repeat(20),
+        sentence.repeat(20)
+    );
+    let model = Replies::new(&[&labelled]);
+    let draft = write(&model, ContentKind::Blog, Language::En, false).await;
+    let headings: Vec<&str> =
+        draft.parts.iter().filter(|p| p.role != PartRole::Paragraph).map(|p| p.text.as_str()).collect();
+    assert_eq!(
+        headings,
+        ["Data analysis for beginners", "Why pandas", "配送"],
+        "the form's labels are dropped"
+    );
+
     let long =
         format!("# Data analysis for beginners\n\n{}{}{}", section(1, 40), section(2, 40), section(3, 40));
     let model = Replies::new(&[&long]);

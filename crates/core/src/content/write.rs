@@ -546,7 +546,24 @@ fn call_to_action(request: &WriteRequest) -> (String, Option<String>) {
 fn clean_line(line: &str) -> String {
     let line = line.trim().trim_start_matches(['#', '-', '*', '>', ' ']).trim();
     let line = line.replace("**", "");
-    line.trim_matches(['"', '\u{201c}', '\u{201d}', '「', '」', ' ']).trim().to_owned()
+    let line = line.trim_matches(['"', '\u{201c}', '\u{201d}', '「', '」', ' ']).trim();
+    without_form_label(line).to_owned()
+}
+
+/// A heading without the form's own label the model wrote before it ("Heading 2: Costs",
+/// "Title：配送"), which would read as a number or a name the sources lack.
+fn without_form_label(line: &str) -> &str {
+    let lower = line.to_lowercase();
+    for label in ["heading", "section", "title", "标题"] {
+        if let Some(rest) = lower.strip_prefix(label) {
+            let digits = rest.trim_start().trim_start_matches(|c: char| c.is_ascii_digit()).trim_start();
+            if let Some(after) = digits.strip_prefix(':').or_else(|| digits.strip_prefix('：')) {
+                let cut = line.len() - after.len();
+                return line[cut..].trim();
+            }
+        }
+    }
+    line
 }
 
 /// `line`'s text after `label:` (any case, full-width colon too), if it starts with one of
