@@ -29,7 +29,7 @@ use frontdesk_core::content::{
     self, draft_document_id, validate_draft_id, validate_parts, ContentKind, Draft, Language, Part, Sources,
     Tone, TopicSource, DRAFT_PREFIX, MAX_DRAFTS, MAX_SOURCES,
 };
-use frontdesk_core::documents::{Document, DocumentStore};
+use frontdesk_core::documents::DocumentStore;
 use frontdesk_core::Error;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -65,9 +65,7 @@ impl Studio {
     }
 
     async fn save(&self, draft: &Draft) -> frontdesk_core::Result<()> {
-        let content = serde_json::to_vec(draft).map_err(|e| Error::Internal(e.to_string()))?;
-        let size = content.len() as u64;
-        self.documents.put_document(&Document::new(draft_document_id(&draft.id), content, size)).await
+        self.documents.put_document(&content::draft_document(draft)?).await
     }
 
     async fn load(&self, id: &str) -> frontdesk_core::Result<Draft> {

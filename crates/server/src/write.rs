@@ -9,7 +9,7 @@ use anyhow::{bail, Context};
 use frontdesk_core::catalog::{CatalogItem, ItemKind};
 use frontdesk_core::content::write::{WriteEvent, WriteRequest, Writer};
 use frontdesk_core::content::{ContentKind, Draft, Language, Sources, Tone};
-use frontdesk_core::documents::{Document, DocumentStore};
+use frontdesk_core::documents::DocumentStore;
 use frontdesk_core::retrieve::Retriever;
 use tokio::sync::mpsc;
 
@@ -74,11 +74,7 @@ pub async fn write_one(writer: &Writer, request: &WriteRequest, stream: bool) ->
 
 /// Stores a draft where the admin's Content view lists it.
 pub async fn save(documents: &dyn DocumentStore, draft: &Draft) -> anyhow::Result<()> {
-    let content = serde_json::to_vec(draft)?;
-    let size = content.len() as u64;
-    documents
-        .put_document(&Document::new(frontdesk_core::content::draft_document_id(&draft.id), content, size))
-        .await?;
+    documents.put_document(&frontdesk_core::content::draft_document(draft)?).await?;
     Ok(())
 }
 

@@ -479,6 +479,14 @@ pub fn draft_document_id(id: &str) -> String {
     format!("{DRAFT_PREFIX}{id}.json")
 }
 
+/// A draft as the document it is stored as.
+pub fn draft_document(draft: &Draft) -> Result<crate::documents::Document> {
+    let content =
+        serde_json::to_vec(draft).map_err(|e| Error::Internal(format!("a draft does not serialise: {e}")))?;
+    let size = content.len() as u64;
+    Ok(crate::documents::Document::new(draft_document_id(&draft.id), content, size))
+}
+
 /// Most drafts kept; saving one more is refused until some are deleted.
 pub const MAX_DRAFTS: usize = 1000;
 
@@ -539,7 +547,7 @@ pub fn review(
         Language::Zh => cjk_share >= MIN_CJK_SHARE,
         Language::En => cjk_share <= MAX_CJK_IN_ENGLISH,
     };
-    Review { flags, problems: limit_problems(kind, language, parts), cjk_share, language_ok }
+    Review { flags, problems: limit_problems(kind, parts), cjk_share, language_ok }
 }
 
 /// A Chinese draft has more than this share of its words in Chinese characters (product and
@@ -607,8 +615,7 @@ pub fn chars(text: &str) -> usize {
 }
 
 /// The limits `parts` break, in words a person reads.
-pub fn limit_problems(kind: ContentKind, language: Language, parts: &[Part]) -> Vec<String> {
-    let _ = language;
+pub fn limit_problems(kind: ContentKind, parts: &[Part]) -> Vec<String> {
     let mut problems = Vec::new();
     let count = |role: PartRole| parts.iter().filter(|p| p.role == role).count();
     let mut over = |role: PartRole, limit: usize, what: &str| {

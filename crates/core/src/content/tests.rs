@@ -161,26 +161,24 @@ fn each_kinds_limits_are_reported() {
         Part::new(PartRole::Headline, "A headline far longer than thirty characters"),
         Part::new(PartRole::Description, "ok"),
     ];
-    let problems = limit_problems(ContentKind::Ad, Language::En, &ad);
+    let problems = limit_problems(ContentKind::Ad, &ad);
     assert!(problems.iter().any(|p| p.contains("headline has 44 characters")), "{problems:?}");
     assert!(problems.iter().any(|p| p.contains("3 headlines")), "{problems:?}");
-    assert!(
-        !limit_problems(ContentKind::Social, Language::En, &[Part::new(PartRole::Post, &long)]).is_empty()
-    );
+    assert!(!limit_problems(ContentKind::Social, &[Part::new(PartRole::Post, &long)]).is_empty());
     let email = vec![
         Part::new(PartRole::Subject, "Hello"),
         Part::new(PartRole::Preheader, "Hi"),
         Part::new(PartRole::Body, "Read https://a.example and more."),
         Part { role: PartRole::CallToAction, text: "Go".into(), link: Some("https://b.example".into()) },
     ];
-    let problems = limit_problems(ContentKind::Email, Language::En, &email);
+    let problems = limit_problems(ContentKind::Email, &email);
     assert!(problems.iter().any(|p| p.contains("one call to action")), "{problems:?}");
     let blog = vec![
         Part::new(PartRole::Title, "T"),
         Part::new(PartRole::Heading, "H"),
         Part::new(PartRole::Paragraph, "short"),
     ];
-    let problems = limit_problems(ContentKind::Blog, Language::En, &blog);
+    let problems = limit_problems(ContentKind::Blog, &blog);
     assert!(
         problems.iter().any(|p| p.contains("at least two sections"))
             && problems.iter().any(|p| p.contains("words"))

@@ -221,7 +221,7 @@ impl Writer {
         let mut best: Option<(usize, Vec<Part>)> = None;
         for attempt in 0..MAX_TRIES {
             let text = self.generate(ctx, unit, attempt).await?;
-            let parts = shape(&unit.shape, &text, ctx.request.language);
+            let parts = shape(&unit.shape, &text);
             let why = if well_shaped(&unit.shape, &parts) {
                 let findings = unit_findings(ctx, &parts);
                 if findings == 0 {
@@ -584,7 +584,7 @@ fn labelled(line: &str, labels: &[&str]) -> Option<String> {
 }
 
 /// The model's text of a unit as parts, fitted to the limits.
-fn shape(shape: &Shape, text: &str, language: Language) -> Vec<Part> {
+fn shape(shape: &Shape, text: &str) -> Vec<Part> {
     let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
     match shape {
         Shape::Ad => {
@@ -703,7 +703,6 @@ fn shape(shape: &Shape, text: &str, language: Language) -> Vec<Part> {
             if matches!(shape, Shape::Section) {
                 parts.retain(|p| p.role != PartRole::Title);
             }
-            let _ = language;
             parts
         }
         Shape::Answer(question) => {
