@@ -100,10 +100,16 @@ const PREFILL_CHUNK: usize = 2048;
 /// reading a few dozen tokens.
 const MIN_COPIED: usize = 32;
 
-/// Prompt tokens of a background sequence read in one step at most, and only in a step that
-/// reads no visitor's prompt: about what one decode step costs, so a visitor who arrives while
-/// such a step runs waits no longer than for a decode step.
-const BACKGROUND_CHUNK: usize = 8;
+/// Prompt tokens of a background sequence read in one step at most: a visitor who arrives
+/// while such a step runs waits for it, so it should cost no more than a decode step (`bench
+/// drafts` measures it).
+const BACKGROUND_CHUNK: usize = 4;
+
+/// Steps of visitors' writing a background sequence sits out before it takes part in one (a
+/// token, or a piece of its prompt), so a draft still moves (slowly) while visitors never stop
+/// coming. Never in a step that reads a visitor's prompt: their first token does not wait on
+/// a draft.
+const BACKGROUND_EVERY: u32 = 16;
 
 /// How long a background-only engine sleeps while the engine it yields to is busy.
 const YIELD_PAUSE: std::time::Duration = std::time::Duration::from_millis(3);
@@ -488,6 +494,8 @@ struct Engine<'m> {
     /// One batch for every step, cleared each time (allocating one costs a few thousand
     /// small allocations).
     batch: LlamaBatch<'static>,
+    /// Steps in a row that left background sequences out (see [`BACKGROUND_EVERY`]).
+    background_waited: u32,
 }
 
 fn engine_thread(
@@ -546,6 +554,7 @@ fn engine_thread(
         counters,
         copied_into: Vec::new(),
         batch: LlamaBatch::new(PREFILL_CHUNK + parallel, 1),
+        background_waited: 0,
     };
     let _ = ready.send(Ok(name));
     engine.run(&commands);
@@ -653,8 +662,9 @@ impl Engine<'_> {
         Ok(tokens)
     }
 
-    /// Starts a sequence in the lowest free slot, keeping the part of its cache that the
-    /// prompt starts with. When another slot, busy or not, holds a longer start of the prompt
+    /// Starts a sequence in the lowest free slot (a background one in the highest: visitors'
+    /// slots then run on without it between them, and a draft's units, which share its long
+    /// prompt, find it cached), keeping the part of its cache that the prompt starts with. When another slot, busy or not, holds a longer start of the prompt
     /// (a slot never used yet has none, not even of the system prompt every conversation
     /// shares), its cache is copied in first, so only the rest is read.
     ///
@@ -663,8 +673,13 @@ impl Engine<'_> {
     /// in three, each reading every weight), and a copy costs a few milliseconds.
     #[allow(clippy::cast_sign_loss, clippy::cast_possible_truncation)]
     fn start(&mut self, job: Job, tokens: Vec<LlamaToken>, active: &[Sequence]) -> Sequence {
-        let at = (0..self.free.len()).min_by_key(|&at| self.free[at]).unwrap_or(0);
-        let id = self.free.swap_remove(at);
+        let slots = 0..self.free.len();
+        let at = if job.request.priority == Priority::Background {
+            slots.max_by_key(|&at| self.free[at])
+        } else {
+            slots.min_by_key(|&at| self.free[at])
+        };
+        let id = self.free.swap_remove(at.unwrap_or(0));
         // Keep at least one token to read, whose logits start the answer.
         let most = tokens.len().saturating_sub(1);
         let own = common_prefix(&tokens, &self.cached[id as usize]).min(most);
@@ -732,7 +747,14 @@ impl Engine<'_> {
     fn close_gaps(&mut self, active: &mut [Sequence]) {
         loop {
             let Some(hole) = self.free.iter().copied().min() else { return };
-            let Some(top) = active.iter_mut().max_by_key(|s| s.id) else { return };
+            // Visitors only: a background sequence stays high, out of their way.
+            let Some(top) = active
+                .iter_mut()
+                .filter(|s| s.job.request.priority == Priority::Visitor)
+                .max_by_key(|s| s.id)
+            else {
+                return;
+            };
             if top.id < hole || self.copied_into.contains(&top.id) {
                 return;
             }
@@ -787,8 +809,20 @@ impl Engine<'_> {
         // The batch is sized for a whole step, so it refusing a token is a bug; the step then
         // fails every sequence in it rather than decode a batch missing tokens.
         let mut refused = None;
+        // Background sequences keep out of visitors' steps: wholly out of one that reads a
+        // visitor's prompt, and out of their writing but for a token now and then.
+        let visitors = active.iter().any(|s| s.job.request.priority == Priority::Visitor);
+        let visitors_reading =
+            active.iter().any(|s| s.last.is_none() && s.job.request.priority == Priority::Visitor);
+        let background_rides =
+            !visitors || (!visitors_reading && self.background_waited + 1 >= BACKGROUND_EVERY);
+        let has_background = active.iter().any(|s| s.job.request.priority == Priority::Background);
+        self.background_waited = if has_background && !background_rides { self.background_waited + 1 } else { 0 };
         for sequence in active.iter_mut() {
             sequence.logits_at = None;
+            if sequence.job.request.priority == Priority::Background && !background_rides {
+                continue;
+            }
             if let Some(token) = sequence.last {
                 if let Err(error) = batch.add(token, sequence.position, &[sequence.id], true) {
                     refused.get_or_insert(error);
@@ -801,14 +835,12 @@ impl Engine<'_> {
         // Whole prompts, in slot order, while they fit; only the first may be read in pieces
         // (one longer than a step). A prompt begun at the end of a step gets its first token
         // no sooner than if it waited for the next, and the part read pushes the prompts
-        // behind it back. Visitors' prompts first; a background prompt only in a step that
-        // reads none of theirs, [`BACKGROUND_CHUNK`] tokens of it.
-        let visitors_reading =
-            active.iter().any(|s| s.last.is_none() && s.job.request.priority == Priority::Visitor);
+        // behind it back. A background prompt only in a step it takes part in (above), and
+        // alone, [`BACKGROUND_CHUNK`] tokens of it.
         let mut reading = false;
         for sequence in active.iter_mut() {
             let background = sequence.job.request.priority == Priority::Background;
-            if sequence.last.is_some() || budget == 0 || (background && (visitors_reading || reading)) {
+            if sequence.last.is_some() || budget == 0 || (background && (!background_rides || reading)) {
                 continue;
             }
             if reading && sequence.tokens.len() - sequence.next_prompt > budget {

@@ -334,3 +334,35 @@ async fn each_model_writes_in_its_own_chat_template_and_its_markers_are_defused(
     assert!(prompt_tokens > 30 && (1..=12).contains(&written), "{prompt_tokens} {written}");
     assert!(!text.contains("<start_of_turn>") && !text.contains("<end_of_turn>"), "{text:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn llamacpp_keeps_a_background_draft_out_of_a_visitors_steps() {
+    let engine = llamacpp(4, 4).await;
+    let mut draft = request("Write a long story about a lighthouse keeper.", 400);
+    draft.sampling.ignore_eos = true;
+    draft.priority = frontdesk_core::generate::Priority::Background;
+    let mut draft = engine.generate(draft).await.expect("admitted");
+    // The draft writes: its prompt is read.
+    for _ in 0..3 {
+        assert!(matches!(draft.recv().await, Some(Ok(GenerationEvent::Token(_)))));
+    }
+    let mut visitor = request("Customer: how long does shipping take?", 48);
+    visitor.sampling.ignore_eos = true;
+    while draft.try_recv().is_ok() {}
+    let mut visitor = engine.generate(visitor).await.expect("admitted");
+    let mut visitor_tokens = 0;
+    while let Some(event) = visitor.recv().await {
+        if let GenerationEvent::Finished { completion_tokens, .. } = event.expect("visitor's answer") {
+            visitor_tokens = completion_tokens;
+        }
+    }
+    // What the draft wrote meanwhile: the step under way when the visitor came, then one step
+    // in 16 of the visitor's 48 (alongside, it would be one a step).
+    let mut draft_tokens = 0;
+    while let Ok(Ok(GenerationEvent::Token(_))) = draft.try_recv() {
+        draft_tokens += 1;
+    }
+    assert_eq!(visitor_tokens, 48);
+    assert!(draft_tokens <= 8, "the draft wrote {draft_tokens} tokens during the visitor's {visitor_tokens}");
+    assert!(draft_tokens >= 1, "the draft still moves while a visitor is answered");
+}
