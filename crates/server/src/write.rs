@@ -104,7 +104,7 @@ fn report(draft: &Draft) {
         eprintln!("limit: {problem}");
     }
     if !draft.review.language_ok {
-        eprintln!("language: {:.2} of the letters are Chinese", draft.review.cjk_share);
+        eprintln!("language: {:.2} of the words are Chinese", draft.review.cjk_share);
     }
     if draft.strict_failed {
         eprintln!("strict: the tries ran out with findings left");

@@ -162,11 +162,46 @@ impl Evidence {
     }
 }
 
-/// The words of a text: runs of letters and digits (with inner apostrophes, hyphens kept apart).
+/// The words of a text: runs of letters and digits (with inner apostrophes, hyphens kept
+/// apart), a run of Chinese characters apart from the Latin letters and digits beside it
+/// ("支持PayPal付款": "支持", "paypal", "付款").
 fn words_of(text: &str) -> impl Iterator<Item = &str> {
     text.split(|c: char| !(c.is_alphanumeric() || c == '\''))
+        .flat_map(script_runs)
         .map(|w| w.trim_matches('\''))
         .filter(|w| !w.is_empty())
+}
+
+/// Whether `c` is a Chinese character (CJK unified ideographs and their extensions A and the
+/// compatibility block).
+pub fn is_cjk(c: char) -> bool {
+    matches!(c, '\u{4e00}'..='\u{9fff}' | '\u{3400}'..='\u{4dbf}' | '\u{f900}'..='\u{faff}')
+}
+
+/// Whether `c` is written in Chinese text's own script: a Chinese character, or a CJK or
+/// full-width mark ("，", "。", "：").
+fn is_cjk_script(c: char) -> bool {
+    is_cjk(c) || matches!(c, '\u{3000}'..='\u{303f}' | '\u{ff00}'..='\u{ffef}')
+}
+
+/// `text` cut where it changes between Chinese script and any other: Chinese text is not
+/// spaced, so a Latin name inside it is a run of its own.
+fn script_runs(text: &str) -> Vec<&str> {
+    let mut runs = Vec::new();
+    let mut start = 0;
+    let mut last = None;
+    for (at, c) in text.char_indices() {
+        let chinese = is_cjk_script(c);
+        if last.is_some_and(|was| was != chinese) {
+            runs.push(&text[start..at]);
+            start = at;
+        }
+        last = Some(chinese);
+    }
+    if start < text.len() {
+        runs.push(&text[start..]);
+    }
+    runs
 }
 
 /// A crude stem: the first five characters of a longer word ("refunded", "refunds" ->
@@ -246,19 +281,27 @@ fn unsupported_words(answer: &str, evidence: &Evidence) -> Vec<Unsupported> {
     for line in answer.lines() {
         // A line starts a sentence, after its list marker ("1.", "-") if it has one.
         let mut sentence_start = true;
-        for (n, raw) in line.split_whitespace().enumerate() {
-            if n == 0 && is_list_marker(raw) {
+        for (n, token) in line.split_whitespace().enumerate() {
+            if n == 0 && is_list_marker(token) {
                 continue;
             }
-            let word = raw.trim_matches(PUNCTUATION);
-            let starts = sentence_start;
-            sentence_start = raw.ends_with(['.', '!', '?', ':']) || word.is_empty();
-            if word.is_empty() {
-                continue;
-            }
-            if let Some(kind) = fact_kind(raw, word, starts) {
-                if !supported(kind, word, evidence) {
-                    out.push(Unsupported { kind, word: word.to_owned() });
+            // Unspaced Chinese text: each Latin or digit run inside it is a word of its own,
+            // the Chinese runs none (their numbers are runs of digits).
+            for raw in script_runs(token) {
+                if raw.chars().next().is_some_and(is_cjk_script) {
+                    sentence_start = raw.ends_with(['。', '！', '？', '：']);
+                    continue;
+                }
+                let word = raw.trim_matches(PUNCTUATION);
+                let starts = sentence_start;
+                sentence_start = raw.ends_with(['.', '!', '?', ':']) || word.is_empty();
+                if word.is_empty() {
+                    continue;
+                }
+                if let Some(kind) = fact_kind(raw, word, starts) {
+                    if !supported(kind, word, evidence) {
+                        out.push(Unsupported { kind, word: word.to_owned() });
+                    }
                 }
             }
         }
@@ -444,6 +487,12 @@ mod tests {
         assert_eq!(code.kind, FactKind::Code);
         let name = check("Express shipping goes with FedEx overnight.", &e).expect("invented carrier");
         assert_eq!((name.kind, name.word.as_str()), (FactKind::Name, "FedEx"));
+        // Unspaced Chinese: the Latin and digit runs inside it are the words checked.
+        let chinese = Evidence::new(["我们支持PayPal付款，标准配送€4.90。", "The Aura headphones"]);
+        assert_eq!(unsupported_facts("Aura耳机支持PayPal付款，运费€4.90。", &chinese), []);
+        let found = unsupported_facts("通过Zigbee通信，运费€5。", &chinese);
+        let words: Vec<&str> = found.iter().map(|u| u.word.as_str()).collect();
+        assert_eq!(words, ["Zigbee", "€5"], "each invention alone, not the run around it");
         // Abbreviations are not links; a list's numbers are not facts.
         assert_eq!(check("Pay by card, e.g. Visa, i.e. shipping.", &e), None);
         assert_eq!(check("Steps:\n1. Pay €4.90.\n2) Express costs €9.90.", &e), None);

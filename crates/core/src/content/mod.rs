@@ -15,7 +15,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::catalog::{language_name, CatalogItem, ItemKind};
-use crate::chat::faithful::{self, Evidence, FactKind};
+use crate::chat::faithful::{self, is_cjk, Evidence, FactKind};
 use crate::retrieve::Passage;
 use crate::{Error, Result};
 
@@ -132,12 +132,19 @@ impl Tone {
         }
     }
 
-    /// How the prompt asks for it.
-    fn instruction(self) -> &'static str {
-        match self {
-            Self::Friendly => "Sound warm, plain and helpful, as if talking to a customer you like.",
-            Self::Formal => "Sound polite, precise and businesslike; no slang, no exclamation marks.",
-            Self::Playful => "Sound light and witty, with energy, but stay clear and honest.",
+    /// How the prompt asks for it, in the draft's language.
+    fn instruction(self, language: Language) -> &'static str {
+        match (self, language) {
+            (Self::Friendly, Language::En) => {
+                "Sound warm, plain and helpful, as if talking to a customer you like."
+            }
+            (Self::Formal, Language::En) => {
+                "Sound polite, precise and businesslike; no slang, no exclamation marks."
+            }
+            (Self::Playful, Language::En) => "Sound light and witty, with energy, but stay clear and honest.",
+            (Self::Friendly, Language::Zh) => "语气亲切、朴实、乐于助人，像在和熟悉的顾客聊天。",
+            (Self::Formal, Language::Zh) => "语气礼貌、准确、正式，不用俚语，不用感叹号。",
+            (Self::Playful, Language::Zh) => "语气轻松风趣、有活力，但要清楚、诚实。",
         }
     }
 }
@@ -409,7 +416,8 @@ pub struct Review {
     pub flags: Vec<Flag>,
     /// Limits of the kind the draft breaks ("the blog post has 350 words, at least 400").
     pub problems: Vec<String>,
-    /// The share of the draft's words in Chinese characters (see [`cjk_share`]).
+    /// The share of the draft's words in Chinese characters: [`chinese_share`] for a Chinese
+    /// draft (names and numbers left out), [`cjk_share`] for an English one.
     pub cjk_share: f32,
     /// Whether the draft is in the language asked for (a Chinese draft mostly CJK; an English
     /// one almost none).
@@ -525,29 +533,40 @@ pub fn review(
     evidence: &Evidence,
     profile: &CompanyProfile,
 ) -> Review {
-    let mut flags = Vec::new();
-    for (index, part) in parts.iter().enumerate() {
-        // A call to action's link is the item's own, set by code; its label is checked.
-        for unsupported in faithful::unsupported_facts(&part.text, evidence) {
-            if unsupported.kind != FactKind::Wording {
-                flags.push(Flag {
-                    part: index,
-                    kind: unsupported.kind.label().into(),
-                    word: unsupported.word,
-                });
-            }
-        }
-        for word in avoided_words(&part.text, &profile.avoid) {
-            flags.push(Flag { part: index, kind: "avoided".into(), word });
-        }
-    }
+    // A call to action's link is the item's own, set by code; its label is checked.
+    let flags = parts
+        .iter()
+        .enumerate()
+        .flat_map(|(index, part)| {
+            text_flags(&part.text, evidence, profile)
+                .into_iter()
+                .map(move |(kind, word)| Flag { part: index, kind, word })
+        })
+        .collect();
     let text: String = parts.iter().map(|p| p.text.as_str()).collect::<Vec<_>>().join("\n");
-    let cjk_share = cjk_share(&text);
-    let language_ok = match language {
-        Language::Zh => cjk_share >= MIN_CJK_SHARE,
-        Language::En => cjk_share <= MAX_CJK_IN_ENGLISH,
+    let (cjk_share, language_ok) = match language {
+        Language::Zh => {
+            let share = chinese_share(&text);
+            (share, share >= MIN_CJK_SHARE)
+        }
+        Language::En => {
+            let share = cjk_share(&text);
+            (share, share <= MAX_CJK_IN_ENGLISH)
+        }
     };
     Review { flags, problems: limit_problems(kind, parts), cjk_share, language_ok }
+}
+
+/// What the check flags in one text, as (kind, word): every fact the evidence lacks and every
+/// word the profile avoids.
+pub fn text_flags(text: &str, evidence: &Evidence, profile: &CompanyProfile) -> Vec<(String, String)> {
+    let mut flags: Vec<(String, String)> = faithful::unsupported_facts(text, evidence)
+        .into_iter()
+        .filter(|u| u.kind != FactKind::Wording)
+        .map(|u| (u.kind.label().to_owned(), u.word))
+        .collect();
+    flags.extend(avoided_words(text, &profile.avoid).into_iter().map(|word| ("avoided".to_owned(), word)));
+    flags
 }
 
 /// A Chinese draft has more than this share of its words in Chinese characters (product and
@@ -569,9 +588,31 @@ pub fn cjk_share(text: &str) -> f32 {
     share
 }
 
-fn is_cjk(c: char) -> bool {
-    matches!(c, '\u{4e00}'..='\u{9fff}' | '\u{3400}'..='\u{4dbf}' | '\u{f900}'..='\u{faff}')
+/// The share of a Chinese text's words written in Chinese characters, leaving out what a
+/// Chinese text keeps as it is: names in Latin letters (a capital first: "Data Analysis with
+/// Python" counts one word, "with") and numbers. An English sentence still counts in full.
+pub fn chinese_share(text: &str) -> f32 {
+    let cjk = text.chars().filter(|c| is_cjk(*c)).count().div_ceil(2);
+    let mut latin = 0;
+    let mut run = String::new();
+    for c in text.chars().chain(std::iter::once(' ')) {
+        if c.is_alphanumeric() && !is_cjk(c) {
+            run.push(c);
+            continue;
+        }
+        if run.chars().next().is_some_and(char::is_lowercase) {
+            latin += 1;
+        }
+        run.clear();
+    }
+    if cjk == 0 {
+        return 0.0;
+    }
+    #[allow(clippy::cast_precision_loss)]
+    let share = cjk as f32 / (cjk + latin) as f32;
+    share
 }
+
 
 /// The profile's avoided words that `text` uses (whole words or phrases, any case).
 pub fn avoided_words(text: &str, avoid: &[String]) -> Vec<String> {
@@ -742,7 +783,7 @@ pub fn fit(text: &str, max: usize) -> String {
         && last.is_some_and(char::is_alphanumeric)
         && !next.is_some_and(is_cjk)
     {
-        return within.trim_end_matches([',', ';', ':', '-', '–', '—', ' ']).trim().to_owned();
+        return without_dangling(&within);
     }
     let mut end = within.rfind(char::is_whitespace).unwrap_or(0);
     if let Some((i, c)) = within.char_indices().last() {
@@ -750,7 +791,25 @@ pub fn fit(text: &str, max: usize) -> String {
             end = end.max(i + c.len_utf8());
         }
     }
-    within[..end].trim_end_matches([',', ';', ':', '-', '–', '—', ' ']).trim().to_owned()
+    without_dangling(&within[..end])
+}
+
+/// A text cut at a word's end, without the marks and the little words ("with", "and", "the")
+/// that would leave it hanging; the text as it is if nothing else would stay.
+fn without_dangling(text: &str) -> String {
+    const DANGLING: [&str; 20] = [
+        "a", "an", "and", "as", "at", "by", "for", "from", "in", "into", "of", "on", "or", "our", "the", "to",
+        "with", "your", "its", "&",
+    ];
+    let marks: &[char] = &[',', ';', ':', '-', '–', '—', ' '];
+    let mut kept = text.trim_end_matches(marks).trim();
+    while let Some((rest, last)) = kept.rsplit_once(char::is_whitespace) {
+        if !DANGLING.contains(&last.to_lowercase().as_str()) || rest.trim().is_empty() {
+            break;
+        }
+        kept = rest.trim_end_matches(marks).trim();
+    }
+    kept.to_owned()
 }
 
 /// At most `max` words of `text` (by [`word_count`]), cut at a sentence's end, else at a word's.
@@ -885,23 +944,34 @@ pub fn escape_html(text: &str) -> String {
 /// The prompt's system message: the company, its voice, the language, the rules on facts, and
 /// the sources.
 pub fn system_message(profile: &CompanyProfile, tone: Tone, language: Language, sources: &Sources) -> String {
-    let language_rule = match language {
-        Language::En => "Write in English.",
-        Language::Zh => {
-            "Write in Simplified Chinese (简体中文). Keep product and course names as they are written."
+    // The whole message in the draft's language: a small model writes in the language it is
+    // spoken to in far more often than in one it is only told to use.
+    let company = &profile.name;
+    let tone = tone.instruction(language);
+    let sources = sources.prompt_text();
+    match language {
+        Language::En => {
+            let avoid = if profile.avoid.is_empty() {
+                String::new()
+            } else {
+                format!(" Never use these words: {}.", profile.avoid.join(", "))
+            };
+            format!(
+                "You write marketing copy for {company}. {tone} Write in English. Use only the facts \
+                 in the sources below: never invent a price, number, date, duration, link, e-mail \
+                 address or name that they do not state.{avoid}\n\nSources:\n{sources}"
+            )
         }
-    };
-    let avoid = if profile.avoid.is_empty() {
-        String::new()
-    } else {
-        format!(" Never use these words: {}.", profile.avoid.join(", "))
-    };
-    format!(
-        "You write marketing copy for {company}. {tone} {language_rule} Use only the facts in the \
-         sources below: never invent a price, number, date, duration, link, e-mail address or name \
-         that they do not state.{avoid}\n\nSources:\n{sources}",
-        company = profile.name,
-        tone = tone.instruction(),
-        sources = sources.prompt_text(),
-    )
+        Language::Zh => {
+            let avoid = if profile.avoid.is_empty() {
+                String::new()
+            } else {
+                format!("不要使用这些词：{}。", profile.avoid.join("、"))
+            };
+            format!(
+                "你为{company}撰写营销文案。{tone}请用简体中文写作，产品和课程的名称保持原样。只使用下面资料中的\
+                 事实：绝不编造资料中没有的价格、数字、日期、时长、链接、电子邮件地址或名称。{avoid}\n\n资料：\n{sources}"
+            )
+        }
+    }
 }

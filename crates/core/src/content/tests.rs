@@ -96,7 +96,9 @@ async fn write(model: &Arc<Replies>, kind: ContentKind, language: Language, stri
 fn fitting_cuts_at_a_sentence_then_a_clause_then_a_word_and_never_inside_one() {
     assert_eq!(fit("Learn pandas fast. Then chart it all.", 30), "Learn pandas fast.");
     assert_eq!(fit("Data skills for everyone, from day one", 30), "Data skills for everyone");
-    assert_eq!(fit("Master beautiful charts with Python", 30), "Master beautiful charts with");
+    // Not left hanging on a little word.
+    assert_eq!(fit("Master beautiful charts with Python", 30), "Master beautiful charts");
+    assert_eq!(fit("Sound for the studio and the stage", 22), "Sound for the studio");
     assert_eq!(fit("short", 30), "short");
     assert_eq!(fit("Supercalifragilisticexpialidocious", 10), "");
     let chinese = "学习数据分析，从清洗数据到制作图表。每周一课，共八周。";
@@ -152,6 +154,11 @@ fn the_language_is_checked_by_script() {
     assert!(!super::review(ContentKind::Social, Language::Zh, &english, &evidence(), &profile()).language_ok);
     assert!(super::review(ContentKind::Social, Language::En, &english, &evidence(), &profile()).language_ok);
     assert!(!super::review(ContentKind::Social, Language::En, &chinese, &evidence(), &profile()).language_ok);
+    // Names and numbers kept in Latin letters do not count against a Chinese text.
+    let named = vec![Part::new(PartRole::Answer, "Data Analysis with Python的价格是€349。")];
+    assert!(super::review(ContentKind::FaqPage, Language::Zh, &named, &evidence(), &profile()).language_ok);
+    let half = vec![Part::new(PartRole::Post, "八周学会数据分析。Learn to clean data with pandas in eight weeks.")];
+    assert!(!super::review(ContentKind::Social, Language::Zh, &half, &evidence(), &profile()).language_ok);
 }
 
 #[test]
@@ -206,7 +213,7 @@ async fn an_ad_is_three_variants_fitted_to_the_limits_and_written_at_background_
         .iter()
         .filter(|p| p.role == PartRole::Description)
         .all(|p| chars(&p.text) <= AD_DESCRIPTION_CHARS));
-    assert_eq!(draft.parts[0].text, "Learn data analysis with");
+    assert_eq!(draft.parts[0].text, "Learn data analysis");
     assert_eq!(draft.parts[1].text, "Clean, explore and chart real data in 24 hours of lessons.");
     assert!(draft.review.problems.is_empty(), "{:?}", draft.review.problems);
     assert!(draft.review.clean(), "{:?}", draft.review);
@@ -232,15 +239,41 @@ async fn strict_mode_writes_a_flagged_unit_again_and_says_when_it_could_not() {
     assert!(!draft.strict_failed);
     assert_eq!(model.requests.lock().expect("lock").len(), 4, "the flagged variant was written twice");
 
+    // Every try invents the price, in the ad's only sentence: the variants are made from the
+    // sources instead.
     let model = Replies::new(&[invented; 9]);
     let draft = write(&model, ContentKind::Ad, Language::En, true).await;
-    assert!(draft.strict_failed, "every try invented the price");
-    assert!(draft.review.flags.iter().any(|f| f.word == "€99"), "{:?}", draft.review.flags);
     assert_eq!(model.requests.lock().expect("lock").len(), 9, "three tries per variant, no more");
+    assert!(!draft.strict_failed && draft.review.clean(), "{:?}", draft.review);
+    assert_eq!(draft.fallbacks, ["ad variant 1", "ad variant 2", "ad variant 3"]);
+    assert_eq!(draft.parts[0].text, "Data Analysis with Python");
+
+    // A Chinese ad the model writes in English each time: the sources (English) cannot make
+    // it either, so strict mode says it could not.
+    let model = Replies::new(&[invented; 9]);
+    let draft = write(&model, ContentKind::Ad, Language::Zh, true).await;
+    assert!(draft.strict_failed, "every try invented the price, in English");
+    assert!(draft.review.flags.iter().any(|f| f.word == "€99"), "{:?}", draft.review.flags);
 
     let model = Replies::new(&[invented; 3]);
     let draft = write(&model, ContentKind::Ad, Language::En, false).await;
     assert!(!draft.strict_failed && !draft.review.flags.is_empty(), "without strict the flags are shown");
+}
+
+#[tokio::test]
+async fn strict_mode_drops_the_sentences_with_unsupported_facts_when_the_rest_stands() {
+    let post = "Learn to clean and chart data with pandas in eight weekly lessons. Only €99 until Friday!";
+    let model = Replies::new(&[post; 3]);
+    let draft = write(&model, ContentKind::Social, Language::En, true).await;
+    assert_eq!(draft.parts[0].text, "Learn to clean and chart data with pandas in eight weekly lessons.");
+    assert!(draft.review.clean() && !draft.strict_failed, "{:?}", draft.review);
+    assert!(draft.fallbacks.is_empty());
+
+    // Without strict the post stays as written, flagged.
+    let model = Replies::new(&[post]);
+    let draft = write(&model, ContentKind::Social, Language::En, false).await;
+    assert_eq!(draft.parts[0].text, post);
+    assert!(draft.review.flags.iter().any(|f| f.word == "€99"), "{:?}", draft.review.flags);
 }
 
 #[tokio::test]
@@ -289,10 +322,14 @@ async fn an_email_gets_one_call_to_action_to_the_items_page_and_the_sign_off() {
 #[tokio::test]
 async fn a_short_blog_post_gets_sections_added_and_a_long_one_is_cut_at_a_sentence() {
     let sentence = "Pandas turns messy tables into clear answers for beginners. ";
-    let section = |n: usize, sentences: usize| format!("## Part {n}\n\n{}\n\n", sentence.repeat(sentences));
+    // Each section its own heading and text (a repeated one is dropped).
+    let topics = ["tables", "charts", "notebooks", "reports", "cleaning"];
+    let section = |n: usize, sentences: usize| {
+        let text = format!("Pandas turns messy {} into clear answers for beginners. ", topics[n - 1]);
+        format!("## About {}\n\n{}\n\n", topics[n - 1], text.repeat(sentences))
+    };
     let short = format!("# Data analysis for beginners\n\n{}{}", section(1, 8), section(2, 8));
-    let added = section(3, 12);
-    let model = Replies::new(&[&short, &added, &added, &added]);
+    let model = Replies::new(&[&short, &section(3, 12), &section(4, 12), &section(5, 12)]);
     let draft = write(&model, ContentKind::Blog, Language::En, false).await;
     let words: usize = draft.parts.iter().map(|p| word_count(&p.text)).sum();
     assert!((BLOG_MIN_WORDS..=BLOG_MAX_WORDS).contains(&words), "{words} words");
@@ -302,7 +339,7 @@ async fn a_short_blog_post_gets_sections_added_and_a_long_one_is_cut_at_a_senten
     let labelled = format!(
         "# Title: Data analysis for beginners\n\n## Heading 1: Why pandas\n\n{}\n\n## Heading 2：配送\n\n{}",
         sentence.repeat(20),
-        sentence.repeat(20)
+        "Orders ship from our own store in a few days. ".repeat(20)
     );
     let model = Replies::new(&[&labelled]);
     let draft = write(&model, ContentKind::Blog, Language::En, false).await;
@@ -357,6 +394,46 @@ async fn an_faq_page_asks_what_the_items_fields_answer_and_answers_each() {
     assert!(draft.review.clean(), "{:?}", draft.review);
     let html = draft.html();
     assert!(html.contains("<h3>How much does Data Analysis with Python cost?</h3>"), "{html}");
+
+    // Strict, and the price is invented in every try: the answer is made from the price field.
+    let mut replies = vec![answers[0]];
+    replies.extend(["Only €99 this month."; 3]);
+    replies.extend(&answers[2..]);
+    let model = Replies::new(&replies);
+    let draft = write(&model, ContentKind::FaqPage, Language::En, true).await;
+    assert_eq!(draft.parts[3].text, "Data Analysis with Python costs €349.");
+    assert_eq!(draft.fallbacks, ["answer"]);
+    assert!(draft.review.clean() && !draft.strict_failed, "{:?}", draft.review);
+    // In Chinese too.
+    let mut replies = vec!["一门使用pandas的入门课程。"];
+    replies.extend(["只要€99。"; 3]);
+    replies.extend(["共24小时。", "适合初学者。", "2027-01-11开课。", "用英语授课。"]);
+    let model = Replies::new(&replies);
+    let draft = write(&model, ContentKind::FaqPage, Language::Zh, true).await;
+    assert_eq!(draft.parts[3].text, "Data Analysis with Python的价格是€349。");
+}
+
+#[tokio::test]
+async fn a_blog_post_keeps_no_section_twice_and_takes_its_subject_for_a_title_left_as_the_forms() {
+    let paragraph = "Pandas turns messy tables into clear answers for beginners. ".repeat(12);
+    let other = "Charts show what the numbers mean to the rest of the team. ".repeat(12);
+    let looped = format!(
+        "# Title\n\n## Why pandas\n\n{paragraph}\n\n## Charts\n\n{other}\n\n## Why pandas\n\n{paragraph}\n\n## Charts again\n\n{other}"
+    );
+    let model = Replies::new(&[&looped, "", "", ""]);
+    let draft = write(&model, ContentKind::Blog, Language::En, false).await;
+    let outline: Vec<&str> =
+        draft.parts.iter().filter(|p| p.role != PartRole::Paragraph).map(|p| p.text.as_str()).collect();
+    assert_eq!(outline, ["Data Analysis with Python", "Why pandas", "Charts"]);
+    assert_eq!(draft.parts.iter().filter(|p| p.role == PartRole::Paragraph).count(), 2);
+}
+
+#[test]
+fn a_chinese_draft_is_asked_for_in_chinese() {
+    let system = system_message(&profile(), Tone::Formal, Language::Zh, &sources());
+    assert!(system.starts_with("你为Brightwave撰写营销文案。"), "{system}");
+    assert!(cjk_share(system.split("资料：").next().unwrap_or_default()) > 0.9, "{system}");
+    assert!(system.contains("Data Analysis with Python"), "the sources as they are");
 }
 
 #[tokio::test]

@@ -15,7 +15,7 @@ use super::{
     BLOG_MAX_WORDS, BLOG_MIN_WORDS, BLOG_TITLE_CHARS, EMAIL_BODY_WORDS, EMAIL_PREHEADER_CHARS,
     EMAIL_SUBJECT_CHARS, FAQ_ANSWER_CHARS, FAQ_MAX_QUESTIONS, FAQ_MIN_QUESTIONS, SOCIAL_CHARS,
 };
-use crate::catalog::ItemKind;
+use crate::catalog::{language_name, Availability, ItemKind};
 use crate::chat::faithful::Evidence;
 use crate::generate::{
     GenerationEvent, GenerationRequest, Generator, Priority, PromptMessage, PromptRole, SamplingConfig,
@@ -26,8 +26,9 @@ use crate::{Error, Result};
 pub const MAX_TRIES: usize = 3;
 /// The fewest answer tokens a unit is written with when the prompt leaves little room.
 const MIN_ANSWER_TOKENS: usize = 64;
-/// Sections added at most to a blog post that came out short.
-const MAX_ADDED_SECTIONS: usize = 3;
+/// Sections asked for at most to lengthen a blog post that came out short (one that repeats
+/// the post, or in strict mode keeps a flag, is left out and another asked for).
+const MAX_ADDED_SECTIONS: usize = 5;
 
 /// What to write.
 #[derive(Debug, Clone)]
@@ -91,7 +92,8 @@ enum Shape {
     Email,
     Blog,
     Section,
-    Answer(String),
+    /// An FAQ page's answer to `question`; `known`, the sources' own answer, if they have one.
+    Answer { question: String, known: Option<String> },
 }
 
 impl Writer {
@@ -153,6 +155,13 @@ impl Writer {
         }
         match request.kind {
             ContentKind::Blog => {
+                without_repeats(&mut parts);
+                if let Some(title) = parts.iter_mut().find(|p| p.role == PartRole::Title) {
+                    // The form's own word copied as the title ("# Title").
+                    if ["title", "标题", "blog post", "博客文章"].contains(&title.text.to_lowercase().as_str()) {
+                        title.text = fit(&request.sources.subject(), BLOG_TITLE_CHARS);
+                    }
+                }
                 let mut added = 0;
                 while word_count_of(&parts) < BLOG_MIN_WORDS && added < MAX_ADDED_SECTIONS {
                     added += 1;
@@ -161,10 +170,8 @@ impl Writer {
                         events.try_send(WriteEvent::Unit { number: total + added, what: unit.what.clone() });
                     let (written, clean) = self.unit(&ctx, &unit, &mut fallbacks).await?;
                     strict_failed |= request.strict && !clean;
-                    if written.is_empty() {
-                        break;
-                    }
                     parts.extend(written);
+                    without_repeats(&mut parts);
                     let _ = events.send(WriteEvent::Parts(parts.clone())).await;
                 }
                 trim_blog(&mut parts);
@@ -211,7 +218,11 @@ impl Writer {
     ///
     /// A try whose text does not take the unit's shape (no headline, an empty answer) is
     /// written again in either mode; when no try does, the unit is made by code from the
-    /// sources' own fields where it can be ([`fallback`]), and counted in `fallbacks`.
+    /// sources' own fields where it can be ([`fallback`]), and counted in `fallbacks`. In
+    /// strict mode, when every try has a finding, the best one's flagged sentences are
+    /// dropped ([`without_flagged_sentences`]); failing that the unit is made from the sources
+    /// too (an added blog section is left out), so a strict draft states no fact the sources
+    /// lack unless the sources cannot make the unit.
     async fn unit(
         &self,
         ctx: &Ctx<'_>,
@@ -246,6 +257,28 @@ impl Writer {
             }
         }
         if let Some((_, parts)) = best {
+            if !ctx.request.strict {
+                return Ok((parts, false));
+            }
+            // Strict, and every try has a finding: the best try without its flagged
+            // sentences, else the unit made from the sources, else the best try as it is.
+            let trimmed = without_flagged_sentences(ctx, parts.clone());
+            if well_shaped(&unit.shape, &trimmed) && unit_findings(ctx, &trimmed) == 0 {
+                let _ = ctx.events.try_send(WriteEvent::Retry(format!(
+                    "{}: sentences with unsupported facts dropped",
+                    unit.what
+                )));
+                return Ok((trimmed, true));
+            }
+            let made = fallback(&unit.shape, &ctx.request.sources);
+            if !made.is_empty() && unit_findings(ctx, &made) == 0 {
+                fallbacks.push(unit.what.clone());
+                return Ok((made, true));
+            }
+            if matches!(unit.shape, Shape::Section) {
+                // A post is better one section short than with an invented fact.
+                return Ok((Vec::new(), true));
+            }
             return Ok((parts, false));
         }
         let parts = fallback(&unit.shape, &ctx.request.sources);
@@ -322,12 +355,50 @@ fn unit_findings(ctx: &Ctx<'_>, parts: &[Part]) -> usize {
     review.flags.len() + usize::from(!review.language_ok)
 }
 
+/// A unit's parts without what the check flags: the flagged sentences of its prose (a
+/// paragraph, a body, a post, a description, an answer), a paragraph whose every sentence is
+/// flagged, a section whose heading is; a flagged title becomes the sources' subject. A part
+/// that cannot go (a headline, a body with nothing left) stays as it is.
+fn without_flagged_sentences(ctx: &Ctx<'_>, parts: Vec<Part>) -> Vec<Part> {
+    let flagged = |text: &str| !super::text_flags(text, ctx.evidence, ctx.profile).is_empty();
+    let mut out = Vec::new();
+    let mut dropped_heading = false;
+    for mut part in parts {
+        match part.role {
+            PartRole::Heading => {
+                dropped_heading = flagged(&part.text);
+                if !dropped_heading {
+                    out.push(part);
+                }
+            }
+            PartRole::Title if flagged(&part.text) => {
+                part.text = fit(&ctx.request.sources.subject(), BLOG_TITLE_CHARS);
+                out.push(part);
+            }
+            PartRole::Paragraph if dropped_heading => {}
+            PartRole::Paragraph | PartRole::Body | PartRole::Post | PartRole::Description | PartRole::Answer => {
+                let kept: String = sentences(&part.text).into_iter().filter(|s| !flagged(s)).collect();
+                if !kept.trim().is_empty() {
+                    part.text = kept.trim().to_owned();
+                    out.push(part);
+                } else if part.role != PartRole::Paragraph {
+                    out.push(part);
+                }
+            }
+            _ => out.push(part),
+        }
+    }
+    without_empty_headings(&mut out);
+    out
+}
+
 /// Whether a unit's parts have its shape: every part it needs, none empty.
 fn well_shaped(shape: &Shape, parts: &[Part]) -> bool {
     let has = |role: PartRole| parts.iter().any(|p| p.role == role);
-    // A placeholder of the asked form copied back ("<the headline>") is not a text.
-    let filled =
-        !parts.is_empty() && parts.iter().all(|p| !p.text.trim().is_empty() && !p.text.contains("<the "));
+    // A placeholder of the asked form copied back ("<the headline>", "<标题>") is not a text.
+    let placeholder = |text: &str| text.contains("<the ") || (text.starts_with('<') && text.ends_with('>'));
+    let filled = !parts.is_empty()
+        && parts.iter().all(|p| !p.text.trim().is_empty() && !placeholder(p.text.trim()));
     filled
         && match shape {
             Shape::Ad => parts.len() == 2,
@@ -335,7 +406,7 @@ fn well_shaped(shape: &Shape, parts: &[Part]) -> bool {
             Shape::Email => has(PartRole::Subject) && has(PartRole::Preheader) && has(PartRole::Body),
             Shape::Blog => has(PartRole::Title) && has(PartRole::Heading) && has(PartRole::Paragraph),
             Shape::Section => has(PartRole::Heading) && has(PartRole::Paragraph),
-            Shape::Answer(_) => has(PartRole::Answer),
+            Shape::Answer { .. } => has(PartRole::Answer),
         }
 }
 
@@ -377,7 +448,11 @@ fn fallback(shape: &Shape, sources: &Sources) -> Vec<Part> {
             parts.retain(|p| !p.text.trim().is_empty());
             parts
         }
-        Shape::Section | Shape::Answer(_) => Vec::new(),
+        Shape::Answer { question, known: Some(answer) } => vec![
+            Part::new(PartRole::Question, question.clone()),
+            Part::new(PartRole::Answer, fit(answer, FAQ_ANSWER_CHARS)),
+        ],
+        Shape::Section | Shape::Answer { known: None, .. } => Vec::new(),
     }
     .into_iter()
     .filter(|p| !p.text.trim().is_empty())
@@ -388,23 +463,35 @@ fn word_count_of(parts: &[Part]) -> usize {
     parts.iter().map(|p| word_count(&p.text)).sum()
 }
 
-/// The units of a kind, in order.
+/// The units of a kind, in order, each asked for in the draft's language.
 fn units(request: &WriteRequest) -> Vec<Unit> {
     let zh = request.language == Language::Zh;
-    let in_language = if zh { " Write it in Simplified Chinese." } else { "" };
     match request.kind {
         ContentKind::Ad => {
-            let angles = ["its main benefit", "who it is for", "what makes it worth the price"];
+            let angles = if zh {
+                ["它最主要的好处", "它适合什么人", "它为什么物有所值"]
+            } else {
+                ["its main benefit", "who it is for", "what makes it worth the price"]
+            };
             (0..AD_VARIANTS)
                 .map(|n| Unit {
                     what: format!("ad variant {}", n + 1),
-                    instruction: format!(
-                        "Write one search ad about the sources, focused on {angle}.{in_language} Answer \
-                         with exactly two lines and nothing else: a headline of at most \
-                         {AD_HEADLINE_CHARS} characters and a one-sentence description of at most \
-                         {AD_DESCRIPTION_CHARS} characters, in this form:\nHeadline: <the headline>\nDescription: <the description>",
-                        angle = angles[n % angles.len()]
-                    ),
+                    instruction: if zh {
+                        format!(
+                            "为这些资料写一条搜索广告，重点突出{angle}。只回答两行，不要写别的：标题不超过\
+                             {AD_HEADLINE_CHARS}个字符，描述是一句话，不超过{AD_DESCRIPTION_CHARS}个字符，\
+                             格式如下：\n标题：<标题>\n描述：<描述>",
+                            angle = angles[n % angles.len()]
+                        )
+                    } else {
+                        format!(
+                            "Write one search ad about the sources, focused on {angle}. Answer with \
+                             exactly two lines and nothing else: a headline of at most \
+                             {AD_HEADLINE_CHARS} characters and a one-sentence description of at most \
+                             {AD_DESCRIPTION_CHARS} characters, in this form:\nHeadline: <the headline>\nDescription: <the description>",
+                            angle = angles[n % angles.len()]
+                        )
+                    },
                     max_tokens: 80,
                     temperature: 0.7,
                     shape: Shape::Ad,
@@ -413,50 +500,73 @@ fn units(request: &WriteRequest) -> Vec<Unit> {
         }
         ContentKind::Social => vec![Unit {
             what: "social post".into(),
-            instruction: format!(
-                "Write one social-media post about the sources: two or three short sentences and \
-                 at most two hashtags, under {SOCIAL_CHARS} characters in all.{in_language} Answer \
-                 with the post only."
-            ),
+            instruction: if zh {
+                format!(
+                    "为这些资料写一条社交媒体帖子：两三个短句，最多两个话题标签，总共不超过\
+                     {SOCIAL_CHARS}个字符。只回答帖子本身。"
+                )
+            } else {
+                format!(
+                    "Write one social-media post about the sources: two or three short sentences and \
+                     at most two hashtags, under {SOCIAL_CHARS} characters in all. Answer with the post \
+                     only."
+                )
+            },
             max_tokens: 140,
             temperature: 0.7,
             shape: Shape::Social,
         }],
         ContentKind::Email => vec![Unit {
             what: "e-mail".into(),
-            instruction: format!(
-                "Write a marketing e-mail about the sources.{in_language} Answer in exactly this \
-                 form:\nSubject: (at most {EMAIL_SUBJECT_CHARS} characters)\nPreheader: (one line, \
-                 at most {EMAIL_PREHEADER_CHARS} characters)\nBody:\n(a greeting and two short \
-                 paragraphs, at most 120 words, with no links and no signature)"
-            ),
+            instruction: if zh {
+                format!(
+                    "为这些资料写一封营销邮件。严格按照下面的格式回答：\n主题：（不超过\
+                     {EMAIL_SUBJECT_CHARS}个字符）\n预览：（一行，不超过{EMAIL_PREHEADER_CHARS}个字符）\n\
+                     正文：\n（一句问候和两个短段落，不超过240个字，不要链接，不要署名）"
+                )
+            } else {
+                format!(
+                    "Write a marketing e-mail about the sources. Answer in exactly this form:\nSubject: \
+                     (at most {EMAIL_SUBJECT_CHARS} characters)\nPreheader: (one line, at most \
+                     {EMAIL_PREHEADER_CHARS} characters)\nBody:\n(a greeting and two short \
+                     paragraphs, at most 120 words, with no links and no signature)"
+                )
+            },
             max_tokens: 320,
             temperature: 0.6,
             shape: Shape::Email,
         }],
         ContentKind::Blog => vec![Unit {
             what: "blog post".into(),
-            instruction: format!(
-                "Write a blog post of about 600 words for the company's customers about the \
-                 sources.{in_language} Put the title on the first line as '# Title', then three or \
-                 four sections, each a '## Heading' line followed by one or two paragraphs. Use only \
-                 the sources' facts."
-            ),
+            instruction: if zh {
+                "根据这些资料，为公司的客户写一篇约1200字的博客文章。第一行是“# ”加上文章的标题，然后写三到\
+                 四个小节，每节先写一行“## ”加上小节的标题，后面跟一两段文字。只使用资料中的事实。"
+                    .to_owned()
+            } else {
+                "Write a blog post of about 600 words for the company's customers about the sources. Put \
+                 the title on the first line as '# Title', then three or four sections, each a '## \
+                 Heading' line followed by one or two paragraphs. Use only the sources' facts."
+                    .to_owned()
+            },
             max_tokens: if zh { 1400 } else { 1000 },
             temperature: 0.6,
             shape: Shape::Blog,
         }],
-        ContentKind::FaqPage => faq_questions(&request.sources, request.language)
+        ContentKind::FaqPage => faq_pairs(&request.sources, request.language)
             .into_iter()
-            .map(|question| Unit {
+            .map(|(question, known)| Unit {
                 what: "answer".into(),
-                instruction: format!(
-                    "A customer asks: {question}\nAnswer in one to three sentences, at most 300 \
-                     characters, from the sources only.{in_language} Answer with the answer only."
-                ),
+                instruction: if zh {
+                    format!("顾客问：{question}\n请只根据资料，用一到三句话回答，不超过150个字。只回答答案本身。")
+                } else {
+                    format!(
+                        "A customer asks: {question}\nAnswer in one to three sentences, at most 300 \
+                         characters, from the sources only. Answer with the answer only."
+                    )
+                },
                 max_tokens: 140,
                 temperature: 0.3,
-                shape: Shape::Answer(question),
+                shape: Shape::Answer { question, known },
             })
             .collect(),
     }
@@ -467,16 +577,24 @@ fn section_unit(language: Language, parts: &[Part]) -> Unit {
     let title = parts.iter().find(|p| p.role == PartRole::Title).map_or("", |p| p.text.as_str());
     let headings: Vec<&str> =
         parts.iter().filter(|p| p.role == PartRole::Heading).map(|p| p.text.as_str()).collect();
-    let in_language = if language == Language::Zh { " Write it in Simplified Chinese." } else { "" };
+    let zh = language == Language::Zh;
     Unit {
         what: "another section".into(),
-        instruction: format!(
-            "A blog post titled \"{title}\" has the sections: {}. Write one more section on a point \
-             of the sources they do not cover: a '## Heading' line, then two paragraphs of about 80 \
-             words each.{in_language}",
-            headings.join("; ")
-        ),
-        max_tokens: if language == Language::Zh { 500 } else { 320 },
+        instruction: if zh {
+            format!(
+                "一篇题为“{title}”的博客文章已有这些小节：{}。请就资料中它们没有讲到的一点再写一节：先写一行\
+                 “## ”加上小节的标题，然后写两段，每段约150字。",
+                headings.join("；")
+            )
+        } else {
+            format!(
+                "A blog post titled \"{title}\" has the sections: {}. Write one more section on a \
+                 point of the sources they do not cover: a '## Heading' line, then two paragraphs of \
+                 about 80 words each.",
+                headings.join("; ")
+            )
+        },
+        max_tokens: if zh { 500 } else { 320 },
         temperature: 0.6,
         shape: Shape::Section,
     }
@@ -485,41 +603,92 @@ fn section_unit(language: Language, parts: &[Part]) -> Unit {
 /// The questions of an FAQ page: those the item's own fields answer, the chosen entries'
 /// questions and the topic's most central ones; at most [`FAQ_MAX_QUESTIONS`].
 pub fn faq_questions(sources: &Sources, language: Language) -> Vec<String> {
+    faq_pairs(sources, language).into_iter().map(|(question, _)| question).collect()
+}
+
+/// [`faq_questions`], each with the answer the sources give word for word where they do: an
+/// item's field in a sentence made by code, an entry's own answer. Strict mode falls back on it
+/// when every try of the model's answer has a flag.
+fn faq_pairs(sources: &Sources, language: Language) -> Vec<(String, Option<String>)> {
     let zh = language == Language::Zh;
-    let mut out: Vec<String> = Vec::new();
+    let mut out: Vec<(String, Option<String>)> = Vec::new();
     for item in sources.items.iter().take(1) {
         let name = &item.name;
-        let mut push = |en: String, cn: String| out.push(if zh { cn } else { en });
-        push(format!("What is {name}?"), format!("{name}是什么？"));
-        push(format!("How much does {name} cost?"), format!("{name}多少钱？"));
+        let mut push = |en: (String, String), cn: (String, String)| {
+            let (question, answer) = if zh { cn } else { en };
+            out.push((question, Some(answer)));
+        };
+        push(
+            (format!("What is {name}?"), format!("{name}: {}", item.description.trim())),
+            (format!("{name}是什么？"), format!("{name}：{}", item.description.trim())),
+        );
+        let price = item.price_text();
+        push(
+            (format!("How much does {name} cost?"), format!("{name} costs {price}.")),
+            (format!("{name}多少钱？"), format!("{name}的价格是{price}。")),
+        );
         if item.kind == ItemKind::Course {
-            if item.duration_hours.is_some() {
-                push(format!("How long is {name}?"), format!("{name}的课程有多长？"));
+            if let Some(hours) = item.duration_hours {
+                push(
+                    (format!("How long is {name}?"), format!("{name} has {hours} hours of lessons.")),
+                    (format!("{name}的课程有多长？"), format!("{name}共有{hours}小时的课程。")),
+                );
             }
-            if item.level.is_some() {
-                push(format!("Who is {name} for?"), format!("{name}适合什么水平的学员？"));
+            if let Some(level) = item.level {
+                let level_zh = match level {
+                    crate::catalog::Level::Beginner => "初级",
+                    crate::catalog::Level::Intermediate => "中级",
+                    crate::catalog::Level::Advanced => "高级",
+                };
+                push(
+                    (format!("Who is {name} for?"), format!("{name} is a {} course.", level.as_str())),
+                    (format!("{name}适合什么水平的学员？"), format!("{name}是{level_zh}课程。")),
+                );
             }
             if !item.start_dates.is_empty() {
-                push(format!("When does {name} start?"), format!("{name}什么时候开课？"));
+                let dates = item.start_dates.join(", ");
+                push(
+                    (format!("When does {name} start?"), format!("{name} starts on {dates}.")),
+                    (format!("{name}什么时候开课？"), format!("{name}的开课日期：{dates}。")),
+                );
             }
             if !item.prerequisites.is_empty() {
-                push(format!("What should I take before {name}?"), format!("学习{name}之前需要先学什么？"));
+                let first = item.prerequisites.join(", ");
+                push(
+                    (format!("What should I take before {name}?"), format!("Take {first} first.")),
+                    (format!("学习{name}之前需要先学什么？"), format!("请先学习{first}。")),
+                );
             }
-            if item.language.is_some() {
-                push(format!("What language is {name} taught in?"), format!("{name}用什么语言授课？"));
+            if let Some(code) = &item.language {
+                push(
+                    (
+                        format!("What language is {name} taught in?"),
+                        format!("{name} is taught in {}.", language_name(code, false)),
+                    ),
+                    (format!("{name}用什么语言授课？"), format!("{name}用{}授课。", language_name(code, true))),
+                );
             }
         } else {
-            push(format!("Can I buy {name} now?"), format!("现在可以购买{name}吗？"));
+            let (en, cn) = match item.availability {
+                Availability::InStock => (format!("Yes, {name} is in stock."), format!("可以，{name}现在有货。")),
+                Availability::Preorder => {
+                    (format!("{name} can be pre-ordered now."), format!("{name}现在可以预订。"))
+                }
+                Availability::OutOfStock => {
+                    (format!("{name} is not available now."), format!("{name}目前无法购买。"))
+                }
+            };
+            push((format!("Can I buy {name} now?"), en), (format!("现在可以购买{name}吗？"), cn));
         }
     }
     for entry in &sources.entries {
-        out.push(entry.title.trim().to_owned());
+        out.push((entry.title.trim().to_owned(), Some(entry.body.trim().to_owned())));
     }
     if let Some(topic) = &sources.topic {
-        out.extend(topic.questions.iter().take(2).cloned());
+        out.extend(topic.questions.iter().take(2).map(|q| (q.clone(), None)));
     }
     let mut seen = std::collections::HashSet::new();
-    out.retain(|q| seen.insert(q.to_lowercase()));
+    out.retain(|(q, _)| seen.insert(q.to_lowercase()));
     out.truncate(FAQ_MAX_QUESTIONS);
     debug_assert!(sources.items.is_empty() || out.len() >= FAQ_MIN_QUESTIONS);
     out
@@ -705,7 +874,7 @@ fn shape(shape: &Shape, text: &str) -> Vec<Part> {
             }
             parts
         }
-        Shape::Answer(question) => {
+        Shape::Answer { question, .. } => {
             let answer = lines
                 .iter()
                 .map(|l| labelled(l, &["answer", "回答", "答"]).unwrap_or_else(|| l.trim().to_owned()))
@@ -750,6 +919,39 @@ fn without_links_and_signature(body: &str) -> String {
         paragraphs.pop();
     }
     paragraphs.join("\n\n")
+}
+
+/// A blog post without what a small model wrote twice: a section under a heading it already
+/// had, a paragraph it already wrote, and a heading left with no text.
+fn without_repeats(parts: &mut Vec<Part>) {
+    let key = |text: &str| {
+        text.to_lowercase().chars().filter(|c| c.is_alphanumeric()).collect::<String>()
+    };
+    let mut seen = std::collections::HashSet::new();
+    let mut skipping = false;
+    parts.retain(|part| match part.role {
+        PartRole::Heading => {
+            skipping = !seen.insert(key(&part.text));
+            !skipping
+        }
+        PartRole::Paragraph => !skipping && seen.insert(key(&part.text)),
+        _ => true,
+    });
+    without_empty_headings(parts);
+}
+
+/// Parts without a heading that no paragraph follows.
+fn without_empty_headings(parts: &mut Vec<Part>) {
+    let mut at = 0;
+    while at < parts.len() {
+        let empty_heading = parts[at].role == PartRole::Heading
+            && parts.get(at + 1).is_none_or(|next| next.role != PartRole::Paragraph);
+        if empty_heading {
+            parts.remove(at);
+        } else {
+            at += 1;
+        }
+    }
 }
 
 /// A blog post within [`BLOG_MAX_WORDS`]: paragraphs dropped from the end (with a heading left
