@@ -121,8 +121,9 @@ fn report(draft: &Draft) {
 }
 
 /// The sources of the evaluation's drafts of one kind: `n` different ones, every third in
-/// Chinese. Items for ads, posts, e-mails and FAQ pages (products and courses in turn); FAQ
-/// entries (found by the evaluation questions) for blog posts.
+/// Chinese. Items for ads, posts, e-mails and FAQ pages (products and courses in turn); for
+/// blog posts the three FAQ entries an evaluation question finds (a new first one each time):
+/// a single answer of a few dozen words cannot ground a post of 400 words.
 async fn eval_sources(
     kind: ContentKind,
     n: usize,
@@ -138,10 +139,11 @@ async fn eval_sources(
             if out.len() == n {
                 break;
             }
-            let Some(entry) = retriever.search(question, 1).await?.into_iter().next() else { continue };
-            if seen.insert(entry.entry_id.clone()) {
+            let entries = retriever.search(question, 3).await?;
+            let Some(first) = entries.first() else { continue };
+            if seen.insert(first.entry_id.clone()) {
                 let i = out.len();
-                out.push((Sources { entries: vec![entry], ..Sources::default() }, language(i)));
+                out.push((Sources { entries, ..Sources::default() }, language(i)));
             }
         }
     } else {

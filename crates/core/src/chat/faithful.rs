@@ -110,6 +110,8 @@ pub struct Evidence {
     text: String,
     /// Its words, lowercase.
     words: HashSet<String>,
+    /// Its words written with a capital (names, mostly), as written.
+    capitalised: HashSet<String>,
     /// Their stems, for content-word support.
     stems: HashSet<String>,
     /// Its numbers, normalised ("20,000" -> "20000", "4,90" -> "4.90", "two" -> "2").
@@ -121,6 +123,9 @@ impl Evidence {
     pub fn new<'a>(texts: impl IntoIterator<Item = &'a str>) -> Self {
         let mut evidence = Self::default();
         for text in texts {
+            evidence.capitalised.extend(
+                words_of(text).filter(|w| w.starts_with(char::is_uppercase)).map(str::to_owned),
+            );
             let lower = text.to_lowercase();
             for word in words_of(&lower) {
                 if let Some(n) = number_word(word) {
@@ -155,6 +160,11 @@ impl Evidence {
                 .chain(visitor_words)
                 .chain(std::iter::once(system)),
         )
+    }
+
+    /// Whether the evidence writes `word` with its capital ("Python", "Brightwave").
+    pub fn capitalises(&self, word: &str) -> bool {
+        self.capitalised.contains(word)
     }
 
     fn has_number(&self, number: &str) -> bool {

@@ -269,6 +269,15 @@ async fn strict_mode_drops_the_sentences_with_unsupported_facts_when_the_rest_st
     assert!(draft.review.clean() && !draft.strict_failed, "{:?}", draft.review);
     assert!(draft.fallbacks.is_empty());
 
+    // A Chinese ad whose headline names a tool the sources lack: the headline becomes the
+    // item's name, the Chinese description stays.
+    let ad = "标题：学习Excel数据分析\n描述：八周学会用pandas清洗和分析数据。";
+    let model = Replies::new(&[ad; 9]);
+    let draft = write(&model, ContentKind::Ad, Language::Zh, true).await;
+    assert_eq!(draft.parts[0].text, "Data Analysis with Python");
+    assert_eq!(draft.parts[1].text, "八周学会用pandas清洗和分析数据。");
+    assert!(draft.review.clean() && !draft.strict_failed && draft.fallbacks.is_empty(), "{:?}", draft.review);
+
     // Without strict the post stays as written, flagged.
     let model = Replies::new(&[post]);
     let draft = write(&model, ContentKind::Social, Language::En, false).await;
@@ -484,4 +493,20 @@ fn html_escapes_what_the_model_wrote() {
     };
     assert_eq!(draft.html(), "<p>&lt;script&gt;alert(1)&lt;/script&gt; &amp; more</p>\n");
     assert_eq!(draft.markdown(), "<script>alert(1)</script> & more\n");
+}
+
+#[tokio::test]
+async fn title_cased_headlines_are_put_in_sentence_case_keeping_the_sources_names() {
+    let model = Replies::new(&[
+        "Headline: Unlock Your Python Skills\nDescription: Eight weekly lessons with pandas.",
+        "Headline: Chart real data\nDescription: From messy tables to clear charts.",
+        "Headline: Learn With Coursera Experts\nDescription: Eight weekly lessons with pandas.",
+    ]);
+    let draft = write(&model, ContentKind::Ad, Language::En, false).await;
+    assert_eq!(draft.parts[0].text, "Unlock your Python skills");
+    assert_eq!(draft.parts[2].text, "Chart real data", "not title case: as written");
+    // The limit of the rule, without a lexicon: a name the model invents in a title-cased
+    // headline is lowercased like any word there, and not flagged (prose is checked as ever).
+    assert_eq!(draft.parts[4].text, "Learn with coursera experts");
+    assert!(draft.review.flags.is_empty(), "{:?}", draft.review.flags);
 }

@@ -232,7 +232,8 @@ impl Writer {
         let mut best: Option<(usize, Vec<Part>)> = None;
         for attempt in 0..MAX_TRIES {
             let text = self.generate(ctx, unit, attempt).await?;
-            let parts = shape(&unit.shape, &text);
+            let mut parts = shape(&unit.shape, &text);
+            in_sentence_case(&mut parts, ctx.evidence);
             let why = if well_shaped(&unit.shape, &parts) {
                 let findings = unit_findings(ctx, &parts);
                 if findings == 0 {
@@ -357,8 +358,9 @@ fn unit_findings(ctx: &Ctx<'_>, parts: &[Part]) -> usize {
 
 /// A unit's parts without what the check flags: the flagged sentences of its prose (a
 /// paragraph, a body, a post, a description, an answer), a paragraph whose every sentence is
-/// flagged, a section whose heading is; a flagged title becomes the sources' subject. A part
-/// that cannot go (a headline, a body with nothing left) stays as it is.
+/// flagged, a section whose heading is; a flagged title, headline or subject becomes the
+/// sources' subject (an item's name), fitted. A part that cannot go (a body with nothing
+/// left) stays as it is.
 fn without_flagged_sentences(ctx: &Ctx<'_>, parts: Vec<Part>) -> Vec<Part> {
     let flagged = |text: &str| !super::text_flags(text, ctx.evidence, ctx.profile).is_empty();
     let mut out = Vec::new();
@@ -371,12 +373,22 @@ fn without_flagged_sentences(ctx: &Ctx<'_>, parts: Vec<Part>) -> Vec<Part> {
                     out.push(part);
                 }
             }
-            PartRole::Title if flagged(&part.text) => {
-                part.text = fit(&ctx.request.sources.subject(), BLOG_TITLE_CHARS);
+            PartRole::Title | PartRole::Headline | PartRole::Subject if flagged(&part.text) => {
+                let max = match part.role {
+                    PartRole::Title => BLOG_TITLE_CHARS,
+                    PartRole::Headline => AD_HEADLINE_CHARS,
+                    _ => EMAIL_SUBJECT_CHARS,
+                };
+                part.text = fit(&ctx.request.sources.subject(), max);
                 out.push(part);
             }
             PartRole::Paragraph if dropped_heading => {}
-            PartRole::Paragraph | PartRole::Body | PartRole::Post | PartRole::Description | PartRole::Answer => {
+            PartRole::Paragraph
+            | PartRole::Body
+            | PartRole::Post
+            | PartRole::Description
+            | PartRole::Preheader
+            | PartRole::Answer => {
                 let kept: String = sentences(&part.text).into_iter().filter(|s| !flagged(s)).collect();
                 if !kept.trim().is_empty() {
                     part.text = kept.trim().to_owned();
@@ -390,6 +402,40 @@ fn without_flagged_sentences(ctx: &Ctx<'_>, parts: Vec<Part>) -> Vec<Part> {
     }
     without_empty_headings(&mut out);
     out
+}
+
+/// Headings, titles, headlines and subjects in sentence case, as the drafts are styled: a
+/// title-cased one ("Tips For Tracking Your Parcel") keeps the capitals of its first word,
+/// of acronyms and of the words the sources write with one ("Aura", "Python"), and loses the
+/// rest, which the check would otherwise take for names the sources lack.
+fn in_sentence_case(parts: &mut [Part], evidence: &Evidence) {
+    for part in parts.iter_mut().filter(|p| {
+        matches!(p.role, PartRole::Title | PartRole::Heading | PartRole::Headline | PartRole::Subject)
+    }) {
+        let words: Vec<&str> = part.text.split_whitespace().collect();
+        let later: Vec<&str> =
+            words.iter().skip(1).copied().filter(|w| w.chars().filter(|c| c.is_alphabetic()).count() >= 4).collect();
+        let capitalised = later.iter().filter(|w| w.starts_with(char::is_uppercase)).count();
+        // Title case: most of the longer words after the first start with a capital.
+        if later.len() < 2 || capitalised * 3 < later.len() * 2 {
+            continue;
+        }
+        let cased: Vec<String> = words
+            .iter()
+            .enumerate()
+            .map(|(n, word)| {
+                let bare = word.trim_matches(|c: char| !c.is_alphanumeric());
+                let acronym = bare.chars().filter(|c| c.is_alphabetic()).all(char::is_uppercase);
+                if n == 0 || bare.is_empty() || acronym || evidence.capitalises(bare) {
+                    (*word).to_owned()
+                } else {
+                    let mut chars = word.chars();
+                    chars.next().map_or_else(String::new, |first| first.to_lowercase().chain(chars).collect())
+                }
+            })
+            .collect();
+        part.text = cased.join(" ");
+    }
 }
 
 /// Whether a unit's parts have its shape: every part it needs, none empty.
