@@ -817,7 +817,8 @@ impl Engine<'_> {
         let background_rides =
             !visitors || (!visitors_reading && self.background_waited + 1 >= BACKGROUND_EVERY);
         let has_background = active.iter().any(|s| s.job.request.priority == Priority::Background);
-        self.background_waited = if has_background && !background_rides { self.background_waited + 1 } else { 0 };
+        self.background_waited =
+            if has_background && !background_rides { self.background_waited + 1 } else { 0 };
         for sequence in active.iter_mut() {
             sequence.logits_at = None;
             if sequence.job.request.priority == Priority::Background && !background_rides {

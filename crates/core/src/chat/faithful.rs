@@ -123,9 +123,9 @@ impl Evidence {
     pub fn new<'a>(texts: impl IntoIterator<Item = &'a str>) -> Self {
         let mut evidence = Self::default();
         for text in texts {
-            evidence.capitalised.extend(
-                words_of(text).filter(|w| w.starts_with(char::is_uppercase)).map(str::to_owned),
-            );
+            evidence
+                .capitalised
+                .extend(words_of(text).filter(|w| w.starts_with(char::is_uppercase)).map(str::to_owned));
             let lower = text.to_lowercase();
             for word in words_of(&lower) {
                 if let Some(n) = number_word(word) {

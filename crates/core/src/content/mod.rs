@@ -538,9 +538,11 @@ pub fn review(
         .iter()
         .enumerate()
         .flat_map(|(index, part)| {
-            text_flags(&part.text, evidence, profile)
-                .into_iter()
-                .map(move |(kind, word)| Flag { part: index, kind, word })
+            text_flags(&part.text, evidence, profile).into_iter().map(move |(kind, word)| Flag {
+                part: index,
+                kind,
+                word,
+            })
         })
         .collect();
     let text: String = parts.iter().map(|p| p.text.as_str()).collect::<Vec<_>>().join("\n");
@@ -612,7 +614,6 @@ pub fn chinese_share(text: &str) -> f32 {
     let share = cjk as f32 / (cjk + latin) as f32;
     share
 }
-
 
 /// The profile's avoided words that `text` uses (whole words or phrases, any case).
 pub fn avoided_words(text: &str, avoid: &[String]) -> Vec<String> {
@@ -798,8 +799,8 @@ pub fn fit(text: &str, max: usize) -> String {
 /// that would leave it hanging; the text as it is if nothing else would stay.
 fn without_dangling(text: &str) -> String {
     const DANGLING: [&str; 20] = [
-        "a", "an", "and", "as", "at", "by", "for", "from", "in", "into", "of", "on", "or", "our", "the", "to",
-        "with", "your", "its", "&",
+        "a", "an", "and", "as", "at", "by", "for", "from", "in", "into", "of", "on", "or", "our", "the",
+        "to", "with", "your", "its", "&",
     ];
     let marks: &[char] = &[',', ';', ':', '-', '–', '—', ' '];
     let mut kept = text.trim_end_matches(marks).trim();

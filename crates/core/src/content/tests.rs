@@ -157,7 +157,8 @@ fn the_language_is_checked_by_script() {
     // Names and numbers kept in Latin letters do not count against a Chinese text.
     let named = vec![Part::new(PartRole::Answer, "Data Analysis with Python的价格是€349。")];
     assert!(super::review(ContentKind::FaqPage, Language::Zh, &named, &evidence(), &profile()).language_ok);
-    let half = vec![Part::new(PartRole::Post, "八周学会数据分析。Learn to clean data with pandas in eight weeks.")];
+    let half =
+        vec![Part::new(PartRole::Post, "八周学会数据分析。Learn to clean data with pandas in eight weeks.")];
     assert!(!super::review(ContentKind::Social, Language::Zh, &half, &evidence(), &profile()).language_ok);
 }
 

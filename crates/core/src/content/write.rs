@@ -93,7 +93,10 @@ enum Shape {
     Blog,
     Section,
     /// An FAQ page's answer to `question`; `known`, the sources' own answer, if they have one.
-    Answer { question: String, known: Option<String> },
+    Answer {
+        question: String,
+        known: Option<String>,
+    },
 }
 
 impl Writer {
@@ -158,7 +161,9 @@ impl Writer {
                 without_repeats(&mut parts);
                 if let Some(title) = parts.iter_mut().find(|p| p.role == PartRole::Title) {
                     // The form's own word copied as the title ("# Title").
-                    if ["title", "标题", "blog post", "博客文章"].contains(&title.text.to_lowercase().as_str()) {
+                    if ["title", "标题", "blog post", "博客文章"]
+                        .contains(&title.text.to_lowercase().as_str())
+                    {
                         title.text = fit(&request.sources.subject(), BLOG_TITLE_CHARS);
                     }
                 }
@@ -413,8 +418,12 @@ fn in_sentence_case(parts: &mut [Part], evidence: &Evidence) {
         matches!(p.role, PartRole::Title | PartRole::Heading | PartRole::Headline | PartRole::Subject)
     }) {
         let words: Vec<&str> = part.text.split_whitespace().collect();
-        let later: Vec<&str> =
-            words.iter().skip(1).copied().filter(|w| w.chars().filter(|c| c.is_alphabetic()).count() >= 4).collect();
+        let later: Vec<&str> = words
+            .iter()
+            .skip(1)
+            .copied()
+            .filter(|w| w.chars().filter(|c| c.is_alphabetic()).count() >= 4)
+            .collect();
         let capitalised = later.iter().filter(|w| w.starts_with(char::is_uppercase)).count();
         // Title case: most of the longer words after the first start with a capital.
         if later.len() < 2 || capitalised * 3 < later.len() * 2 {
@@ -443,8 +452,8 @@ fn well_shaped(shape: &Shape, parts: &[Part]) -> bool {
     let has = |role: PartRole| parts.iter().any(|p| p.role == role);
     // A placeholder of the asked form copied back ("<the headline>", "<标题>") is not a text.
     let placeholder = |text: &str| text.contains("<the ") || (text.starts_with('<') && text.ends_with('>'));
-    let filled = !parts.is_empty()
-        && parts.iter().all(|p| !p.text.trim().is_empty() && !placeholder(p.text.trim()));
+    let filled =
+        !parts.is_empty() && parts.iter().all(|p| !p.text.trim().is_empty() && !placeholder(p.text.trim()));
     filled
         && match shape {
             Shape::Ad => parts.len() == 2,
@@ -603,7 +612,9 @@ fn units(request: &WriteRequest) -> Vec<Unit> {
             .map(|(question, known)| Unit {
                 what: "answer".into(),
                 instruction: if zh {
-                    format!("顾客问：{question}\n请只根据资料，用一到三句话回答，不超过150个字。只回答答案本身。")
+                    format!(
+                        "顾客问：{question}\n请只根据资料，用一到三句话回答，不超过150个字。只回答答案本身。"
+                    )
                 } else {
                     format!(
                         "A customer asks: {question}\nAnswer in one to three sentences, at most 300 \
@@ -711,12 +722,17 @@ fn faq_pairs(sources: &Sources, language: Language) -> Vec<(String, Option<Strin
                         format!("What language is {name} taught in?"),
                         format!("{name} is taught in {}.", language_name(code, false)),
                     ),
-                    (format!("{name}用什么语言授课？"), format!("{name}用{}授课。", language_name(code, true))),
+                    (
+                        format!("{name}用什么语言授课？"),
+                        format!("{name}用{}授课。", language_name(code, true)),
+                    ),
                 );
             }
         } else {
             let (en, cn) = match item.availability {
-                Availability::InStock => (format!("Yes, {name} is in stock."), format!("可以，{name}现在有货。")),
+                Availability::InStock => {
+                    (format!("Yes, {name} is in stock."), format!("可以，{name}现在有货。"))
+                }
                 Availability::Preorder => {
                     (format!("{name} can be pre-ordered now."), format!("{name}现在可以预订。"))
                 }
@@ -970,9 +986,7 @@ fn without_links_and_signature(body: &str) -> String {
 /// A blog post without what a small model wrote twice: a section under a heading it already
 /// had, a paragraph it already wrote, and a heading left with no text.
 fn without_repeats(parts: &mut Vec<Part>) {
-    let key = |text: &str| {
-        text.to_lowercase().chars().filter(|c| c.is_alphanumeric()).collect::<String>()
-    };
+    let key = |text: &str| text.to_lowercase().chars().filter(|c| c.is_alphanumeric()).collect::<String>();
     let mut seen = std::collections::HashSet::new();
     let mut skipping = false;
     parts.retain(|part| match part.role {
