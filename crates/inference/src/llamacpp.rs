@@ -664,9 +664,10 @@ impl Engine<'_> {
 
     /// Starts a sequence in the lowest free slot (a background one in the highest: visitors'
     /// slots then run on without it between them, and a draft's units, which share its long
-    /// prompt, find it cached), keeping the part of its cache that the prompt starts with. When another slot, busy or not, holds a longer start of the prompt
-    /// (a slot never used yet has none, not even of the system prompt every conversation
-    /// shares), its cache is copied in first, so only the rest is read.
+    /// prompt, find it cached), keeping the part of its cache that the prompt starts with.
+    /// When another slot, busy or not, holds a longer start of the prompt (a slot never used
+    /// yet has none, not even of the system prompt every conversation shares), its cache is
+    /// copied in first, so only the rest is read.
     ///
     /// The lowest slot, not the one with the longest match: llama.cpp decodes the sequences of
     /// a batch together only where their ids run on without a gap (0, 1, 2 in one pass; 0, 5, 9
