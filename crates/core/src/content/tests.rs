@@ -511,3 +511,30 @@ async fn title_cased_headlines_are_put_in_sentence_case_keeping_the_sources_name
     assert_eq!(draft.parts[4].text, "Learn with coursera experts");
     assert!(draft.review.flags.is_empty(), "{:?}", draft.review.flags);
 }
+
+#[tokio::test]
+async fn a_try_that_echoes_its_prompt_or_carries_markup_is_not_taken() {
+    let echo = "Headline: Search for the best sources\nDescription: This search ad covers the main benefit of using a price, number, date, duration, link";
+    let good = "Headline: Data skills<br>\nDescription: Eight weekly lessons with pandas for beginners.";
+    let model = Replies::new(&[echo, good, good, good]);
+    let draft = write(&model, ContentKind::Ad, Language::En, false).await;
+    assert_eq!(model.requests.lock().expect("lock").len(), 4, "the echo was written again");
+    assert_eq!(draft.parts[0].text, "Data skills", "markup dropped");
+    assert!(draft.parts.iter().all(|p| !p.text.contains("price, number")), "{:?}", draft.parts);
+
+    // A paragraph the model labelled as one stays a paragraph; its label goes.
+    let paragraph = "Pandas turns messy tables into clear answers for beginners. ".repeat(45);
+    let post = format!("# Data analysis\n\n## Section Title: Why pandas\n\n## Paragraph 1: {paragraph}");
+    let model = Replies::new(&[&post]);
+    let draft = write(&model, ContentKind::Blog, Language::En, false).await;
+    let roles: Vec<(PartRole, &str)> =
+        draft.parts.iter().map(|p| (p.role, p.text.get(..10).unwrap_or(&p.text))).collect();
+    assert_eq!(
+        roles,
+        [
+            (PartRole::Title, "Data analy"),
+            (PartRole::Heading, "Why pandas"),
+            (PartRole::Paragraph, "Pandas tur")
+        ]
+    );
+}

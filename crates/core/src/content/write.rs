@@ -239,7 +239,7 @@ impl Writer {
             let text = self.generate(ctx, unit, attempt).await?;
             let mut parts = shape(&unit.shape, &text);
             in_sentence_case(&mut parts, ctx.evidence);
-            let why = if well_shaped(&unit.shape, &parts) {
+            let why = if well_shaped(&unit.shape, &parts) && !echoes_prompt(ctx, unit, &parts) {
                 let findings = unit_findings(ctx, &parts);
                 if findings == 0 {
                     return Ok((parts, true));
@@ -445,6 +445,34 @@ fn in_sentence_case(parts: &mut [Part], evidence: &Evidence) {
             .collect();
         part.text = cased.join(" ");
     }
+}
+
+/// Words in a row that make a unit's text an echo of its prompt.
+const ECHO_WORDS: usize = 5;
+
+/// Whether a unit's text repeats its prompt's own wording rather than the sources': five
+/// words in a row of the instructions that the sources do not have, as a small model writes
+/// when it describes its task ("This search ad covers the main benefit of using a price,
+/// number, date"). Such a try is not in the asked form.
+fn echoes_prompt(ctx: &Ctx<'_>, unit: &Unit, parts: &[Part]) -> bool {
+    let runs = |text: &str| -> std::collections::HashSet<Vec<String>> {
+        let words: Vec<String> = text
+            .to_lowercase()
+            .split(|c: char| !c.is_alphanumeric())
+            .filter(|w| !w.is_empty())
+            .map(str::to_owned)
+            .collect();
+        words.windows(ECHO_WORDS).map(<[String]>::to_vec).collect()
+    };
+    let sources = runs(&ctx.request.sources.prompt_text());
+    // An answer may restate its question.
+    let instruction = match &unit.shape {
+        Shape::Answer { question, .. } => unit.instruction.replace(question.as_str(), "\n"),
+        _ => unit.instruction.clone(),
+    };
+    let prompt: std::collections::HashSet<Vec<String>> =
+        runs(&format!("{}\n{instruction}", ctx.system)).difference(&sources).cloned().collect();
+    parts.iter().any(|part| runs(&part.text).iter().any(|run| prompt.contains(run)))
 }
 
 /// Whether a unit's parts have its shape: every part it needs, none empty.
@@ -773,19 +801,48 @@ fn call_to_action(request: &WriteRequest) -> (String, Option<String>) {
     (label.into(), link)
 }
 
-/// A line without list marks, emphasis, quotes or a label such as `Headline:`.
+/// A line without list marks, emphasis, quotes, markup or a label such as `Headline:`.
 fn clean_line(line: &str) -> String {
     let line = line.trim().trim_start_matches(['#', '-', '*', '>', ' ']).trim();
-    let line = line.replace("**", "");
+    let line = without_markup(&line.replace("**", ""));
     let line = line.trim_matches(['"', '\u{201c}', '\u{201d}', '「', '」', ' ']).trim();
     without_form_label(line).to_owned()
+}
+
+/// A text without the markup a model slips in ("<br>", "</b>", a "<br" cut off at the end).
+fn without_markup(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find('<') {
+        let after = &rest[at + 1..];
+        if !after.starts_with(|c: char| c.is_ascii_alphabetic() || c == '/') {
+            out.push_str(&rest[..=at]);
+            rest = after;
+            continue;
+        }
+        out.push_str(&rest[..at]);
+        rest = after.find('>').map_or("", |end| &after[end + 1..]);
+    }
+    out.push_str(rest);
+    out.trim().to_owned()
+}
+
+/// A line the model labelled as a paragraph ("## Paragraph 2: ..."): its text.
+fn labelled_paragraph(line: &str) -> Option<String> {
+    let cleaned = line.trim().trim_start_matches(['#', ' ']).trim();
+    let lower = cleaned.to_lowercase();
+    let rest = lower.strip_prefix("paragraph")?;
+    let rest = rest.trim_start().trim_start_matches(|c: char| c.is_ascii_digit()).trim_start();
+    let after = rest.strip_prefix(':').or_else(|| rest.strip_prefix('：'))?;
+    let text = cleaned.get(cleaned.len().saturating_sub(after.len())..)?.trim();
+    (!text.is_empty()).then(|| text.to_owned())
 }
 
 /// A heading without the form's own label the model wrote before it ("Heading 2: Costs",
 /// "Title：配送"), which would read as a number or a name the sources lack.
 fn without_form_label(line: &str) -> &str {
     let lower = line.to_lowercase();
-    for label in ["heading", "section", "title", "标题"] {
+    for label in ["section title", "heading", "section", "title", "标题"] {
         if let Some(rest) = lower.strip_prefix(label) {
             let digits = rest.trim_start().trim_start_matches(|c: char| c.is_ascii_digit()).trim_start();
             if let Some(after) = digits.strip_prefix(':').or_else(|| digits.strip_prefix('：')) {
@@ -910,6 +967,10 @@ fn shape(shape: &Shape, text: &str) -> Vec<Part> {
                     } else {
                         parts.push(Part::new(PartRole::Heading, clean_line(title)));
                     }
+                } else if let Some(text) = labelled_paragraph(trimmed) {
+                    flush(&mut paragraph, &mut parts);
+                    paragraph.push_str(&text);
+                    flush(&mut paragraph, &mut parts);
                 } else if trimmed.starts_with("##") {
                     flush(&mut paragraph, &mut parts);
                     parts.push(Part::new(PartRole::Heading, clean_line(trimmed)));
