@@ -410,13 +410,7 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Bench { which: Bench::Drafts { visitors, draft_tokens, questions, common } } => {
             let config = Config::resolve(&common, &env)?;
-            let text = std::fs::read_to_string(&questions)
-                .with_context(|| format!("failed to read {}", questions.display()))?;
-            let asked: Vec<String> = frontdesk::eval::parse_questions(&text)?
-                .into_iter()
-                .filter(|q| q.expected.is_some())
-                .map(|q| q.question)
-                .collect();
+            let asked = answerable_questions(&questions)?;
             let writer_model =
                 config.content.as_ref().and_then(|c| c.model.clone()).filter(|m| m != &config.model);
             frontdesk::bench::run_drafts(frontdesk::bench::DraftsBench {
@@ -432,14 +426,8 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Bench { which: Bench::Path { questions, limit, runs, common } } => {
             let config = Config::resolve(&common, &env)?;
-            let text = std::fs::read_to_string(&questions)
-                .with_context(|| format!("failed to read {}", questions.display()))?;
-            let asked: Vec<String> = frontdesk::eval::parse_questions(&text)?
-                .into_iter()
-                .filter(|q| q.expected.is_some())
-                .map(|q| q.question)
-                .take(limit.max(1))
-                .collect();
+            let mut asked = answerable_questions(&questions)?;
+            asked.truncate(limit.max(1));
             print!("{}", frontdesk::bench::run_path(&config, &asked, runs.clamp(1, 8)).await?);
             Ok(())
         }
@@ -644,4 +632,15 @@ async fn main() -> anyhow::Result<()> {
             answer.await?.map(|_| ()).map_err(|e| anyhow::anyhow!("{e}"))
         }
     }
+}
+
+/// The questions of an evaluation file that the knowledge base answers (those with an expected
+/// entry), for the benches that ask them.
+fn answerable_questions(path: &std::path::Path) -> anyhow::Result<Vec<String>> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("failed to read {}", path.display()))?;
+    Ok(frontdesk::eval::parse_questions(&text)?
+        .into_iter()
+        .filter(|q| q.expected.is_some())
+        .map(|q| q.question)
+        .collect())
 }

@@ -12,6 +12,7 @@
 
 use std::collections::HashSet;
 
+use crate::catalog::is_cjk;
 use crate::retrieve::Passage;
 
 /// A fact-like word of an answer that the evidence lacks.
@@ -180,12 +181,6 @@ fn words_of(text: &str) -> impl Iterator<Item = &str> {
         .flat_map(script_runs)
         .map(|w| w.trim_matches('\''))
         .filter(|w| !w.is_empty())
-}
-
-/// Whether `c` is a Chinese character (CJK unified ideographs and their extensions A and the
-/// compatibility block).
-pub fn is_cjk(c: char) -> bool {
-    matches!(c, '\u{4e00}'..='\u{9fff}' | '\u{3400}'..='\u{4dbf}' | '\u{f900}'..='\u{faff}')
 }
 
 /// Whether `c` is written in Chinese text's own script: a Chinese character, or a CJK or

@@ -14,8 +14,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::catalog::{language_name, CatalogItem, ItemKind};
-use crate::chat::faithful::{self, is_cjk, Evidence, FactKind};
+use crate::catalog::{is_cjk, language_name, CatalogItem, ItemKind};
+use crate::chat::faithful::{self, Evidence, FactKind};
 use crate::retrieve::Passage;
 use crate::{Error, Result};
 

@@ -1088,7 +1088,5 @@ fn trim_blog(parts: &mut Vec<Part>) {
         }
         parts.pop();
     }
-    while parts.last().is_some_and(|p| p.role == PartRole::Heading) {
-        parts.pop();
-    }
+    without_empty_headings(parts);
 }
