@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, HashMap};
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::Json;
-use frontdesk_core::chat::DECLINE_TEXT;
+use frontdesk_core::chat::is_decline;
 use frontdesk_core::model::{ConversationStatus, FeedbackValue, Message, Role};
 use frontdesk_core::store::ConversationQuery;
 use serde::{Deserialize, Serialize};
@@ -159,7 +159,7 @@ pub async fn summary(
             // Queued now, handled by a person now or before, or declined (which queues it).
             if conversation.assigned_agent.is_some()
                 || matches!(conversation.status, ConversationStatus::Waiting | ConversationStatus::Agent)
-                || messages.iter().any(|m| m.role == Role::Agent || m.text == DECLINE_TEXT)
+                || messages.iter().any(|m| m.role == Role::Agent || is_decline(&m.text))
             {
                 handed_off += 1;
             }
@@ -182,7 +182,7 @@ pub async fn summary(
                             today.recommendations += 1;
                             today.cards_shown += message.cards.len() as u64;
                         }
-                        if message.text == DECLINE_TEXT {
+                        if is_decline(&message.text) {
                             if let Some(question) = last_question.take() {
                                 count(&mut unanswered, question);
                             }

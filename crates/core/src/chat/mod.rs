@@ -47,7 +47,7 @@ mod tests;
 pub use citations::{content_words, sources_used};
 pub use context::favour_context;
 pub use events::{AnswerKind, FinishedAnswer, TurnEvent, TurnEvents};
-pub use respond::DECLINE_TEXT;
+pub use respond::{decline_text, is_decline, DECLINE_TEXT, DECLINE_TEXT_ZH};
 pub use status::Transition;
 
 /// How the assistant answers.

@@ -17,9 +17,27 @@ use super::followup::{earlier_questions, search_in_conversation};
 use super::stream::stream_text;
 use super::{Answer, AnswerMode, ChatService};
 
-/// The text sent when the knowledge base has no answer.
+/// The text sent when the knowledge base has no answer to a question in English (or any
+/// language but Chinese).
 pub const DECLINE_TEXT: &str = "I'm sorry, I couldn't find an answer to that in our help \
     articles. Would you like me to connect you with a member of our support team?";
+/// The same for a question in Chinese.
+pub const DECLINE_TEXT_ZH: &str =
+    "抱歉，我们的帮助文章中没有找到这个问题的答案。需要为您联系我们的客服人员吗？";
+
+/// The decline in the language of the visitor's question.
+pub fn decline_text(question: &str) -> &'static str {
+    if crate::insights::mostly_cjk(question) {
+        DECLINE_TEXT_ZH
+    } else {
+        DECLINE_TEXT
+    }
+}
+
+/// Whether an assistant's message is the decline, in either language.
+pub fn is_decline(text: &str) -> bool {
+    text == DECLINE_TEXT || text == DECLINE_TEXT_ZH
+}
 
 /// What the assistant does when the knowledge base has no answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -194,8 +212,9 @@ impl ChatService {
         let mut answer = Message::new(Role::Assistant, "");
         let (kind, text, sources, usage) = match mode {
             None => {
-                let usage = stream_text(events, &answer.id, DECLINE_TEXT, started).await?;
-                (AnswerKind::Declined, DECLINE_TEXT.to_owned(), Vec::new(), usage)
+                let decline = decline_text(question);
+                let usage = stream_text(events, &answer.id, decline, started).await?;
+                (AnswerKind::Declined, decline.to_owned(), Vec::new(), usage)
             }
             Some(AnswerMode::Extractive | AnswerMode::Auto) => {
                 let best = &passages[0];

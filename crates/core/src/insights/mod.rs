@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::catalog::{is_cjk, item_words};
-use crate::chat::DECLINE_TEXT;
+use crate::chat::is_decline;
 use crate::model::{FeedbackValue, Message, Role};
 
 #[cfg(test)]
@@ -90,7 +90,7 @@ pub fn questions_of(conversation_id: &str, messages: &[Message]) -> Vec<Asked> {
             Role::Assistant => {
                 let Some(last) = out.last_mut() else { continue };
                 if last.outcome == Outcome::Unanswered {
-                    last.outcome = if message.text == DECLINE_TEXT {
+                    last.outcome = if is_decline(&message.text) {
                         Outcome::Declined
                     } else if message.cards.is_empty() {
                         Outcome::Answered

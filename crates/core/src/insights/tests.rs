@@ -45,15 +45,18 @@ fn each_question_carries_what_followed_it() {
         message(Role::Visitor, "How long does delivery take?"),
         answer,
         message(Role::Visitor, "Do you have a student discount?"),
-        message(Role::Assistant, DECLINE_TEXT),
+        message(Role::Assistant, crate::chat::DECLINE_TEXT),
         message(Role::System, "Mia joined"),
         message(Role::Agent, "Yes: 10 % with a valid student card."),
         message(Role::Agent, "Ask us for the code."),
         message(Role::Visitor, "   "),
         message(Role::Visitor, "thanks"),
+        message(Role::Visitor, "你们卖披萨吗？"),
+        message(Role::Assistant, crate::chat::DECLINE_TEXT_ZH),
     ];
     let questions = questions_of("c1", &messages);
-    assert_eq!(questions.len(), 3, "the blank message is not a question");
+    assert_eq!(questions.len(), 4, "the blank message is not a question");
+    assert_eq!(questions[3].outcome, Outcome::Declined, "the Chinese decline is a decline");
     assert_eq!(questions[0].outcome, Outcome::Answered);
     assert_eq!(questions[0].feedback, Some(FeedbackValue::Down));
     assert_eq!(questions[0].comment.as_deref(), Some("too vague"));
