@@ -460,7 +460,32 @@ pub(crate) struct E5 {
     /// The centre of each language's texts in each role (see [`E5::centred`]): Chinese and
     /// other scripts, queries and passages.
     centres: [[Vec<f32>; 2]; 2],
+    /// How unrelated questions and passages compare (see [`E5::noise`]).
+    noise: Noise,
 }
+
+/// The cosine of a question and a passage on unrelated subjects, as a mean and a standard
+/// deviation, per language pair: indexed by the question's language, then the passage's (0
+/// English or another script, 1 Chinese). Within one language the vectors as the model gives
+/// them are compared; across languages the centred ones ([`E5::centred`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Noise {
+    /// (mean, standard deviation) per question language, then passage language.
+    pub pairs: [[(f32, f32); 2]; 2],
+}
+
+impl Noise {
+    /// How many standard deviations `cosine` lies above the cosine of unrelated texts for a
+    /// question in one language and a passage in the other (or the same) one.
+    pub fn score(&self, cosine: f32, chinese_question: bool, chinese_passage: bool) -> f32 {
+        let (mean, deviation) = self.pairs[usize::from(chinese_question)][usize::from(chinese_passage)];
+        (cosine - mean) / deviation.max(1e-4)
+    }
+}
+
+/// Generic questions with their answers in English and Chinese (`e5/calibration.tsv`), from
+/// which [`Noise`] is measured when the model loads.
+const CALIBRATION: &str = include_str!("e5/calibration.tsv");
 
 /// Generic sentences on every kind of subject, in English and in Chinese: their mean is where
 /// the model puts a language's text before any meaning (see [`E5::centred`]).
@@ -584,6 +609,7 @@ impl E5 {
             layers,
             tokenizer,
             centres: Default::default(),
+            noise: Noise::default(),
         };
         for (language, sentences) in [CENTRE_EN, CENTRE_ZH].into_iter().enumerate() {
             let lines: Vec<&str> = sentences.lines().filter(|l| !l.trim().is_empty()).collect();
@@ -600,7 +626,82 @@ impl E5 {
                 model.centres[language][slot] = mean;
             }
         }
+        model.noise = model.measure_noise()?;
         Ok(model)
+    }
+
+    /// The cosines of the calibration questions with the other questions' answers, per
+    /// language pair (see [`Noise`]).
+    fn measure_noise(&self) -> Result<Noise, RetrievalError> {
+        let rows: Vec<Vec<&str>> = CALIBRATION
+            .lines()
+            .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+            .map(|l| l.split('\t').collect())
+            .filter(|fields: &Vec<&str>| fields.len() == 4)
+            .collect();
+        // Per language: the questions and the passages ("question\nanswer", as entries are
+        // embedded), raw and centred.
+        let mut questions: [Vec<(Vec<f32>, Vec<f32>)>; 2] = Default::default();
+        let mut passages: [Vec<(Vec<f32>, Vec<f32>)>; 2] = Default::default();
+        for language in 0..2 {
+            let asked: Vec<&str> = rows.iter().map(|r| r[language * 2]).collect();
+            let answered: Vec<String> =
+                rows.iter().map(|r| format!("{}\n{}", r[language * 2], r[language * 2 + 1])).collect();
+            for (texts, role, out) in [
+                (
+                    asked.iter().map(|t| (*t).to_owned()).collect::<Vec<_>>(),
+                    Role::Query,
+                    &mut questions[language],
+                ),
+                (answered, Role::Passage, &mut passages[language]),
+            ] {
+                let tokens: Vec<Vec<u32>> = texts.iter().map(|t| self.tokens(t, role)).collect();
+                for (text, raw) in texts.iter().zip(self.embed_tokens(&tokens)?) {
+                    let centred = self.centred(raw.clone(), text, role);
+                    out.push((raw, centred));
+                }
+            }
+        }
+        let mut noise = Noise::default();
+        for (q, asked) in questions.iter().enumerate() {
+            for (p, answered) in passages.iter().enumerate() {
+                let mut cosines = Vec::new();
+                for (i, (question_raw, question_centred)) in asked.iter().enumerate() {
+                    for (j, (passage_raw, passage_centred)) in answered.iter().enumerate() {
+                        if i != j {
+                            cosines.push(if p == q {
+                                crate::embed::dot(question_raw, passage_raw)
+                            } else {
+                                crate::embed::dot(question_centred, passage_centred)
+                            });
+                        }
+                    }
+                }
+                #[allow(clippy::cast_precision_loss)]
+                let n = cosines.len().max(1) as f32;
+                let mean = cosines.iter().sum::<f32>() / n;
+                let variance = cosines.iter().map(|c| (c - mean) * (c - mean)).sum::<f32>() / n;
+                noise.pairs[q][p] = (mean, variance.sqrt());
+            }
+        }
+        Ok(noise)
+    }
+
+    /// How unrelated questions and passages compare in each language pair.
+    pub(crate) fn noise(&self) -> Noise {
+        self.noise
+    }
+
+    /// `vector` less the centre of its language's texts in `role` (see [`E5::centred`]), the
+    /// language given rather than read from the text.
+    pub(crate) fn centred_as(&self, mut vector: Vec<f32>, chinese: bool, role: Role) -> Vec<f32> {
+        let centre = &self.centres[usize::from(chinese)][usize::from(role == Role::Passage)];
+        if centre.len() == vector.len() {
+            vector.iter_mut().zip(centre).for_each(|(v, c)| *v -= c);
+            let norm = vector.iter().map(|v| v * v).sum::<f32>().sqrt().max(1e-12);
+            vector.iter_mut().for_each(|v| *v /= norm);
+        }
+        vector
     }
 
     /// `vector` (the embedding of `text` in `role`) less the centre of its language's texts,
@@ -611,16 +712,8 @@ impl E5 {
     /// first three for 0.10 of the questions before and 0.93 after. The centres come from
     /// generic sentences on other subjects (`e5/centre-*.txt`), not from any FAQ. Chinese is
     /// told by its characters; every other language takes the English centre.
-    pub(crate) fn centred(&self, mut vector: Vec<f32>, text: &str, role: Role) -> Vec<f32> {
-        let language = usize::from(frontdesk_core::insights::mostly_cjk(text));
-        let slot = usize::from(role == Role::Passage);
-        let centre = &self.centres[language][slot];
-        if centre.len() == vector.len() {
-            vector.iter_mut().zip(centre).for_each(|(v, c)| *v -= c);
-            let norm = vector.iter().map(|v| v * v).sum::<f32>().sqrt().max(1e-12);
-            vector.iter_mut().for_each(|v| *v /= norm);
-        }
-        vector
+    pub(crate) fn centred(&self, vector: Vec<f32>, text: &str, role: Role) -> Vec<f32> {
+        self.centred_as(vector, frontdesk_core::insights::mostly_cjk(text), role)
     }
 
     /// Loads `e5-small-q4.bin` from `dir`.

@@ -130,18 +130,52 @@ impl Embedder {
         }
     }
 
-    /// One unit-length vector per text to be searched (blocking).
+    /// One unit-length vector per text to be searched (blocking), with the multilingual
+    /// model centred on its language ([`Embedder::centre`]), so texts in different languages
+    /// compare by meaning.
     pub fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, RetrievalError> {
-        self.embed_as(texts, Role::Passage)
+        self.embed_as(texts, Role::Passage, true)
     }
 
-    /// One unit-length vector per question (blocking): what is searched with, and what
-    /// questions are grouped by.
+    /// One unit-length vector per question (blocking), centred like [`Embedder::embed`]'s:
+    /// what questions are grouped by and catalogue items found with.
     pub fn embed_queries(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, RetrievalError> {
-        self.embed_as(texts, Role::Query)
+        self.embed_as(texts, Role::Query, true)
     }
 
-    fn embed_as(&self, texts: &[&str], role: Role) -> Result<Vec<Vec<f32>>, RetrievalError> {
+    /// Passages' vectors as the model gives them (not centred): texts in one language compare
+    /// best this way; [`Embedder::centre`] gives the centred vector from one.
+    pub fn embed_uncentred(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, RetrievalError> {
+        self.embed_as(texts, Role::Passage, false)
+    }
+
+    /// Questions' vectors as the model gives them (see [`Embedder::embed_uncentred`]).
+    pub fn embed_queries_uncentred(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, RetrievalError> {
+        self.embed_as(texts, Role::Query, false)
+    }
+
+    /// An uncentred vector of a text in Chinese or not, as a question or a passage, centred
+    /// on its language (the multilingual model; other models' vectors are returned as they
+    /// are).
+    pub fn centre(&self, vector: Vec<f32>, chinese: bool, question: bool) -> Vec<f32> {
+        match &self.model {
+            Model::E5(model) => {
+                model.centred_as(vector, chinese, if question { Role::Query } else { Role::Passage })
+            }
+            Model::MiniLm { .. } => vector,
+        }
+    }
+
+    /// How unrelated questions and passages compare in each language pair: the multilingual
+    /// model's calibration, which its search scores cosines against.
+    pub fn noise(&self) -> Option<crate::e5::Noise> {
+        match &self.model {
+            Model::E5(model) => Some(model.noise()),
+            Model::MiniLm { .. } => None,
+        }
+    }
+
+    fn embed_as(&self, texts: &[&str], role: Role, centre: bool) -> Result<Vec<Vec<f32>>, RetrievalError> {
         match &self.model {
             Model::MiniLm { model, tokenizer, device } => {
                 let mut out = Vec::with_capacity(texts.len());
@@ -167,7 +201,7 @@ impl Embedder {
                     }
                     let batch: Vec<Vec<u32>> = order[start..end].iter().map(|&i| tokens[i].clone()).collect();
                     for (&i, vector) in order[start..end].iter().zip(model.embed_tokens(&batch)?) {
-                        out[i] = model.centred(vector, texts[i], role);
+                        out[i] = if centre { model.centred(vector, texts[i], role) } else { vector };
                     }
                     start = end;
                 }
@@ -241,7 +275,9 @@ type QueryJob = (String, std::sync::mpsc::SyncSender<Result<Vec<f32>, String>>);
 /// embeds one batch go into the next as one batch. On two cores a batch of 16 short questions
 /// takes about 7.5 ms a question against 17 ms one at a time, so visitors asking at once wait
 /// for each other far less; a query that arrives alone is embedded alone, at once. The
-/// latest queries' embeddings are kept (exact text; the search gets questions with personal
+/// vectors are the model's own, uncentred ([`Embedder::embed_queries_uncentred`]): the search
+/// compares a question with entries in its own language that way and centres it for the
+/// others. The latest queries' embeddings are kept (exact text; the search gets questions with personal
 /// data already replaced), so a repeated question skips the model.
 pub struct QueryBatcher {
     jobs: std::sync::mpsc::SyncSender<QueryJob>,
@@ -294,7 +330,7 @@ impl QueryBatcher {
                         }
                     }
                     let texts: Vec<&str> = batch.iter().map(|(text, _)| text.as_str()).collect();
-                    match embedder.embed_queries(&texts) {
+                    match embedder.embed_queries_uncentred(&texts) {
                         Ok(vectors) => {
                             for ((_, reply), vector) in batch.iter().zip(vectors) {
                                 let _ = reply.send(Ok(vector));
@@ -398,7 +434,7 @@ pub(crate) mod tests {
             handles.into_iter().map(|h| h.join().expect("joined")).collect()
         });
         for (question, vector) in questions.iter().zip(&together) {
-            let alone = embedder.embed_queries(&[question.as_str()]).expect("embed").remove(0);
+            let alone = embedder.embed_queries_uncentred(&[question.as_str()]).expect("embed").remove(0);
             assert!(dot(&alone, vector) > 0.999, "{question}");
         }
         // A repeated question is served from the cache, the same vector.

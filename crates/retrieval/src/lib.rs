@@ -28,6 +28,7 @@ mod segment;
 
 pub use catalog::{parse_catalog, CatalogStore};
 pub use decode::document_text;
+pub use e5::Noise;
 pub use embed::Embedder;
 pub use index::{folder_files, FaqIndex, INDEX_FORMAT};
 pub use library::{KnowledgeLibrary, MAX_DOCUMENT_BYTES};

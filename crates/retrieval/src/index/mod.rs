@@ -47,7 +47,7 @@ const ANALYZER: &str = "frontdesk_en";
 /// Changes whenever the same documents would be indexed differently (a new analyzer), so an
 /// index written by an earlier version is rebuilt at start. Part of every fingerprint.
 pub const INDEX_FORMAT: &str =
-    "frontdesk-index-3 (jieba segmentation, Chinese stop words, stored embeddings)";
+    "frontdesk-index-4 (jieba segmentation, Chinese stop words, stored uncentred embeddings)";
 /// How much more a match in the question counts than one in the answer.
 const TITLE_BOOST: f32 = 3.0;
 const FINGERPRINT_FILE: &str = "kb.fingerprint";
@@ -67,6 +67,15 @@ const COSINE_SAME: f32 = 0.6;
 /// A question of at least this many content words, all found in an entry, is confident in
 /// that entry whatever its cosine (exact product names and codes).
 const FULL_MATCH_WORDS: usize = 3;
+/// With the multilingual model, how much a keyword match adds to an entry's score: this many
+/// standard deviations of unrelated cosines ([`crate::Noise`]) for the first keyword hit, half
+/// as much for the second, and so on. Meaning ranks; exact words settle near ties.
+const KEYWORD_WEIGHT: f32 = 0.75;
+/// With the multilingual model, the scores (standard deviations above unrelated texts' cosine)
+/// at which search confidence is 0 and 1; the default decline threshold, 0.5, falls halfway.
+/// From the threshold sweep of `frontdesk eval` (docs/benchmarks.md).
+const NOISE_UNRELATED: f32 = 1.5;
+const NOISE_SAME: f32 = 3.5;
 
 const STOP_WORDS: &[&str] = &[
     "a", "an", "and", "are", "as", "at", "be", "but", "by", "can", "could", "do", "does", "for", "from",
@@ -160,17 +169,27 @@ struct VectorTable {
     /// The entries whose question is written in Chinese (keyword search finds them only for
     /// Chinese words; see [`FaqIndex::search_blocking`]).
     chinese: HashSet<DocAddress>,
+    /// With the multilingual model, `rows` are centred on each entry's language (for
+    /// comparing across languages) and these are the vectors as stored, uncentred (for
+    /// comparing within one); empty otherwise.
+    uncentred: Vec<f32>,
 }
 
 impl VectorTable {
-    fn load(searcher: Searcher, fields: &Fields) -> Result<Self, RetrievalError> {
+    fn load(
+        searcher: Searcher,
+        fields: &Fields,
+        embedder: Option<&Embedder>,
+    ) -> Result<Self, RetrievalError> {
         let mut table = Self {
             searcher: searcher.clone(),
             addresses: Vec::new(),
             rows: Vec::new(),
             by_address: HashMap::new(),
             chinese: HashSet::new(),
+            uncentred: Vec::new(),
         };
+        let multilingual = embedder.filter(|e| e.multilingual());
         let field = fields.vector;
         for (ordinal, segment) in searcher.segment_readers().iter().enumerate() {
             #[allow(clippy::cast_possible_truncation)]
@@ -179,13 +198,20 @@ impl VectorTable {
                 let address = DocAddress::new(ordinal, id);
                 let document: TantivyDocument = searcher.doc(address)?;
                 let vector = document.get_first(field).and_then(|v| v.as_bytes()).and_then(embed::from_bytes);
-                if document.get_first(fields.title).and_then(|v| v.as_str()).is_some_and(mostly_cjk) {
+                let chinese =
+                    document.get_first(fields.title).and_then(|v| v.as_str()).is_some_and(mostly_cjk);
+                if chinese {
                     table.chinese.insert(address);
                 }
                 if let Some(vector) = vector.filter(|v| v.len() == embed::DIMENSIONS) {
                     table.by_address.insert(address, table.addresses.len());
                     table.addresses.push(address);
-                    table.rows.extend(vector);
+                    if let Some(embedder) = multilingual {
+                        table.uncentred.extend_from_slice(&vector);
+                        table.rows.extend(embedder.centre(vector, chinese, false));
+                    } else {
+                        table.rows.extend(vector);
+                    }
                 }
             }
         }
@@ -194,6 +220,10 @@ impl VectorTable {
 
     fn row(&self, index: usize) -> &[f32] {
         &self.rows[index * embed::DIMENSIONS..(index + 1) * embed::DIMENSIONS]
+    }
+
+    fn uncentred_row(&self, index: usize) -> &[f32] {
+        &self.uncentred[index * embed::DIMENSIONS..(index + 1) * embed::DIMENSIONS]
     }
 
     /// The `n` rows most similar to `query`, best first, with their cosine.
@@ -248,7 +278,8 @@ impl FaqIndex {
         index.tokenizers().register(ANALYZER, analyzer());
         let writer = index.writer_with_num_threads(1, WRITER_MEMORY_BYTES)?;
         let reader: IndexReader = index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into()?;
-        let vectors = RwLock::new(Arc::new(VectorTable::load(reader.searcher(), &fields)?));
+        let vectors =
+            RwLock::new(Arc::new(VectorTable::load(reader.searcher(), &fields, embedder.as_deref())?));
         let queries = embedder.as_ref().map(|e| QueryBatcher::new(Arc::clone(e))).transpose()?;
         Ok(Self {
             inner: Arc::new(Inner {
@@ -277,9 +308,13 @@ impl FaqIndex {
         self.inner.embedder.clone()
     }
 
-    /// A question's embedding through the query batcher (blocking); `None` without a model.
+    /// A question's embedding through the query batcher (blocking), centred like
+    /// [`Embedder::embed_queries`]'s; `None` without a model.
     pub fn embed_query(&self, text: &str) -> Result<Option<Vec<f32>>, RetrievalError> {
-        self.inner.queries.as_ref().map(|queries| queries.embed(text)).transpose()
+        let (Some(queries), Some(embedder)) = (&self.inner.queries, &self.inner.embedder) else {
+            return Ok(None);
+        };
+        Ok(Some(embedder.centre(queries.embed(text)?, mostly_cjk(text), true)))
     }
 
     /// Whether questions are also searched by meaning.
@@ -293,13 +328,17 @@ impl FaqIndex {
         let Some(embedder) = &self.inner.embedder else { return Ok(vec![None; entries.len()]) };
         let texts: Vec<String> = entries.iter().map(entry_text).collect();
         let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-        Ok(embedder.embed(&refs)?.into_iter().map(Some).collect())
+        Ok(embedder.embed_uncentred(&refs)?.into_iter().map(Some).collect())
     }
 
     /// Makes the last commit visible to searches.
     fn reload(&self) -> Result<(), RetrievalError> {
         self.inner.reader.reload()?;
-        let table = VectorTable::load(self.inner.reader.searcher(), &self.inner.fields)?;
+        let table = VectorTable::load(
+            self.inner.reader.searcher(),
+            &self.inner.fields,
+            self.inner.embedder.as_deref(),
+        )?;
         *self.inner.vectors.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(table);
         Ok(())
     }
@@ -425,14 +464,7 @@ impl FaqIndex {
         let searcher = &table.searcher;
         let candidates = k.max(CANDIDATES);
 
-        let mut fused: HashMap<DocAddress, (f32, f32)> = HashMap::new();
-        let mut add = |rank: usize, address: DocAddress, bm25: f32| {
-            #[allow(clippy::cast_precision_loss)]
-            let gain = 1.0 / (FUSION_K + rank as f32 + 1.0);
-            let slot = fused.entry(address).or_insert((0.0, 0.0));
-            slot.0 += gain;
-            slot.1 = slot.1.max(bm25);
-        };
+        let mut keyword_hits = Vec::new();
         if !words.is_empty() {
             let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
             for word in &words {
@@ -442,43 +474,35 @@ impl FaqIndex {
                 clauses.push((Occur::Should, Box::new(BoostQuery::new(Box::new(title), TITLE_BOOST))));
                 clauses.push((Occur::Should, Box::new(body)));
             }
-            let hits = searcher.search(&BooleanQuery::new(clauses), &TopDocs::with_limit(candidates))?;
-            for (rank, (score, address)) in hits.into_iter().enumerate() {
-                add(rank, address, score);
-            }
+            keyword_hits = searcher.search(&BooleanQuery::new(clauses), &TopDocs::with_limit(candidates))?;
         }
-        let multilingual = self.inner.embedder.as_ref().is_some_and(|e| e.multilingual());
+        let embedder = self.inner.embedder.as_deref();
+        let multilingual = embedder.is_some_and(Embedder::multilingual);
         let readable = multilingual || !mostly_cjk(query);
+        // Uncentred, as the batcher gives it.
         let query_vector = match &self.inner.queries {
             Some(queries) if !table.addresses.is_empty() && readable => Some(queries.embed(query)?),
             _ => None,
         };
-        let scale = self.inner.embedder.as_ref().map_or_else(CosineScale::default, |e| e.scale());
-        if let Some(vector) = &query_vector {
-            for (rank, (address, _)) in table.nearest(vector, candidates).into_iter().enumerate() {
-                add(rank, address, 0.0);
+        let scale = embedder.map_or_else(CosineScale::default, Embedder::scale);
+        let noise = embedder.and_then(Embedder::noise);
+        // Each ranked entry with its semantic confidence, when it has a vector.
+        let ranked: Vec<(DocAddress, f32, Option<f32>)> = match (&query_vector, noise, embedder) {
+            (Some(vector), Some(noise), Some(embedder)) => {
+                rank_by_noise(&table, &keyword_hits, vector, query, noise, embedder, k)
             }
-        }
-        // An entry in another language than the question's cannot be found by its words, only
-        // by meaning: its fused score is its semantic gain alone, as if keywords had ranked it
-        // where meaning did, so it competes fairly with entries in the question's language.
-        if query_vector.is_some() && multilingual {
-            let chinese_question = mostly_cjk(query);
-            for (address, slot) in &mut fused {
-                if table.chinese.contains(address) != chinese_question {
-                    slot.0 *= 2.0;
-                }
-            }
-        }
-        let mut ranked: Vec<(DocAddress, f32)> =
-            fused.into_iter().map(|(a, (score, _))| (a, score)).collect();
-        ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-        ranked.truncate(k);
+            _ => rank_by_fusion(&table, &keyword_hits, query_vector.as_deref(), scale, candidates, k),
+        };
+        // The centred query vector, for comparing entries in the two languages below.
+        let query_vector = match (query_vector, embedder) {
+            (Some(vector), Some(embedder)) => Some(embedder.centre(vector, mostly_cjk(query), true)),
+            (vector, _) => vector,
+        };
 
         let wanted: HashSet<&str> = words.iter().map(String::as_str).collect();
         let mut passages = Vec::with_capacity(ranked.len());
-        let addresses: Vec<DocAddress> = ranked.iter().map(|(address, _)| *address).collect();
-        for (address, score) in ranked {
+        let addresses: Vec<DocAddress> = ranked.iter().map(|(address, ..)| *address).collect();
+        for (address, score, semantic) in ranked {
             let document: TantivyDocument = searcher.doc(address)?;
             let text = |field: Field| {
                 document.get_first(field).and_then(|v| v.as_str()).unwrap_or_default().to_owned()
@@ -495,16 +519,10 @@ impl FaqIndex {
                 let share = matched as f32 / wanted.len() as f32;
                 share
             };
-            let confidence = match (&query_vector, table.by_address.get(&address)) {
-                (Some(q), Some(row)) => {
-                    let semantic = semantic_confidence(scale.comparable(embed::dot(q, table.row(*row))));
-                    if wanted.len() >= FULL_MATCH_WORDS && lexical >= 1.0 {
-                        semantic.max(0.5)
-                    } else {
-                        semantic
-                    }
-                }
-                _ => lexical,
+            let confidence = match semantic {
+                Some(semantic) if wanted.len() >= FULL_MATCH_WORDS && lexical >= 1.0 => semantic.max(0.5),
+                Some(semantic) => semantic,
+                None => lexical,
             };
             passages.push(Passage {
                 document_id: text(f.document_id),
@@ -522,6 +540,92 @@ impl FaqIndex {
         }
         Ok(passages)
     }
+}
+
+/// The reciprocal rank fusion of the keyword ranking and the ranking by meaning (a model
+/// that reads one language): the best `k` entries, each with its semantic confidence when it
+/// has a vector. Without a query vector, the keyword ranking alone.
+fn rank_by_fusion(
+    table: &VectorTable,
+    keyword_hits: &[(f32, DocAddress)],
+    query_vector: Option<&[f32]>,
+    scale: CosineScale,
+    candidates: usize,
+    k: usize,
+) -> Vec<(DocAddress, f32, Option<f32>)> {
+    let mut fused: HashMap<DocAddress, f32> = HashMap::new();
+    let mut add = |rank: usize, address: DocAddress| {
+        #[allow(clippy::cast_precision_loss)]
+        let gain = 1.0 / (FUSION_K + rank as f32 + 1.0);
+        *fused.entry(address).or_insert(0.0) += gain;
+    };
+    for (rank, (_, address)) in keyword_hits.iter().enumerate() {
+        add(rank, *address);
+    }
+    if let Some(vector) = query_vector {
+        for (rank, (address, _)) in table.nearest(vector, candidates).into_iter().enumerate() {
+            add(rank, address);
+        }
+    }
+    let mut ranked: Vec<(DocAddress, f32)> = fused.into_iter().collect();
+    ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    ranked.truncate(k);
+    ranked
+        .into_iter()
+        .map(|(address, score)| {
+            let semantic = query_vector
+                .zip(table.by_address.get(&address))
+                .map(|(q, row)| semantic_confidence(scale.comparable(embed::dot(q, table.row(*row)))));
+            (address, score, semantic)
+        })
+        .collect()
+}
+
+/// The ranking with the multilingual model: every entry scored by how far its cosine with the
+/// question lies above the cosine of unrelated texts in the same language pair, in standard
+/// deviations ([`crate::Noise`]; uncentred vectors within one language, which compare best
+/// there, centred ones across languages), plus a bonus for a keyword hit that falls with its
+/// rank ([`KEYWORD_WEIGHT`]). Scores on one scale let an entry in the other language, which
+/// keywords cannot find, compete with the question's own language on meaning alone, while
+/// exact words still settle near ties. The best `k`, each with its semantic confidence.
+fn rank_by_noise(
+    table: &VectorTable,
+    keyword_hits: &[(f32, DocAddress)],
+    query_vector: &[f32],
+    query: &str,
+    noise: crate::Noise,
+    embedder: &Embedder,
+    k: usize,
+) -> Vec<(DocAddress, f32, Option<f32>)> {
+    let chinese_question = mostly_cjk(query);
+    let centred = embedder.centre(query_vector.to_vec(), chinese_question, true);
+    let mut scored: HashMap<DocAddress, (f32, Option<f32>)> = HashMap::new();
+    for (i, address) in table.addresses.iter().enumerate() {
+        let chinese_entry = table.chinese.contains(address);
+        let cosine = if chinese_entry == chinese_question {
+            embed::dot(query_vector, table.uncentred_row(i))
+        } else {
+            embed::dot(&centred, table.row(i))
+        };
+        let deviations = noise.score(cosine, chinese_question, chinese_entry);
+        scored.insert(*address, (deviations, Some(deviations)));
+    }
+    for (rank, (_, address)) in keyword_hits.iter().enumerate() {
+        #[allow(clippy::cast_precision_loss)]
+        let bonus = KEYWORD_WEIGHT / (rank as f32 + 1.0);
+        scored.entry(*address).or_insert((0.0, None)).0 += bonus;
+    }
+    let mut ranked: Vec<(DocAddress, (f32, Option<f32>))> = scored.into_iter().collect();
+    ranked.sort_by(|a, b| b.1 .0.total_cmp(&a.1 .0).then(a.0.cmp(&b.0)));
+    ranked.truncate(k);
+    ranked
+        .into_iter()
+        .map(|(address, (score, deviations))| {
+            let confidence =
+                deviations.map(|d| ((d - NOISE_UNRELATED) / (NOISE_SAME - NOISE_UNRELATED)).clamp(0.0, 1.0));
+            (address, score, confidence)
+        })
+        .collect()
 }
 
 /// Cosine (on the reference scale) at or above which two entries in different languages say

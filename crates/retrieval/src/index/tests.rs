@@ -155,7 +155,10 @@ fn with_the_multilingual_model_a_question_finds_its_entry_in_the_other_language(
         "## How long does delivery take?\nStandard delivery takes 3 to 5 working days.\n\n\
          ## Can I pay in instalments?\nYes, with Klarna in 3 interest-free instalments.\n\n\
          ## What is your return policy?\nYou can return any product within 30 days.\n\n\
-         ## Do you offer student discounts?\nStudents get 40% off every course.\n",
+         ## Do you offer student discounts?\nStudents get 40% off every course.\n\n\
+         ## Can I turn on two-factor authentication?\nYes: in your account settings, choose \
+         Security and scan the code with an authenticator app.\n\n\
+         ## I forgot my password\nUse the reset link on the sign-in page.\n",
     )
     .expect("write");
     std::fs::write(
@@ -188,4 +191,14 @@ fn with_the_multilingual_model_a_question_finds_its_entry_in_the_other_language(
         index.search_blocking("do students get a discount?", 3).expect("search")[0].title,
         "Do you offer student discounts?"
     );
+    // A short question in the entries' own language stays with its entry: the Chinese entries,
+    // nearer in meaning once centred, do not jump ahead of it.
+    let found = index.search_blocking("enable 2fa", 3).expect("search");
+    assert_eq!(found[0].title, "Can I turn on two-factor authentication?", "{found:?}");
+    assert!(found[0].confidence >= 0.5, "{found:?}");
+    // A question about nothing here is not confident in any entry, in either language.
+    for question in ["how do I bake sourdough bread?", "怎么做面包？"] {
+        let found = index.search_blocking(question, 3).expect("search");
+        assert!(found[0].confidence < 0.5, "{question}: {found:?}");
+    }
 }
