@@ -74,8 +74,8 @@ const KEYWORD_WEIGHT: f32 = 0.75;
 /// With the multilingual model, the scores (standard deviations above unrelated texts' cosine)
 /// at which search confidence is 0 and 1; the default decline threshold, 0.5, falls halfway.
 /// From the threshold sweep of `frontdesk eval` (docs/benchmarks.md).
-const NOISE_UNRELATED: f32 = 1.5;
-const NOISE_SAME: f32 = 3.5;
+const NOISE_UNRELATED: f32 = 1.3;
+const NOISE_SAME: f32 = 3.3;
 
 const STOP_WORDS: &[&str] = &[
     "a", "an", "and", "are", "as", "at", "be", "but", "by", "can", "could", "do", "does", "for", "from",
