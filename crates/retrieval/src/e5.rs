@@ -15,6 +15,7 @@
 //! The model wants its inputs prefixed: `query: ` for a question, `passage: ` for what is
 //! searched.
 
+use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::path::Path;
 
@@ -483,6 +484,9 @@ impl Noise {
     }
 }
 
+/// The file beside the model that keeps its calibration ([`E5::load`]).
+const CALIBRATION_CACHE: &str = "calibration.bin";
+
 /// Generic questions with their answers in English and Chinese (`e5/calibration.tsv`), from
 /// which [`Noise`] is measured when the model loads.
 const CALIBRATION: &str = include_str!("e5/calibration.tsv");
@@ -500,8 +504,8 @@ struct Entry<'a> {
 }
 
 impl E5 {
-    /// Reads a model from the bytes of an E5S1 file.
-    pub(crate) fn from_bytes(file: &[u8]) -> Result<Self, RetrievalError> {
+    /// Reads a model from the bytes of an E5S1 file, not yet calibrated.
+    pub(crate) fn read(file: &[u8]) -> Result<Self, RetrievalError> {
         let mut r = Reader { bytes: file, at: 0 };
         if r.take(4)? != MAGIC {
             return Err(format_error("the file does not start with E5S1"));
@@ -597,7 +601,7 @@ impl E5 {
                 output_norm: norm(&p("oln"))?,
             });
         }
-        let mut model = Self {
+        let model = Self {
             hidden,
             heads,
             max_positions,
@@ -611,6 +615,13 @@ impl E5 {
             centres: Default::default(),
             noise: Noise::default(),
         };
+        Ok(model)
+    }
+
+    /// Measures the language centres ([`E5::centred`]) and the noise ([`Noise`]).
+    fn calibrate(&mut self) -> Result<(), RetrievalError> {
+        let model = self;
+        let hidden = model.hidden;
         for (language, sentences) in [CENTRE_EN, CENTRE_ZH].into_iter().enumerate() {
             let lines: Vec<&str> = sentences.lines().filter(|l| !l.trim().is_empty()).collect();
             for (slot, role) in [Role::Query, Role::Passage].into_iter().enumerate() {
@@ -627,7 +638,32 @@ impl E5 {
             }
         }
         model.noise = model.measure_noise()?;
-        Ok(model)
+        Ok(())
+    }
+
+    /// The calibration ([`E5::calibrate`]) as bytes: the centres, then the noise's pairs, as
+    /// little-endian floats.
+    fn calibration_bytes(&self) -> Vec<u8> {
+        let mut floats: Vec<f32> = self.centres.iter().flatten().flatten().copied().collect();
+        floats.extend(self.noise.pairs.iter().flatten().flat_map(|(mean, deviation)| [*mean, *deviation]));
+        crate::embed::to_bytes(&floats)
+    }
+
+    /// Takes the calibration from bytes written by [`E5::calibration_bytes`] for this model;
+    /// false (nothing changed) when they do not have its size.
+    fn set_calibration(&mut self, bytes: &[u8]) -> bool {
+        let Some(floats) = crate::embed::from_bytes(bytes) else { return false };
+        let h = self.hidden;
+        if floats.len() != 4 * h + 8 {
+            return false;
+        }
+        for (i, centre) in self.centres.iter_mut().flatten().enumerate() {
+            *centre = floats[i * h..(i + 1) * h].to_vec();
+        }
+        for (i, pair) in self.noise.pairs.iter_mut().flatten().enumerate() {
+            *pair = (floats[4 * h + 2 * i], floats[4 * h + 2 * i + 1]);
+        }
+        true
     }
 
     /// The cosines of the calibration questions with the other questions' answers, per
@@ -721,7 +757,26 @@ impl E5 {
         let path = dir.join(FILE);
         let bytes = std::fs::read(&path)
             .map_err(|e| RetrievalError::Embedding(format!("cannot read {}: {e}", path.display())))?;
-        Self::from_bytes(&bytes)
+        let mut model = Self::read(&bytes)?;
+        // The calibration depends only on the model and the sentences compiled in: kept beside
+        // the model under their digest, it is measured once, not at every start.
+        let mut digest = Sha256::new();
+        for part in [bytes.as_slice(), CENTRE_EN.as_bytes(), CENTRE_ZH.as_bytes(), CALIBRATION.as_bytes()] {
+            digest.update(part);
+        }
+        let key = digest.finalize();
+        let cache = dir.join(CALIBRATION_CACHE);
+        let cached = std::fs::read(&cache).ok().filter(|c| c.len() > key.len() && c[..key.len()] == key[..]);
+        if !cached.is_some_and(|c| model.set_calibration(&c[key.len()..])) {
+            model.calibrate()?;
+            let mut out = key.to_vec();
+            out.extend(model.calibration_bytes());
+            // A read-only model folder only means measuring again at the next start.
+            if let Err(error) = std::fs::write(&cache, out) {
+                tracing::debug!(%error, path = %cache.display(), "cannot keep the embedding model's calibration");
+            }
+        }
+        Ok(model)
     }
 
     pub(crate) fn dimensions(&self) -> usize {

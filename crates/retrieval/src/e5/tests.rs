@@ -129,7 +129,7 @@ fn a_chinese_question_is_closest_to_its_english_answer() {
 #[test]
 fn a_broken_file_is_refused_with_a_reason() {
     let bytes = std::fs::read(model_dir().join(FILE)).expect("model");
-    let refused = |bytes: &[u8]| match E5::from_bytes(bytes) {
+    let refused = |bytes: &[u8]| match E5::read(bytes) {
         Ok(_) => panic!("accepted a broken file"),
         Err(error) => error.to_string(),
     };
@@ -139,4 +139,26 @@ fn a_broken_file_is_refused_with_a_reason() {
     let mut wrong_block = bytes[..64].to_vec();
     wrong_block[40..44].copy_from_slice(&16_u32.to_le_bytes());
     assert!(refused(&wrong_block).contains("unsupported shape"));
+}
+
+#[test]
+fn the_calibration_is_measured_once_and_kept_beside_the_model() {
+    // A folder of its own with the model linked in, so the shared folder's cache is not used.
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::os::unix::fs::symlink(model_dir().join(FILE), dir.path().join(FILE)).expect("link");
+    let measured = E5::load(dir.path()).expect("load");
+    let cache = dir.path().join(CALIBRATION_CACHE);
+    assert!(cache.is_file(), "the calibration is kept");
+    let kept = E5::load(dir.path()).expect("load again");
+    assert_eq!(kept.calibration_bytes(), measured.calibration_bytes());
+    let (mean, deviation) = kept.noise().pairs[0][1];
+    assert!(deviation > 0.0 && mean.abs() < 1.0, "English to Chinese noise {mean} ± {deviation}");
+    // A cache that is not this model's (another digest) or is cut short is measured again.
+    let mut wrong = std::fs::read(&cache).expect("read");
+    wrong[0] ^= 0xFF;
+    std::fs::write(&cache, &wrong).expect("write");
+    assert_eq!(E5::load(dir.path()).expect("load").calibration_bytes(), measured.calibration_bytes());
+    let whole = std::fs::read(&cache).expect("read");
+    std::fs::write(&cache, &whole[..whole.len() - 4]).expect("write");
+    assert_eq!(E5::load(dir.path()).expect("load").calibration_bytes(), measured.calibration_bytes());
 }
