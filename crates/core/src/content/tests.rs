@@ -262,6 +262,20 @@ async fn strict_mode_writes_a_flagged_unit_again_and_says_when_it_could_not() {
 }
 
 #[tokio::test]
+async fn a_try_in_the_wrong_language_is_written_again_with_a_reminder_of_the_language() {
+    let english = "Subject: Learn data analysis\nPreheader: Eight weekly lessons with pandas.\nBody:\nHello,\n\nEight weekly lessons with pandas for €349.";
+    let chinese = "主题：学习数据分析\n预览：每周一课，共八周。\n正文：\n您好，\n\nData Analysis with Python课程每周一课，价格为€349。";
+    let model = Replies::new(&[english, chinese]);
+    let draft = write(&model, ContentKind::Email, Language::Zh, true).await;
+    assert!(draft.review.language_ok, "{:?}", draft.review);
+    let requests = model.requests.lock().expect("lock");
+    assert_eq!(requests.len(), 2, "written again once");
+    let asked = |i: usize| requests[i].messages.last().expect("instruction").content.clone();
+    assert!(!asked(0).contains("不是中文"), "the first try is asked plainly");
+    assert!(asked(1).ends_with(super::write::language_reminder(Language::Zh)), "{}", asked(1));
+}
+
+#[tokio::test]
 async fn strict_mode_drops_the_sentences_with_unsupported_facts_when_the_rest_stands() {
     let post = "Learn to clean and chart data with pandas in eight weekly lessons. Only €99 until Friday!";
     let model = Replies::new(&[post; 3]);

@@ -235,12 +235,17 @@ impl Writer {
         fallbacks: &mut Vec<String>,
     ) -> Result<(Vec<Part>, bool)> {
         let mut best: Option<(usize, Vec<Part>)> = None;
+        // Whether the try before came back in the other language: the next is told again.
+        let mut wrong_language = false;
         for attempt in 0..MAX_TRIES {
-            let text = self.generate(ctx, unit, attempt).await?;
+            let text = self.generate(ctx, unit, attempt, wrong_language).await?;
             let mut parts = shape(&unit.shape, &text);
             in_sentence_case(&mut parts, ctx.evidence);
+            wrong_language = false;
             let why = if well_shaped(&unit.shape, &parts) && !echoes_prompt(ctx, unit, &parts) {
-                let findings = unit_findings(ctx, &parts);
+                let review = unit_review(ctx, &parts);
+                wrong_language = !review.language_ok;
+                let findings = findings(&review);
                 if findings == 0 {
                     return Ok((parts, true));
                 }
@@ -295,11 +300,25 @@ impl Writer {
         Ok((parts, clean))
     }
 
-    /// One generation of a unit's prompt, streamed to the events; its whole text.
-    async fn generate(&self, ctx: &Ctx<'_>, unit: &Unit, attempt: usize) -> Result<String> {
+    /// One generation of a unit's prompt, streamed to the events; its whole text. After a try
+    /// in the other language the instruction ends with a reminder of the language asked for:
+    /// small models follow the last line of a prompt best, and sources in English pull a
+    /// Chinese draft towards English.
+    async fn generate(
+        &self,
+        ctx: &Ctx<'_>,
+        unit: &Unit,
+        attempt: usize,
+        wrong_language: bool,
+    ) -> Result<String> {
+        let instruction = if wrong_language {
+            format!("{}\n{}", unit.instruction, language_reminder(ctx.request.language))
+        } else {
+            unit.instruction.clone()
+        };
         let messages = vec![
             PromptMessage { role: PromptRole::System, content: ctx.system.to_owned() },
-            PromptMessage { role: PromptRole::User, content: unit.instruction.clone() },
+            PromptMessage { role: PromptRole::User, content: instruction },
         ];
         // The answer gets what the model's context leaves after the prompt (templates' markers
         // included), down to a floor below which the sources are too long for this model.
@@ -345,6 +364,19 @@ impl Writer {
     }
 }
 
+/// The line added to a unit's instruction after a try in the other language.
+pub(super) fn language_reminder(language: Language) -> &'static str {
+    match language {
+        Language::Zh => {
+            "上一次的回答不是中文。这一次每一句都必须用简体中文写；只有产品和课程的名称可以保留英文原文。"
+        }
+        Language::En => {
+            "The last answer was not in English. Write every sentence in English this time; only \
+             product and course names may stay as they are."
+        }
+    }
+}
+
 struct Ctx<'a> {
     request: &'a WriteRequest,
     profile: &'a CompanyProfile,
@@ -357,7 +389,16 @@ struct Ctx<'a> {
 /// unit's parts. The kind's limits on the whole draft (three variants, the post's length) are
 /// judged on the draft; each part's own length is already fitted.
 fn unit_findings(ctx: &Ctx<'_>, parts: &[Part]) -> usize {
-    let review: Review = review(ctx.request.kind, ctx.request.language, parts, ctx.evidence, ctx.profile);
+    findings(&unit_review(ctx, parts))
+}
+
+/// The check of one unit's parts (see [`unit_findings`]).
+fn unit_review(ctx: &Ctx<'_>, parts: &[Part]) -> Review {
+    review(ctx.request.kind, ctx.request.language, parts, ctx.evidence, ctx.profile)
+}
+
+/// A review's findings: its flags, and a wrong language.
+fn findings(review: &Review) -> usize {
     review.flags.len() + usize::from(!review.language_ok)
 }
 
