@@ -73,7 +73,7 @@ const FULL_MATCH_WORDS: usize = 3;
 const KEYWORD_WEIGHT: f32 = 0.75;
 /// With the multilingual model, the scores (standard deviations above unrelated texts' cosine)
 /// at which search confidence is 0 and 1; the default decline threshold, 0.5, falls halfway.
-/// From the threshold sweep of `frontdesk eval` (docs/benchmarks.md).
+/// From the threshold sweep of `frontdesk eval` (README, *Across languages*).
 const NOISE_UNRELATED: f32 = 1.3;
 const NOISE_SAME: f32 = 3.3;
 
