@@ -493,11 +493,6 @@ impl FaqIndex {
             }
             _ => rank_by_fusion(&table, &keyword_hits, query_vector.as_deref(), scale, candidates, k),
         };
-        // The centred query vector, for comparing entries in the two languages below.
-        let query_vector = match (query_vector, embedder) {
-            (Some(vector), Some(embedder)) => Some(embedder.centre(vector, mostly_cjk(query), true)),
-            (vector, _) => vector,
-        };
 
         let wanted: HashSet<&str> = words.iter().map(String::as_str).collect();
         let mut passages = Vec::with_capacity(ranked.len());
