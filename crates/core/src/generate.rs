@@ -79,12 +79,21 @@ pub struct GenerationRequest {
     pub sampling: SamplingConfig,
     /// Whose it is; engines without priorities treat every request alike.
     pub priority: Priority,
+    /// Text the answer begins with, read as if the model had written it; the stream carries
+    /// only what follows. Honoured by engines that say so
+    /// ([`Generator::continues_replies`]); the others leave it out.
+    pub reply_start: Option<String>,
+    /// For an answer in a script other than Latin (Chinese): tokens holding Latin letters are
+    /// made much less likely, except those spelling these words (names the answer may have to
+    /// write as they are). Small models drift into English when their sources are English;
+    /// engines that cannot bias tokens leave it out.
+    pub latin_only_for: Option<Vec<String>>,
 }
 
 impl GenerationRequest {
     /// A visitor's request.
     pub fn new(messages: Vec<PromptMessage>, sampling: SamplingConfig) -> Self {
-        Self { messages, sampling, priority: Priority::Visitor }
+        Self { messages, sampling, priority: Priority::Visitor, reply_start: None, latin_only_for: None }
     }
 }
 
@@ -135,5 +144,11 @@ pub trait Generator: Send + Sync + 'static {
     /// Generations running or waiting in the engine now.
     fn in_flight(&self) -> usize {
         0
+    }
+
+    /// Whether the engine honours [`GenerationRequest::reply_start`], continuing the answer
+    /// from it.
+    fn continues_replies(&self) -> bool {
+        false
     }
 }

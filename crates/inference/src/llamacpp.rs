@@ -17,7 +17,7 @@
 //! and 15 in four), so a sequence starts in the lowest free slot and moves down when one below
 //! it ends.
 
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 use std::num::NonZeroU32;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -36,6 +36,7 @@ use llama_cpp_2::llama_batch::LlamaBatch;
 use llama_cpp_2::model::params::LlamaModelParams;
 use llama_cpp_2::model::{LlamaChatMessage, LlamaChatTemplate, LlamaModel};
 use llama_cpp_2::sampling::LlamaSampler;
+use llama_cpp_2::token::logit_bias::LlamaLogitBias;
 use llama_cpp_2::token::LlamaToken;
 use tokio::sync::{mpsc, oneshot};
 
@@ -111,6 +112,10 @@ const BACKGROUND_CHUNK: usize = 4;
 /// a draft.
 const BACKGROUND_EVERY: u32 = 16;
 
+/// How much a token holding a Latin letter loses (in logits) when a request keeps its
+/// answer out of Latin script: about e^-8, so such a token is still taken where nothing
+/// else fits, but no longer because the sources around it are English.
+const LATIN_BIAS: f32 = -8.0;
 /// How long a background-only engine sleeps while the engine it yields to is busy.
 const YIELD_PAUSE: std::time::Duration = std::time::Duration::from_millis(3);
 
@@ -323,6 +328,10 @@ impl Generator for LlamaCppGenerator {
     fn in_flight(&self) -> usize {
         self.admission.in_flight()
     }
+
+    fn continues_replies(&self) -> bool {
+        true
+    }
 }
 
 /// Counts with the model's own vocabulary.
@@ -401,9 +410,13 @@ impl ChatFormat {
             );
         }
         let template = &self.template;
-        model
+        let mut prompt = model
             .apply_chat_template(template, &messages, true)
-            .map_err(|e| Error::Generation(format!("chat template: {e}")))
+            .map_err(|e| Error::Generation(format!("chat template: {e}")))?;
+        if let Some(start) = &request.reply_start {
+            prompt.push_str(&self.markers.defuse(&defuse_markers(start)));
+        }
+        Ok(prompt)
     }
 }
 
@@ -496,6 +509,9 @@ struct Engine<'m> {
     batch: LlamaBatch<'static>,
     /// Steps in a row that left background sequences out (see [`BACKGROUND_EVERY`]).
     background_waited: u32,
+    /// The vocabulary's tokens holding a Latin letter, listed the first time a request asks
+    /// to keep its answer out of Latin script.
+    latin_tokens: Option<Vec<LlamaToken>>,
 }
 
 fn engine_thread(
@@ -555,6 +571,7 @@ fn engine_thread(
         copied_into: Vec::new(),
         batch: LlamaBatch::new(PREFILL_CHUNK + parallel, 1),
         background_waited: 0,
+        latin_tokens: None,
     };
     let _ = ready.send(Ok(name));
     engine.run(&commands);
@@ -647,6 +664,31 @@ impl Engine<'_> {
         self.cached[id as usize].clear();
     }
 
+    /// A sampler that lowers every token holding a Latin letter by [`LATIN_BIAS`], except the
+    /// tokens of `words` (alone or after a space).
+    fn latin_bias(&mut self, words: &[String]) -> LlamaSampler {
+        let model = self.model;
+        let latin = self.latin_tokens.get_or_insert_with(|| {
+            model
+                .tokens(false)
+                .filter(|(_, bytes)| bytes.iter().any(u8::is_ascii_alphabetic))
+                .map(|(token, _)| token)
+                .collect()
+        });
+        let vocab = model.vocab();
+        let allowed: HashSet<LlamaToken> = words
+            .iter()
+            .flat_map(|word| [word.clone(), format!(" {word}")])
+            .flat_map(|text| vocab.tokenize(text.as_bytes(), false, false))
+            .collect();
+        let biases: Vec<LlamaLogitBias> = latin
+            .iter()
+            .filter(|token| !allowed.contains(token))
+            .map(|token| LlamaLogitBias::new(*token, LATIN_BIAS))
+            .collect();
+        LlamaSampler::logit_bias(model.n_vocab(), &biases)
+    }
+
     /// Renders and tokenises a request's prompt, and checks that it and its answer fit a slot.
     fn prepare(&self, request: &GenerationRequest) -> Result<Vec<LlamaToken>> {
         let prompt = self.format.render(self.model, request)?;
@@ -708,6 +750,7 @@ impl Engine<'_> {
             None => 0,
         };
         let sampling = job.request.sampling;
+        let bias = job.request.latin_only_for.as_deref().map(|words| self.latin_bias(words));
         let sampler = if sampling.temperature <= 0.0 {
             LlamaSampler::greedy()
         } else {
@@ -722,6 +765,10 @@ impl Engine<'_> {
                 LlamaSampler::temp(sampling.temperature as f32),
                 LlamaSampler::dist(rand_seed()),
             ])
+        };
+        let sampler = match bias {
+            Some(bias) => LlamaSampler::chain_simple([bias, sampler]),
+            None => sampler,
         };
         let prompt_len = tokens.len();
         #[allow(clippy::cast_possible_truncation, clippy::cast_possible_wrap)]

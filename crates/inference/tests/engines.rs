@@ -41,6 +41,8 @@ fn request(question: &str, max_tokens: usize) -> GenerationRequest {
         ],
         sampling: SamplingConfig { max_tokens, ..SamplingConfig::default() },
         priority: frontdesk_core::generate::Priority::Visitor,
+        reply_start: None,
+        latin_only_for: None,
     }
 }
 
@@ -365,4 +367,34 @@ async fn llamacpp_keeps_a_background_draft_out_of_a_visitors_steps() {
     assert_eq!(visitor_tokens, 48);
     assert!(draft_tokens <= 8, "the draft wrote {draft_tokens} tokens during the visitor's {visitor_tokens}");
     assert!(draft_tokens >= 1, "the draft still moves while a visitor is answered");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn llamacpp_continues_a_given_reply_start_and_keeps_out_of_latin_script_when_asked() {
+    let engine = llamacpp(2, 2).await;
+    assert!(engine.continues_replies());
+
+    // The start is read as the assistant's own words, after the template's opening; the
+    // stream carries only what follows it.
+    let mut started = greedy("Customer: write a subject line for our spring newsletter.", 12);
+    started.reply_start = Some("Subject: Brightwave".into());
+    let prompt = engine.render(&started).expect("rendered");
+    assert!(prompt.ends_with("<|im_start|>assistant\nSubject: Brightwave"), "{prompt:?}");
+    let text = answer(&engine, started).await;
+    assert!(!text.starts_with("Subject"), "the start is not written again: {text:?}");
+
+    // Asked in English, the model answers in Latin letters; kept out of them, it writes
+    // other tokens, and the one allowed name in Latin letters is still within reach.
+    let latin = |text: &str| text.chars().filter(char::is_ascii_alphabetic).count();
+    let question = "Customer: how long does shipping to Brightwave customers take?";
+    let plain = answer(&engine, greedy(question, 24)).await;
+    let mut kept = greedy(question, 24);
+    kept.latin_only_for = Some(vec!["Brightwave".into()]);
+    let steered = answer(&engine, kept).await;
+    assert!(latin(&plain) > 40, "{plain:?}");
+    let outside_name = latin(&steered.replace("Brightwave", ""));
+    assert!(
+        outside_name * 4 < latin(&plain),
+        "{outside_name} Latin letters in {steered:?} (plain: {plain:?})"
+    );
 }

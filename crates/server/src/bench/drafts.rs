@@ -64,7 +64,7 @@ fn draft_request(tokens: usize, priority: Priority) -> GenerationRequest {
         temperature: 0.6,
         ..SamplingConfig::default()
     };
-    GenerationRequest { messages, sampling, priority }
+    GenerationRequest { messages, sampling, priority, reply_start: None, latin_only_for: None }
 }
 
 /// Drafts written one after another until `stop`.

@@ -202,6 +202,8 @@ async fn prime(engine: &dyn Generator, system: &str, nonce: usize) -> anyhow::Re
         ],
         sampling: frontdesk_core::generate::SamplingConfig { max_tokens: 1, ..Default::default() },
         priority: frontdesk_core::generate::Priority::Visitor,
+        reply_start: None,
+        latin_only_for: None,
     };
     let mut stream = engine.generate(request).await?;
     while stream.recv().await.is_some() {}
