@@ -53,6 +53,9 @@ fn evidence() -> Evidence {
 struct Replies {
     replies: Mutex<VecDeque<String>>,
     requests: Mutex<Vec<GenerationRequest>>,
+    /// Whether it says it continues a reply from its given start (the replies then are what
+    /// follows the start).
+    continues: bool,
 }
 
 impl Replies {
@@ -60,7 +63,14 @@ impl Replies {
         Arc::new(Self {
             replies: Mutex::new(replies.iter().map(|r| (*r).to_owned()).collect()),
             requests: Mutex::new(Vec::new()),
+            continues: false,
         })
+    }
+
+    fn continuing(replies: &[&str]) -> Arc<Self> {
+        let mut model = Arc::into_inner(Self::new(replies)).expect("one owner");
+        model.continues = true;
+        Arc::new(model)
     }
 }
 
@@ -78,6 +88,9 @@ impl Generator for Replies {
     }
     fn model_name(&self) -> &str {
         "replies"
+    }
+    fn continues_replies(&self) -> bool {
+        self.continues
     }
 }
 
@@ -276,6 +289,40 @@ async fn a_try_in_the_wrong_language_is_written_again_with_a_reminder_of_the_lan
 }
 
 #[tokio::test]
+async fn a_model_that_continues_replies_is_started_in_the_form_and_kept_to_chinese_script() {
+    // The model writes on from "主题：", the form's first label in Chinese.
+    let rest =
+        "学习数据分析\n预览：每周一课，共八周。\n正文：\n您好，\n\nData Analysis with Python课程每周一课。";
+    let model = Replies::continuing(&[rest]);
+    let draft = write(&model, ContentKind::Email, Language::Zh, false).await;
+    assert_eq!(draft.parts[0].role, PartRole::Subject);
+    assert_eq!(draft.parts[0].text, "学习数据分析");
+    assert!(draft.review.language_ok, "{:?}", draft.review);
+    let request = model.requests.lock().expect("lock")[0].clone();
+    assert_eq!(request.reply_start.as_deref(), Some("主题："));
+    let names = request.latin_only_for.expect("Latin script discouraged in a Chinese draft");
+    for name in ["Data", "Python", "Brightwave"] {
+        assert!(names.iter().any(|n| n == name), "{name} may be written: {names:?}");
+    }
+    for word in ["pandas", "with", "lessons"] {
+        assert!(!names.iter().any(|n| n == word), "{word} is discouraged: {names:?}");
+    }
+
+    // An English draft starts in its form too, with no bias; a model that cannot continue a
+    // reply is asked plainly.
+    let model = Replies::continuing(&["Learn data analysis\nPreheader: Eight weekly lessons.\nBody:\nHello,\n\nEight weekly lessons with pandas."]);
+    let draft = write(&model, ContentKind::Email, Language::En, false).await;
+    assert_eq!(draft.parts[0].text, "Learn data analysis");
+    let request = model.requests.lock().expect("lock")[0].clone();
+    assert_eq!(request.reply_start.as_deref(), Some("Subject: "));
+    assert!(request.latin_only_for.is_none());
+    let model = Replies::new(&["Subject: Learn data analysis\nPreheader: Eight weekly lessons.\nBody:\nHello,\n\nEight weekly lessons with pandas."]);
+    let draft = write(&model, ContentKind::Email, Language::En, false).await;
+    assert_eq!(draft.parts[0].text, "Learn data analysis");
+    assert!(model.requests.lock().expect("lock")[0].reply_start.is_none());
+}
+
+#[tokio::test]
 async fn strict_mode_drops_the_sentences_with_unsupported_facts_when_the_rest_stands() {
     let post = "Learn to clean and chart data with pandas in eight weekly lessons. Only €99 until Friday!";
     let model = Replies::new(&[post; 3]);
@@ -315,6 +362,25 @@ async fn a_unit_never_written_in_its_form_is_written_again_then_made_from_the_so
         draft.parts[3]
     );
     assert!(draft.review.clean(), "{:?}", draft.review);
+}
+
+#[tokio::test]
+async fn an_email_label_on_a_line_of_its_own_takes_the_next_line() {
+    let model = Replies::new(&[
+        "主题：学习数据分析\n预览：\n每周一课，共八周。\n正文：\n您好，\n\nData Analysis with Python课程每周一课。",
+        "Subject:\nLearn data analysis\nPreheader: Eight weekly lessons.\nHello,\n\nEight weekly lessons with pandas.",
+    ]);
+    let draft = write(&model, ContentKind::Email, Language::Zh, false).await;
+    let text = |draft: &Draft, role: PartRole| {
+        draft.parts.iter().find(|p| p.role == role).map(|p| p.text.clone()).unwrap_or_default()
+    };
+    assert_eq!(text(&draft, PartRole::Preheader), "每周一课，共八周。");
+    assert!(!text(&draft, PartRole::Body).contains("共八周"), "{:?}", draft.parts);
+    assert_eq!(model.requests.lock().expect("lock").len(), 1, "in the asked form at once");
+    let draft = write(&model, ContentKind::Email, Language::En, false).await;
+    assert_eq!(text(&draft, PartRole::Subject), "Learn data analysis");
+    let body = text(&draft, PartRole::Body);
+    assert!(body.starts_with("Hello,") && !body.contains("Learn data"), "{body:?}");
 }
 
 #[tokio::test]
@@ -362,8 +428,8 @@ async fn a_short_blog_post_gets_sections_added_and_a_long_one_is_cut_at_a_senten
 
     let labelled = format!(
         "# Title: Data analysis for beginners\n\n## Heading 1: Why pandas\n\n{}\n\n## Heading 2：配送\n\n{}",
-        sentence.repeat(20),
-        "Orders ship from our own store in a few days. ".repeat(20)
+        sentence.repeat(24),
+        "Orders ship from our own store in a few days. ".repeat(24)
     );
     let model = Replies::new(&[&labelled]);
     let draft = write(&model, ContentKind::Blog, Language::En, false).await;
@@ -386,6 +452,53 @@ async fn a_short_blog_post_gets_sections_added_and_a_long_one_is_cut_at_a_senten
         "cut at a sentence"
     );
     assert_eq!(draft.parts.last().map(|p| p.role), Some(PartRole::Paragraph), "no heading left without text");
+}
+
+#[tokio::test]
+async fn a_post_the_model_leaves_short_is_completed_with_the_sources_own_entries() {
+    let entry = |n: usize, title: &str, body: String| Passage {
+        document_id: "faq.md".into(),
+        entry_id: format!("faq.md#{n}"),
+        title: title.into(),
+        body,
+        section: Vec::new(),
+        url: None,
+        score: 1.0,
+        confidence: 1.0,
+    };
+    let answer =
+        |topic: &str| format!("{topic} is handled by our own team in a few working days. ").repeat(10);
+    let sources = Sources {
+        entries: vec![
+            entry(1, "How long does delivery take?", answer("Delivery")),
+            entry(2, "退货运费是免费的吗？", "是的，退货运费由我们承担。".repeat(10)),
+            entry(3, "How do I return an item?", answer("A return")),
+            entry(4, "Can I change my order?", answer("A change")),
+        ],
+        ..Sources::default()
+    };
+    let text = "Our customers ask us about delivery and returns all the time. ".repeat(15);
+    let short = format!(
+        "# Delivery and returns\n\n## What you ask\n\n{text}\n\n## Conclusion\n\nWe are here to help."
+    );
+    // The post, then nothing in the asked form for each added section.
+    let model = Replies::new(&[&short]);
+    let writer = Writer::new(Arc::clone(&model) as Arc<dyn Generator>, profile());
+    let (tx, _rx) = mpsc::channel(1024);
+    let request =
+        WriteRequest { kind: ContentKind::Blog, language: Language::En, tone: None, sources, strict: true };
+    let draft = writer.write(&request, &tx).await.expect("draft");
+    let words: usize = draft.parts.iter().map(|p| word_count(&p.text)).sum();
+    assert!((BLOG_MIN_WORDS..=BLOG_MAX_WORDS).contains(&words), "{words} words");
+    let headings: Vec<&str> =
+        draft.parts.iter().filter(|p| p.role == PartRole::Heading).map(|p| p.text.as_str()).collect();
+    assert_eq!(
+        headings,
+        ["What you ask", "How long does delivery take?", "How do I return an item?", "Conclusion"],
+        "the English entries, as many as the length needs, before the closing section"
+    );
+    assert!(draft.fallbacks.contains(&"sections from the sources".to_owned()), "{:?}", draft.fallbacks);
+    assert!(draft.review.clean() && !draft.strict_failed, "{:?}", draft.review);
 }
 
 #[tokio::test]

@@ -10,10 +10,11 @@ use std::time::Instant;
 use tokio::sync::mpsc;
 
 use super::{
-    fit, fit_words, review, sentences, system_message, word_count, CompanyProfile, ContentKind, Draft,
-    Language, Part, PartRole, Review, Sources, Tone, AD_DESCRIPTION_CHARS, AD_HEADLINE_CHARS, AD_VARIANTS,
-    BLOG_MAX_WORDS, BLOG_MIN_WORDS, BLOG_TITLE_CHARS, EMAIL_BODY_WORDS, EMAIL_PREHEADER_CHARS,
-    EMAIL_SUBJECT_CHARS, FAQ_ANSWER_CHARS, FAQ_MAX_QUESTIONS, FAQ_MIN_QUESTIONS, SOCIAL_CHARS,
+    chinese_share, fit, fit_words, review, sentences, system_message, word_count, CompanyProfile,
+    ContentKind, Draft, Language, Part, PartRole, Review, Sources, Tone, AD_DESCRIPTION_CHARS,
+    AD_HEADLINE_CHARS, AD_VARIANTS, BLOG_MAX_WORDS, BLOG_MIN_WORDS, BLOG_TITLE_CHARS, EMAIL_BODY_WORDS,
+    EMAIL_PREHEADER_CHARS, EMAIL_SUBJECT_CHARS, FAQ_ANSWER_CHARS, FAQ_MAX_QUESTIONS, FAQ_MIN_QUESTIONS,
+    SOCIAL_CHARS,
 };
 use crate::catalog::{language_name, Availability, ItemKind};
 use crate::chat::faithful::Evidence;
@@ -179,6 +180,12 @@ impl Writer {
                     without_repeats(&mut parts);
                     let _ = events.send(WriteEvent::Parts(parts.clone())).await;
                 }
+                if word_count_of(&parts) < BLOG_MIN_WORDS
+                    && with_source_sections(&mut parts, &request.sources, request.language)
+                {
+                    fallbacks.push("sections from the sources".into());
+                    let _ = events.send(WriteEvent::Parts(parts.clone())).await;
+                }
                 trim_blog(&mut parts);
             }
             ContentKind::Email => {
@@ -296,7 +303,9 @@ impl Writer {
         if !parts.is_empty() {
             fallbacks.push(unit.what.clone());
         }
-        let clean = !parts.is_empty() && unit_findings(ctx, &parts) == 0;
+        // An added section never written in its form is left out, as a flagged one is.
+        let clean =
+            matches!(unit.shape, Shape::Section) || !parts.is_empty() && unit_findings(ctx, &parts) == 0;
         Ok((parts, clean))
     }
 
@@ -349,8 +358,20 @@ impl Writer {
         };
         let mut request = GenerationRequest::new(messages, sampling);
         request.priority = Priority::Background;
-        let mut stream = self.generator.generate(request).await?;
         let mut text = String::new();
+        if let Some(start) =
+            reply_start(&unit.shape, ctx.request.language).filter(|_| self.generator.continues_replies())
+        {
+            // The form's first label, in the language asked: the model goes on in the form
+            // and, above all, in the language it has just "written".
+            request.reply_start = Some(start.to_owned());
+            let _ = ctx.events.try_send(WriteEvent::Token(start.to_owned()));
+            text.push_str(start);
+        }
+        if ctx.request.language == Language::Zh {
+            request.latin_only_for = Some(latin_names(&self.evidence_texts(&ctx.request.sources)));
+        }
+        let mut stream = self.generator.generate(request).await?;
         while let Some(event) = stream.recv().await {
             match event? {
                 GenerationEvent::Token(piece) => {
@@ -362,6 +383,38 @@ impl Writer {
         }
         Ok(text)
     }
+}
+
+/// What a unit's answer starts with, written for the model where the engine can continue a
+/// reply: the first label of the asked form, in the draft's language. A small model told in
+/// Chinese to write Chinese from English sources often answers in English, but goes on in
+/// the language its answer has started in.
+fn reply_start(shape: &Shape, language: Language) -> Option<&'static str> {
+    let zh = language == Language::Zh;
+    match shape {
+        Shape::Ad => Some(if zh { "标题：" } else { "Headline: " }),
+        Shape::Email => Some(if zh { "主题：" } else { "Subject: " }),
+        // A post's Markdown carries no language; started with "# " the 0.5B writer ended its
+        // posts sooner (2 of 10 long enough against 6 of 10 without).
+        Shape::Blog | Shape::Section | Shape::Social | Shape::Answer { .. } => None,
+    }
+}
+
+/// The words in Latin letters a Chinese draft may write as its sources do: those with a
+/// capital or a digit (names, codes, "KiCad", "IoT", "Python 3"), each once.
+fn latin_names(texts: &[String]) -> Vec<String> {
+    let mut names: Vec<String> = texts
+        .iter()
+        .flat_map(|text| {
+            text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '+' || c == '#'))
+        })
+        .filter(|word| word.chars().any(|c| c.is_ascii_alphabetic()))
+        .filter(|word| word.chars().any(|c| c.is_ascii_uppercase() || c.is_ascii_digit()))
+        .map(str::to_owned)
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    names
 }
 
 /// The line added to a unit's instruction after a try in the other language.
@@ -581,6 +634,52 @@ fn fallback(shape: &Shape, sources: &Sources) -> Vec<Part> {
     .into_iter()
     .filter(|p| !p.text.trim().is_empty())
     .collect()
+}
+
+/// Completes a post still short after the model's added sections with the sources' own
+/// text: the items (name, description) and entries (question, answer) in the draft's
+/// language whose text the post does not hold yet become sections, as many as the post needs
+/// to be long enough, before a closing section ("Conclusion", "总结"). Nothing in them can be
+/// unsupported. When all of them would not make the post long enough, none is added (the
+/// post stays short, and its limit says so). Whether any was added.
+fn with_source_sections(parts: &mut Vec<Part>, sources: &Sources, language: Language) -> bool {
+    let made = fallback(&Shape::Blog, sources);
+    let sections: Vec<&[Part]> = made
+        .get(1..)
+        .unwrap_or_default()
+        .chunks(2)
+        .filter(|pair| match pair {
+            [heading, text] => {
+                let in_language = match language {
+                    Language::Zh => chinese_share(&text.text) > 0.5,
+                    Language::En => !text.text.chars().any(crate::catalog::is_cjk),
+                };
+                heading.role == PartRole::Heading
+                    && in_language
+                    && !parts.iter().any(|p| p.text.contains(&text.text))
+            }
+            _ => false,
+        })
+        .collect();
+    let mut words = word_count_of(parts);
+    if words + sections.iter().map(|s| word_count_of(s)).sum::<usize>() < BLOG_MIN_WORDS {
+        return false;
+    }
+    let closing = ["conclusion", "summary", "final thoughts", "wrapping up", "总结", "结语", "结论"];
+    let closing_at = parts
+        .iter()
+        .rposition(|p| p.role == PartRole::Heading)
+        .filter(|&at| closing.iter().any(|c| parts[at].text.to_lowercase().contains(c)));
+    let mut at = closing_at.unwrap_or(parts.len());
+    for section in sections {
+        if words >= BLOG_MIN_WORDS {
+            break;
+        }
+        words += word_count_of(section);
+        parts.splice(at..at, section.iter().cloned());
+        at += section.len();
+    }
+    true
 }
 
 fn word_count_of(parts: &[Part]) -> usize {
@@ -912,6 +1011,21 @@ fn labelled(line: &str, labels: &[&str]) -> Option<String> {
     None
 }
 
+/// Every label of an e-mail's form.
+const EMAIL_LABELS: &[&str] =
+    &["subject", "主题", "邮件主题", "preheader", "预览", "预览文本", "body", "正文"];
+
+/// The text after the first line labelled with one of `labels`, or, when that line holds only
+/// the label ("预览："), the next line if it carries none of the form's `all` labels.
+fn labelled_value(lines: &[&str], labels: &[&str], all: &[&str]) -> Option<String> {
+    let at = lines.iter().position(|l| labelled(l, labels).is_some())?;
+    let value = labelled(lines[at], labels).unwrap_or_default();
+    if !value.is_empty() {
+        return Some(value);
+    }
+    lines.get(at + 1).filter(|next| labelled(next, all).is_none()).map(|next| clean_line(next))
+}
+
 /// The model's text of a unit as parts, fitted to the limits.
 fn shape(shape: &Shape, text: &str) -> Vec<Part> {
     let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
@@ -956,8 +1070,8 @@ fn shape(shape: &Shape, text: &str) -> Vec<Part> {
             vec![Part::new(PartRole::Post, fit(post.trim_matches('"'), SOCIAL_CHARS))]
         }
         Shape::Email => {
-            let subject = lines.iter().find_map(|l| labelled(l, &["subject", "主题", "邮件主题"]));
-            let preheader = lines.iter().find_map(|l| labelled(l, &["preheader", "预览", "预览文本"]));
+            let subject = labelled_value(&lines, &["subject", "主题", "邮件主题"], EMAIL_LABELS);
+            let preheader = labelled_value(&lines, &["preheader", "预览", "预览文本"], EMAIL_LABELS);
             let body_at = lines.iter().position(|l| {
                 labelled(l, &["body", "正文"]).is_some() || l.trim().eq_ignore_ascii_case("body:")
             });
@@ -969,10 +1083,9 @@ fn shape(shape: &Shape, text: &str) -> Vec<Part> {
                 None => lines
                     .iter()
                     .copied()
-                    .filter(|l| {
-                        labelled(l, &["subject", "主题", "邮件主题", "preheader", "预览", "预览文本"])
-                            .is_none()
-                    })
+                    .filter(|l| labelled(l, EMAIL_LABELS).is_none())
+                    // A value written under its label's line is not the body's.
+                    .filter(|l| ![&subject, &preheader].contains(&&Some(clean_line(l))))
                     .map(str::to_owned)
                     .collect(),
             };
