@@ -546,17 +546,23 @@ pub fn review(
         })
         .collect();
     let text: String = parts.iter().map(|p| p.text.as_str()).collect::<Vec<_>>().join("\n");
-    let (cjk_share, language_ok) = match language {
+    let (cjk_share, language_ok) = language_share(&text, language);
+    Review { flags, problems: limit_problems(kind, parts), cjk_share, language_ok }
+}
+
+/// The share of `text` in Chinese (Chinese words against lowercase Latin ones for a Chinese
+/// text, CJK characters for an English one), and whether that is right for `language`.
+pub fn language_share(text: &str, language: Language) -> (f32, bool) {
+    match language {
         Language::Zh => {
-            let share = chinese_share(&text);
+            let share = chinese_share(text);
             (share, share >= MIN_CJK_SHARE)
         }
         Language::En => {
-            let share = cjk_share(&text);
+            let share = cjk_share(text);
             (share, share <= MAX_CJK_IN_ENGLISH)
         }
-    };
-    Review { flags, problems: limit_problems(kind, parts), cjk_share, language_ok }
+    }
 }
 
 /// What the check flags in one text, as (kind, word): every fact the evidence lacks and every

@@ -10,7 +10,7 @@ use std::time::Instant;
 use tokio::sync::mpsc;
 
 use super::{
-    chinese_share, fit, fit_words, review, sentences, system_message, word_count, CompanyProfile,
+    fit, fit_words, language_share, review, sentences, system_message, word_count, CompanyProfile,
     ContentKind, Draft, Language, Part, PartRole, Review, Sources, Tone, AD_DESCRIPTION_CHARS,
     AD_HEADLINE_CHARS, AD_VARIANTS, BLOG_MAX_WORDS, BLOG_MIN_WORDS, BLOG_TITLE_CHARS, EMAIL_BODY_WORDS,
     EMAIL_PREHEADER_CHARS, EMAIL_SUBJECT_CHARS, FAQ_ANSWER_CHARS, FAQ_MAX_QUESTIONS, FAQ_MIN_QUESTIONS,
@@ -141,7 +141,15 @@ impl Writer {
         let system = system_message(&self.profile, tone, request.language, &request.sources);
         let evidence_texts = self.evidence_texts(&request.sources);
         let evidence = Evidence::new(evidence_texts.iter().map(String::as_str));
-        let ctx = Ctx { request, profile: &self.profile, system: &system, evidence: &evidence, events };
+        let latin_names = (request.language == Language::Zh).then(|| latin_names(&evidence_texts));
+        let ctx = Ctx {
+            request,
+            profile: &self.profile,
+            system: &system,
+            evidence: &evidence,
+            latin_names: latin_names.as_deref(),
+            events,
+        };
         let mut parts: Vec<Part> = Vec::new();
         let mut strict_failed = false;
         let mut fallbacks = Vec::new();
@@ -368,9 +376,7 @@ impl Writer {
             let _ = ctx.events.try_send(WriteEvent::Token(start.to_owned()));
             text.push_str(start);
         }
-        if ctx.request.language == Language::Zh {
-            request.latin_only_for = Some(latin_names(&self.evidence_texts(&ctx.request.sources)));
-        }
+        request.latin_only_for = ctx.latin_names.map(<[String]>::to_vec);
         let mut stream = self.generator.generate(request).await?;
         while let Some(event) = stream.recv().await {
             match event? {
@@ -435,6 +441,8 @@ struct Ctx<'a> {
     profile: &'a CompanyProfile,
     system: &'a str,
     evidence: &'a Evidence,
+    /// For a Chinese draft, the sources' words the model may still write in Latin letters.
+    latin_names: Option<&'a [String]>,
     events: &'a mpsc::Sender<WriteEvent>,
 }
 
@@ -650,12 +658,8 @@ fn with_source_sections(parts: &mut Vec<Part>, sources: &Sources, language: Lang
         .chunks(2)
         .filter(|pair| match pair {
             [heading, text] => {
-                let in_language = match language {
-                    Language::Zh => chinese_share(&text.text) > 0.5,
-                    Language::En => !text.text.chars().any(crate::catalog::is_cjk),
-                };
                 heading.role == PartRole::Heading
-                    && in_language
+                    && language_share(&text.text, language).1
                     && !parts.iter().any(|p| p.text.contains(&text.text))
             }
             _ => false,
