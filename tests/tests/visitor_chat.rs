@@ -134,9 +134,9 @@ async fn auto_mode_serves_curated_answers_and_declines_out_of_scope_questions() 
     visitor.send(serde_json::json!({"type": "ping"})).await?;
     assert_eq!(visitor.next_frame(Duration::from_secs(10)).await?["type"], "pong");
 
-    // The turns, the handoff and the open socket show in the metrics.
-    let metrics = http_get(server.addr, "/metrics").await?;
-    for line in [
+    // The turns, the handoff and the open socket show in the metrics. A turn is counted when
+    // it returns, just after its last frame is sent: the metrics are read again for up to 5 s.
+    let lines = [
         "frontdesk_turns_total{outcome=\"extractive\"} 1\n",
         "frontdesk_turns_total{outcome=\"declined\"} 1\n",
         "frontdesk_handoffs_total{reason=\"no_answer\"} 1\n",
@@ -144,7 +144,16 @@ async fn auto_mode_serves_curated_answers_and_declines_out_of_scope_questions() 
         "frontdesk_time_to_first_token_seconds_count 2\n",
         "frontdesk_retrieval_seconds_count 2\n",
         "frontdesk_waiting_conversations 1\n",
-    ] {
+    ];
+    let mut metrics = http_get(server.addr, "/metrics").await?;
+    for _ in 0..50 {
+        if lines.iter().all(|line| metrics.contains(line)) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        metrics = http_get(server.addr, "/metrics").await?;
+    }
+    for line in lines {
         assert!(metrics.contains(line), "missing {line:?} in\n{metrics}");
     }
     server.stop().await?;
