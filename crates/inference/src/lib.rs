@@ -15,7 +15,9 @@ mod mistralrs_engine;
 mod remote;
 
 pub use admission::DEFAULT_MAX_IN_FLIGHT;
-pub use llamacpp::{EngineCounters, EngineMemory, LlamaCppConfig, LlamaCppGenerator, YieldTo};
+pub use llamacpp::{
+    is_stopped_step_log, EngineCounters, EngineMemory, LlamaCppConfig, LlamaCppGenerator, YieldTo,
+};
 pub use mistralrs_engine::MistralRsGenerator;
 pub use remote::{RemoteConfig, RemoteGenerator};
 

@@ -16,6 +16,10 @@
 //! Busy slots are kept without gaps (llama.cpp decodes slots 0-3 in one pass, slots 0, 5, 9
 //! and 15 in four), so a sequence starts in the lowest free slot and moves down when one below
 //! it ends.
+//!
+//! An engine that yields to another (a second model writing drafts beside the chat's) waits
+//! between steps while the other has visitors' work, and stops a step under way when such
+//! work arrives during it (see [`step_abort`]): the step is decoded again later.
 
 use std::collections::{HashSet, VecDeque};
 use std::num::NonZeroU32;
@@ -38,11 +42,15 @@ use llama_cpp_2::model::{LlamaChatMessage, LlamaChatTemplate, LlamaModel};
 use llama_cpp_2::sampling::LlamaSampler;
 use llama_cpp_2::token::logit_bias::LlamaLogitBias;
 use llama_cpp_2::token::LlamaToken;
+use llama_cpp_2::DecodeError;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::admission::{Admission, Permit};
 
 use crate::InferenceError;
+
+mod step_abort;
+pub use step_abort::is_stopped_step_log;
 
 /// How the engine is sized, and the chat template it writes prompts with.
 #[derive(Debug, Clone)]
@@ -63,7 +71,8 @@ pub struct LlamaCppConfig {
     /// GGUF that has none (a base model) or a wrong one; `None` takes the GGUF's.
     pub chat_template: Option<String>,
     /// Another engine this one gives way to: while it is busy, this engine's background
-    /// sequences wait between steps (a second model writing drafts beside the chat's).
+    /// sequences wait between steps, and a step of background sequences only is stopped
+    /// when it gets busy during one (a second model writing drafts beside the chat's).
     pub yield_to: Option<YieldTo>,
 }
 
@@ -74,6 +83,26 @@ pub struct YieldTo(pub Arc<dyn Fn() -> bool + Send + Sync>);
 impl std::fmt::Debug for YieldTo {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("YieldTo(..)")
+    }
+}
+
+impl LlamaCppConfig {
+    /// A second model's engine, writing drafts beside the chat's engine `chat`: one slot with
+    /// room for a blog post's prompt (the sources) and its 1,000 to 1,400 tokens, giving way
+    /// to `chat` whenever it has work, on one CPU thread. A team of threads would keep the
+    /// cores after each step it gives up (OpenMP's workers spin for several milliseconds
+    /// before they sleep), and a visitor's first token shares them: `bench drafts` measured
+    /// 2.4 of the chat's decode steps added with the default threads, 0.1 with one.
+    #[must_use]
+    pub fn beside(chat: Arc<dyn Generator>) -> Self {
+        Self {
+            max_in_flight: 2,
+            parallel: 1,
+            context_per_sequence: 4096,
+            threads: 1,
+            yield_to: Some(YieldTo(Arc::new(move || chat.in_flight() > 0))),
+            ..Self::default()
+        }
     }
 }
 
@@ -185,6 +214,9 @@ pub struct EngineCounters {
     pub sequences_moved: AtomicU64,
     /// Prompt tokens read.
     pub prompt_tokens_read: AtomicU64,
+    /// Steps of background sequences stopped under way because the engine this one yields
+    /// to got work (each is decoded again later).
+    pub steps_given_way: AtomicU64,
     /// Times a step read part of a prompt and left the rest for the next one (only a prompt
     /// longer than what a step has room for is read in pieces).
     pub prompts_cut: AtomicU64,
@@ -512,6 +544,9 @@ struct Engine<'m> {
     /// The vocabulary's tokens holding a Latin letter, listed the first time a request asks
     /// to keep its answer out of Latin script.
     latin_tokens: Option<Vec<LlamaToken>>,
+    /// What llama.cpp asks whether to stop a step under way, in an engine that yields to
+    /// another (after `context` in drop order, which holds a pointer to it).
+    gate: Option<Arc<step_abort::Gate>>,
 }
 
 fn engine_thread(
@@ -549,6 +584,12 @@ fn engine_thread(
         .with_kv_unified(false)
         .with_n_threads(threads)
         .with_n_threads_batch(threads);
+    // Declared before the context, so it outlives it: llama.cpp holds a pointer to it.
+    let gate = config.yield_to.clone().map(|yield_to| Arc::new(step_abort::Gate::new(yield_to)));
+    let context_params = match &gate {
+        Some(gate) => step_abort::with_gate(context_params, gate),
+        None => context_params,
+    };
     let context = match model.new_context(backend, context_params) {
         Ok(context) => context,
         Err(error) => {
@@ -572,6 +613,7 @@ fn engine_thread(
         batch: LlamaBatch::new(PREFILL_CHUNK + parallel, 1),
         background_waited: 0,
         latin_tokens: None,
+        gate: gate.clone(),
     };
     let _ = ready.send(Ok(name));
     engine.run(&commands);
@@ -867,12 +909,16 @@ impl Engine<'_> {
         let has_background = active.iter().any(|s| s.job.request.priority == Priority::Background);
         self.background_waited =
             if has_background && !background_rides { self.background_waited + 1 } else { 0 };
+        // Where each sequence stood, to step back to if the step is stopped (see `step_abort`).
+        let before: Vec<(i32, usize)> = active.iter().map(|s| (s.position, s.next_prompt)).collect();
+        let mut visitors_in_batch = false;
         for sequence in active.iter_mut() {
             sequence.logits_at = None;
             if sequence.job.request.priority == Priority::Background && !background_rides {
                 continue;
             }
             if let Some(token) = sequence.last {
+                visitors_in_batch |= sequence.job.request.priority == Priority::Visitor;
                 if let Err(error) = batch.add(token, sequence.position, &[sequence.id], true) {
                     refused.get_or_insert(error);
                 }
@@ -896,6 +942,7 @@ impl Engine<'_> {
                 break;
             }
             reading = true;
+            visitors_in_batch |= !background;
             let room = if background { budget.min(BACKGROUND_CHUNK) } else { budget };
             let end = (sequence.next_prompt + room).min(sequence.tokens.len());
             for index in sequence.next_prompt..end {
@@ -930,10 +977,33 @@ impl Engine<'_> {
         let started = std::time::Instant::now();
         // The copies between streams queued since the last call are made in this one.
         self.copied_into.clear();
-        if let Err(error) = self.context.decode(batch) {
-            tracing::error!(%error, sequences = active.len(), "llama.cpp decode failed");
-            self.fail_all(active, &format!("decode failed: {error}"));
-            return;
+        if let Some(gate) = &self.gate {
+            gate.set_abortable(!visitors_in_batch);
+        }
+        let decoded = self.context.decode(batch);
+        if let Some(gate) = &self.gate {
+            gate.set_abortable(false);
+        }
+        match decoded {
+            Ok(()) => {}
+            // Stopped through the gate: llama.cpp dropped what the step wrote to the cache,
+            // so the sequences step back and the same batch is decoded again later.
+            Err(DecodeError::Unknown(2)) if self.gate.is_some() && !visitors_in_batch => {
+                for (sequence, &(position, next_prompt)) in active.iter_mut().zip(&before) {
+                    let read = sequence.next_prompt - next_prompt;
+                    self.counters.prompt_tokens_read.fetch_sub(read as u64, Ordering::Relaxed);
+                    sequence.position = position;
+                    sequence.next_prompt = next_prompt;
+                    sequence.logits_at = None;
+                }
+                self.counters.steps_given_way.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+            Err(error) => {
+                tracing::error!(%error, sequences = active.len(), "llama.cpp decode failed");
+                self.fail_all(active, &format!("decode failed: {error}"));
+                return;
+            }
         }
         let decoded = std::time::Instant::now();
         let mut finished = Vec::new();

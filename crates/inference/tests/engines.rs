@@ -398,3 +398,34 @@ async fn llamacpp_continues_a_given_reply_start_and_keeps_out_of_latin_script_wh
         "{outside_name} Latin letters in {steered:?} (plain: {plain:?})"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn llamacpp_stops_a_drafts_step_for_the_engine_it_yields_to_and_writes_the_same_after() {
+    use std::sync::atomic::{AtomicBool, AtomicUsize};
+    // The other engine "gets work" once, at the 40th time it is asked: between two operations
+    // of the draft's first step (the loop asks once before each step, llama.cpp after each of
+    // the step's hundreds of operations), so that step is stopped under way.
+    let asked = Arc::new(AtomicUsize::new(0));
+    let busy_once = Arc::new(AtomicBool::new(false));
+    let (count, once) = (Arc::clone(&asked), Arc::clone(&busy_once));
+    let yield_to = frontdesk_inference::YieldTo(Arc::new(move || {
+        count.fetch_add(1, Ordering::Relaxed) == 40 && !once.swap(true, Ordering::Relaxed)
+    }));
+    let config = LlamaCppConfig { max_in_flight: 2, parallel: 1, ..LlamaCppConfig::default() };
+    let yielding =
+        LlamaCppGenerator::load(&model(), LlamaCppConfig { yield_to: Some(yield_to), ..config.clone() })
+            .await
+            .expect("the model loads");
+    let plain = LlamaCppGenerator::load(&model(), config).await.expect("the model loads");
+    let mut draft = greedy("Customer: write a short story about a lighthouse keeper.", 40);
+    draft.sampling.ignore_eos = true;
+    draft.priority = frontdesk_core::generate::Priority::Background;
+    let stopped = answer(&yielding, draft.clone()).await;
+    assert!(busy_once.load(Ordering::Relaxed), "the other engine got work during the draft");
+    assert_eq!(yielding.counters().steps_given_way.load(Ordering::Relaxed), 1, "one step was stopped");
+    let unstopped = answer(&plain, draft).await;
+    assert_eq!(plain.counters().steps_given_way.load(Ordering::Relaxed), 0);
+    // Stepping back left the cache as before the stopped step: the same greedy text.
+    assert_eq!(stopped, unstopped);
+    assert!(stopped.split_whitespace().count() >= 10, "{stopped:?}");
+}

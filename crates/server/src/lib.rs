@@ -192,21 +192,9 @@ pub async fn load_writer(
         _ => return Ok(Some(Writer::new(Arc::clone(chat), content.profile.clone()))),
     };
     let started = std::time::Instant::now();
-    let busy = Arc::clone(chat);
-    let generator = LlamaCppGenerator::load(
-        model,
-        LlamaCppConfig {
-            max_in_flight: 2,
-            parallel: 1,
-            // A blog post's prompt (the sources) and its 1,000 to 1,400 tokens.
-            context_per_sequence: 4096,
-            chat_template: None,
-            yield_to: Some(frontdesk_inference::YieldTo(Arc::new(move || busy.in_flight() > 0))),
-            ..LlamaCppConfig::default()
-        },
-    )
-    .await
-    .with_context(|| format!("failed to load the content model {}", model.display()))?;
+    let generator = LlamaCppGenerator::load(model, LlamaCppConfig::beside(Arc::clone(chat)))
+        .await
+        .with_context(|| format!("failed to load the content model {}", model.display()))?;
     let memory = generator.memory();
     tracing::info!(
         model = %model.display(),

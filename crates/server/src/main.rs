@@ -224,14 +224,50 @@ enum Bench {
 }
 
 fn init_logging(env: &dyn Fn(&str) -> Option<String>) {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
         tracing_subscriber::EnvFilter::new("info,mistralrs_core=warn,tantivy=warn,llama-cpp-2=warn")
     });
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let registry = tracing_subscriber::registry().with(filter).with(QuietStoppedSteps);
+    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
     if env(env::LOG_FORMAT).as_deref() == Some("json") {
-        builder.json().init();
+        registry.with(fmt.json()).init();
     } else {
-        builder.init();
+        registry.with(fmt).init();
+    }
+}
+
+/// Leaves out of the log llama.cpp's report of a step the engine stopped on purpose (a draft
+/// model's step giving way to a visitor): llama.cpp logs it as a failed computation.
+struct QuietStoppedSteps;
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for QuietStoppedSteps {
+    fn event_enabled(
+        &self,
+        event: &tracing::Event<'_>,
+        _: tracing_subscriber::layer::Context<'_, S>,
+    ) -> bool {
+        /// The event's message, as text.
+        struct Message(String);
+        impl tracing::field::Visit for Message {
+            fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+                if field.name() == "message" {
+                    value.clone_into(&mut self.0);
+                }
+            }
+            fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+                if field.name() == "message" {
+                    self.0 = format!("{value:?}");
+                }
+            }
+        }
+        if event.metadata().target() != "llama-cpp-2" {
+            return true;
+        }
+        let mut message = Message(String::new());
+        event.record(&mut message);
+        !frontdesk_inference::is_stopped_step_log(&message.0)
     }
 }
 

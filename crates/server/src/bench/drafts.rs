@@ -3,7 +3,8 @@
 //! writing) on the chat's llama.cpp engine, three ways in one process: alone; while a draft is
 //! written at background priority; while the same draft is written at a visitor's priority
 //! (what it would cost without priorities). With `--writer-model`, a fourth: the draft written
-//! by a second model on its own engine, which gives way while visitors are answered. Prints
+//! by a second model on its own engine, which gives way while visitors are answered (it
+//! waits between its steps, and a step under way when a visitor comes is stopped). Prints
 //! the visitors' time to first token (median, p95), each against the first way's, the decode
 //! step, and the resident memory with the writer's model loaded.
 
@@ -14,7 +15,7 @@ use std::time::{Duration, Instant};
 use frontdesk_core::generate::{
     GenerationEvent, GenerationRequest, Generator, Priority, PromptMessage, PromptRole, SamplingConfig,
 };
-use frontdesk_inference::{LlamaCppConfig, LlamaCppGenerator, YieldTo};
+use frontdesk_inference::{LlamaCppConfig, LlamaCppGenerator};
 
 use super::{ms, percentile};
 
@@ -158,16 +159,12 @@ pub async fn run_drafts(bench: DraftsBench) -> anyhow::Result<()> {
         let written = writer.await?;
         rows.push((name.into(), firsts, steps, written));
     }
+    let mut given_way = None;
     if let Some(path) = &bench.writer_model {
-        let busy = Arc::clone(&chat);
-        let config = LlamaCppConfig {
-            max_in_flight: 2,
-            parallel: 1,
-            context_per_sequence: 4096,
-            yield_to: Some(YieldTo(Arc::new(move || busy.in_flight() > 0))),
-            ..LlamaCppConfig::default()
-        };
-        let writer: Arc<dyn Generator> = Arc::new(LlamaCppGenerator::load(path, config).await?);
+        let writer =
+            Arc::new(LlamaCppGenerator::load(path, LlamaCppConfig::beside(Arc::clone(&chat))).await?);
+        given_way = Some(Arc::clone(writer.counters()));
+        let writer: Arc<dyn Generator> = writer;
         let with_writer = super::search::resident_mib();
         println!(
             "writer model {}: resident memory {:.0} MiB (+{:.0} MiB over the chat's alone)",
@@ -183,6 +180,12 @@ pub async fn run_drafts(bench: DraftsBench) -> anyhow::Result<()> {
         stop.store(true, Ordering::Relaxed);
         let written = task.await?;
         rows.push(("draft by the writer model".into(), firsts, steps, written));
+        // The engine drops the draft at its next step: the process does not end with llama.cpp
+        // in the middle of one (its C++ objects are torn down at exit).
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while writer.in_flight() > 0 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
     }
     let base = percentile(&rows[0].1, 0.5);
     let base_p95 = percentile(&rows[0].1, 0.95);
@@ -207,6 +210,12 @@ pub async fn run_drafts(bench: DraftsBench) -> anyhow::Result<()> {
             steps(p50, base),
             steps(p95, base_p95),
             written
+        );
+    }
+    if let Some(counters) = given_way {
+        println!(
+            "writer model's steps stopped under way for a visitor: {}",
+            counters.steps_given_way.load(std::sync::atomic::Ordering::Relaxed)
         );
     }
     Ok(())
