@@ -122,8 +122,13 @@ fn report(draft: &Draft) {
 
 /// The sources of the evaluation's drafts of one kind: `n` different ones, every third in
 /// Chinese. Items for ads, posts, e-mails and FAQ pages (products and courses in turn); for
-/// blog posts the three FAQ entries an evaluation question finds (a new first one each time):
-/// a single answer of a few dozen words cannot ground a post of 400 words.
+/// blog posts the [`BLOG_EVAL_ENTRIES`] FAQ entries an evaluation question finds (a new first
+/// one each time): a single answer of a few dozen words cannot ground a post of 400 words.
+/// The entries a blog post of the evaluation is written from. Three (about 150 words of
+/// answers) left the 0.5B writer short of 400 words in half the posts: it copies its sources
+/// rather than explain them, and asked for more sections it writes the same ones again.
+const BLOG_EVAL_ENTRIES: usize = 5;
+
 async fn eval_sources(
     kind: ContentKind,
     n: usize,
@@ -139,7 +144,7 @@ async fn eval_sources(
             if out.len() == n {
                 break;
             }
-            let entries = retriever.search(question, 3).await?;
+            let entries = retriever.search(question, BLOG_EVAL_ENTRIES).await?;
             let Some(first) = entries.first() else { continue };
             if seen.insert(first.entry_id.clone()) {
                 let i = out.len();

@@ -665,3 +665,45 @@ async fn a_try_that_echoes_its_prompt_or_carries_markup_is_not_taken() {
         ]
     );
 }
+
+#[tokio::test]
+async fn an_added_section_may_repeat_its_posts_own_title_and_headings() {
+    // The post's title and heading are the model's words, not the sources'; the added
+    // section's prompt quotes them, and a section that takes them up again is not an echo of
+    // the prompt.
+    let text = "Pandas turns messy tables into clear answers for beginners. ".repeat(20);
+    let post = format!("# Your first steps in data with us\n\n## Clear answers from messy tables\n\n{text}");
+    let section = format!(
+        "## More on your first steps in data with us\n\n{}",
+        "Eight weekly lessons show you clear answers from messy tables with pandas. ".repeat(18)
+    );
+    let model = Replies::new(&[&post, &section]);
+    let draft = write(&model, ContentKind::Blog, Language::En, false).await;
+    let headings: Vec<&str> =
+        draft.parts.iter().filter(|p| p.role == PartRole::Heading).map(|p| p.text.as_str()).collect();
+    assert_eq!(headings, ["Clear answers from messy tables", "More on your first steps in data with us"]);
+    assert!(model.requests.lock().expect("lock").len() == 2, "the section was taken at its first try");
+    let words: usize = draft.parts.iter().map(|p| word_count(&p.text)).sum();
+    assert!((BLOG_MIN_WORDS..=BLOG_MAX_WORDS).contains(&words), "{words} words");
+}
+
+#[tokio::test]
+async fn an_added_section_that_writes_the_post_again_is_asked_for_again_about_the_next_subject() {
+    let text = "Pandas turns messy tables into clear answers for beginners in eight weekly lessons. ";
+    let post = format!("# Data for beginners\n\n## Why pandas\n\n{}", text.repeat(20));
+    // Asked for more, the model writes the post's section again, nearly word for word.
+    let again = format!("## Why pandas matters\n\n{}", text.repeat(19));
+    let new = format!(
+        "## Your first lessons\n\n{}",
+        "You chart real data sets from the first week and clean them with a few lines. ".repeat(16)
+    );
+    let model = Replies::new(&[&post, &again, &new]);
+    let draft = write(&model, ContentKind::Blog, Language::En, false).await;
+    let headings: Vec<&str> =
+        draft.parts.iter().filter(|p| p.role == PartRole::Heading).map(|p| p.text.as_str()).collect();
+    assert_eq!(headings, ["Why pandas", "Your first lessons"], "the repeat is not taken");
+    let requests = model.requests.lock().expect("lock");
+    let asked = |n: usize| requests[n].messages.last().map(|m| m.content.clone()).unwrap_or_default();
+    assert!(asked(1).contains("about \"Data Analysis with Python\""), "{}", asked(1));
+    assert!(asked(1).contains("Why pandas"), "the prompt names the post's sections");
+}

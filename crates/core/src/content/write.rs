@@ -81,6 +81,13 @@ impl std::fmt::Debug for Writer {
 struct Unit {
     what: String,
     instruction: String,
+    /// What the instruction quotes rather than words itself (the question an answer answers,
+    /// the title and headings of the post a section is added to): a try may repeat it
+    /// without echoing the prompt.
+    quoted: Vec<String>,
+    /// Text a try must not mostly repeat (the post a section is added to): a try whose
+    /// paragraphs are mostly runs of it is written again.
+    not_again: String,
     max_tokens: usize,
     temperature: f64,
     shape: Shape,
@@ -179,7 +186,7 @@ impl Writer {
                 let mut added = 0;
                 while word_count_of(&parts) < BLOG_MIN_WORDS && added < MAX_ADDED_SECTIONS {
                     added += 1;
-                    let unit = section_unit(request.language, &parts);
+                    let unit = section_unit(request.language, &parts, &request.sources, added - 1);
                     let _ =
                         events.try_send(WriteEvent::Unit { number: total + added, what: unit.what.clone() });
                     let (written, clean) = self.unit(&ctx, &unit, &mut fallbacks).await?;
@@ -257,7 +264,10 @@ impl Writer {
             let mut parts = shape(&unit.shape, &text);
             in_sentence_case(&mut parts, ctx.evidence);
             wrong_language = false;
-            let why = if well_shaped(&unit.shape, &parts) && !echoes_prompt(ctx, unit, &parts) {
+            let why = if well_shaped(&unit.shape, &parts)
+                && !echoes_prompt(ctx, unit, &parts)
+                && !repeats(&unit.not_again, &parts)
+            {
                 let review = unit_review(ctx, &parts);
                 wrong_language = !review.language_ok;
                 let findings = findings(&review);
@@ -557,24 +567,41 @@ const ECHO_WORDS: usize = 5;
 /// when it describes its task ("This search ad covers the main benefit of using a price,
 /// number, date"). Such a try is not in the asked form.
 fn echoes_prompt(ctx: &Ctx<'_>, unit: &Unit, parts: &[Part]) -> bool {
-    let runs = |text: &str| -> std::collections::HashSet<Vec<String>> {
-        let words: Vec<String> = text
-            .to_lowercase()
-            .split(|c: char| !c.is_alphanumeric())
-            .filter(|w| !w.is_empty())
-            .map(str::to_owned)
-            .collect();
-        words.windows(ECHO_WORDS).map(<[String]>::to_vec).collect()
-    };
     let sources = runs(&ctx.request.sources.prompt_text());
-    // An answer may restate its question.
-    let instruction = match &unit.shape {
-        Shape::Answer { question, .. } => unit.instruction.replace(question.as_str(), "\n"),
-        _ => unit.instruction.clone(),
-    };
+    // An answer may restate its question, a section its post's title and headings.
+    let instruction =
+        unit.quoted.iter().fold(unit.instruction.clone(), |text, quoted| text.replace(quoted.as_str(), "\n"));
     let prompt: std::collections::HashSet<Vec<String>> =
         runs(&format!("{}\n{instruction}", ctx.system)).difference(&sources).cloned().collect();
     parts.iter().any(|part| runs(&part.text).iter().any(|run| prompt.contains(run)))
+}
+
+/// The runs of [`ECHO_WORDS`] words in a row of a text, lowercased.
+fn runs(text: &str) -> std::collections::HashSet<Vec<String>> {
+    let words: Vec<String> = text
+        .to_lowercase()
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_owned)
+        .collect();
+    words.windows(ECHO_WORDS).map(<[String]>::to_vec).collect()
+}
+
+/// Whether a try's paragraphs mostly repeat `earlier` (more than half of their runs of words
+/// are in it), as a small model does when asked for more of a post: it writes the post's
+/// sections again, nearly word for word.
+fn repeats(earlier: &str, parts: &[Part]) -> bool {
+    if earlier.is_empty() {
+        return false;
+    }
+    let earlier = runs(earlier);
+    let (mut seen, mut all) = (0, 0);
+    for part in parts.iter().filter(|p| p.role == PartRole::Paragraph) {
+        let own = runs(&part.text);
+        all += own.len();
+        seen += own.iter().filter(|run| earlier.contains(*run)).count();
+    }
+    all > 0 && seen * 2 > all
 }
 
 /// Whether a unit's parts have its shape: every part it needs, none empty.
@@ -721,6 +748,8 @@ fn units(request: &WriteRequest) -> Vec<Unit> {
                     },
                     max_tokens: 80,
                     temperature: 0.7,
+                    quoted: Vec::new(),
+                    not_again: String::new(),
                     shape: Shape::Ad,
                 })
                 .collect()
@@ -741,6 +770,8 @@ fn units(request: &WriteRequest) -> Vec<Unit> {
             },
             max_tokens: 140,
             temperature: 0.7,
+            quoted: Vec::new(),
+            not_again: String::new(),
             shape: Shape::Social,
         }],
         ContentKind::Email => vec![Unit {
@@ -761,6 +792,8 @@ fn units(request: &WriteRequest) -> Vec<Unit> {
             },
             max_tokens: 320,
             temperature: 0.6,
+            quoted: Vec::new(),
+            not_again: String::new(),
             shape: Shape::Email,
         }],
         ContentKind::Blog => vec![Unit {
@@ -777,6 +810,8 @@ fn units(request: &WriteRequest) -> Vec<Unit> {
             },
             max_tokens: if zh { 1400 } else { 1000 },
             temperature: 0.6,
+            quoted: Vec::new(),
+            not_again: String::new(),
             shape: Shape::Blog,
         }],
         ContentKind::FaqPage => faq_pairs(&request.sources, request.language)
@@ -795,36 +830,63 @@ fn units(request: &WriteRequest) -> Vec<Unit> {
                 },
                 max_tokens: 140,
                 temperature: 0.3,
+                quoted: vec![question.clone()],
+                not_again: String::new(),
                 shape: Shape::Answer { question, known },
             })
             .collect(),
     }
 }
 
-/// A unit adding one section to a blog post that came out short.
-fn section_unit(language: Language, parts: &[Part]) -> Unit {
+/// A unit adding one section to a blog post that came out short: the `n`th (from 0) is
+/// about the sources' subjects in turn (an entry's question, an item's name, the topic's
+/// questions), for a small model asked only for "one more section" writes the post's
+/// sections again. It asks for what the subject means to a customer and what they can do,
+/// in the model's own words, under a heading of its own.
+fn section_unit(language: Language, parts: &[Part], sources: &Sources, n: usize) -> Unit {
     let title = parts.iter().find(|p| p.role == PartRole::Title).map_or("", |p| p.text.as_str());
     let headings: Vec<&str> =
         parts.iter().filter(|p| p.role == PartRole::Heading).map(|p| p.text.as_str()).collect();
+    let subjects: Vec<&str> = sources
+        .entries
+        .iter()
+        .map(|e| e.title.as_str())
+        .chain(sources.items.iter().map(|i| i.name.as_str()))
+        .chain(sources.topic.iter().flat_map(|t| t.questions.iter().map(String::as_str)))
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .collect();
+    let subject = subjects.get(n % subjects.len().max(1)).copied().unwrap_or(title);
     let zh = language == Language::Zh;
+    let post: Vec<&str> =
+        parts.iter().filter(|p| p.role == PartRole::Paragraph).map(|p| p.text.as_str()).collect();
     Unit {
         what: "another section".into(),
         instruction: if zh {
             format!(
-                "一篇题为“{title}”的博客文章已有这些小节：{}。请就资料中它们没有讲到的一点再写一节：先写一行\
-                 “## ”加上小节的标题，然后写两段，每段约150字。",
+                "一篇题为“{title}”的博客文章已有这些小节：{}。请再写一节，讲“{subject}”：先写一行“## ”加上你自己\
+                 起的小节标题，然后用你自己的话写两段，每段约150字：第一段讲这对顾客意味着什么，第二段给顾客一个\
+                 实用的建议。不要照抄资料的句子，只使用资料中的事实。",
                 headings.join("；")
             )
         } else {
             format!(
-                "A blog post titled \"{title}\" has the sections: {}. Write one more section on a \
-                 point of the sources they do not cover: a '## Heading' line, then two paragraphs of \
-                 about 80 words each.",
+                "A blog post titled \"{title}\" has the sections: {}. Write one more section, about \
+                 \"{subject}\": a '## ' line with a heading of your own, then two paragraphs of about \
+                 80 words each in your own words: first what this means for a customer, then a \
+                 practical tip on what they can do. Do not copy the sources' sentences; use only their \
+                 facts.",
                 headings.join("; ")
             )
         },
         max_tokens: if zh { 500 } else { 320 },
         temperature: 0.6,
+        quoted: std::iter::once(title)
+            .chain(headings.iter().copied())
+            .chain(std::iter::once(subject))
+            .map(str::to_owned)
+            .collect(),
+        not_again: post.join("\n"),
         shape: Shape::Section,
     }
 }
