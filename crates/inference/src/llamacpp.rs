@@ -910,7 +910,11 @@ impl Engine<'_> {
         self.background_waited =
             if has_background && !background_rides { self.background_waited + 1 } else { 0 };
         // Where each sequence stood, to step back to if the step is stopped (see `step_abort`).
-        let before: Vec<(i32, usize)> = active.iter().map(|s| (s.position, s.next_prompt)).collect();
+        let before: Vec<(i32, usize)> = if self.gate.is_some() {
+            active.iter().map(|s| (s.position, s.next_prompt)).collect()
+        } else {
+            Vec::new()
+        };
         let mut visitors_in_batch = false;
         for sequence in active.iter_mut() {
             sequence.logits_at = None;
