@@ -750,6 +750,17 @@ fn links_in(text: &str) -> usize {
         .count()
 }
 
+/// `text` within `max` characters, cut only at a sentence's end: `None` when a sentence would
+/// be cut (an ad's description, meant to be one sentence, is then written again rather than
+/// shown as a fragment).
+pub fn fit_sentences(text: &str, max: usize) -> Option<String> {
+    let text = text.trim();
+    if chars(text) <= max {
+        return Some(text.to_owned());
+    }
+    Some(fit(text, max)).filter(|cut| cut.ends_with(['.', '!', '?', '。', '！', '？']))
+}
+
 /// The longest start of `text` within `max` characters that ends at a sentence's end; else at
 /// a clause's (`,`, `;`, `:`, a dash) with its mark dropped; else at a word's end. Never cuts
 /// a word (a single word longer than `max` gives an empty text).

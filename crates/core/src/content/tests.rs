@@ -707,3 +707,21 @@ async fn an_added_section_that_writes_the_post_again_is_asked_for_again_about_th
     assert!(asked(1).contains("about \"Data Analysis with Python\""), "{}", asked(1));
     assert!(asked(1).contains("Why pandas"), "the prompt names the post's sections");
 }
+
+#[tokio::test]
+async fn an_ad_description_that_fits_only_cut_inside_a_sentence_is_written_again() {
+    let fragment = "Headline: Electronics basics\nDescription: Discover the practical use of voltage, current and resistance on a breadboard with this twelve hour course";
+    let whole = "Headline: Electronics basics\nDescription: Eight weekly lessons with pandas. Real data from week one.";
+    let model = Replies::new(&[fragment, whole, whole, whole]);
+    let draft = write(&model, ContentKind::Ad, Language::En, false).await;
+    assert_eq!(model.requests.lock().expect("lock").len(), 4, "the fragment was written again");
+    let descriptions: Vec<&str> =
+        draft.parts.iter().filter(|p| p.role == PartRole::Description).map(|p| p.text.as_str()).collect();
+    assert_eq!(descriptions, ["Eight weekly lessons with pandas. Real data from week one."; 3]);
+    assert_eq!(fit_sentences("Short enough", 90).as_deref(), Some("Short enough"));
+    assert_eq!(
+        fit_sentences("One sentence here. And a second one that runs on.", 30).as_deref(),
+        Some("One sentence here.")
+    );
+    assert_eq!(fit_sentences("One long sentence that runs past the limit", 30), None);
+}

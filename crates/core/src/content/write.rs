@@ -10,11 +10,11 @@ use std::time::Instant;
 use tokio::sync::mpsc;
 
 use super::{
-    fit, fit_words, language_share, review, sentences, system_message, word_count, CompanyProfile,
-    ContentKind, Draft, Language, Part, PartRole, Review, Sources, Tone, AD_DESCRIPTION_CHARS,
-    AD_HEADLINE_CHARS, AD_VARIANTS, BLOG_MAX_WORDS, BLOG_MIN_WORDS, BLOG_TITLE_CHARS, EMAIL_BODY_WORDS,
-    EMAIL_PREHEADER_CHARS, EMAIL_SUBJECT_CHARS, FAQ_ANSWER_CHARS, FAQ_MAX_QUESTIONS, FAQ_MIN_QUESTIONS,
-    SOCIAL_CHARS,
+    fit, fit_sentences, fit_words, language_share, review, sentences, system_message, word_count,
+    CompanyProfile, ContentKind, Draft, Language, Part, PartRole, Review, Sources, Tone,
+    AD_DESCRIPTION_CHARS, AD_HEADLINE_CHARS, AD_VARIANTS, BLOG_MAX_WORDS, BLOG_MIN_WORDS, BLOG_TITLE_CHARS,
+    EMAIL_BODY_WORDS, EMAIL_PREHEADER_CHARS, EMAIL_SUBJECT_CHARS, FAQ_ANSWER_CHARS, FAQ_MAX_QUESTIONS,
+    FAQ_MIN_QUESTIONS, SOCIAL_CHARS,
 };
 use crate::catalog::{language_name, Availability, ItemKind};
 use crate::chat::faithful::Evidence;
@@ -1122,9 +1122,14 @@ fn shape(shape: &Shape, text: &str) -> Vec<Part> {
                 },
                 _ => return Vec::new(),
             };
+            // A description that only fits cut inside a sentence is not taken: the try is
+            // written again (then made from the sources).
+            let Some(description) = fit_sentences(&description, AD_DESCRIPTION_CHARS) else {
+                return Vec::new();
+            };
             vec![
                 Part::new(PartRole::Headline, fit(headline.trim_end_matches(['.', '。']), AD_HEADLINE_CHARS)),
-                Part::new(PartRole::Description, fit(&description, AD_DESCRIPTION_CHARS)),
+                Part::new(PartRole::Description, description),
             ]
         }
         Shape::Social => {
