@@ -2,7 +2,7 @@
 //! short pause between, so they arrive at every phase of the draft: reading its prompt,
 //! writing) on the chat's llama.cpp engine, three ways in one process: alone; while a draft is
 //! written at background priority; while the same draft is written at a visitor's priority
-//! (what it would cost without priorities). With `--writer-model`, a fourth: the draft written
+//! (what it would cost without priorities). With `--content-model`, a fourth: the draft written
 //! by a second model on its own engine, which gives way while visitors are answered (it
 //! waits between its steps, and a step under way when a visitor comes is stopped). Prints
 //! the visitors' time to first token (median, p95), each against the first way's, the decode
