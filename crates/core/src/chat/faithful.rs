@@ -37,13 +37,17 @@ pub enum FactKind {
     Code,
     /// A name: a capitalised word inside a sentence (a product, a course, a place).
     Name,
+    /// A price told in words: "free", "at no cost", "discounted", "免费" (the content
+    /// studio's check; see [`unsupported_price_words`]).
+    Price,
     /// Too few of the answer's content words occur in the evidence.
     Wording,
 }
 
 impl FactKind {
     /// Every kind, in the order of [`FactKind::label`]'s metric labels.
-    pub const ALL: [Self; 6] = [Self::Number, Self::Link, Self::Email, Self::Code, Self::Name, Self::Wording];
+    pub const ALL: [Self; 7] =
+        [Self::Number, Self::Link, Self::Email, Self::Code, Self::Name, Self::Price, Self::Wording];
 
     /// The metric label.
     pub fn label(self) -> &'static str {
@@ -53,6 +57,7 @@ impl FactKind {
             Self::Email => "email",
             Self::Code => "code",
             Self::Name => "name",
+            Self::Price => "price",
             Self::Wording => "wording",
         }
     }
@@ -360,7 +365,7 @@ fn supported(kind: FactKind, word: &str, evidence: &Evidence) -> bool {
         FactKind::Name => {
             words_of(&lower).all(|w| evidence.words.contains(w) || evidence.stems.contains(&stem(w)))
         }
-        FactKind::Wording => true,
+        FactKind::Price | FactKind::Wording => true,
     }
 }
 
@@ -400,11 +405,98 @@ pub fn incomplete(answer: &str, passage: &str, min_coverage: f32) -> bool {
     coverage < min_coverage || (!figures.is_empty() && !named)
 }
 
-/// Every fact-like word of `text` (numbers, links, e-mail addresses, code identifiers, names)
-/// that the evidence lacks, in order: the content studio marks them all, where an answer stops
-/// at the first.
+/// Every fact-like word of `text` (numbers, links, e-mail addresses, code identifiers, names,
+/// prices told in words) that the evidence lacks, in order: the content studio marks them all,
+/// where an answer stops at the first.
 pub fn unsupported_facts(text: &str, evidence: &Evidence) -> Vec<Unsupported> {
-    unsupported_words(text, evidence)
+    let mut out = unsupported_words(text, evidence);
+    out.extend(unsupported_price_words(text, evidence));
+    out
+}
+
+/// Words that state a price without a number. "free" alone, not inside a compound
+/// ("hands-free", "tangle-free") nor in "feel free".
+const PRICE_WORDS: &[&str] = &["free", "complimentary", "gratis", "discount", "discounted", "discounts"];
+/// Two-word phrases that state a price.
+const PRICE_PHRASES: &[[&str; 2]] = &[["no", "cost"], ["no", "charge"], ["half", "price"], ["on", "sale"]];
+/// The same in Chinese: free, discount, half price, given away.
+const CHINESE_PRICE_WORDS: &[&str] = &["免费", "打折", "折扣", "半价", "赠送"];
+/// How many words either side of a price word say what it is about ("a free online course").
+const PRICE_NEIGHBOURS: usize = 3;
+
+/// The prices `text` states in words ("a free online course", "at no cost", "免费") that no
+/// sentence of the evidence states about the same thing. A number is checked as a number; a
+/// price in words is a claim too: a €89 course must not be called free because the sources
+/// offer a free replacement. A price word is supported by an evidence sentence that has it
+/// with one of the content words around it in `text` (any such sentence when it has none).
+pub fn unsupported_price_words(text: &str, evidence: &Evidence) -> Vec<Unsupported> {
+    let sentences: Vec<&str> =
+        evidence.text.split(['.', '!', '?', '\n', '。', '！', '？', ';', '；']).collect();
+    let stated = |price: &str, about: &[String], chinese: bool| {
+        sentences.iter().any(|sentence| {
+            if chinese {
+                return sentence.contains(price)
+                    && (about.is_empty() || about.iter().any(|a| sentence.contains(a.as_str())));
+            }
+            let words = price_tokens(sentence);
+            let has_price = words.windows(price.split(' ').count()).any(|w| w.join(" ") == price);
+            let stems: HashSet<String> = words.iter().map(|w| stem(w)).collect();
+            has_price && (about.is_empty() || about.iter().any(|a| stems.contains(&stem(a))))
+        })
+    };
+    let mut out = Vec::new();
+    let lower = text.to_lowercase();
+    let tokens = price_tokens(&lower);
+    let mut i = 0;
+    while i < tokens.len() {
+        let pair = tokens.get(i + 1).map(|next| [tokens[i].as_str(), next.as_str()]);
+        let (price, width) = if pair.is_some_and(|p| PRICE_PHRASES.contains(&p)) {
+            (tokens[i..i + 2].join(" "), 2)
+        } else if PRICE_WORDS.contains(&tokens[i].as_str()) && !(i > 0 && tokens[i - 1] == "feel") {
+            (tokens[i].clone(), 1)
+        } else {
+            i += 1;
+            continue;
+        };
+        let around: Vec<String> = tokens[i.saturating_sub(PRICE_NEIGHBOURS)..i]
+            .iter()
+            .chain(tokens.iter().skip(i + width).take(PRICE_NEIGHBOURS))
+            .filter(|w| {
+                super::citations::content_words(w).contains(w.as_str()) && !PRICE_WORDS.contains(&w.as_str())
+            })
+            .cloned()
+            .collect();
+        if !stated(&price, &around, false) {
+            out.push(Unsupported { kind: FactKind::Price, word: price });
+        }
+        i += width;
+    }
+    for price in CHINESE_PRICE_WORDS {
+        for (at, _) in lower.match_indices(price) {
+            let before: Vec<char> = lower[..at].chars().collect();
+            let before = before[before.len().saturating_sub(4)..].to_vec();
+            let after: Vec<char> = lower[at + price.len()..].chars().take(4).collect();
+            let around: Vec<String> = [before, after]
+                .iter()
+                .flat_map(|side| side.windows(2).map(|w| w.iter().collect::<String>()).collect::<Vec<_>>())
+                .filter(|w| w.chars().all(is_cjk))
+                .collect();
+            if !stated(price, &around, true) {
+                out.push(Unsupported { kind: FactKind::Price, word: (*price).to_owned() });
+            }
+        }
+    }
+    out
+}
+
+/// A text's words for price claims: lowercase runs of letters, digits, hyphens and
+/// apostrophes, so that a compound ("hands-free") stays one word.
+fn price_tokens(text: &str) -> Vec<String> {
+    text.split(|c: char| !(c.is_alphanumeric() || c == '-' || c == '\''))
+        .flat_map(script_runs)
+        .map(|w| w.trim_matches(['-', '\'']).to_lowercase())
+        .filter(|w| !w.is_empty())
+        .collect()
 }
 
 /// Checks a whole answer: its first unsupported fact, or its wording when too little of it
@@ -506,6 +598,34 @@ mod tests {
             check("Shipping costs €4.90.\n- Express costs €9.90. Standard is free over €49.", &e),
             None
         );
+    }
+
+    #[test]
+    fn a_price_told_in_words_must_be_stated_about_the_same_thing() {
+        let e = Evidence::new([
+            "Standard shipping is free on orders over €49.",
+            "A faulty unit within the warranty gets a free replacement.",
+            "Data Analysis with Python costs €89. 免费配送适用于满49欧元的订单。",
+        ]);
+        let words = |text: &str| -> Vec<String> {
+            unsupported_price_words(text, &e).into_iter().map(|u| u.word).collect()
+        };
+        assert!(words("Enjoy free shipping on orders over €49.").is_empty());
+        assert!(words("A faulty unit gets a free replacement.").is_empty());
+        assert_eq!(
+            words("Join a free online course in data analysis!"),
+            ["free"],
+            "free, but not the course"
+        );
+        assert_eq!(words("Learn Python at no cost."), ["no cost"]);
+        assert_eq!(words("Our discounted course starts now."), ["discounted"]);
+        assert!(words("Hands-free calls; feel free to ask.").is_empty(), "compounds and courtesies");
+        assert!(words("满49欧元免费配送。").is_empty());
+        assert_eq!(words("数据分析课程免费学习。"), ["免费"]);
+        // The content studio's review holds them with the other facts.
+        let all = unsupported_facts("A free course for €99.", &e);
+        let kinds: Vec<FactKind> = all.iter().map(|u| u.kind).collect();
+        assert_eq!(kinds, [FactKind::Number, FactKind::Price]);
     }
 
     #[test]
