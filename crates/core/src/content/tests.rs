@@ -409,6 +409,20 @@ async fn an_email_gets_one_call_to_action_to_the_items_page_and_the_sign_off() {
     );
 }
 
+/// `sentence` said `times` times, each time ending in another two-letter word (a post keeps no
+/// sentence twice), for texts of a given length. Different sentences get different words.
+fn varied(sentence: &str, times: usize) -> String {
+    let base = sentence.trim().trim_end_matches('.');
+    let offset: usize = base.bytes().map(usize::from).sum();
+    (0..times)
+        .map(|i| {
+            let n = (offset + i) % 676;
+            let tag: String = [n / 26, n % 26].iter().map(|&d| char::from(b'a' + d as u8)).collect();
+            format!("{base} {tag}. ")
+        })
+        .collect()
+}
+
 #[tokio::test]
 async fn a_short_blog_post_gets_sections_added_and_a_long_one_is_cut_at_a_sentence() {
     let sentence = "Pandas turns messy tables into clear answers for beginners. ";
@@ -416,7 +430,7 @@ async fn a_short_blog_post_gets_sections_added_and_a_long_one_is_cut_at_a_senten
     let topics = ["tables", "charts", "notebooks", "reports", "cleaning"];
     let section = |n: usize, sentences: usize| {
         let text = format!("Pandas turns messy {} into clear answers for beginners. ", topics[n - 1]);
-        format!("## About {}\n\n{}\n\n", topics[n - 1], text.repeat(sentences))
+        format!("## About {}\n\n{}\n\n", topics[n - 1], varied(&text, sentences))
     };
     let short = format!("# Data analysis for beginners\n\n{}{}", section(1, 8), section(2, 8));
     let model = Replies::new(&[&short, &section(3, 12), &section(4, 12), &section(5, 12)]);
@@ -428,8 +442,8 @@ async fn a_short_blog_post_gets_sections_added_and_a_long_one_is_cut_at_a_senten
 
     let labelled = format!(
         "# Title: Data analysis for beginners\n\n## Heading 1: Why pandas\n\n{}\n\n## Heading 2：配送\n\n{}",
-        sentence.repeat(24),
-        "Orders ship from our own store in a few days. ".repeat(24)
+        varied(sentence, 24),
+        varied("Orders ship from our own store in a few days.", 24)
     );
     let model = Replies::new(&[&labelled]);
     let draft = write(&model, ContentKind::Blog, Language::En, false).await;
@@ -467,7 +481,7 @@ async fn a_post_the_model_leaves_short_is_completed_with_the_sources_own_entries
         confidence: 1.0,
     };
     let answer =
-        |topic: &str| format!("{topic} is handled by our own team in a few working days. ").repeat(10);
+        |topic: &str| varied(&format!("{topic} is handled by our own team in a few working days."), 10);
     let sources = Sources {
         entries: vec![
             entry(1, "How long does delivery take?", answer("Delivery")),
@@ -477,7 +491,7 @@ async fn a_post_the_model_leaves_short_is_completed_with_the_sources_own_entries
         ],
         ..Sources::default()
     };
-    let text = "Our customers ask us about delivery and returns all the time. ".repeat(15);
+    let text = varied("Our customers ask us about delivery and returns all the time.", 15);
     let short = format!(
         "# Delivery and returns\n\n## What you ask\n\n{text}\n\n## Conclusion\n\nWe are here to help."
     );
@@ -529,6 +543,15 @@ async fn an_faq_page_asks_what_the_items_fields_answer_and_answers_each() {
     assert_eq!(draft.parts.iter().filter(|p| p.role == PartRole::Answer).count(), 6);
     assert_eq!(draft.parts[1].text, "A beginner course in pandas.");
     assert!(draft.review.clean(), "{:?}", draft.review);
+    // Each question the item's fields answer comes with that answer, to be worded.
+    let asked = model.requests.lock().expect("lock")[2].messages.last().map(|m| m.content.clone());
+    assert!(
+        asked
+            .as_deref()
+            .unwrap_or_default()
+            .contains("The sources' answer: Data Analysis with Python has 24 hours of lessons."),
+        "{asked:?}"
+    );
     let html = draft.html();
     assert!(html.contains("<h3>How much does Data Analysis with Python cost?</h3>"), "{html}");
 
@@ -562,7 +585,16 @@ async fn a_blog_post_keeps_no_section_twice_and_takes_its_subject_for_a_title_le
     let outline: Vec<&str> =
         draft.parts.iter().filter(|p| p.role != PartRole::Paragraph).map(|p| p.text.as_str()).collect();
     assert_eq!(outline, ["Data Analysis with Python", "Why pandas", "Charts"]);
-    assert_eq!(draft.parts.iter().filter(|p| p.role == PartRole::Paragraph).count(), 2);
+    let paragraphs: Vec<&str> =
+        draft.parts.iter().filter(|p| p.role == PartRole::Paragraph).map(|p| p.text.as_str()).collect();
+    assert_eq!(
+        paragraphs,
+        [
+            "Pandas turns messy tables into clear answers for beginners.",
+            "Charts show what the numbers mean to the rest of the team."
+        ],
+        "a sentence said once"
+    );
 }
 
 #[test]
@@ -671,11 +703,11 @@ async fn an_added_section_may_repeat_its_posts_own_title_and_headings() {
     // The post's title and heading are the model's words, not the sources'; the added
     // section's prompt quotes them, and a section that takes them up again is not an echo of
     // the prompt.
-    let text = "Pandas turns messy tables into clear answers for beginners. ".repeat(20);
+    let text = varied("Pandas turns messy tables into clear answers for beginners.", 20);
     let post = format!("# Your first steps in data with us\n\n## Clear answers from messy tables\n\n{text}");
     let section = format!(
         "## More on your first steps in data with us\n\n{}",
-        "Eight weekly lessons show you clear answers from messy tables with pandas. ".repeat(18)
+        varied("Eight weekly lessons show you clear answers from messy tables with pandas.", 18)
     );
     let model = Replies::new(&[&post, &section]);
     let draft = write(&model, ContentKind::Blog, Language::En, false).await;
@@ -724,4 +756,24 @@ async fn an_ad_description_that_fits_only_cut_inside_a_sentence_is_written_again
         Some("One sentence here.")
     );
     assert_eq!(fit_sentences("One long sentence that runs past the limit", 30), None);
+}
+
+#[tokio::test]
+async fn a_post_or_subject_that_fits_only_cut_mid_phrase_is_written_again() {
+    let run_on = format!("Learn to clean and chart data with pandas {}", "and much more ".repeat(25));
+    let whole = "Learn to clean and chart data with pandas in eight weekly lessons.";
+    let model = Replies::new(&[run_on.as_str(), whole]);
+    let draft = write(&model, ContentKind::Social, Language::En, false).await;
+    assert_eq!(model.requests.lock().expect("lock").len(), 2, "the run-on post was written again");
+    assert_eq!(draft.parts[0].text, whole);
+
+    let long_subject = format!(
+        "Subject: Learn data analysis {}\nPreheader: Eight weekly lessons.\nBody:\nHello,\n\nEight weekly lessons with pandas.",
+        "with pandas ".repeat(6)
+    );
+    let good = "Subject: Learn data analysis\nPreheader: Eight weekly lessons.\nBody:\nHello,\n\nEight weekly lessons with pandas.";
+    let model = Replies::new(&[long_subject.as_str(), good]);
+    let draft = write(&model, ContentKind::Email, Language::En, false).await;
+    assert_eq!(model.requests.lock().expect("lock").len(), 2, "the long subject was written again");
+    assert_eq!(draft.parts[0].text, "Learn data analysis");
 }

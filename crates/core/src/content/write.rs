@@ -123,6 +123,11 @@ impl Writer {
         self.generator.model_name()
     }
 
+    /// The engine that writes.
+    pub fn generator(&self) -> &Arc<dyn Generator> {
+        &self.generator
+    }
+
     /// The evidence a draft from `sources` is checked against: the sources, the company's
     /// name and sign-off.
     pub fn evidence_texts(&self, sources: &Sources) -> Vec<String> {
@@ -818,19 +823,30 @@ fn units(request: &WriteRequest) -> Vec<Unit> {
             .into_iter()
             .map(|(question, known)| Unit {
                 what: "answer".into(),
-                instruction: if zh {
-                    format!(
+                // Where the sources answer it (an item's own field), the answer is given to be
+                // worded for the customer: asked only the question, a small model answered
+                // "who is it for?" from the description in words the sources do not hold.
+                instruction: match (zh, &known) {
+                    (true, Some(known)) => format!(
+                        "顾客问：{question}\n资料中的答案：{known}\n请用一到三句话把这个答案写给顾客，\
+                         不超过150个字，不要加入资料中没有的事实。只回答答案本身。"
+                    ),
+                    (true, None) => format!(
                         "顾客问：{question}\n请只根据资料，用一到三句话回答，不超过150个字。只回答答案本身。"
-                    )
-                } else {
-                    format!(
+                    ),
+                    (false, Some(known)) => format!(
+                        "A customer asks: {question}\nThe sources' answer: {known}\nWord this answer \
+                         for the customer in one to three sentences, at most 300 characters, adding \
+                         no fact the sources lack. Answer with the answer only."
+                    ),
+                    (false, None) => format!(
                         "A customer asks: {question}\nAnswer in one to three sentences, at most 300 \
                          characters, from the sources only. Answer with the answer only."
-                    )
+                    ),
                 },
                 max_tokens: 140,
                 temperature: 0.3,
-                quoted: vec![question.clone()],
+                quoted: std::iter::once(question.clone()).chain(known.clone()).collect(),
                 not_again: String::new(),
                 shape: Shape::Answer { question, known },
             })
@@ -1138,7 +1154,10 @@ fn shape(shape: &Shape, text: &str) -> Vec<Part> {
                 .map(|l| labelled(l, &["post", "帖子"]).unwrap_or_else(|| l.trim().to_owned()))
                 .collect::<Vec<_>>()
                 .join("\n");
-            vec![Part::new(PartRole::Post, fit(post.trim_matches('"'), SOCIAL_CHARS))]
+            // Likewise a post that fits only cut inside a sentence.
+            fit_sentences(post.trim_matches('"'), SOCIAL_CHARS)
+                .map(|post| vec![Part::new(PartRole::Post, post)])
+                .unwrap_or_default()
         }
         Shape::Email => {
             let subject = labelled_value(&lines, &["subject", "主题", "邮件主题"], EMAIL_LABELS);
@@ -1162,11 +1181,17 @@ fn shape(shape: &Shape, text: &str) -> Vec<Part> {
             };
             let body = without_links_and_signature(&body_lines.join("\n\n"));
             let mut parts = Vec::new();
-            if let Some(subject) = subject {
-                parts.push(Part::new(PartRole::Subject, fit(&subject, EMAIL_SUBJECT_CHARS)));
-            }
-            if let Some(preheader) = preheader {
-                parts.push(Part::new(PartRole::Preheader, fit(&preheader, EMAIL_PREHEADER_CHARS)));
+            // A subject or preheader too long for its limit is not cut mid-phrase: the try is
+            // written again.
+            for (role, text, max) in [
+                (PartRole::Subject, subject, EMAIL_SUBJECT_CHARS),
+                (PartRole::Preheader, preheader, EMAIL_PREHEADER_CHARS),
+            ] {
+                match text.map(|t| fit_sentences(&t, max)) {
+                    Some(Some(fitted)) => parts.push(Part::new(role, fitted)),
+                    Some(None) => return Vec::new(),
+                    None => {}
+                }
             }
             parts.push(Part::new(PartRole::Body, fit_words(&body, EMAIL_BODY_WORDS)));
             parts
@@ -1270,17 +1295,30 @@ fn without_links_and_signature(body: &str) -> String {
 }
 
 /// A blog post without what a small model wrote twice: a section under a heading it already
-/// had, a paragraph it already wrote, and a heading left with no text.
+/// had, a sentence it already wrote (small models loop within a paragraph too), a paragraph
+/// left with no sentence, and a heading left with no text.
 fn without_repeats(parts: &mut Vec<Part>) {
     let key = |text: &str| text.to_lowercase().chars().filter(|c| c.is_alphanumeric()).collect::<String>();
-    let mut seen = std::collections::HashSet::new();
+    let mut headings = std::collections::HashSet::new();
+    let mut said = std::collections::HashSet::new();
     let mut skipping = false;
-    parts.retain(|part| match part.role {
+    parts.retain_mut(|part| match part.role {
         PartRole::Heading => {
-            skipping = !seen.insert(key(&part.text));
+            skipping = !headings.insert(key(&part.text));
             !skipping
         }
-        PartRole::Paragraph => !skipping && seen.insert(key(&part.text)),
+        PartRole::Paragraph if !skipping => {
+            let kept: String = sentences(&part.text)
+                .into_iter()
+                .filter(|sentence| {
+                    let sentence_key = key(sentence);
+                    sentence_key.is_empty() || said.insert(sentence_key)
+                })
+                .collect();
+            part.text = kept.trim().to_owned();
+            !part.text.is_empty()
+        }
+        PartRole::Paragraph => false,
         _ => true,
     });
     without_empty_headings(parts);
