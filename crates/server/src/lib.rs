@@ -281,7 +281,12 @@ pub struct RunningServer {
     shutdown: CancellationToken,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
     background: Vec<tokio::task::JoinHandle<()>>,
+    /// The engines (the chat's, the writer's when it has its own), waited for at stop.
+    engines: Vec<Arc<dyn Generator>>,
 }
+
+/// Longest wait at stop for the engines to drop generations whose readers have gone.
+const ENGINES_IDLE_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 impl RunningServer {
     /// Stops accepting, lets answers in flight finish within the grace period, closes every
@@ -292,6 +297,16 @@ impl RunningServer {
         // Background tasks hold the store too; wait for them so the store file is released.
         for task in self.background {
             task.await.context("background task failed")?;
+        }
+        // A generation whose reader left (a draft being written when the server stopped) ends
+        // at its engine's next step; the process must not exit under a step in progress
+        // (llama.cpp's backends are torn down at exit).
+        let deadline = tokio::time::Instant::now() + ENGINES_IDLE_WAIT;
+        while self.engines.iter().any(|e| e.in_flight() > 0) && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        if let Some(busy) = self.engines.iter().find(|e| e.in_flight() > 0) {
+            tracing::warn!(model = busy.model_name(), "an engine was still generating at stop");
         }
         served
     }
@@ -379,6 +394,12 @@ pub async fn start(config: &Config) -> anyhow::Result<RunningServer> {
         None => None,
     };
     let writer = load_writer(config, app.chat.generator()).await?;
+    let mut engines = vec![Arc::clone(app.chat.generator())];
+    if let Some(writer) = &writer {
+        if !Arc::ptr_eq(writer.generator(), app.chat.generator()) {
+            engines.push(Arc::clone(writer.generator()));
+        }
+    }
     let mut state = AppState::new(app.chat, app.library.clone(), app.signer, keys, limits);
     if let Some(writer) = writer {
         let studio = frontdesk_gateway::content::Studio::new(writer, app.library.documents().clone());
@@ -413,5 +434,5 @@ pub async fn start(config: &Config) -> anyhow::Result<RunningServer> {
         background.push(tokio::spawn(close_idle(chat, config.close_idle_after_hours, shutdown.clone())));
     }
     let task = tokio::spawn(frontdesk_gateway::serve(listener, state));
-    Ok(RunningServer { addr, shutdown, task, background })
+    Ok(RunningServer { addr, shutdown, task, background, engines })
 }
