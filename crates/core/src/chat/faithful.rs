@@ -410,7 +410,127 @@ pub fn incomplete(answer: &str, passage: &str, min_coverage: f32) -> bool {
 /// where an answer stops at the first.
 pub fn unsupported_facts(text: &str, evidence: &Evidence) -> Vec<Unsupported> {
     let mut out = unsupported_words(text, evidence);
+    out.extend(unsupported_quantities(text, evidence));
     out.extend(unsupported_price_words(text, evidence));
+    out
+}
+
+/// The unit a word names, by family in English and Chinese ("hours", "hr", "小时" -> hour),
+/// for a number written before it. Chinese date marks (年, 月, 日) are left out: "1月11日" is a
+/// date, not a quantity.
+fn unit_of(word: &str) -> Option<&'static str> {
+    const CHINESE: [(&str, &str); 6] = [
+        ("小时", "hour"),
+        ("钟头", "hour"),
+        ("分钟", "minute"),
+        ("天", "day"),
+        ("星期", "week"),
+        ("个月", "month"),
+    ];
+    if let Some((_, unit)) = CHINESE.iter().find(|(w, _)| word.starts_with(w)) {
+        return Some(unit);
+    }
+    match word.trim_end_matches('s') {
+        "hour" | "hr" | "h" => Some("hour"),
+        "minute" | "min" => Some("minute"),
+        "day" => Some("day"),
+        "week" => Some("week"),
+        "month" => Some("month"),
+        "year" | "yr" => Some("year"),
+        _ => None,
+    }
+}
+
+/// Words after a number that may still name its unit ("2 to 4 working days").
+const UNIT_REACH: usize = 4;
+
+/// A text's words and marks for quantities: numbers apart from the letters beside them
+/// ("16-hour" -> "16", "hour"; "12小时" -> "12", "小时"), a sentence mark as a word of its own.
+fn quantity_tokens(text: &str) -> Vec<String> {
+    let mut tokens = Vec::new();
+    let mut current = String::new();
+    let mut kind = 0u8;
+    for c in text.to_lowercase().chars() {
+        let next = if c.is_ascii_digit() || (matches!(c, '.' | ',') && kind == 1) {
+            1
+        } else if c.is_alphanumeric() {
+            if is_cjk(c) {
+                3
+            } else {
+                2
+            }
+        } else {
+            0
+        };
+        if next != kind || next == 0 {
+            let done = std::mem::take(&mut current);
+            let done = if kind == 1 { done.trim_end_matches(['.', ',']).to_owned() } else { done };
+            if !done.is_empty() {
+                tokens.push(done);
+            }
+            if matches!(c, '.' | '!' | '?' | ';' | '。' | '！' | '？' | '；') {
+                tokens.push(c.to_string());
+            }
+        }
+        if next != 0 {
+            current.push(c);
+        }
+        kind = next;
+    }
+    if !current.is_empty() {
+        tokens.push(current.trim_end_matches(['.', ',']).to_owned());
+    }
+    tokens
+}
+
+/// The quantities of a text: (number, unit) for each number and each unit named within
+/// [`UNIT_REACH`] words after it in its sentence.
+fn quantities(text: &str) -> HashSet<(String, &'static str)> {
+    let tokens = quantity_tokens(text);
+    let mut out = HashSet::new();
+    for (i, token) in tokens.iter().enumerate() {
+        let number = if token.starts_with(|c: char| c.is_ascii_digit()) {
+            normalise_number(token)
+        } else if let Some(n) = number_word(token) {
+            n.to_owned()
+        } else {
+            continue;
+        };
+        for next in tokens.iter().skip(i + 1).take(UNIT_REACH) {
+            if next.chars().all(|c| !c.is_alphanumeric()) {
+                break;
+            }
+            if let Some(unit) = unit_of(next) {
+                out.insert((number.clone(), unit));
+            }
+        }
+    }
+    out
+}
+
+/// The numbers `text` gives with a unit ("10 minutes", "16-hour", "12小时") that the evidence
+/// never gives with that unit: the number alone may be in the sources ("ten small circuits"),
+/// a duration made of it is not. A number the evidence lacks is flagged as a number already.
+pub fn unsupported_quantities(text: &str, evidence: &Evidence) -> Vec<Unsupported> {
+    let known = quantities(&evidence.text);
+    let tokens = quantity_tokens(text);
+    let mut out = Vec::new();
+    for pair in tokens.windows(2) {
+        let [number, word] = pair else { continue };
+        if !number.starts_with(|c: char| c.is_ascii_digit()) {
+            continue;
+        }
+        let Some(unit) = unit_of(word) else { continue };
+        let normal = normalise_number(number);
+        if evidence.has_number(&normal) && !known.contains(&(normal, unit)) {
+            let unit_word: String = if word.chars().any(is_cjk) {
+                word.chars().take_while(|c| !"的和与、".contains(*c)).take(2).collect()
+            } else {
+                word.clone()
+            };
+            out.push(Unsupported { kind: FactKind::Number, word: format!("{number} {unit_word}") });
+        }
+    }
     out
 }
 
@@ -598,6 +718,29 @@ mod tests {
             check("Shipping costs €4.90.\n- Express costs €9.90. Standard is free over €49.", &e),
             None
         );
+    }
+
+    #[test]
+    fn a_number_given_with_a_unit_must_have_that_unit_in_the_sources() {
+        let e = Evidence::new([
+            "Electronics Basics: building ten small circuits on a breadboard. 12 hours.",
+            "Standard delivery takes 2 to 4 working days.",
+        ]);
+        let words = |text: &str| -> Vec<String> {
+            unsupported_quantities(text, &e).into_iter().map(|u| u.word).collect()
+        };
+        assert!(words("Twelve circuits? No: 10 small circuits in a 12-hour course.").is_empty());
+        assert!(
+            words("Delivery in 2 days, at most 4 days.").is_empty(),
+            "a range gives its unit to both ends"
+        );
+        assert!(words("共12小时的课程。").is_empty());
+        assert_eq!(words("Learn electronics in 10 minutes!"), ["10 minutes"]);
+        assert_eq!(words("10小时学会电子学。"), ["10 小时"]);
+        assert!(words("Opens on 1月12日.").is_empty(), "a date is not a quantity");
+        // The content studio's review holds them with the other facts.
+        let kinds: Vec<FactKind> = unsupported_facts("In 10 minutes.", &e).iter().map(|u| u.kind).collect();
+        assert_eq!(kinds, [FactKind::Number]);
     }
 
     #[test]
