@@ -777,3 +777,21 @@ async fn a_post_or_subject_that_fits_only_cut_mid_phrase_is_written_again() {
     assert_eq!(model.requests.lock().expect("lock").len(), 2, "the long subject was written again");
     assert_eq!(draft.parts[0].text, "Learn data analysis");
 }
+
+#[tokio::test]
+async fn a_try_that_tells_of_its_task_is_written_again() {
+    let told = "The customer asks how long the course is. The sources' answer states 24 hours of lessons.";
+    let answers = [
+        "A beginner course in pandas.",
+        "It costs €349.",
+        told,
+        "24 hours of lessons.",
+        "Beginners.",
+        "2027-01-11.",
+        "English.",
+    ];
+    let model = Replies::new(&answers);
+    let draft = write(&model, ContentKind::FaqPage, Language::En, false).await;
+    assert_eq!(model.requests.lock().expect("lock").len(), 7, "the told answer was written again");
+    assert_eq!(draft.parts[5].text, "24 hours of lessons.");
+}

@@ -567,11 +567,33 @@ fn in_sentence_case(parts: &mut [Part], evidence: &Evidence) {
 /// Words in a row that make a unit's text an echo of its prompt.
 const ECHO_WORDS: usize = 5;
 
+/// Words with which a small model tells of its task instead of doing it ("The customer asks
+/// how long ... The sources' answer states that ..."): a draft speaks to its reader, not
+/// about its prompt.
+const TASK_WORDS: &[&str] = &[
+    "the sources",
+    "the source's",
+    "the customer asks",
+    "a customer asks",
+    "the customer's question",
+    "资料",
+    "顾客问",
+];
+
 /// Whether a unit's text repeats its prompt's own wording rather than the sources': five
 /// words in a row of the instructions that the sources do not have, as a small model writes
 /// when it describes its task ("This search ad covers the main benefit of using a price,
-/// number, date"). Such a try is not in the asked form.
+/// number, date"), or one of [`TASK_WORDS`] the sources lack. Such a try is not in the asked
+/// form.
 fn echoes_prompt(ctx: &Ctx<'_>, unit: &Unit, parts: &[Part]) -> bool {
+    let source_text = ctx.request.sources.prompt_text().to_lowercase();
+    let tells_of_task = parts.iter().any(|part| {
+        let text = part.text.to_lowercase();
+        TASK_WORDS.iter().any(|w| text.contains(w) && !source_text.contains(w))
+    });
+    if tells_of_task {
+        return true;
+    }
     let sources = runs(&ctx.request.sources.prompt_text());
     // An answer may restate its question, a section its post's title and headings.
     let instruction =
@@ -828,16 +850,16 @@ fn units(request: &WriteRequest) -> Vec<Unit> {
                 // "who is it for?" from the description in words the sources do not hold.
                 instruction: match (zh, &known) {
                     (true, Some(known)) => format!(
-                        "顾客问：{question}\n资料中的答案：{known}\n请用一到三句话把这个答案写给顾客，\
-                         不超过150个字，不要加入资料中没有的事实。只回答答案本身。"
+                        "顾客问：{question}\n资料中的答案：{known}\n请用一到三句话写出常见问题页面上给读者\
+                         （“您”）的回答，不超过150个字，不要加入资料中没有的事实。只回答答案本身。"
                     ),
                     (true, None) => format!(
                         "顾客问：{question}\n请只根据资料，用一到三句话回答，不超过150个字。只回答答案本身。"
                     ),
                     (false, Some(known)) => format!(
-                        "A customer asks: {question}\nThe sources' answer: {known}\nWord this answer \
-                         for the customer in one to three sentences, at most 300 characters, adding \
-                         no fact the sources lack. Answer with the answer only."
+                        "A customer asks: {question}\nThe sources' answer: {known}\nWrite the FAQ \
+                         page's answer to the reader (\"you\") in one to three sentences, at most 300 \
+                         characters, adding no fact the sources lack. Answer with the answer only."
                     ),
                     (false, None) => format!(
                         "A customer asks: {question}\nAnswer in one to three sentences, at most 300 \
