@@ -431,6 +431,7 @@ fn unit_of(word: &str) -> Option<&'static str> {
         return Some(unit);
     }
     match word.trim_end_matches('s') {
+        "%" | "percent" => Some("percent"),
         "hour" | "hr" | "h" => Some("hour"),
         "minute" | "min" => Some("minute"),
         "day" => Some("day"),
@@ -468,8 +469,10 @@ fn quantity_tokens(text: &str) -> Vec<String> {
             if !done.is_empty() {
                 tokens.push(done);
             }
-            if matches!(c, '.' | '!' | '?' | ';' | '。' | '！' | '？' | '；') {
-                tokens.push(c.to_string());
+            // A sentence mark is a word of its own (a quantity's unit stays in its sentence);
+            // so is "%", a unit.
+            if matches!(c, '.' | '!' | '?' | ';' | '。' | '！' | '？' | '；' | '%' | '％') {
+                tokens.push(if c == '％' { "%".to_owned() } else { c.to_string() });
             }
         }
         if next != 0 {
@@ -497,7 +500,7 @@ fn quantities(text: &str) -> HashSet<(String, &'static str)> {
             continue;
         };
         for next in tokens.iter().skip(i + 1).take(UNIT_REACH) {
-            if next.chars().all(|c| !c.is_alphanumeric()) {
+            if next.chars().all(|c| !c.is_alphanumeric()) && next != "%" {
                 break;
             }
             if let Some(unit) = unit_of(next) {
@@ -543,6 +546,8 @@ const PRICE_PHRASES: &[[&str; 2]] = &[["no", "cost"], ["no", "charge"], ["half",
 const CHINESE_PRICE_WORDS: &[&str] = &["免费", "打折", "折扣", "半价", "赠送"];
 /// How many words either side of a price word say what it is about ("a free online course").
 const PRICE_NEIGHBOURS: usize = 3;
+/// How near a price word of the evidence one of them must be for the evidence to state it.
+const PRICE_REACH: usize = 6;
 
 /// The prices `text` states in words ("a free online course", "at no cost", "免费") that no
 /// sentence of the evidence states about the same thing. A number is checked as a number; a
@@ -558,10 +563,15 @@ pub fn unsupported_price_words(text: &str, evidence: &Evidence) -> Vec<Unsupport
                 return sentence.contains(price)
                     && (about.is_empty() || about.iter().any(|a| sentence.contains(a.as_str())));
             }
+            // Near the price word: a long sentence (an item's fields in a row) may have the
+            // word about something else far from it.
             let words = price_tokens(sentence);
-            let has_price = words.windows(price.split(' ').count()).any(|w| w.join(" ") == price);
-            let stems: HashSet<String> = words.iter().map(|w| stem(w)).collect();
-            has_price && (about.is_empty() || about.iter().any(|a| stems.contains(&stem(a))))
+            let width = price.split(' ').count();
+            words.windows(width).enumerate().filter(|(_, w)| w.join(" ") == price).any(|(at, _)| {
+                let near =
+                    &words[at.saturating_sub(PRICE_REACH)..(at + width + PRICE_REACH).min(words.len())];
+                about.is_empty() || near.iter().any(|w| about.iter().any(|a| stem(w) == stem(a)))
+            })
         })
     };
     let mut out = Vec::new();
@@ -738,6 +748,7 @@ mod tests {
         assert_eq!(words("Learn electronics in 10 minutes!"), ["10 minutes"]);
         assert_eq!(words("10小时学会电子学。"), ["10 小时"]);
         assert!(words("Opens on 1月12日.").is_empty(), "a date is not a quantity");
+        assert_eq!(words("10% off Electronics Basics"), ["10 %"], "a share is a quantity too");
         // The content studio's review holds them with the other facts.
         let kinds: Vec<FactKind> = unsupported_facts("In 10 minutes.", &e).iter().map(|u| u.kind).collect();
         assert_eq!(kinds, [FactKind::Number]);
@@ -755,6 +766,11 @@ mod tests {
         };
         assert!(words("Enjoy free shipping on orders over €49.").is_empty());
         assert!(words("A faulty unit gets a free replacement.").is_empty());
+        // Said far from the price word in the sources, a word does not make it theirs.
+        let far =
+            Evidence::new(["Home Studio: mixing in a free DAW, mastering a track, for streaming, beginner"]);
+        assert_eq!(unsupported_price_words("Simple, and free for beginners.", &far).len(), 1);
+        assert!(unsupported_price_words("Mix in a free DAW.", &far).is_empty());
         assert_eq!(
             words("Join a free online course in data analysis!"),
             ["free"],

@@ -4,7 +4,7 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use tokio::sync::mpsc;
 
-use super::write::{faq_questions, WriteEvent, WriteRequest, Writer};
+use super::write::{faq_questions, without_cut_sentence, WriteEvent, WriteRequest, Writer};
 use super::*;
 use crate::catalog::{Availability, CatalogItem, ItemKind, Level};
 use crate::generate::{GenerationEvent, GenerationRequest, GenerationStream, Generator, Priority};
@@ -794,4 +794,14 @@ async fn a_try_that_tells_of_its_task_is_written_again() {
     let draft = write(&model, ContentKind::FaqPage, Language::En, false).await;
     assert_eq!(model.requests.lock().expect("lock").len(), 7, "the told answer was written again");
     assert_eq!(draft.parts[5].text, "24 hours of lessons.");
+}
+
+#[test]
+fn a_text_stopped_by_its_length_limit_ends_at_its_last_whole_sentence() {
+    assert_eq!(without_cut_sentence("Costs €4.90 to ship. Learn with us and"), "Costs €4.90 to ship.");
+    assert_eq!(
+        without_cut_sentence("学习数据分析！\"\n\"数据可视化是艺术，我们一起探索"),
+        "学习数据分析！\""
+    );
+    assert_eq!(without_cut_sentence("See example.com for"), "See example.com for", "no sentence ended");
 }

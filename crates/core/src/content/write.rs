@@ -399,11 +399,48 @@ impl Writer {
                     let _ = ctx.events.try_send(WriteEvent::Token(piece.clone()));
                     text.push_str(&piece);
                 }
-                GenerationEvent::Finished { .. } => break,
+                GenerationEvent::Finished { completion_tokens, .. } => {
+                    // Stopped by its length limit, the text ends inside a sentence ("数据可视化
+                    // 是艺术的瑰宝，我们与数据科学家一起探索"): it ends at its last whole one.
+                    if usize::try_from(completion_tokens).unwrap_or(usize::MAX) >= max_tokens {
+                        let whole = without_cut_sentence(&text).len();
+                        text.truncate(whole);
+                    }
+                    break;
+                }
             }
         }
         Ok(text)
     }
+}
+
+/// `text` up to the end of its last whole sentence (a sentence mark, with the closing quotes
+/// after it), or all of it when it has none.
+pub(super) fn without_cut_sentence(text: &str) -> &str {
+    const ENDS: [char; 6] = ['.', '!', '?', '。', '！', '？'];
+    const CLOSING: [char; 4] = ['"', '\u{201d}', '\'', '\u{2019}'];
+    let mut end = None;
+    let mut chars = text.char_indices().peekable();
+    while let Some((at, c)) = chars.next() {
+        if !ENDS.contains(&c) {
+            continue;
+        }
+        let mut after = at + c.len_utf8();
+        while let Some(&(next_at, next)) = chars.peek() {
+            if !CLOSING.contains(&next) {
+                break;
+            }
+            after = next_at + next.len_utf8();
+            chars.next();
+        }
+        // A point inside a number or a name ("4.90", "example.com") ends no sentence; a
+        // Chinese mark always ends one.
+        let next = text[after..].chars().next();
+        if next.is_none_or(char::is_whitespace) || !matches!(c, '.' | '!' | '?') {
+            end = Some(after);
+        }
+    }
+    end.map_or(text, |end| &text[..end])
 }
 
 /// What a unit's answer starts with, written for the model where the engine can continue a
@@ -574,6 +611,7 @@ const TASK_WORDS: &[&str] = &[
     "the sources",
     "the source's",
     "the customer asks",
+    "the customer should",
     "a customer asks",
     "the customer's question",
     "资料",
@@ -850,16 +888,16 @@ fn units(request: &WriteRequest) -> Vec<Unit> {
                 // "who is it for?" from the description in words the sources do not hold.
                 instruction: match (zh, &known) {
                     (true, Some(known)) => format!(
-                        "顾客问：{question}\n资料中的答案：{known}\n请用一到三句话写出常见问题页面上给读者\
-                         （“您”）的回答，不超过150个字，不要加入资料中没有的事实。只回答答案本身。"
+                        "顾客问：{question}\n资料中的答案：{known}\n请用一到三句话把这个答案写给顾客，\
+                         不超过150个字，不要加入资料中没有的事实。只回答答案本身。"
                     ),
                     (true, None) => format!(
                         "顾客问：{question}\n请只根据资料，用一到三句话回答，不超过150个字。只回答答案本身。"
                     ),
                     (false, Some(known)) => format!(
-                        "A customer asks: {question}\nThe sources' answer: {known}\nWrite the FAQ \
-                         page's answer to the reader (\"you\") in one to three sentences, at most 300 \
-                         characters, adding no fact the sources lack. Answer with the answer only."
+                        "A customer asks: {question}\nThe sources' answer: {known}\nWord this answer \
+                         for the customer in one to three sentences, at most 300 characters, adding \
+                         no fact the sources lack. Answer with the answer only."
                     ),
                     (false, None) => format!(
                         "A customer asks: {question}\nAnswer in one to three sentences, at most 300 \
