@@ -805,3 +805,57 @@ fn a_text_stopped_by_its_length_limit_ends_at_its_last_whole_sentence() {
     );
     assert_eq!(without_cut_sentence("See example.com for"), "See example.com for", "no sentence ended");
 }
+
+#[tokio::test]
+async fn an_faq_answer_that_fits_only_cut_inside_a_sentence_is_written_again() {
+    let run_on = format!("Data Analysis with Python teaches pandas {}", "and charts and tables ".repeat(30));
+    let answers = [
+        "A beginner course in pandas.",
+        run_on.as_str(),
+        "It costs €349.",
+        "24 hours of lessons.",
+        "Beginners.",
+        "2027-01-11.",
+        "English.",
+    ];
+    let model = Replies::new(&answers);
+    let draft = write(&model, ContentKind::FaqPage, Language::En, false).await;
+    assert_eq!(model.requests.lock().expect("lock").len(), 7, "the run-on answer was written again");
+    assert_eq!(draft.parts[3].text, "It costs €349.");
+}
+
+#[tokio::test]
+async fn an_faq_answer_that_leaves_out_what_the_fields_say_is_written_again() {
+    // "How much?" answered without the price, then with it.
+    let answers = [
+        "A beginner course in pandas.",
+        "Thank you for your order!",
+        "It costs €349.",
+        "24 hours of lessons.",
+        "Beginners.",
+        "2027-01-11.",
+        "English.",
+    ];
+    let model = Replies::new(&answers);
+    let draft = write(&model, ContentKind::FaqPage, Language::En, false).await;
+    assert_eq!(
+        model.requests.lock().expect("lock").len(),
+        7,
+        "the answer without the price was written again"
+    );
+    assert_eq!(draft.parts[3].text, "It costs €349.");
+    // In Chinese: "who is it for?" answered with a greeting, then with the level.
+    let answers = [
+        "一门使用pandas的入门课程。",
+        "价格是€349。",
+        "共24小时。",
+        "您好，很高兴为您服务！",
+        "适合初级学员。",
+        "2027-01-11开课。",
+        "用英语授课。",
+    ];
+    let model = Replies::new(&answers);
+    let draft = write(&model, ContentKind::FaqPage, Language::Zh, false).await;
+    assert_eq!(model.requests.lock().expect("lock").len(), 7, "the greeting was written again");
+    assert_eq!(draft.parts[7].text, "适合初级学员。");
+}

@@ -16,7 +16,7 @@ use super::{
     EMAIL_BODY_WORDS, EMAIL_PREHEADER_CHARS, EMAIL_SUBJECT_CHARS, FAQ_ANSWER_CHARS, FAQ_MAX_QUESTIONS,
     FAQ_MIN_QUESTIONS, SOCIAL_CHARS,
 };
-use crate::catalog::{language_name, Availability, ItemKind};
+use crate::catalog::{is_cjk, language_name, Availability, ItemKind};
 use crate::chat::faithful::Evidence;
 use crate::generate::{
     GenerationEvent, GenerationRequest, Generator, Priority, PromptMessage, PromptRole, SamplingConfig,
@@ -412,6 +412,50 @@ impl Writer {
         }
         Ok(text)
     }
+}
+
+/// "a beginner", "an intermediate".
+fn with_article(word: &str) -> String {
+    let article = if word.starts_with(['a', 'e', 'i', 'o', 'u']) { "an" } else { "a" };
+    format!("{article} {word}")
+}
+
+/// Whether an FAQ page's `answer` keeps what the sources' `known` answer to `question` says:
+/// every number of it (leading zeros aside: "01" is "1"), or, when it has none, one of its
+/// own terms the question lacks (a Latin word of three letters or more, by its first five, or two Chinese
+/// characters in a row), in the answer's script: a Chinese answer to an English description is not held to
+/// its words.
+fn keeps_known(answer: &str, known: &str, question: &str) -> bool {
+    let numbers = |text: &str| -> Vec<String> {
+        text.split(|c: char| !c.is_ascii_digit())
+            .filter(|run| !run.is_empty())
+            .map(|run| run.trim_start_matches('0').to_owned())
+            .collect()
+    };
+    let figures = numbers(known);
+    if !figures.is_empty() {
+        let said = numbers(answer);
+        return figures.iter().all(|n| said.contains(n));
+    }
+    let chinese = answer.chars().any(is_cjk);
+    let terms = |text: &str| -> std::collections::HashSet<String> {
+        let lower = text.to_lowercase();
+        if chinese {
+            let cjk: Vec<char> = lower.chars().collect();
+            cjk.windows(2).filter(|w| w.iter().all(|c| is_cjk(*c))).map(|w| w.iter().collect()).collect()
+        } else {
+            lower
+                .split(|c: char| !c.is_alphanumeric())
+                .filter(|w| w.chars().count() >= 3 && !w.chars().any(is_cjk))
+                // By stem: "beginners" keeps "beginner".
+                .map(|w| w.chars().take(5).collect())
+                .collect()
+        }
+    };
+    let asked = terms(question);
+    let own: Vec<String> = terms(known).into_iter().filter(|t| !asked.contains(t)).collect();
+    let answered = terms(answer);
+    own.is_empty() || own.iter().any(|t| answered.contains(t))
 }
 
 /// `text` up to the end of its last whole sentence (a sentence mark, with the closing quotes
@@ -1008,7 +1052,10 @@ fn faq_pairs(sources: &Sources, language: Language) -> Vec<(String, Option<Strin
                     crate::catalog::Level::Advanced => "高级",
                 };
                 push(
-                    (format!("Who is {name} for?"), format!("{name} is a {} course.", level.as_str())),
+                    (
+                        format!("Who is {name} for?"),
+                        format!("{name} is {} course.", with_article(level.as_str())),
+                    ),
                     (format!("{name}适合什么水平的学员？"), format!("{name}是{level_zh}课程。")),
                 );
             }
@@ -1209,9 +1256,11 @@ fn shape(shape: &Shape, text: &str) -> Vec<Part> {
             ]
         }
         Shape::Social => {
+            // Quotes around each line go: a small model writes several posts, each quoted.
             let post = lines
                 .iter()
                 .map(|l| labelled(l, &["post", "帖子"]).unwrap_or_else(|| l.trim().to_owned()))
+                .map(|l| l.trim_matches(['"', '\u{201c}', '\u{201d}']).trim().to_owned())
                 .collect::<Vec<_>>()
                 .join("\n");
             // Likewise a post that fits only cut inside a sentence.
@@ -1228,7 +1277,9 @@ fn shape(shape: &Shape, text: &str) -> Vec<Part> {
             let body_lines: Vec<String> = match body_at {
                 Some(at) => {
                     let inline = labelled(lines[at], &["body", "正文"]).filter(|t| !t.is_empty());
-                    inline.into_iter().chain(lines[at + 1..].iter().map(|l| (*l).to_owned())).collect()
+                    // The body ends where the model starts its form again ("预览：", "正文：").
+                    let rest = lines[at + 1..].iter().take_while(|l| labelled(l, EMAIL_LABELS).is_none());
+                    inline.into_iter().chain(rest.map(|l| (*l).to_owned())).collect()
                 }
                 None => lines
                     .iter()
@@ -1307,16 +1358,22 @@ fn shape(shape: &Shape, text: &str) -> Vec<Part> {
             }
             parts
         }
-        Shape::Answer { question, .. } => {
+        Shape::Answer { question, known } => {
             let answer = lines
                 .iter()
                 .map(|l| labelled(l, &["answer", "回答", "答"]).unwrap_or_else(|| l.trim().to_owned()))
                 .collect::<Vec<_>>()
                 .join(" ");
-            vec![
-                Part::new(PartRole::Question, question.clone()),
-                Part::new(PartRole::Answer, fit(&answer, FAQ_ANSWER_CHARS)),
-            ]
+            // An answer that leaves out what the sources answer ("您好，很高兴您来到
+            // Brightwave" to "what is it?") or fits only cut inside a sentence is written again.
+            if known.as_deref().is_some_and(|known| !keeps_known(&answer, known, question)) {
+                return Vec::new();
+            }
+            fit_sentences(&answer, FAQ_ANSWER_CHARS)
+                .map(|answer| {
+                    vec![Part::new(PartRole::Question, question.clone()), Part::new(PartRole::Answer, answer)]
+                })
+                .unwrap_or_default()
         }
     }
 }
