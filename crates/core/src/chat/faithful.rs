@@ -555,6 +555,16 @@ const PRICE_REACH: usize = 6;
 /// offer a free replacement. A price word is supported by an evidence sentence that has it
 /// with one of the content words around it in `text` (any such sentence when it has none).
 pub fn unsupported_price_words(text: &str, evidence: &Evidence) -> Vec<Unsupported> {
+    // Sentence by sentence: what a price is about is said in its sentence, and a sentence
+    // flagged in its text is flagged alone (strict mode drops flagged sentences).
+    text.split_inclusive(['!', '?', '\n', '。', '！', '？', ';', '；'])
+        .flat_map(|part| part.split_inclusive(". "))
+        .flat_map(|sentence| sentence_price_words(sentence, evidence))
+        .collect()
+}
+
+/// [`unsupported_price_words`] in one sentence.
+fn sentence_price_words(text: &str, evidence: &Evidence) -> Vec<Unsupported> {
     let sentences: Vec<&str> =
         evidence.text.split(['.', '!', '?', '\n', '。', '！', '？', ';', '；']).collect();
     let stated = |price: &str, about: &[String], chinese: bool| {
@@ -781,6 +791,10 @@ mod tests {
         assert!(words("Hands-free calls; feel free to ask.").is_empty(), "compounds and courtesies");
         assert!(words("满49欧元免费配送。").is_empty());
         assert_eq!(words("数据分析课程免费学习。"), ["免费"]);
+        // Flagged in a text, flagged alone: the words around a price stay in its sentence.
+        let text = "数据分析课程。免费！";
+        assert_eq!(words(text), words("免费！"), "the course before it is in another sentence");
+        assert_eq!(words("Learn pandas online. Free!"), words("Free!"));
         // The content studio's review holds them with the other facts.
         let all = unsupported_facts("A free course for €99.", &e);
         let kinds: Vec<FactKind> = all.iter().map(|u| u.kind).collect();
