@@ -182,7 +182,24 @@ pub async fn evaluate(
     let mut examples = Vec::new();
     for &kind in kinds {
         let mut drafts: Vec<Draft> = Vec::new();
-        for (sources, language) in eval_sources(kind, n, catalogue, retriever.as_ref(), questions).await? {
+        let planned = eval_sources(kind, n, catalogue, retriever.as_ref(), questions).await?;
+        for (n, (sources, language)) in planned.iter().enumerate() {
+            let ids: Vec<&str> = sources
+                .items
+                .iter()
+                .map(|i| i.id.as_str())
+                .chain(sources.entries.iter().map(|e| e.entry_id.as_str()))
+                .collect();
+            eprintln!(
+                "{} {} of {}, {}: {}",
+                kind.as_str(),
+                n + 1,
+                planned.len(),
+                language.as_str(),
+                ids.join(",")
+            );
+        }
+        for (sources, language) in planned {
             let request = WriteRequest { kind, language, tone: None, sources, strict };
             let draft = write_one(writer, &request, false).await?;
             eprintln!(

@@ -542,8 +542,21 @@ pub fn unsupported_quantities(text: &str, evidence: &Evidence) -> Vec<Unsupporte
 const PRICE_WORDS: &[&str] = &["free", "complimentary", "gratis", "discount", "discounted", "discounts"];
 /// Two-word phrases that state a price.
 const PRICE_PHRASES: &[[&str; 2]] = &[["no", "cost"], ["no", "charge"], ["half", "price"], ["on", "sale"]];
-/// The same in Chinese: free, discount, half price, given away.
-const CHINESE_PRICE_WORDS: &[&str] = &["免费", "打折", "折扣", "半价", "赠送"];
+/// The same in Chinese: free, discount, half price, given away, not charged, free shipping,
+/// no need to pay.
+const CHINESE_PRICE_WORDS: &[&str] = &[
+    "免费",
+    "打折",
+    "折扣",
+    "半价",
+    "赠送",
+    "不收费",
+    "免运费",
+    "包邮",
+    "无需付费",
+    "不需要付费",
+    "不用付费",
+];
 /// How many words either side of a price word say what it is about ("a free online course").
 const PRICE_NEIGHBOURS: usize = 3;
 /// How near a price word of the evidence one of them must be for the evidence to state it.
@@ -791,6 +804,8 @@ mod tests {
         assert!(words("Hands-free calls; feel free to ask.").is_empty(), "compounds and courtesies");
         assert!(words("满49欧元免费配送。").is_empty());
         assert_eq!(words("数据分析课程免费学习。"), ["免费"]);
+        assert_eq!(words("从其他国家配送的包裹不收费。"), ["不收费"]);
+        assert_eq!(words("低于49欧元的订单包邮，课程不需要付费。"), ["包邮", "不需要付费"]);
         // Flagged in a text, flagged alone: the words around a price stay in its sentence.
         let text = "数据分析课程。免费！";
         assert_eq!(words(text), words("免费！"), "the course before it is in another sentence");

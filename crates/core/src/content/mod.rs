@@ -850,14 +850,19 @@ pub fn fit_words(text: &str, max: usize) -> String {
 }
 
 /// A text's sentences with the spaces that follow them, in order (joined, the text again).
+/// Chinese written with Latin marks ("内回复.我们") ends a sentence at the mark too.
 pub fn sentences(text: &str) -> Vec<String> {
     let mut out = Vec::new();
     let mut current = String::new();
     let mut chars = text.chars().peekable();
+    let mut last = None;
     while let Some(c) = chars.next() {
         current.push(c);
+        let between_chinese = last.is_some_and(is_cjk) && chars.peek().is_some_and(|n| is_cjk(*n));
+        last = Some(c);
         let ends = matches!(c, '。' | '！' | '？' | '\n')
-            || (matches!(c, '.' | '!' | '?') && chars.peek().is_none_or(|n| n.is_whitespace()));
+            || (matches!(c, '.' | '!' | '?')
+                && (between_chinese || chars.peek().is_none_or(|n| n.is_whitespace())));
         if ends {
             while let Some(&n) = chars.peek() {
                 if !n.is_whitespace() {

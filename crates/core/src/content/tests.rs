@@ -4,7 +4,7 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use tokio::sync::mpsc;
 
-use super::write::{faq_questions, without_cut_sentence, WriteEvent, WriteRequest, Writer};
+use super::write::{faq_questions, without_cut_sentence, WriteEvent, WriteRequest, Writer, MAX_TRIES};
 use super::*;
 use crate::catalog::{Availability, CatalogItem, ItemKind, Level};
 use crate::generate::{GenerationEvent, GenerationRequest, GenerationStream, Generator, Priority};
@@ -516,6 +516,41 @@ async fn a_post_the_model_leaves_short_is_completed_with_the_sources_own_entries
 }
 
 #[tokio::test]
+async fn a_strict_post_whose_opening_keeps_a_flag_in_every_try_goes_on_without_it() {
+    // Chinese, from English entries: the opening made from the sources would be English, so
+    // it cannot stand in. Each try's only section is headed by an invented figure.
+    let entry = |n: usize, title: &str| Passage {
+        document_id: "faq.md".into(),
+        entry_id: format!("faq.md#{n}"),
+        title: title.into(),
+        body: "Delivery takes 2 to 4 working days in Germany.".into(),
+        section: Vec::new(),
+        url: None,
+        score: 1.0,
+        confidence: 1.0,
+    };
+    let sources = Sources { entries: vec![entry(1, "How long does delivery take?")], ..Sources::default() };
+    let opening = "# 我们的配送\n\n## 24小时送达\n\n我们的包裹很快送达，全程跟踪。";
+    let section = |n: usize| {
+        format!("## 配送第{}部分\n\n{}", n, "德国的配送需要两到四个工作日，请耐心等待包裹。".repeat(8))
+    };
+    let sections: Vec<String> = (1..=5).map(section).collect();
+    let mut replies = vec![opening; MAX_TRIES];
+    replies.extend(sections.iter().map(String::as_str));
+    let model = Replies::new(&replies);
+    let writer = Writer::new(Arc::clone(&model) as Arc<dyn Generator>, profile());
+    let (tx, _rx) = mpsc::channel(1024);
+    let request =
+        WriteRequest { kind: ContentKind::Blog, language: Language::Zh, tone: None, sources, strict: true };
+    let draft = writer.write(&request, &tx).await.expect("draft");
+    assert!(draft.review.flags.is_empty(), "{:?}", draft.review.flags);
+    assert_eq!(draft.parts[0].role, PartRole::Title);
+    assert_eq!(draft.parts[0].text, "我们的配送", "the opening's own title stays");
+    assert!(draft.markdown().contains("德国的配送"), "the added sections make its body");
+    assert!(!draft.markdown().contains("24"));
+}
+
+#[tokio::test]
 async fn an_faq_page_asks_what_the_items_fields_answer_and_answers_each() {
     let questions = faq_questions(&sources(), Language::En);
     assert_eq!(
@@ -756,6 +791,10 @@ async fn an_ad_description_that_fits_only_cut_inside_a_sentence_is_written_again
         Some("One sentence here.")
     );
     assert_eq!(fit_sentences("One long sentence that runs past the limit", 30), None);
+    // Chinese with Latin marks ends its sentences at them; a decimal point and a file name
+    // stay inside theirs.
+    assert_eq!(sentences("我们会尽快回复.请耐心等待!"), ["我们会尽快回复.", "请耐心等待!"]);
+    assert_eq!(sentences("价格是4.90欧元。见config.toml。"), ["价格是4.90欧元。", "见config.toml。"]);
 }
 
 #[tokio::test]

@@ -253,8 +253,9 @@ impl Writer {
     /// sources' own fields where it can be ([`fallback`]), and counted in `fallbacks`. In
     /// strict mode, when every try has a finding, the best one's flagged sentences are
     /// dropped ([`without_flagged_sentences`]); failing that the unit is made from the sources
-    /// too (an added blog section is left out), so a strict draft states no fact the sources
-    /// lack unless the sources cannot make the unit.
+    /// too (an added blog section is left out, a post's opening keeps what is left of it or its
+    /// title), so a strict draft states no fact the sources lack unless the sources cannot
+    /// make the unit.
     async fn unit(
         &self,
         ctx: &Ctx<'_>,
@@ -316,11 +317,31 @@ impl Writer {
                 fallbacks.push(unit.what.clone());
                 return Ok((made, true));
             }
-            if matches!(unit.shape, Shape::Section) {
+            match unit.shape {
                 // A post is better one section short than with an invented fact.
-                return Ok((Vec::new(), true));
+                Shape::Section => return Ok((Vec::new(), true)),
+                // Its opening too: what is left of it without the flagged sentences, else its
+                // title alone; the added sections give it its body, the draft's review its
+                // language and length.
+                Shape::Blog => {
+                    let opening = if trimmed.iter().any(|p| p.role == PartRole::Title)
+                        && unit_review(ctx, &trimmed).flags.is_empty()
+                    {
+                        trimmed
+                    } else {
+                        vec![Part::new(
+                            PartRole::Title,
+                            fit(&ctx.request.sources.subject(), BLOG_TITLE_CHARS),
+                        )]
+                    };
+                    let _ = ctx.events.try_send(WriteEvent::Retry(format!(
+                        "{}: sentences with unsupported facts dropped",
+                        unit.what
+                    )));
+                    return Ok((opening, true));
+                }
+                _ => return Ok((parts, false)),
             }
-            return Ok((parts, false));
         }
         let parts = fallback(&unit.shape, &ctx.request.sources);
         if !parts.is_empty() {
