@@ -440,6 +440,19 @@ async fn a_short_blog_post_gets_sections_added_and_a_long_one_is_cut_at_a_senten
     assert_eq!(draft.parts[0].role, PartRole::Title);
     assert!(draft.review.problems.is_empty(), "{:?}", draft.review.problems);
 
+    // A post that closes short: the added sections come before its closing one, whether
+    // that is a heading or a label line.
+    for closing in ["## Conclusion\n\nPandas is worth learning.", "Conclusion:\n\nPandas is worth learning."]
+    {
+        let closed = format!("{short}{closing}");
+        let model = Replies::new(&[&closed, &section(3, 12), &section(4, 12), &section(5, 12)]);
+        let draft = write(&model, ContentKind::Blog, Language::En, false).await;
+        let texts: Vec<&str> = draft.parts.iter().map(|p| p.text.as_str()).collect();
+        let at = |text: &str| texts.iter().position(|t| t.contains(text)).expect(text);
+        assert!(at("About notebooks") < at("Conclusion"), "{texts:?}");
+        assert_eq!(texts.last().copied(), Some("Pandas is worth learning."));
+    }
+
     let labelled = format!(
         "# Title: Data analysis for beginners\n\n## Heading 1: Why pandas\n\n{}\n\n## Heading 2：配送\n\n{}",
         varied(sentence, 24),

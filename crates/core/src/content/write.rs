@@ -196,7 +196,9 @@ impl Writer {
                         events.try_send(WriteEvent::Unit { number: total + added, what: unit.what.clone() });
                     let (written, clean) = self.unit(&ctx, &unit, &mut fallbacks).await?;
                     strict_failed |= request.strict && !clean;
-                    parts.extend(written);
+                    // Before the post's closing section, where it has one.
+                    let at = closing_section(&parts).unwrap_or(parts.len());
+                    parts.splice(at..at, written);
                     without_repeats(&mut parts);
                     let _ = events.send(WriteEvent::Parts(parts.clone())).await;
                 }
@@ -826,12 +828,7 @@ fn with_source_sections(parts: &mut Vec<Part>, sources: &Sources, language: Lang
     if words + sections.iter().map(|s| word_count_of(s)).sum::<usize>() < BLOG_MIN_WORDS {
         return false;
     }
-    let closing = ["conclusion", "summary", "final thoughts", "wrapping up", "总结", "结语", "结论"];
-    let closing_at = parts
-        .iter()
-        .rposition(|p| p.role == PartRole::Heading)
-        .filter(|&at| closing.iter().any(|c| parts[at].text.to_lowercase().contains(c)));
-    let mut at = closing_at.unwrap_or(parts.len());
+    let mut at = closing_section(parts).unwrap_or(parts.len());
     for section in sections {
         if words >= BLOG_MIN_WORDS {
             break;
@@ -841,6 +838,27 @@ fn with_source_sections(parts: &mut Vec<Part>, sources: &Sources, language: Lang
         at += section.len();
     }
     true
+}
+
+/// Where a post's closing section starts ("Conclusion", "总结"), if its last section is one:
+/// its heading, or a paragraph that is only the closing word as a label ("结语：").
+fn closing_section(parts: &[Part]) -> Option<usize> {
+    const CLOSING: [&str; 7] =
+        ["conclusion", "summary", "final thoughts", "wrapping up", "总结", "结语", "结论"];
+    let is_closing = |text: &str| CLOSING.iter().any(|c| text.to_lowercase().contains(c));
+    let label = |p: &Part| {
+        p.role == PartRole::Paragraph && {
+            let bare = p.text.trim().trim_end_matches([':', '：']);
+            bare.chars().count() <= 20 && bare.len() < p.text.trim().len() && is_closing(bare)
+        }
+    };
+    let last_heading = parts.iter().rposition(|p| p.role == PartRole::Heading);
+    let last_label = parts.iter().rposition(label);
+    match (last_heading, last_label) {
+        (Some(h), Some(l)) if l > h => Some(l),
+        (Some(h), _) => is_closing(&parts[h].text).then_some(h),
+        (None, l) => l,
+    }
 }
 
 fn word_count_of(parts: &[Part]) -> usize {
