@@ -415,22 +415,28 @@ pub fn unsupported_facts(text: &str, evidence: &Evidence) -> Vec<Unsupported> {
     out
 }
 
-/// The unit a word names, by family in English and Chinese ("hours", "hr", "小时" -> hour),
-/// for a number written before it. Chinese date marks (年, 月, 日) are left out: "1月11日" is a
-/// date, not a quantity.
+/// The unit a word names, by family in English and Chinese ("hours", "hr", "小时" -> hour;
+/// "euros", "欧元", "€" -> euro), for a number written before it (a currency also after it:
+/// see [`currency_of`]). Chinese date marks (年, 月, 日) are left out: "1月11日" is a date,
+/// not a quantity.
 fn unit_of(word: &str) -> Option<&'static str> {
-    const CHINESE: [(&str, &str); 6] = [
+    const CHINESE: [(&str, &str); 11] = [
         ("小时", "hour"),
         ("钟头", "hour"),
         ("分钟", "minute"),
         ("天", "day"),
         ("星期", "week"),
         ("个月", "month"),
+        ("欧元", "euro"),
+        ("美元", "dollar"),
+        ("英镑", "pound"),
+        ("人民币", "yuan"),
+        ("元", "yuan"),
     ];
     if let Some((_, unit)) = CHINESE.iter().find(|(w, _)| word.starts_with(w)) {
         return Some(unit);
     }
-    match word.trim_end_matches('s') {
+    currency_of(word).or(match word.trim_end_matches('s') {
         "%" | "percent" => Some("percent"),
         "hour" | "hr" | "h" => Some("hour"),
         "minute" | "min" => Some("minute"),
@@ -439,14 +445,32 @@ fn unit_of(word: &str) -> Option<&'static str> {
         "month" => Some("month"),
         "year" | "yr" => Some("year"),
         _ => None,
+    })
+}
+
+/// The currency a sign or a code names ("€", "eur", "$", "usd"), written before a number
+/// ("€49", "USD 20") or after it ("49 €", "49 euros").
+fn currency_of(word: &str) -> Option<&'static str> {
+    match word.trim_end_matches('s') {
+        "\u{20ac}" | "euro" | "eur" => Some("euro"),
+        "$" | "dollar" | "usd" => Some("dollar"),
+        "\u{a3}" | "pound" | "gbp" => Some("pound"),
+        "\u{a5}" | "yuan" | "rmb" | "cny" => Some("yuan"),
+        _ => None,
     }
+}
+
+/// Whether a token is a currency's sign: a unit though it is no word.
+fn is_currency_sign(token: &str) -> bool {
+    matches!(token, "\u{20ac}" | "$" | "\u{a3}" | "\u{a5}")
 }
 
 /// Words after a number that may still name its unit ("2 to 4 working days").
 const UNIT_REACH: usize = 4;
 
 /// A text's words and marks for quantities: numbers apart from the letters beside them
-/// ("16-hour" -> "16", "hour"; "12小时" -> "12", "小时"), a sentence mark as a word of its own.
+/// ("16-hour" -> "16", "hour"; "12小时" -> "12", "小时"), a sentence mark, "%" and a
+/// currency's sign as words of their own.
 fn quantity_tokens(text: &str) -> Vec<String> {
     let mut tokens = Vec::new();
     let mut current = String::new();
@@ -470,9 +494,18 @@ fn quantity_tokens(text: &str) -> Vec<String> {
                 tokens.push(done);
             }
             // A sentence mark is a word of its own (a quantity's unit stays in its sentence);
-            // so is "%", a unit.
-            if matches!(c, '.' | '!' | '?' | ';' | '。' | '！' | '？' | '；' | '%' | '％') {
-                tokens.push(if c == '％' { "%".to_owned() } else { c.to_string() });
+            // so are "%" and a currency's sign, units.
+            let sign = match c {
+                '\u{ff05}' => '%',
+                '\u{ffe5}' => '\u{a5}',
+                '\u{ffe1}' => '\u{a3}',
+                '\u{ff04}' => '$',
+                c => c,
+            };
+            if matches!(sign, '.' | '!' | '?' | ';' | '。' | '！' | '？' | '；' | '%')
+                || is_currency_sign(&sign.to_string())
+            {
+                tokens.push(sign.to_string());
             }
         }
         if next != 0 {
@@ -486,52 +519,75 @@ fn quantity_tokens(text: &str) -> Vec<String> {
     tokens
 }
 
-/// The quantities of a text: (number, unit) for each number and each unit named within
-/// [`UNIT_REACH`] words after it in its sentence.
+/// A number token's value, normalised, if the token is a number.
+fn number_token(token: &str) -> Option<String> {
+    token.starts_with(|c: char| c.is_ascii_digit()).then(|| normalise_number(token))
+}
+
+/// The units given to the number at `at`: a currency written just before it ("€49", "USD
+/// 20"), and each unit named within `reach` words after it in its sentence (a sign only right
+/// after it: "49 €").
+fn units_at(tokens: &[String], at: usize, reach: usize) -> Vec<&'static str> {
+    let mut units: Vec<&'static str> =
+        at.checked_sub(1).and_then(|before| currency_of(&tokens[before])).into_iter().collect();
+    for (n, next) in tokens.iter().skip(at + 1).take(reach).enumerate() {
+        let sign = is_currency_sign(next);
+        if sign && n > 0 || !sign && next.chars().all(|c| !c.is_alphanumeric()) && next != "%" {
+            break;
+        }
+        units.extend(unit_of(next));
+    }
+    units
+}
+
+/// The quantities of a text: (number, unit) for each number and each unit given to it (see
+/// [`units_at`]).
 fn quantities(text: &str) -> HashSet<(String, &'static str)> {
     let tokens = quantity_tokens(text);
     let mut out = HashSet::new();
     for (i, token) in tokens.iter().enumerate() {
-        let number = if token.starts_with(|c: char| c.is_ascii_digit()) {
-            normalise_number(token)
-        } else if let Some(n) = number_word(token) {
-            n.to_owned()
-        } else {
+        let Some(number) = number_token(token).or_else(|| number_word(token).map(str::to_owned)) else {
             continue;
         };
-        for next in tokens.iter().skip(i + 1).take(UNIT_REACH) {
-            if next.chars().all(|c| !c.is_alphanumeric()) && next != "%" {
-                break;
-            }
-            if let Some(unit) = unit_of(next) {
-                out.insert((number.clone(), unit));
-            }
+        for unit in units_at(&tokens, i, UNIT_REACH) {
+            out.insert((number.clone(), unit));
         }
     }
     out
 }
 
-/// The numbers `text` gives with a unit ("10 minutes", "16-hour", "12小时") that the evidence
-/// never gives with that unit: the number alone may be in the sources ("ten small circuits"),
-/// a duration made of it is not. A number the evidence lacks is flagged as a number already.
+/// The numbers `text` gives with a unit ("10 minutes", "16-hour", "12小时", "49美元", "$49")
+/// that the evidence never gives with that unit: the number alone may be in the sources
+/// ("ten small circuits"), a duration made of it is not, nor a price in another currency
+/// ("49美元" where the sources say "€49"). A number the evidence lacks is flagged as a number
+/// already.
 pub fn unsupported_quantities(text: &str, evidence: &Evidence) -> Vec<Unsupported> {
     let known = quantities(&evidence.text);
     let tokens = quantity_tokens(text);
     let mut out = Vec::new();
-    for pair in tokens.windows(2) {
-        let [number, word] = pair else { continue };
-        if !number.starts_with(|c: char| c.is_ascii_digit()) {
+    for (i, token) in tokens.iter().enumerate() {
+        let Some(normal) = number_token(token) else { continue };
+        if !evidence.has_number(&normal) {
             continue;
         }
-        let Some(unit) = unit_of(word) else { continue };
-        let normal = normalise_number(number);
-        if evidence.has_number(&normal) && !known.contains(&(normal, unit)) {
-            let unit_word: String = if word.chars().any(is_cjk) {
-                word.chars().take_while(|c| !"的和与、".contains(*c)).take(2).collect()
-            } else {
-                word.clone()
+        for unit in units_at(&tokens, i, 1) {
+            if known.contains(&(normal.clone(), unit)) {
+                continue;
+            }
+            let before =
+                i.checked_sub(1).map(|b| tokens[b].as_str()).filter(|b| currency_of(b) == Some(unit));
+            let word = match (before, tokens.get(i + 1)) {
+                (Some(sign), _) if is_currency_sign(sign) => format!("{sign}{token}"),
+                (Some(code), _) => format!("{code} {token}"),
+                (None, Some(word)) if word.chars().any(is_cjk) => {
+                    let unit_word: String =
+                        word.chars().take_while(|c| !"的和与、".contains(*c)).take(2).collect();
+                    format!("{token} {unit_word}")
+                }
+                (None, Some(word)) => format!("{token} {word}"),
+                (None, None) => token.clone(),
             };
-            out.push(Unsupported { kind: FactKind::Number, word: format!("{number} {unit_word}") });
+            out.push(Unsupported { kind: FactKind::Number, word });
         }
     }
     out
@@ -772,6 +828,18 @@ mod tests {
         assert_eq!(words("10小时学会电子学。"), ["10 小时"]);
         assert!(words("Opens on 1月12日.").is_empty(), "a date is not a quantity");
         assert_eq!(words("10% off Electronics Basics"), ["10 %"], "a share is a quantity too");
+        // A price in another currency than the sources' is not their price.
+        let prices = Evidence::new(["Standard shipping is free on orders over €49. Arduino Projects: €89."]);
+        let priced = |text: &str| -> Vec<String> {
+            unsupported_quantities(text, &prices).into_iter().map(|u| u.word).collect()
+        };
+        assert!(priced("Free shipping over 49 euros, or 49 € and more; 89欧元的课程。").is_empty());
+        assert_eq!(priced("订单价值超过49美元免运费。"), ["49 美元"]);
+        assert_eq!(priced("Only $89, or USD 49."), ["$89", "usd 49"]);
+        assert!(
+            priced("€49 or more, then $ signs are no price.").is_empty(),
+            "a sign after a word is not its unit"
+        );
         // The content studio's review holds them with the other facts.
         let kinds: Vec<FactKind> = unsupported_facts("In 10 minutes.", &e).iter().map(|u| u.kind).collect();
         assert_eq!(kinds, [FactKind::Number]);
