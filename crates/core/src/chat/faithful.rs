@@ -716,8 +716,15 @@ pub fn check(answer: &str, evidence: &Evidence) -> Option<Unsupported> {
 
 /// [`check`] with another support threshold (for measuring the check).
 pub fn check_with(answer: &str, evidence: &Evidence, min_support: f32) -> Option<Unsupported> {
-    if let Some(first) = unsupported_words(answer, evidence).into_iter().next() {
-        return Some(first);
+    // A quantity is judged once its unit is written, so a streamed prefix is judged as the
+    // whole answer would be; a price in words is not read here: its support depends on the
+    // words after it, which a stream has not written yet.
+    let first = unsupported_words(answer, evidence)
+        .into_iter()
+        .chain(unsupported_quantities(answer, evidence))
+        .next();
+    if first.is_some() {
+        return first;
     }
     let (share, words) = support(answer, evidence);
     (words >= SUPPORT_AFTER_WORDS && share < min_support)
@@ -840,7 +847,10 @@ mod tests {
             priced("€49 or more, then $ signs are no price.").is_empty(),
             "a sign after a word is not its unit"
         );
-        // The content studio's review holds them with the other facts.
+        // The chat's check stops an answer at one, as the content studio's review flags it.
+        assert_eq!(check("Delivery takes 2 to 4 working days.", &e), None);
+        let weeks = check("Delivery takes 2 to 4 weeks.", &e).expect("weeks the sources never give");
+        assert_eq!((weeks.kind, weeks.word.as_str()), (FactKind::Number, "4 weeks"));
         let kinds: Vec<FactKind> = unsupported_facts("In 10 minutes.", &e).iter().map(|u| u.kind).collect();
         assert_eq!(kinds, [FactKind::Number]);
     }
