@@ -526,6 +526,28 @@ async fn a_post_the_model_leaves_short_is_completed_with_the_sources_own_entries
     );
     assert!(draft.fallbacks.contains(&"sections from the sources".to_owned()), "{:?}", draft.fallbacks);
     assert!(draft.review.clean() && !draft.strict_failed, "{:?}", draft.review);
+
+    // A section the post has under the entry's question, in other words, is not added again.
+    let worded = format!(
+        "# Delivery and returns\n\n## How long does delivery take?\n\n{}\n\n## Conclusion\n\nWe are here to help.",
+        varied("Your parcel is with you in a few working days.", 15)
+    );
+    let model = Replies::new(&[&worded]);
+    let writer = Writer::new(Arc::clone(&model) as Arc<dyn Generator>, profile());
+    let draft = writer.write(&request, &tx).await.expect("draft");
+    let headings: Vec<&str> =
+        draft.parts.iter().filter(|p| p.role == PartRole::Heading).map(|p| p.text.as_str()).collect();
+    assert_eq!(headings.iter().filter(|h| **h == "How long does delivery take?").count(), 1, "{headings:?}");
+}
+
+#[tokio::test]
+async fn a_chinese_try_that_echoes_its_instructions_is_written_again() {
+    let echo = "我们绝不编造价格、数字、日期、时长、链接，请放心学习。";
+    let own = "八周学会用pandas清洗和分析数据，适合初学者。";
+    let model = Replies::new(&[echo, own]);
+    let draft = write(&model, ContentKind::Social, Language::Zh, false).await;
+    assert_eq!(model.requests.lock().expect("lock").len(), 2, "the echo was written again");
+    assert_eq!(draft.parts[0].text, own);
 }
 
 #[tokio::test]

@@ -27,9 +27,11 @@ use crate::{Error, Result};
 pub const MAX_TRIES: usize = 3;
 /// The fewest answer tokens a unit is written with when the prompt leaves little room.
 const MIN_ANSWER_TOKENS: usize = 64;
-/// Sections asked for at most to lengthen a blog post that came out short (one that repeats
-/// the post, or in strict mode keeps a flag, is left out and another asked for).
+/// Sections added at most to lengthen a blog post that came out short (one that repeats the
+/// post, or in strict mode keeps a flag, is left out and another asked for)...
 const MAX_ADDED_SECTIONS: usize = 5;
+/// ...and sections asked for at most to that end.
+const MAX_SECTION_ASKS: usize = 8;
 
 /// What to write.
 #[derive(Debug, Clone)]
@@ -188,14 +190,18 @@ impl Writer {
                         title.text = fit(&request.sources.subject(), BLOG_TITLE_CHARS);
                     }
                 }
-                let mut added = 0;
-                while word_count_of(&parts) < BLOG_MIN_WORDS && added < MAX_ADDED_SECTIONS {
-                    added += 1;
-                    let unit = section_unit(request.language, &parts, &request.sources, added - 1);
+                let (mut asked, mut added) = (0, 0);
+                while word_count_of(&parts) < BLOG_MIN_WORDS
+                    && added < MAX_ADDED_SECTIONS
+                    && asked < MAX_SECTION_ASKS
+                {
+                    asked += 1;
+                    let unit = section_unit(request.language, &parts, &request.sources, asked - 1);
                     let _ =
-                        events.try_send(WriteEvent::Unit { number: total + added, what: unit.what.clone() });
+                        events.try_send(WriteEvent::Unit { number: total + asked, what: unit.what.clone() });
                     let (written, clean) = self.unit(&ctx, &unit, &mut fallbacks).await?;
                     strict_failed |= request.strict && !clean;
+                    added += usize::from(!written.is_empty());
                     // Before the post's closing section, where it has one.
                     let at = closing_section(&parts).unwrap_or(parts.len());
                     parts.splice(at..at, written);
@@ -668,7 +674,8 @@ fn in_sentence_case(parts: &mut [Part], evidence: &Evidence) {
     }
 }
 
-/// Words in a row that make a unit's text an echo of its prompt.
+/// Words in a row that make a unit's text an echo of its prompt (a Chinese character counts
+/// half a word: ten in a row).
 const ECHO_WORDS: usize = 5;
 
 /// Words with which a small model tells of its task instead of doing it ("The customer asks
@@ -708,15 +715,36 @@ fn echoes_prompt(ctx: &Ctx<'_>, unit: &Unit, parts: &[Part]) -> bool {
     parts.iter().any(|part| runs(&part.text).iter().any(|run| prompt.contains(run)))
 }
 
-/// The runs of [`ECHO_WORDS`] words in a row of a text, lowercased.
+/// The runs of [`ECHO_WORDS`] words in a row of a text, lowercased, marks left out. Chinese
+/// is not spaced: each of its characters is a word of half the weight, so a run of Chinese is
+/// ten characters ("价格、数字、日期、时长、链接" echoes the prompt's list).
 fn runs(text: &str) -> std::collections::HashSet<Vec<String>> {
-    let words: Vec<String> = text
-        .to_lowercase()
-        .split(|c: char| !c.is_alphanumeric())
-        .filter(|w| !w.is_empty())
-        .map(str::to_owned)
-        .collect();
-    words.windows(ECHO_WORDS).map(<[String]>::to_vec).collect()
+    let mut words: Vec<String> = Vec::new();
+    for word in text.to_lowercase().split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()) {
+        let mut latin = String::new();
+        for c in word.chars() {
+            if is_cjk(c) {
+                words.extend((!latin.is_empty()).then(|| std::mem::take(&mut latin)));
+                words.push(c.to_string());
+            } else {
+                latin.push(c);
+            }
+        }
+        words.extend((!latin.is_empty()).then_some(latin));
+    }
+    let weight = |w: &String| if w.chars().all(is_cjk) { 1 } else { 2 };
+    let mut out = std::collections::HashSet::new();
+    for start in 0..words.len() {
+        let mut total = 0;
+        for end in start..words.len() {
+            total += weight(&words[end]);
+            if total >= 2 * ECHO_WORDS {
+                out.insert(words[start..=end].to_vec());
+                break;
+            }
+        }
+    }
+    out
 }
 
 /// Whether a try's paragraphs mostly repeat `earlier` (more than half of their runs of words
@@ -817,9 +845,14 @@ fn with_source_sections(parts: &mut Vec<Part>, sources: &Sources, language: Lang
         .chunks(2)
         .filter(|pair| match pair {
             [heading, text] => {
+                let key =
+                    |t: &str| t.to_lowercase().chars().filter(|c| c.is_alphanumeric()).collect::<String>();
                 heading.role == PartRole::Heading
                     && language_share(&text.text, language).1
-                    && !parts.iter().any(|p| p.text.contains(&text.text))
+                    && !parts.iter().any(|p| {
+                        p.text.contains(&text.text)
+                            || p.role == PartRole::Heading && key(&p.text) == key(&heading.text)
+                    })
             }
             _ => false,
         })
