@@ -440,10 +440,11 @@ fn unit_of(word: &str) -> Option<&'static str> {
         "%" | "percent" => Some("percent"),
         "hour" | "hr" | "h" => Some("hour"),
         "minute" | "min" => Some("minute"),
-        "day" => Some("day"),
-        "week" => Some("week"),
-        "month" => Some("month"),
-        "year" | "yr" => Some("year"),
+        // "eight weekly lessons" take eight weeks.
+        "day" | "daily" => Some("day"),
+        "week" | "weekly" => Some("week"),
+        "month" | "monthly" => Some("month"),
+        "year" | "yr" | "yearly" => Some("year"),
         _ => None,
     })
 }
@@ -566,8 +567,14 @@ pub fn unsupported_quantities(text: &str, evidence: &Evidence) -> Vec<Unsupporte
     let tokens = quantity_tokens(text);
     let mut out = Vec::new();
     for (i, token) in tokens.iter().enumerate() {
-        let Some(normal) = number_token(token) else { continue };
-        if !evidence.has_number(&normal) {
+        // A number in words ("one hour") is no number to the number check: its unit's
+        // support is all there is to check of it.
+        let (normal, in_words) = match (number_token(token), number_word(token)) {
+            (Some(normal), _) => (normal, false),
+            (None, Some(word)) => (word.to_owned(), true),
+            (None, None) => continue,
+        };
+        if !in_words && !evidence.has_number(&normal) {
             continue;
         }
         for unit in units_at(&tokens, i, 1) {
@@ -835,6 +842,7 @@ mod tests {
         assert_eq!(words("10小时学会电子学。"), ["10 小时"]);
         assert!(words("Opens on 1月12日.").is_empty(), "a date is not a quantity");
         assert_eq!(words("10% off Electronics Basics"), ["10 %"], "a share is a quantity too");
+        assert_eq!(words("One hour of video, twelve hours in all."), ["one hour"], "in words too");
         // A price in another currency than the sources' is not their price.
         let prices = Evidence::new(["Standard shipping is free on orders over €49. Arduino Projects: €89."]);
         let priced = |text: &str| -> Vec<String> {

@@ -541,6 +541,13 @@ async fn a_post_the_model_leaves_short_is_completed_with_the_sources_own_entries
 }
 
 #[tokio::test]
+async fn a_post_written_as_bold_quotes_keeps_its_words_only() {
+    let model = Replies::new(&["**\"八周学会用pandas清洗数据。\"**\n**\"适合初学者。\"**"]);
+    let draft = write(&model, ContentKind::Social, Language::Zh, false).await;
+    assert_eq!(draft.parts[0].text, "八周学会用pandas清洗数据。\n适合初学者。");
+}
+
+#[tokio::test]
 async fn a_chinese_try_that_echoes_its_instructions_is_written_again() {
     let echo = "我们绝不编造价格、数字、日期、时长、链接，请放心学习。";
     let own = "八周学会用pandas清洗和分析数据，适合初学者。";

@@ -1332,7 +1332,9 @@ fn shape(shape: &Shape, text: &str) -> Vec<Part> {
             let post = lines
                 .iter()
                 .map(|l| labelled(l, &["post", "帖子"]).unwrap_or_else(|| l.trim().to_owned()))
-                .map(|l| l.trim_matches(['"', '\u{201c}', '\u{201d}']).trim().to_owned())
+                .map(|l| {
+                    l.replace("**", "").trim().trim_matches(['"', '\u{201c}', '\u{201d}']).trim().to_owned()
+                })
                 .collect::<Vec<_>>()
                 .join("\n");
             // Likewise a post that fits only cut inside a sentence.
