@@ -850,7 +850,8 @@ pub fn fit_words(text: &str, max: usize) -> String {
 }
 
 /// A text's sentences with the spaces that follow them, in order (joined, the text again).
-/// Chinese written with Latin marks ("内回复.我们") ends a sentence at the mark too.
+/// Chinese written with Latin marks ("内回复.我们") ends a sentence at the mark too; a list's
+/// number ("2. Go to Orders.") starts its sentence, ending none.
 pub fn sentences(text: &str) -> Vec<String> {
     let mut out = Vec::new();
     let mut current = String::new();
@@ -860,8 +861,13 @@ pub fn sentences(text: &str) -> Vec<String> {
         current.push(c);
         let between_chinese = last.is_some_and(is_cjk) && chars.peek().is_some_and(|n| is_cjk(*n));
         last = Some(c);
+        let numbering = c == '.' && {
+            let before = current[..current.len() - 1].trim();
+            !before.is_empty() && before.chars().all(|d| d.is_ascii_digit())
+        };
         let ends = matches!(c, '。' | '！' | '？' | '\n')
             || (matches!(c, '.' | '!' | '?')
+                && !numbering
                 && (between_chinese || chars.peek().is_none_or(|n| n.is_whitespace())));
         if ends {
             while let Some(&n) = chars.peek() {

@@ -541,6 +541,19 @@ async fn a_post_the_model_leaves_short_is_completed_with_the_sources_own_entries
 }
 
 #[tokio::test]
+async fn a_repeated_list_item_goes_with_its_number() {
+    let post = format!(
+        "# Data analysis\n\n## Start\n\nOpen the notebook in your browser.\n\n## Steps\n\nSteps:\n1. Open the notebook in your browser.\n2. Load the sales data.\n\n{}",
+        varied("Pandas turns messy tables into clear answers for beginners.", 60)
+    );
+    let model = Replies::new(&[&post]);
+    let draft = write(&model, ContentKind::Blog, Language::En, false).await;
+    let steps = draft.parts.iter().find(|p| p.text.starts_with("Steps:")).expect("the list");
+    assert_eq!(steps.text, "Steps:\n2. Load the sales data.");
+    assert!(draft.review.flags.is_empty(), "{:?}", draft.review.flags);
+}
+
+#[tokio::test]
 async fn a_post_written_as_bold_quotes_keeps_its_words_only() {
     let model = Replies::new(&["**\"八周学会用pandas清洗数据。\"**\n**\"适合初学者。\"**"]);
     let draft = write(&model, ContentKind::Social, Language::Zh, false).await;
@@ -837,6 +850,12 @@ async fn an_ad_description_that_fits_only_cut_inside_a_sentence_is_written_again
     // stay inside theirs.
     assert_eq!(sentences("我们会尽快回复.请耐心等待!"), ["我们会尽快回复.", "请耐心等待!"]);
     assert_eq!(sentences("价格是4.90欧元。见config.toml。"), ["价格是4.90欧元。", "见config.toml。"]);
+    // A list's numbers stay with their items: a repeated item dropped leaves no number
+    // inside a line, where the check would take it for a figure.
+    assert_eq!(
+        sentences("Steps:\n1. Sign in.\n2. Open Orders."),
+        ["Steps:\n", "1. Sign in.\n", "2. Open Orders."]
+    );
 }
 
 #[tokio::test]

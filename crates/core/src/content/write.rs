@@ -1489,7 +1489,16 @@ fn without_links_and_signature(body: &str) -> String {
 /// had, a sentence it already wrote (small models loop within a paragraph too), a paragraph
 /// left with no sentence, and a heading left with no text.
 fn without_repeats(parts: &mut Vec<Part>) {
-    let key = |text: &str| text.to_lowercase().chars().filter(|c| c.is_alphanumeric()).collect::<String>();
+    // A list's item repeats a sentence whatever its number.
+    let key = |text: &str| {
+        let text = text.trim_start();
+        let unnumbered = text
+            .trim_start_matches(|c: char| c.is_ascii_digit())
+            .strip_prefix(['.', ')'])
+            .filter(|_| text.starts_with(|c: char| c.is_ascii_digit()))
+            .unwrap_or(text);
+        unnumbered.to_lowercase().chars().filter(|c| c.is_alphanumeric()).collect::<String>()
+    };
     let mut headings = std::collections::HashSet::new();
     let mut said = std::collections::HashSet::new();
     let mut skipping = false;
