@@ -527,7 +527,8 @@ async fn a_post_the_model_leaves_short_is_completed_with_the_sources_own_entries
     assert!(draft.fallbacks.contains(&"sections from the sources".to_owned()), "{:?}", draft.fallbacks);
     assert!(draft.review.clean() && !draft.strict_failed, "{:?}", draft.review);
 
-    // A section the post has under the entry's question, in other words, is not added again.
+    // A section the post has under the entry's question, in other words, is not added again
+    // while the other sources make the post long enough.
     let worded = format!(
         "# Delivery and returns\n\n## How long does delivery take?\n\n{}\n\n## Conclusion\n\nWe are here to help.",
         varied("Your parcel is with you in a few working days.", 15)

@@ -839,24 +839,25 @@ fn fallback(shape: &Shape, sources: &Sources) -> Vec<Part> {
 /// post stays short, and its limit says so). Whether any was added.
 fn with_source_sections(parts: &mut Vec<Part>, sources: &Sources, language: Language) -> bool {
     let made = fallback(&Shape::Blog, sources);
-    let sections: Vec<&[Part]> = made
+    let key = |t: &str| t.to_lowercase().chars().filter(|c| c.is_alphanumeric()).collect::<String>();
+    let mut sections: Vec<&[Part]> = made
         .get(1..)
         .unwrap_or_default()
         .chunks(2)
         .filter(|pair| match pair {
             [heading, text] => {
-                let key =
-                    |t: &str| t.to_lowercase().chars().filter(|c| c.is_alphanumeric()).collect::<String>();
                 heading.role == PartRole::Heading
                     && language_share(&text.text, language).1
-                    && !parts.iter().any(|p| {
-                        p.text.contains(&text.text)
-                            || p.role == PartRole::Heading && key(&p.text) == key(&heading.text)
-                    })
+                    && !parts.iter().any(|p| p.text.contains(&text.text))
             }
             _ => false,
         })
         .collect();
+    // A section under a heading the post has (the model worded the entry's answer) comes
+    // last: taken only when the others leave the post short.
+    sections.sort_by_key(|section| {
+        parts.iter().any(|p| p.role == PartRole::Heading && key(&p.text) == key(&section[0].text))
+    });
     let mut words = word_count_of(parts);
     if words + sections.iter().map(|s| word_count_of(s)).sum::<usize>() < BLOG_MIN_WORDS {
         return false;
