@@ -183,7 +183,7 @@ pub async fn evaluate(
     for &kind in kinds {
         let mut drafts: Vec<Draft> = Vec::new();
         let planned = eval_sources(kind, n, catalogue, retriever.as_ref(), questions).await?;
-        for (n, (sources, language)) in planned.iter().enumerate() {
+        for (i, (sources, language)) in planned.iter().enumerate() {
             let ids: Vec<&str> = sources
                 .items
                 .iter()
@@ -193,7 +193,7 @@ pub async fn evaluate(
             eprintln!(
                 "{} {} of {}, {}: {}",
                 kind.as_str(),
-                n + 1,
+                i + 1,
                 planned.len(),
                 language.as_str(),
                 ids.join(",")

@@ -839,7 +839,6 @@ fn fallback(shape: &Shape, sources: &Sources) -> Vec<Part> {
 /// post stays short, and its limit says so). Whether any was added.
 fn with_source_sections(parts: &mut Vec<Part>, sources: &Sources, language: Language) -> bool {
     let made = fallback(&Shape::Blog, sources);
-    let key = |t: &str| t.to_lowercase().chars().filter(|c| c.is_alphanumeric()).collect::<String>();
     let mut sections: Vec<&[Part]> = made
         .get(1..)
         .unwrap_or_default()
@@ -856,7 +855,7 @@ fn with_source_sections(parts: &mut Vec<Part>, sources: &Sources, language: Lang
     // A section under a heading the post has (the model worded the entry's answer) comes
     // last: taken only when the others leave the post short.
     sections.sort_by_key(|section| {
-        parts.iter().any(|p| p.role == PartRole::Heading && key(&p.text) == key(&section[0].text))
+        parts.iter().any(|p| p.role == PartRole::Heading && text_key(&p.text) == text_key(&section[0].text))
     });
     let mut words = word_count_of(parts);
     if words + sections.iter().map(|s| word_count_of(s)).sum::<usize>() < BLOG_MIN_WORDS {
@@ -1498,7 +1497,7 @@ fn without_repeats(parts: &mut Vec<Part>) {
             .strip_prefix(['.', ')'])
             .filter(|_| text.starts_with(|c: char| c.is_ascii_digit()))
             .unwrap_or(text);
-        unnumbered.to_lowercase().chars().filter(|c| c.is_alphanumeric()).collect::<String>()
+        text_key(unnumbered)
     };
     let mut headings = std::collections::HashSet::new();
     let mut said = std::collections::HashSet::new();
@@ -1523,6 +1522,11 @@ fn without_repeats(parts: &mut Vec<Part>) {
         _ => true,
     });
     without_empty_headings(parts);
+}
+
+/// What makes two headings or sentences the same: their letters and digits, lowercase.
+fn text_key(text: &str) -> String {
+    text.to_lowercase().chars().filter(|c| c.is_alphanumeric()).collect()
 }
 
 /// Parts without a heading that no paragraph follows.
