@@ -879,19 +879,25 @@ async fn a_post_or_subject_that_fits_only_cut_mid_phrase_is_written_again() {
     assert_eq!(draft.parts[0].text, "Learn data analysis");
 }
 
-#[tokio::test]
-async fn a_try_that_tells_of_its_task_is_written_again() {
-    let told = "The customer asks how long the course is. The sources' answer states 24 hours of lessons.";
-    let answers = [
+/// A model answering the English FAQ page's six questions as their fields do, with
+/// `first_try` written before the `at`th answer (from 0), to be written again.
+fn faq_replies_with(at: usize, first_try: &str) -> Arc<Replies> {
+    let mut answers = vec![
         "A beginner course in pandas.",
         "It costs €349.",
-        told,
         "24 hours of lessons.",
         "Beginners.",
         "2027-01-11.",
         "English.",
     ];
-    let model = Replies::new(&answers);
+    answers.insert(at, first_try);
+    Replies::new(&answers)
+}
+
+#[tokio::test]
+async fn a_try_that_tells_of_its_task_is_written_again() {
+    let told = "The customer asks how long the course is. The sources' answer states 24 hours of lessons.";
+    let model = faq_replies_with(2, told);
     let draft = write(&model, ContentKind::FaqPage, Language::En, false).await;
     assert_eq!(model.requests.lock().expect("lock").len(), 7, "the told answer was written again");
     assert_eq!(draft.parts[5].text, "24 hours of lessons.");
@@ -910,16 +916,7 @@ fn a_text_stopped_by_its_length_limit_ends_at_its_last_whole_sentence() {
 #[tokio::test]
 async fn an_faq_answer_that_fits_only_cut_inside_a_sentence_is_written_again() {
     let run_on = format!("Data Analysis with Python teaches pandas {}", "and charts and tables ".repeat(30));
-    let answers = [
-        "A beginner course in pandas.",
-        run_on.as_str(),
-        "It costs €349.",
-        "24 hours of lessons.",
-        "Beginners.",
-        "2027-01-11.",
-        "English.",
-    ];
-    let model = Replies::new(&answers);
+    let model = faq_replies_with(1, &run_on);
     let draft = write(&model, ContentKind::FaqPage, Language::En, false).await;
     assert_eq!(model.requests.lock().expect("lock").len(), 7, "the run-on answer was written again");
     assert_eq!(draft.parts[3].text, "It costs €349.");
@@ -928,16 +925,7 @@ async fn an_faq_answer_that_fits_only_cut_inside_a_sentence_is_written_again() {
 #[tokio::test]
 async fn an_faq_answer_that_leaves_out_what_the_fields_say_is_written_again() {
     // "How much?" answered without the price, then with it.
-    let answers = [
-        "A beginner course in pandas.",
-        "Thank you for your order!",
-        "It costs €349.",
-        "24 hours of lessons.",
-        "Beginners.",
-        "2027-01-11.",
-        "English.",
-    ];
-    let model = Replies::new(&answers);
+    let model = faq_replies_with(1, "Thank you for your order!");
     let draft = write(&model, ContentKind::FaqPage, Language::En, false).await;
     assert_eq!(
         model.requests.lock().expect("lock").len(),
