@@ -832,6 +832,37 @@ async fn an_added_section_that_writes_the_post_again_is_asked_for_again_about_th
 }
 
 #[tokio::test]
+async fn an_added_section_keeps_its_new_sentences_without_those_that_say_the_post_again() {
+    let text = "Pandas turns messy tables into clear answers for beginners in eight weekly lessons.";
+    let post = format!("# Data for beginners\n\n## Why pandas\n\n{}", varied(text, 20));
+    // Most of the section says the post again, nearly word for word; the rest is new, and
+    // long enough to stand as a section.
+    let again: String = (1..=12).map(|n| format!("{} again {n}. ", text.trim_end_matches('.'))).collect();
+    let new = varied("You chart real data sets from the first week and clean them with a few lines.", 8);
+    let section = format!("## Your first lessons\n\n{again}{new}");
+    let model = Replies::new(&[&post, &section]);
+    let draft = write(&model, ContentKind::Blog, Language::En, false).await;
+    assert_eq!(model.requests.lock().expect("lock").len(), 2, "the section was taken at its first try");
+    let at = draft.parts.iter().position(|p| p.text == "Your first lessons").expect("the section's heading");
+    assert_eq!(draft.parts[at + 1].text, new.trim(), "only its new sentences");
+}
+
+#[tokio::test]
+async fn a_posts_heading_that_is_the_forms_own_word_goes() {
+    let post = format!(
+        "# Data for beginners\n\n## Why pandas\n\n{}\n\n## Heading\n\n{}",
+        varied("Pandas turns messy tables into clear answers for beginners.", 22),
+        varied("You chart real data sets from the first week.", 22)
+    );
+    let model = Replies::new(&[&post]);
+    let draft = write(&model, ContentKind::Blog, Language::En, false).await;
+    let headings: Vec<&str> =
+        draft.parts.iter().filter(|p| p.role == PartRole::Heading).map(|p| p.text.as_str()).collect();
+    assert_eq!(headings, ["Why pandas"]);
+    assert!(draft.markdown().contains("You chart real data sets"), "its text stays");
+}
+
+#[tokio::test]
 async fn an_ad_description_that_fits_only_cut_inside_a_sentence_is_written_again() {
     let fragment = "Headline: Electronics basics\nDescription: Discover the practical use of voltage, current and resistance on a breadboard with this twelve hour course";
     let whole = "Headline: Electronics basics\nDescription: Eight weekly lessons with pandas. Real data from week one.";

@@ -32,6 +32,9 @@ const MIN_ANSWER_TOKENS: usize = 64;
 const MAX_ADDED_SECTIONS: usize = 5;
 /// ...and sections asked for at most to that end.
 const MAX_SECTION_ASKS: usize = 8;
+/// The fewest words of its own an added section has, its sentences that repeat the post left
+/// out: less is a line, not a section.
+const SECTION_MIN_WORDS: usize = 40;
 
 /// What to write.
 #[derive(Debug, Clone)]
@@ -190,6 +193,12 @@ impl Writer {
                         title.text = fit(&request.sources.subject(), BLOG_TITLE_CHARS);
                     }
                 }
+                // And as a section's heading ("## Heading"): its text joins the section before.
+                parts.retain(|p| {
+                    p.role != PartRole::Heading
+                        || !["heading", "section heading", "标题", "小节标题"]
+                            .contains(&p.text.to_lowercase().trim_end_matches([':', '：']))
+                });
                 let (mut asked, mut added) = (0, 0);
                 while word_count_of(&parts) < BLOG_MIN_WORDS
                     && added < MAX_ADDED_SECTIONS
@@ -278,10 +287,9 @@ impl Writer {
             let mut parts = shape(&unit.shape, &text);
             in_sentence_case(&mut parts, ctx.evidence);
             wrong_language = false;
-            let why = if well_shaped(&unit.shape, &parts)
-                && !echoes_prompt(ctx, unit, &parts)
-                && !repeats(&unit.not_again, &parts)
-            {
+            // A section's sentences that say the post again go; what is new may still be one.
+            let (parts, new_enough) = without_repeated_sentences(&unit.not_again, parts);
+            let why = if well_shaped(&unit.shape, &parts) && !echoes_prompt(ctx, unit, &parts) && new_enough {
                 let review = unit_review(ctx, &parts);
                 wrong_language = !review.language_ok;
                 let findings = findings(&review);
@@ -747,21 +755,29 @@ fn runs(text: &str) -> std::collections::HashSet<Vec<String>> {
     out
 }
 
-/// Whether a try's paragraphs mostly repeat `earlier` (more than half of their runs of words
-/// are in it), as a small model does when asked for more of a post: it writes the post's
-/// sections again, nearly word for word.
-fn repeats(earlier: &str, parts: &[Part]) -> bool {
+/// A try without the sentences of its paragraphs that mostly repeat `earlier` (more than
+/// half of their runs of words are in it), as a small model does when asked for more of a
+/// post: it writes the post's sentences again, nearly word for word. Whether what is left
+/// still says enough to stand as a section ([`SECTION_MIN_WORDS`]); with nothing earlier the
+/// try as it is.
+fn without_repeated_sentences(earlier: &str, mut parts: Vec<Part>) -> (Vec<Part>, bool) {
     if earlier.is_empty() {
-        return false;
+        return (parts, true);
     }
     let earlier = runs(earlier);
-    let (mut seen, mut all) = (0, 0);
-    for part in parts.iter().filter(|p| p.role == PartRole::Paragraph) {
-        let own = runs(&part.text);
-        all += own.len();
-        seen += own.iter().filter(|run| earlier.contains(*run)).count();
+    let said_before = |sentence: &str| {
+        let own = runs(sentence);
+        own.iter().filter(|run| earlier.contains(*run)).count() * 2 > own.len()
+    };
+    for part in parts.iter_mut().filter(|p| p.role == PartRole::Paragraph) {
+        let kept: String = sentences(&part.text).into_iter().filter(|s| !said_before(s)).collect();
+        part.text = kept.trim().to_owned();
     }
-    all > 0 && seen * 2 > all
+    parts.retain(|p| p.role != PartRole::Paragraph || !p.text.is_empty());
+    without_empty_headings(&mut parts);
+    let new_words: usize =
+        parts.iter().filter(|p| p.role == PartRole::Paragraph).map(|p| word_count(&p.text)).sum();
+    (parts, new_words >= SECTION_MIN_WORDS)
 }
 
 /// Whether a unit's parts have its shape: every part it needs, none empty.
