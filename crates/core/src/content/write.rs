@@ -1502,8 +1502,9 @@ fn without_links_and_signature(body: &str) -> String {
 }
 
 /// A blog post without what a small model wrote twice: a section under a heading it already
-/// had, a sentence it already wrote (small models loop within a paragraph too), a paragraph
-/// left with no sentence, and a heading left with no text.
+/// had, a sentence it already wrote, word for word or nearly (more than half its runs of
+/// words said before; small models loop within a paragraph too, and copy a source's sentence
+/// into two sections), a paragraph left with no sentence, and a heading left with no text.
 fn without_repeats(parts: &mut Vec<Part>) {
     // A list's item repeats a sentence whatever its number.
     let key = |text: &str| {
@@ -1517,6 +1518,9 @@ fn without_repeats(parts: &mut Vec<Part>) {
     };
     let mut headings = std::collections::HashSet::new();
     let mut said = std::collections::HashSet::new();
+    // The runs of words of the sentences kept so far: a sentence most of whose runs are in
+    // them says an earlier one again in nearly its words.
+    let mut said_runs = std::collections::HashSet::new();
     let mut skipping = false;
     parts.retain_mut(|part| match part.role {
         PartRole::Heading => {
@@ -1528,7 +1532,17 @@ fn without_repeats(parts: &mut Vec<Part>) {
                 .into_iter()
                 .filter(|sentence| {
                     let sentence_key = key(sentence);
-                    sentence_key.is_empty() || said.insert(sentence_key)
+                    if sentence_key.is_empty() {
+                        return true;
+                    }
+                    let own = runs(sentence);
+                    if own.iter().filter(|run| said_runs.contains(*run)).count() * 2 > own.len()
+                        || !said.insert(sentence_key)
+                    {
+                        return false;
+                    }
+                    said_runs.extend(own);
+                    true
                 })
                 .collect();
             part.text = kept.trim().to_owned();
