@@ -615,7 +615,7 @@ async fn main() -> anyhow::Result<()> {
                     frontdesk::write::sources(&args.items, &args.entries, &catalogue, retriever.as_ref())
                         .await?;
                 let request = frontdesk::write::request(&args, sources)?;
-                let draft = frontdesk::write::write_one(&writer, &request, true).await?;
+                let (draft, _) = frontdesk::write::write_one(&writer, &request, true).await?;
                 frontdesk::write::save(app.library.documents().as_ref(), &draft).await?;
                 frontdesk::write::print(&draft, html);
             }

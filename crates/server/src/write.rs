@@ -50,26 +50,44 @@ pub async fn sources(
     Ok(sources)
 }
 
-/// Writes one draft, the model's text streamed to stderr, and returns it.
-pub async fn write_one(writer: &Writer, request: &WriteRequest, stream: bool) -> anyhow::Result<Draft> {
+/// Writes one draft, the model's text streamed to stderr, and returns it with the steps its
+/// writing took (each unit begun, each try written again, each fallback), for an evaluation
+/// to show why a draft came out as it did.
+pub async fn write_one(
+    writer: &Writer,
+    request: &WriteRequest,
+    stream: bool,
+) -> anyhow::Result<(Draft, Vec<String>)> {
     let (tx, mut rx) = mpsc::channel(256);
     let printer = tokio::spawn(async move {
+        let mut steps = Vec::new();
         while let Some(event) = rx.recv().await {
             match event {
-                WriteEvent::Unit { what, .. } if stream => eprintln!("\n[writing {what}]"),
+                WriteEvent::Unit { what, .. } => {
+                    if stream {
+                        eprintln!("\n[writing {what}]");
+                    }
+                    steps.push(format!("writing {what}"));
+                }
                 WriteEvent::Token(text) if stream => eprint!("{text}"),
-                WriteEvent::Retry(reason) if stream => eprintln!("\n[{reason}]"),
+                WriteEvent::Retry(reason) => {
+                    if stream {
+                        eprintln!("\n[{reason}]");
+                    }
+                    steps.push(reason);
+                }
                 _ => {}
             }
         }
+        steps
     });
     let draft = writer.write(request, &tx).await;
     drop(tx);
-    let _ = printer.await;
+    let steps = printer.await.unwrap_or_default();
     if stream {
         eprintln!();
     }
-    Ok(draft?)
+    Ok((draft?, steps))
 }
 
 /// Stores a draft where the admin's Content view lists it.
@@ -201,7 +219,7 @@ pub async fn evaluate(
         }
         for (sources, language) in planned {
             let request = WriteRequest { kind, language, tone: None, sources, strict };
-            let draft = write_one(writer, &request, false).await?;
+            let (draft, steps) = write_one(writer, &request, false).await?;
             eprintln!(
                 "{} {} {}: {} flags, {} limits broken, language {}, {:.1} s",
                 kind.as_str(),
@@ -217,6 +235,12 @@ pub async fn evaluate(
             }
             for problem in &draft.review.problems {
                 eprintln!("    limit {problem}");
+            }
+            if !draft.review.clean() {
+                // How it came to that: the units written, the tries written again.
+                for step in &steps {
+                    eprintln!("    step {step}");
+                }
             }
             drafts.push(draft);
         }

@@ -29,9 +29,9 @@ pub const MAX_TRIES: usize = 3;
 const MIN_ANSWER_TOKENS: usize = 64;
 /// Sections added at most to lengthen a blog post that came out short (one that repeats the
 /// post, or in strict mode keeps a flag, is left out and another asked for)...
-const MAX_ADDED_SECTIONS: usize = 5;
+const MAX_ADDED_SECTIONS: usize = 6;
 /// ...and sections asked for at most to that end.
-const MAX_SECTION_ASKS: usize = 8;
+const MAX_SECTION_ASKS: usize = 12;
 /// The fewest words of its own an added section has, its sentences that repeat the post left
 /// out: less is a line, not a section.
 const SECTION_MIN_WORDS: usize = 40;
