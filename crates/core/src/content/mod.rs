@@ -886,6 +886,23 @@ pub fn sentences(text: &str) -> Vec<String> {
     out
 }
 
+/// `text` with only the sentences `keep` takes ([`sentences`]). A sentence left out keeps its
+/// line break: the next one still starts its line, so a list's item stays an item ("1." at a
+/// line's start) and not a number inside the line before.
+fn kept_sentences(text: &str, mut keep: impl FnMut(&str) -> bool) -> String {
+    let mut out = String::new();
+    for sentence in sentences(text) {
+        if keep(&sentence) {
+            out.push_str(&sentence);
+        } else if sentence.contains('\n') && !out.is_empty() && !out.ends_with('\n') {
+            let end = out.trim_end_matches([' ', '\t']).len();
+            out.truncate(end);
+            out.push('\n');
+        }
+    }
+    out
+}
+
 /// Renders a draft as Markdown, or as HTML with every text escaped.
 fn render(draft: &Draft, html: bool) -> String {
     let esc = |t: &str| if html { escape_html(t) } else { t.to_owned() };

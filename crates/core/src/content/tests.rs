@@ -910,6 +910,15 @@ async fn an_ad_description_that_fits_only_cut_inside_a_sentence_is_written_again
         sentences("Steps:\n1. Sign in.\n2. Open Orders."),
         ["Steps:\n", "1. Sign in.\n", "2. Open Orders."]
     );
+    // And a sentence left out before a list keeps its line break: the next item still starts
+    // its line, and its number is still a list's, not a figure the sources lack.
+    let text = "We help you. Here is how:\n3. Sign in.\n4. Start the lessons.";
+    let kept = super::kept_sentences(text, |s| !s.starts_with("Here"));
+    assert_eq!(kept, "We help you.\n3. Sign in.\n4. Start the lessons.");
+    let flags = super::text_flags(&kept, &evidence(), &profile());
+    assert!(flags.is_empty(), "{kept} {flags:?}");
+    let joined: String = sentences(text).into_iter().filter(|s| !s.starts_with("Here")).collect();
+    assert!(!super::text_flags(&joined, &evidence(), &profile()).is_empty(), "the old way: {joined}");
 }
 
 #[tokio::test]

@@ -10,8 +10,8 @@ use std::time::Instant;
 use tokio::sync::mpsc;
 
 use super::{
-    fit, fit_sentences, fit_words, language_share, review, sentences, system_message, word_count,
-    CompanyProfile, ContentKind, Draft, Language, Part, PartRole, Review, Sources, Tone,
+    fit, fit_sentences, fit_words, kept_sentences, language_share, review, sentences, system_message,
+    word_count, CompanyProfile, ContentKind, Draft, Language, Part, PartRole, Review, Sources, Tone,
     AD_DESCRIPTION_CHARS, AD_HEADLINE_CHARS, AD_VARIANTS, BLOG_MAX_WORDS, BLOG_MIN_WORDS, BLOG_TITLE_CHARS,
     EMAIL_BODY_WORDS, EMAIL_PREHEADER_CHARS, EMAIL_SUBJECT_CHARS, FAQ_ANSWER_CHARS, FAQ_MAX_QUESTIONS,
     FAQ_MIN_QUESTIONS, SOCIAL_CHARS,
@@ -629,7 +629,7 @@ fn without_flagged_sentences(ctx: &Ctx<'_>, parts: Vec<Part>) -> Vec<Part> {
             | PartRole::Description
             | PartRole::Preheader
             | PartRole::Answer => {
-                let kept: String = sentences(&part.text).into_iter().filter(|s| !flagged(s)).collect();
+                let kept = kept_sentences(&part.text, |s| !flagged(s));
                 if !kept.trim().is_empty() {
                     part.text = kept.trim().to_owned();
                     out.push(part);
@@ -770,7 +770,7 @@ fn without_repeated_sentences(earlier: &str, mut parts: Vec<Part>) -> (Vec<Part>
         own.iter().filter(|run| earlier.contains(*run)).count() * 2 > own.len()
     };
     for part in parts.iter_mut().filter(|p| p.role == PartRole::Paragraph) {
-        let kept: String = sentences(&part.text).into_iter().filter(|s| !said_before(s)).collect();
+        let kept = kept_sentences(&part.text, |s| !said_before(s));
         part.text = kept.trim().to_owned();
     }
     parts.retain(|p| p.role != PartRole::Paragraph || !p.text.is_empty());
@@ -1528,23 +1528,20 @@ fn without_repeats(parts: &mut Vec<Part>) {
             !skipping
         }
         PartRole::Paragraph if !skipping => {
-            let kept: String = sentences(&part.text)
-                .into_iter()
-                .filter(|sentence| {
-                    let sentence_key = key(sentence);
-                    if sentence_key.is_empty() {
-                        return true;
-                    }
-                    let own = runs(sentence);
-                    if own.iter().filter(|run| said_runs.contains(*run)).count() * 2 > own.len()
-                        || !said.insert(sentence_key)
-                    {
-                        return false;
-                    }
-                    said_runs.extend(own);
-                    true
-                })
-                .collect();
+            let kept = kept_sentences(&part.text, |sentence| {
+                let sentence_key = key(sentence);
+                if sentence_key.is_empty() {
+                    return true;
+                }
+                let own = runs(sentence);
+                if own.iter().filter(|run| said_runs.contains(*run)).count() * 2 > own.len()
+                    || !said.insert(sentence_key)
+                {
+                    return false;
+                }
+                said_runs.extend(own);
+                true
+            });
             part.text = kept.trim().to_owned();
             !part.text.is_empty()
         }
