@@ -1010,3 +1010,30 @@ async fn an_faq_answer_that_leaves_out_what_the_fields_say_is_written_again() {
     assert_eq!(model.requests.lock().expect("lock").len(), 7, "the greeting was written again");
     assert_eq!(draft.parts[7].text, "适合初级学员。");
 }
+
+#[tokio::test]
+async fn a_try_written_again_says_which_finding_it_had() {
+    let invented = "Learn pandas at https://cheap-data.example in eight weekly lessons.";
+    let clean = "Learn to clean and chart data with pandas in eight weekly lessons.";
+    let model = Replies::new(&[invented, clean]);
+    let writer = Writer::new(Arc::clone(&model) as Arc<dyn Generator>, profile());
+    let (tx, mut rx) = mpsc::channel(1024);
+    let request = WriteRequest {
+        kind: ContentKind::Social,
+        language: Language::En,
+        tone: None,
+        sources: sources(),
+        strict: true,
+    };
+    let draft = writer.write(&request, &tx).await.expect("draft");
+    drop(tx);
+    assert_eq!(draft.parts[0].text, clean);
+    let mut retries = Vec::new();
+    while let Some(event) = rx.recv().await {
+        if let WriteEvent::Retry(reason) = event {
+            retries.push(reason);
+        }
+    }
+    assert_eq!(retries.len(), 1, "{retries:?}");
+    assert!(retries[0].contains("link \"https://cheap-data.example\""), "{}", retries[0]);
+}

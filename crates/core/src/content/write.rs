@@ -289,22 +289,33 @@ impl Writer {
             wrong_language = false;
             // A section's sentences that say the post again go; what is new may still be one.
             let (parts, new_enough) = without_repeated_sentences(&unit.not_again, parts);
-            let why = if well_shaped(&unit.shape, &parts) && !echoes_prompt(ctx, unit, &parts) && new_enough {
+            let why = if !well_shaped(&unit.shape, &parts) {
+                "not in the asked form".to_owned()
+            } else if echoes_prompt(ctx, unit, &parts) {
+                "the prompt's words written back".to_owned()
+            } else if !new_enough {
+                "mostly the post's sentences again".to_owned()
+            } else {
                 let review = unit_review(ctx, &parts);
                 wrong_language = !review.language_ok;
                 let findings = findings(&review);
                 if findings == 0 {
                     return Ok((parts, true));
                 }
+                // Which: each flag's kind and word, and the language where it is wrong.
+                let which: Vec<String> = review
+                    .flags
+                    .iter()
+                    .map(|f| format!("{} {:?}", f.kind, f.word))
+                    .chain((!review.language_ok).then(|| "language".to_owned()))
+                    .collect();
                 if best.as_ref().is_none_or(|(f, _)| findings < *f) {
                     best = Some((findings, parts));
                 }
                 if !ctx.request.strict {
                     break;
                 }
-                format!("{findings} finding(s)")
-            } else {
-                "not in the asked form".to_owned()
+                format!("{findings} finding(s): {}", which.join(", "))
             };
             if attempt + 1 < MAX_TRIES {
                 let _ = ctx.events.try_send(WriteEvent::Retry(format!(
