@@ -49,6 +49,11 @@ fn numbers_of(text: &str) -> Vec<String> {
 /// numbers, anything else between word boundaries.
 fn stands_in(evidence: &str, kind: &str, word: &str) -> bool {
     if kind == "number" {
+        // A number flagged with its unit or currency ("20 years", "49 美元") is flagged for the
+        // pair: it stands in the sources only where they give that number with that unit.
+        if word.chars().any(|c| !c.is_ascii_digit() && !matches!(c, '.' | ',' | '-' | ' ')) {
+            return evidence.contains(word.trim_end_matches('s'));
+        }
         let wanted = numbers_of(word);
         let known = numbers_of(evidence);
         return !wanted.is_empty() && wanted.iter().all(|n| known.contains(n));
