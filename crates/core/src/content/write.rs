@@ -776,12 +776,8 @@ fn without_repeated_sentences(earlier: &str, mut parts: Vec<Part>) -> (Vec<Part>
         return (parts, true);
     }
     let earlier = runs(earlier);
-    let said_before = |sentence: &str| {
-        let own = runs(sentence);
-        own.iter().filter(|run| earlier.contains(*run)).count() * 2 > own.len()
-    };
     for part in parts.iter_mut().filter(|p| p.role == PartRole::Paragraph) {
-        let kept = kept_sentences(&part.text, |s| !said_before(s));
+        let kept = kept_sentences(&part.text, |s| !mostly_in(&runs(s), &earlier));
         part.text = kept.trim().to_owned();
     }
     parts.retain(|p| p.role != PartRole::Paragraph || !p.text.is_empty());
@@ -789,6 +785,15 @@ fn without_repeated_sentences(earlier: &str, mut parts: Vec<Part>) -> (Vec<Part>
     let new_words: usize =
         parts.iter().filter(|p| p.role == PartRole::Paragraph).map(|p| word_count(&p.text)).sum();
     (parts, new_words >= SECTION_MIN_WORDS)
+}
+
+/// Whether more than half of a sentence's runs of words ([`runs`]) are in `said`: it says
+/// that text again in nearly its words.
+fn mostly_in(
+    own: &std::collections::HashSet<Vec<String>>,
+    said: &std::collections::HashSet<Vec<String>>,
+) -> bool {
+    own.iter().filter(|run| said.contains(*run)).count() * 2 > own.len()
 }
 
 /// Whether a unit's parts have its shape: every part it needs, none empty.
@@ -1545,9 +1550,7 @@ fn without_repeats(parts: &mut Vec<Part>) {
                     return true;
                 }
                 let own = runs(sentence);
-                if own.iter().filter(|run| said_runs.contains(*run)).count() * 2 > own.len()
-                    || !said.insert(sentence_key)
-                {
+                if mostly_in(&own, &said_runs) || !said.insert(sentence_key) {
                     return false;
                 }
                 said_runs.extend(own);
