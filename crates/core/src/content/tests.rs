@@ -486,9 +486,9 @@ async fn a_short_blog_post_gets_sections_added_and_a_long_one_is_cut_at_a_senten
     assert_eq!(draft.parts.last().map(|p| p.role), Some(PartRole::Paragraph), "no heading left without text");
 }
 
-#[tokio::test]
-async fn a_post_the_model_leaves_short_is_completed_with_the_sources_own_entries() {
-    let entry = |n: usize, title: &str, body: String| Passage {
+/// An FAQ entry of `faq.md`, the `n`th.
+fn faq_entry(n: usize, title: &str, body: String) -> Passage {
+    Passage {
         document_id: "faq.md".into(),
         entry_id: format!("faq.md#{n}"),
         title: title.into(),
@@ -497,15 +497,19 @@ async fn a_post_the_model_leaves_short_is_completed_with_the_sources_own_entries
         url: None,
         score: 1.0,
         confidence: 1.0,
-    };
+    }
+}
+
+#[tokio::test]
+async fn a_post_the_model_leaves_short_is_completed_with_the_sources_own_entries() {
     let answer =
         |topic: &str| varied(&format!("{topic} is handled by our own team in a few working days."), 10);
     let sources = Sources {
         entries: vec![
-            entry(1, "How long does delivery take?", answer("Delivery")),
-            entry(2, "退货运费是免费的吗？", "是的，退货运费由我们承担。".repeat(10)),
-            entry(3, "How do I return an item?", answer("A return")),
-            entry(4, "Can I change my order?", answer("A change")),
+            faq_entry(1, "How long does delivery take?", answer("Delivery")),
+            faq_entry(2, "退货运费是免费的吗？", "是的，退货运费由我们承担。".repeat(10)),
+            faq_entry(3, "How do I return an item?", answer("A return")),
+            faq_entry(4, "Can I change my order?", answer("A change")),
         ],
         ..Sources::default()
     };
@@ -1036,4 +1040,99 @@ async fn a_try_written_again_says_which_finding_it_had() {
     }
     assert_eq!(retries.len(), 1, "{retries:?}");
     assert!(retries[0].contains("link \"https://cheap-data.example\""), "{}", retries[0]);
+}
+
+/// Chinese text of `chars` characters from the `from`th on of one long sequence in which no
+/// run of ten comes twice (texts from ranges that do not overlap share none), a full stop
+/// every twenty: sentences a post keeps, as [`varied`] makes in English.
+fn chinese_text(from: usize, chars: usize) -> String {
+    // Characters of the water radical's block: none is a numeral.
+    const BASE: u32 = 0x6C40;
+    const PRIME: usize = 953;
+    let mut text = String::new();
+    for k in from..from + chars {
+        let code = BASE + u32::try_from((k * 37) % PRIME).expect("small");
+        text.push(char::from_u32(code).expect("a character"));
+        if (k - from) % 20 == 19 {
+            text.push('。');
+        }
+    }
+    text
+}
+
+/// A model that answers by its prompt's last message: `reply(prompt, n)` for the `n`th
+/// request (from 0).
+struct ByPrompt<F> {
+    reply: F,
+    requests: Mutex<Vec<String>>,
+}
+
+#[async_trait]
+impl<F: Fn(&str, usize) -> String + Send + Sync + 'static> Generator for ByPrompt<F> {
+    async fn generate(&self, request: GenerationRequest) -> crate::Result<GenerationStream> {
+        let prompt = request.messages.last().map(|m| m.content.clone()).unwrap_or_default();
+        let reply = {
+            let mut requests = self.requests.lock().expect("lock");
+            requests.push(prompt.clone());
+            (self.reply)(&prompt, requests.len() - 1)
+        };
+        let (tx, rx) = mpsc::channel(2);
+        let _ = tx.try_send(Ok(GenerationEvent::Token(reply)));
+        let _ = tx.try_send(Ok(GenerationEvent::Finished { prompt_tokens: 1, completion_tokens: 1 }));
+        Ok(rx)
+    }
+    fn model_name(&self) -> &str {
+        "by-prompt"
+    }
+}
+
+#[tokio::test]
+async fn a_chinese_post_from_english_entries_is_lengthened_with_their_translations() {
+    let entry = |n: usize, title: &str| {
+        faq_entry(
+            n,
+            title,
+            varied(&format!("Answer {n} is handled by our own team in a few working days."), 4),
+        )
+    };
+    let sources = Sources {
+        entries: vec![
+            entry(1, "How long does delivery take?"),
+            entry(2, "How do I return an item?"),
+            entry(3, "Can I change my order?"),
+            entry(4, "Do you ship abroad?"),
+        ],
+        ..Sources::default()
+    };
+    // A short post; no added section in the asked form; each translation 130 words, the
+    // second with a link its entry lacks.
+    let model = Arc::new(ByPrompt {
+        reply: |prompt: &str, n: usize| {
+            if n == 0 {
+                format!("# 配送与退货\n\n## 常见问题\n\n{}", chinese_text(0, 300))
+            } else if prompt.contains("译成简体中文") {
+                let which = (1..=4).find(|k| prompt.contains(&format!("Answer {k} "))).unwrap_or(0);
+                let link = if which == 2 { "详情见https://other.example/help。" } else { "" };
+                format!("## 译文{which}\n\n{}{link}", chinese_text(300 + 150 * which, 140))
+            } else {
+                String::new()
+            }
+        },
+        requests: Mutex::new(Vec::new()),
+    });
+    let writer = Writer::new(Arc::clone(&model) as Arc<dyn Generator>, profile());
+    let (tx, _rx) = mpsc::channel(4096);
+    let request =
+        WriteRequest { kind: ContentKind::Blog, language: Language::Zh, tone: None, sources, strict: true };
+    let draft = writer.write(&request, &tx).await.expect("draft");
+    let words: usize = draft.parts.iter().map(|p| word_count(&p.text)).sum();
+    assert!((BLOG_MIN_WORDS..=BLOG_MAX_WORDS).contains(&words), "{words} words");
+    let headings: Vec<&str> =
+        draft.parts.iter().filter(|p| p.role == PartRole::Heading).map(|p| p.text.as_str()).collect();
+    assert_eq!(&headings[..3], ["常见问题", "译文1", "译文2"], "{headings:?}");
+    assert!(!draft.markdown().contains("other.example"), "the unsupported link's sentence goes");
+    assert!(draft.review.clean() && !draft.strict_failed, "{:?}", draft.review);
+    let requests = model.requests.lock().expect("lock");
+    let translation = requests.iter().find(|r| r.contains("译成简体中文")).expect("a translation asked");
+    assert!(translation.contains("How long does delivery take?") && translation.contains("Answer 1 is"));
 }

@@ -93,6 +93,9 @@ struct Unit {
     /// Text a try must not mostly repeat (the post a section is added to): a try whose
     /// paragraphs are mostly runs of it is written again.
     not_again: String,
+    /// The fewest words of its own a try keeps, its sentences that repeat `not_again` left
+    /// out.
+    min_new_words: usize,
     max_tokens: usize,
     temperature: f64,
     shape: Shape,
@@ -217,6 +220,27 @@ impl Writer {
                     without_repeats(&mut parts);
                     let _ = events.send(WriteEvent::Parts(parts.clone())).await;
                 }
+                // Still short: the sources in another language than the post's lend their
+                // text translated, one section each (a task a small model does far more
+                // faithfully than writing anew), each checked as a section is.
+                for (n, (heading, text)) in
+                    foreign_sections(&request.sources, request.language).into_iter().enumerate()
+                {
+                    if word_count_of(&parts) >= BLOG_MIN_WORDS {
+                        break;
+                    }
+                    let unit = translated_section_unit(request.language, &parts, &heading, &text);
+                    let _ = events.try_send(WriteEvent::Unit {
+                        number: total + asked + n + 1,
+                        what: unit.what.clone(),
+                    });
+                    let (written, clean) = self.unit(&ctx, &unit, &mut fallbacks).await?;
+                    strict_failed |= request.strict && !clean;
+                    let at = closing_section(&parts).unwrap_or(parts.len());
+                    parts.splice(at..at, written);
+                    without_repeats(&mut parts);
+                    let _ = events.send(WriteEvent::Parts(parts.clone())).await;
+                }
                 if word_count_of(&parts) < BLOG_MIN_WORDS
                     && with_source_sections(&mut parts, &request.sources, request.language)
                 {
@@ -288,7 +312,7 @@ impl Writer {
             in_sentence_case(&mut parts, ctx.evidence);
             wrong_language = false;
             // A section's sentences that say the post again go; what is new may still be one.
-            let (parts, new_enough) = without_repeated_sentences(&unit.not_again, parts);
+            let (parts, new_enough) = without_repeated_sentences(&unit.not_again, unit.min_new_words, parts);
             let why = if !well_shaped(&unit.shape, &parts) {
                 "not in the asked form".to_owned()
             } else if echoes_prompt(ctx, unit, &parts) {
@@ -769,9 +793,9 @@ fn runs(text: &str) -> std::collections::HashSet<Vec<String>> {
 /// A try without the sentences of its paragraphs that mostly repeat `earlier` (more than
 /// half of their runs of words are in it), as a small model does when asked for more of a
 /// post: it writes the post's sentences again, nearly word for word. Whether what is left
-/// still says enough to stand as a section ([`SECTION_MIN_WORDS`]); with nothing earlier the
-/// try as it is.
-fn without_repeated_sentences(earlier: &str, mut parts: Vec<Part>) -> (Vec<Part>, bool) {
+/// still says enough to stand as a section (`min_words` of its own); with nothing earlier
+/// the try as it is.
+fn without_repeated_sentences(earlier: &str, min_words: usize, mut parts: Vec<Part>) -> (Vec<Part>, bool) {
     if earlier.is_empty() {
         return (parts, true);
     }
@@ -784,7 +808,7 @@ fn without_repeated_sentences(earlier: &str, mut parts: Vec<Part>) -> (Vec<Part>
     without_empty_headings(&mut parts);
     let new_words: usize =
         parts.iter().filter(|p| p.role == PartRole::Paragraph).map(|p| word_count(&p.text)).sum();
-    (parts, new_words >= SECTION_MIN_WORDS)
+    (parts, new_words >= min_words)
 }
 
 /// Whether more than half of a sentence's runs of words ([`runs`]) are in `said`: it says
@@ -963,6 +987,7 @@ fn units(request: &WriteRequest) -> Vec<Unit> {
                     temperature: 0.7,
                     quoted: Vec::new(),
                     not_again: String::new(),
+                min_new_words: 0,
                     shape: Shape::Ad,
                 })
                 .collect()
@@ -985,6 +1010,7 @@ fn units(request: &WriteRequest) -> Vec<Unit> {
             temperature: 0.7,
             quoted: Vec::new(),
             not_again: String::new(),
+            min_new_words: 0,
             shape: Shape::Social,
         }],
         ContentKind::Email => vec![Unit {
@@ -1007,6 +1033,7 @@ fn units(request: &WriteRequest) -> Vec<Unit> {
             temperature: 0.6,
             quoted: Vec::new(),
             not_again: String::new(),
+            min_new_words: 0,
             shape: Shape::Email,
         }],
         ContentKind::Blog => vec![Unit {
@@ -1025,6 +1052,7 @@ fn units(request: &WriteRequest) -> Vec<Unit> {
             temperature: 0.6,
             quoted: Vec::new(),
             not_again: String::new(),
+            min_new_words: 0,
             shape: Shape::Blog,
         }],
         ContentKind::FaqPage => faq_pairs(&request.sources, request.language)
@@ -1056,6 +1084,7 @@ fn units(request: &WriteRequest) -> Vec<Unit> {
                 temperature: 0.3,
                 quoted: std::iter::once(question.clone()).chain(known.clone()).collect(),
                 not_again: String::new(),
+                min_new_words: 0,
                 shape: Shape::Answer { question, known },
             })
             .collect(),
@@ -1111,6 +1140,54 @@ fn section_unit(language: Language, parts: &[Part], sources: &Sources, n: usize)
             .map(str::to_owned)
             .collect(),
         not_again: post.join("\n"),
+        min_new_words: SECTION_MIN_WORDS,
+        shape: Shape::Section,
+    }
+}
+
+/// The sources' sections (an item's name and description, an entry's question and answer)
+/// whose text is not in `language`: what a post in that language can only take translated.
+fn foreign_sections(sources: &Sources, language: Language) -> Vec<(String, String)> {
+    let made = fallback(&Shape::Blog, sources);
+    made.get(1..)
+        .unwrap_or_default()
+        .chunks(2)
+        .filter_map(|pair| match pair {
+            [heading, text]
+                if heading.role == PartRole::Heading && !language_share(&text.text, language).1 =>
+            {
+                Some((heading.text.clone(), text.text.clone()))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// A unit translating one source section (`heading`, `text`) into the post's language, for
+/// a post whose sources are in another: under the translated heading, the text in one
+/// paragraph, names, figures and links as the source writes them.
+fn translated_section_unit(language: Language, parts: &[Part], heading: &str, text: &str) -> Unit {
+    let post: Vec<&str> =
+        parts.iter().filter(|p| p.role == PartRole::Paragraph).map(|p| p.text.as_str()).collect();
+    Unit {
+        what: "a source translated".into(),
+        instruction: match language {
+            Language::Zh => format!(
+                "把下面这段资料译成简体中文：第一行写“## ”加上标题的译文，然后用一段话写正文的译文。\
+                 产品和课程的名称、数字和链接保持原样，不要增加或省略内容。只回答译文。\n\n标题：{heading}\n正文：{text}"
+            ),
+            Language::En => format!(
+                "Translate this source into English: a '## ' line with the heading translated, then the \
+                 text translated in one paragraph. Keep product and course names, figures and links as \
+                 they are; add nothing and leave nothing out. Answer with the translation only.\n\n\
+                 Heading: {heading}\nText: {text}"
+            ),
+        },
+        max_tokens: 2 * word_count(text) + 120,
+        temperature: 0.2,
+        quoted: vec![heading.to_owned(), text.to_owned()],
+        not_again: post.join("\n"),
+        min_new_words: SECTION_MIN_WORDS / 2,
         shape: Shape::Section,
     }
 }
