@@ -620,6 +620,56 @@ const CHINESE_PRICE_WORDS: &[&str] = &[
     "不需要付费",
     "不用付费",
 ];
+/// The English words that state the price a Chinese price word states, and what the Chinese
+/// word is about by itself ("包邮": shipping), for a Chinese text checked against English
+/// sources.
+const CHINESE_PRICE_IN_ENGLISH: &[(&str, &[&str], &[&str])] = &[
+    ("免费", FREE, &[]),
+    ("打折", DISCOUNT, &[]),
+    ("折扣", DISCOUNT, &[]),
+    ("半价", &["half price"], &[]),
+    ("赠送", &["free", "complimentary"], &[]),
+    ("不收费", FREE, &[]),
+    ("免运费", FREE, SHIPPING),
+    ("包邮", FREE, SHIPPING),
+    ("无需付费", FREE, &[]),
+    ("不需要付费", FREE, &[]),
+    ("不用付费", FREE, &[]),
+];
+const FREE: &[&str] = &["free", "no cost", "no charge", "complimentary", "gratis"];
+const DISCOUNT: &[&str] = &["discount", "discounted", "discounts"];
+const SHIPPING: &[&str] = &["shipping", "delivery", "postage"];
+/// What a price in a Chinese text is about, and the English words for it: a Chinese price
+/// word is stated by English sources that have its English word near one of these (the
+/// words of commerce a price is said of: delivery, returns, a replacement, a course...).
+const PRICE_SUBJECTS: &[(&str, &[&str])] = &[
+    ("配送", SHIPPING),
+    ("送货", SHIPPING),
+    ("运费", SHIPPING),
+    ("运送", SHIPPING),
+    ("邮寄", SHIPPING),
+    ("发货", &["shipping", "dispatch"]),
+    ("快递", SHIPPING),
+    ("退货", &["return", "returns"]),
+    ("退回", &["return", "returns"]),
+    ("退款", &["refund"]),
+    ("更换", &["replacement", "exchange"]),
+    ("换货", &["replacement", "exchange"]),
+    ("替换", &["replacement"]),
+    ("补发", &["replacement"]),
+    ("课程", &["course", "courses"]),
+    ("标签", &["label"]),
+    ("维修", &["repair"]),
+    ("保修", &["warranty"]),
+    ("安装", &["installation"]),
+    ("试用", &["trial"]),
+    ("咨询", &["consultation"]),
+    ("升级", &["upgrade"]),
+    ("包装", &["packaging", "wrapping"]),
+    ("软件", &["software"]),
+];
+/// How many characters either side of a Chinese price word say what it is about.
+const CHINESE_PRICE_NEIGHBOURS: usize = 6;
 /// How many words either side of a price word say what it is about ("a free online course").
 const PRICE_NEIGHBOURS: usize = 3;
 /// How near a price word of the evidence one of them must be for the evidence to state it.
@@ -697,7 +747,35 @@ fn sentence_price_words(text: &str, evidence: &Evidence) -> Vec<Unsupported> {
                 .flat_map(|side| side.windows(2).map(|w| w.iter().collect::<String>()).collect::<Vec<_>>())
                 .filter(|w| w.chars().all(is_cjk))
                 .collect();
-            if !stated(price, &around, true) {
+            // English sources state it in their words, about the same thing in theirs.
+            let across = || {
+                let Some((_, english, own)) = CHINESE_PRICE_IN_ENGLISH.iter().find(|(w, ..)| w == price)
+                else {
+                    return false;
+                };
+                let before: String = lower[..at].chars().rev().take(CHINESE_PRICE_NEIGHBOURS).collect();
+                let before: String = before.chars().rev().collect();
+                let after: String =
+                    lower[at + price.len()..].chars().take(CHINESE_PRICE_NEIGHBOURS).collect();
+                let subjects: Vec<String> = PRICE_SUBJECTS
+                    .iter()
+                    .filter(|(term, _)| before.contains(term) || after.contains(term))
+                    .flat_map(|(_, words)| words.iter())
+                    .chain(own.iter())
+                    .map(|w| (*w).to_owned())
+                    .collect();
+                // In one clause of theirs: an item's fields in a row, split at commas, are
+                // each about their own thing.
+                !subjects.is_empty()
+                    && evidence.text.split(['.', '!', '?', '\n', ',', ';', ':']).any(|clause| {
+                        let words = price_tokens(clause);
+                        english.iter().any(|e| {
+                            let width = e.split(' ').count();
+                            words.windows(width).any(|w| w.join(" ") == *e)
+                        }) && words.iter().any(|w| subjects.iter().any(|s| stem(w) == stem(s)))
+                    })
+            };
+            if !stated(price, &around, true) && !across() {
                 out.push(Unsupported { kind: FactKind::Price, word: (*price).to_owned() });
             }
         }
@@ -890,8 +968,25 @@ mod tests {
         assert!(words("Hands-free calls; feel free to ask.").is_empty(), "compounds and courtesies");
         assert!(words("满49欧元免费配送。").is_empty());
         assert_eq!(words("数据分析课程免费学习。"), ["免费"]);
-        assert_eq!(words("从其他国家配送的包裹不收费。"), ["不收费"]);
-        assert_eq!(words("低于49欧元的订单包邮，课程不需要付费。"), ["包邮", "不需要付费"]);
+        assert_eq!(words("安装不收费。"), ["不收费"]);
+        assert_eq!(words("订单包邮，课程不需要付费。"), ["不需要付费"], "the sources' shipping is free");
+        let chinese_only = Evidence::new(["免费配送适用于满49欧元的订单。"]);
+        assert_eq!(unsupported_price_words("订单包邮。", &chinese_only).len(), 1);
+        // Against English sources: the English price word, said of the same thing.
+        let english = Evidence::new([
+            "Returns from the EU and the UK are free with our prepaid label.",
+            "Standard shipping is free on orders over €49.",
+            "Cutting, colour grading and sound for video in the free DaVinci Resolve, a course.",
+        ]);
+        let across = |text: &str| -> Vec<String> {
+            unsupported_price_words(text, &english).into_iter().map(|u| u.word).collect()
+        };
+        assert!(across("欧盟和英国的退货免费。").is_empty());
+        assert!(across("满49欧元的订单标准配送免费。").is_empty());
+        assert!(across("订单包邮。").is_empty());
+        assert_eq!(across("视频剪辑课程免费。"), ["免费"], "free software, not a free course");
+        assert_eq!(across("免费！"), ["免费"], "free of what, the text does not say");
+        assert_eq!(across("更换零件打折。"), ["打折"]);
         // Flagged in a text, flagged alone: the words around a price stay in its sentence.
         let text = "数据分析课程。免费！";
         assert_eq!(words(text), words("免费！"), "the course before it is in another sentence");
