@@ -412,7 +412,147 @@ pub fn unsupported_facts(text: &str, evidence: &Evidence) -> Vec<Unsupported> {
     let mut out = unsupported_words(text, evidence);
     out.extend(unsupported_quantities(text, evidence));
     out.extend(unsupported_price_words(text, evidence));
+    out.extend(unsupported_chinese_names(text, evidence));
     out
+}
+
+/// Names written in Chinese characters, with their names in English: places a company ships
+/// to, carriers, marketplaces, payment services and brands. Chinese has no capitals, so
+/// [`unsupported_words`] cannot tell its names; a small model writing Chinese from English
+/// sources invents exactly these ("顺丰" as the carrier, "新西兰" among the countries). Names
+/// that are also common words ("苹果", apple; "小米", millet) are left out. An English name in
+/// capitals (an acronym) must be written so in the evidence; the others match in any case.
+const CHINESE_NAMES: &[(&str, &[&str])] = &[
+    ("中国", &["China", "Chinese", "mainland"]),
+    ("美国", &["United States", "USA", "US", "America", "American"]),
+    ("英国", &["United Kingdom", "UK", "Britain", "British", "England"]),
+    ("德国", &["Germany", "German"]),
+    ("法国", &["France", "French"]),
+    ("意大利", &["Italy", "Italian"]),
+    ("西班牙", &["Spain", "Spanish"]),
+    ("荷兰", &["Netherlands", "Dutch", "Holland"]),
+    ("比利时", &["Belgium"]),
+    ("卢森堡", &["Luxembourg"]),
+    ("瑞士", &["Switzerland", "Swiss"]),
+    ("奥地利", &["Austria"]),
+    ("瑞典", &["Sweden"]),
+    ("挪威", &["Norway"]),
+    ("丹麦", &["Denmark"]),
+    ("芬兰", &["Finland"]),
+    ("冰岛", &["Iceland"]),
+    ("波兰", &["Poland"]),
+    ("葡萄牙", &["Portugal"]),
+    ("爱尔兰", &["Ireland"]),
+    ("希腊", &["Greece"]),
+    ("捷克", &["Czech"]),
+    ("匈牙利", &["Hungary"]),
+    ("俄罗斯", &["Russia"]),
+    ("乌克兰", &["Ukraine"]),
+    ("土耳其", &["Turkey"]),
+    ("加拿大", &["Canada"]),
+    ("墨西哥", &["Mexico"]),
+    ("巴西", &["Brazil"]),
+    ("阿根廷", &["Argentina"]),
+    ("日本", &["Japan"]),
+    ("韩国", &["Korea"]),
+    ("印度尼西亚", &["Indonesia"]),
+    ("印尼", &["Indonesia"]),
+    ("印度", &["India"]),
+    ("新加坡", &["Singapore"]),
+    ("马来西亚", &["Malaysia"]),
+    ("泰国", &["Thailand"]),
+    ("越南", &["Vietnam"]),
+    ("菲律宾", &["Philippines"]),
+    ("澳大利亚", &["Australia"]),
+    ("澳洲", &["Australia"]),
+    ("新西兰", &["New Zealand"]),
+    ("南非", &["South Africa"]),
+    ("以色列", &["Israel"]),
+    ("阿联酋", &["UAE", "Emirates"]),
+    ("沙特", &["Saudi"]),
+    ("香港", &["Hong Kong"]),
+    ("澳门", &["Macau", "Macao"]),
+    ("台湾", &["Taiwan"]),
+    ("欧盟", &["EU", "European Union"]),
+    ("欧洲", &["Europe", "European", "EU"]),
+    ("亚洲", &["Asia"]),
+    ("北美", &["North America"]),
+    ("南美", &["South America"]),
+    ("非洲", &["Africa"]),
+    ("中东", &["Middle East"]),
+    ("北京", &["Beijing"]),
+    ("上海", &["Shanghai"]),
+    ("广州", &["Guangzhou"]),
+    ("深圳", &["Shenzhen"]),
+    ("柏林", &["Berlin"]),
+    ("巴黎", &["Paris"]),
+    ("伦敦", &["London"]),
+    ("东京", &["Tokyo"]),
+    ("纽约", &["New York"]),
+    ("阿姆斯特丹", &["Amsterdam"]),
+    ("顺丰", &["SF Express"]),
+    ("中通", &["ZTO"]),
+    ("圆通", &["YTO"]),
+    ("申通", &["STO"]),
+    ("韵达", &["Yunda"]),
+    ("中国邮政", &["China Post"]),
+    ("联邦快递", &["FedEx"]),
+    ("京东", &["JD"]),
+    ("淘宝", &["Taobao"]),
+    ("天猫", &["Tmall"]),
+    ("拼多多", &["Pinduoduo"]),
+    ("亚马逊", &["Amazon"]),
+    ("支付宝", &["Alipay"]),
+    ("微信", &["WeChat"]),
+    ("银联", &["UnionPay"]),
+    ("贝宝", &["PayPal"]),
+    ("谷歌", &["Google"]),
+    ("微软", &["Microsoft"]),
+    ("三星", &["Samsung"]),
+    ("华为", &["Huawei"]),
+];
+
+/// The names of [`CHINESE_NAMES`] that `text` writes and the evidence has in neither
+/// language; where one name holds another ("中国邮政", "中国"), the longer is read.
+pub fn unsupported_chinese_names(text: &str, evidence: &Evidence) -> Vec<Unsupported> {
+    let mut found: Vec<(usize, usize, &str, &[&str])> = CHINESE_NAMES
+        .iter()
+        .flat_map(|(name, english)| {
+            text.match_indices(name).map(move |(at, _)| (at, at + name.len(), *name, *english))
+        })
+        .collect();
+    // Longest first, then in the text's order: a match inside a longer one is not read.
+    found.sort_by_key(|(start, end, ..)| (std::cmp::Reverse(end - start), *start));
+    let mut taken: Vec<(usize, usize)> = Vec::new();
+    let mut out = Vec::new();
+    for (start, end, name, english) in found {
+        if taken.iter().any(|(s, e)| start < *e && *s < end) {
+            continue;
+        }
+        taken.push((start, end));
+        let stated = evidence.text.contains(name)
+            || english.iter().any(|word| {
+                if word.chars().all(|c| c.is_ascii_uppercase()) {
+                    evidence.capitalised.contains(*word)
+                } else {
+                    has_phrase(&evidence.text, &word.to_lowercase())
+                }
+            });
+        if !stated {
+            out.push((start, Unsupported { kind: FactKind::Name, word: name.to_owned() }));
+        }
+    }
+    out.sort_by_key(|(at, _)| *at);
+    out.into_iter().map(|(_, u)| u).collect()
+}
+
+/// Whether `text` has `phrase` as whole words.
+fn has_phrase(text: &str, phrase: &str) -> bool {
+    text.match_indices(phrase).any(|(at, _)| {
+        let before = text[..at].chars().next_back();
+        let after = text[at + phrase.len()..].chars().next();
+        !before.is_some_and(char::is_alphanumeric) && !after.is_some_and(char::is_alphanumeric)
+    })
 }
 
 /// The unit a word names, by family in English and Chinese ("hours", "hr", "小时" -> hour;
@@ -939,6 +1079,32 @@ mod tests {
         assert_eq!((weeks.kind, weeks.word.as_str()), (FactKind::Number, "4 weeks"));
         let kinds: Vec<FactKind> = unsupported_facts("In 10 minutes.", &e).iter().map(|u| u.kind).collect();
         assert_eq!(kinds, [FactKind::Number]);
+    }
+
+    #[test]
+    fn a_name_in_chinese_must_be_in_the_sources_in_either_language() {
+        let english = Evidence::new([
+            "Yes. We ship to all EU countries, the UK, Switzerland, Norway, the United States and Canada.",
+            "Parcels in the EU travel with DHL or DPD. Thank us later.",
+        ]);
+        let names = |text: &str, e: &Evidence| -> Vec<String> {
+            unsupported_chinese_names(text, e).into_iter().map(|u| u.word).collect()
+        };
+        assert!(names("我们发货到欧盟、英国、瑞士、挪威、美国和加拿大。", &english).is_empty());
+        assert!(names("欧洲的包裹由DHL配送。", &english).is_empty(), "Europe, as the EU");
+        assert_eq!(names("我们也发货到新西兰和荷兰，由顺丰配送。", &english), ["新西兰", "荷兰", "顺丰"]);
+        // "us" is a word, "US" the country: an acronym must be written as one.
+        let pronoun = Evidence::new(["Ship it back to us within 30 days."]);
+        assert_eq!(names("寄到美国。", &pronoun), ["美国"]);
+        // The longer name is read: China Post is not China.
+        let china = Evidence::new(["Parcels to China travel with a local partner."]);
+        assert_eq!(names("中国邮政负责配送到中国。", &china), ["中国邮政"]);
+        // Chinese sources state it in Chinese.
+        assert!(names("顺丰次日达。", &Evidence::new(["我们使用顺丰发货。"])).is_empty());
+        // The content studio's review reads them with the other facts.
+        let kinds: Vec<FactKind> =
+            unsupported_facts("由顺丰配送。", &english).iter().map(|u| u.kind).collect();
+        assert_eq!(kinds, [FactKind::Name]);
     }
 
     #[test]
