@@ -1136,3 +1136,23 @@ async fn a_chinese_post_from_english_entries_is_lengthened_with_their_translatio
     let translation = requests.iter().find(|r| r.contains("译成简体中文")).expect("a translation asked");
     assert!(translation.contains("How long does delivery take?") && translation.contains("Answer 1 is"));
 }
+
+#[tokio::test]
+async fn an_added_section_that_takes_up_its_prompts_words_keeps_the_rest_under_its_subject() {
+    let post = format!(
+        "# Data for beginners\n\n## Why pandas\n\n{}",
+        varied("Pandas turns messy tables into clear answers for beginners.", 20)
+    );
+    // The heading is the instruction's words, and so is one sentence of the text.
+    let new = varied("You chart real data sets from the first week and clean them with a few lines.", 8);
+    let section = format!(
+        "## What this means for a customer\n\nHere is a practical tip on what they can do today. {new}"
+    );
+    let model = Replies::new(&[&post, &section]);
+    let draft = write(&model, ContentKind::Blog, Language::En, true).await;
+    assert_eq!(model.requests.lock().expect("lock").len(), 2, "the section was taken at its first try");
+    let at =
+        draft.parts.iter().position(|p| p.text == "Data Analysis with Python").expect("the subject heads it");
+    assert_eq!(draft.parts[at].role, PartRole::Heading);
+    assert_eq!(draft.parts[at + 1].text, new.trim(), "without the echoing sentence");
+}

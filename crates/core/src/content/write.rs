@@ -96,6 +96,8 @@ struct Unit {
     /// The fewest words of its own a try keeps, its sentences that repeat `not_again` left
     /// out.
     min_new_words: usize,
+    /// What an added section is about: its heading where the model's echoes the prompt.
+    subject: String,
     max_tokens: usize,
     temperature: f64,
     shape: Shape,
@@ -310,6 +312,9 @@ impl Writer {
             let text = self.generate(ctx, unit, attempt, wrong_language).await?;
             let mut parts = shape(&unit.shape, &text);
             in_sentence_case(&mut parts, ctx.evidence);
+            if matches!(unit.shape, Shape::Section) {
+                parts = without_echoes(ctx, unit, parts);
+            }
             wrong_language = false;
             // A section's sentences that say the post again go; what is new may still be one.
             let (parts, new_enough) = without_repeated_sentences(&unit.not_again, unit.min_new_words, parts);
@@ -741,21 +746,47 @@ const TASK_WORDS: &[&str] = &[
 /// number, date"), or one of [`TASK_WORDS`] the sources lack. Such a try is not in the asked
 /// form.
 fn echoes_prompt(ctx: &Ctx<'_>, unit: &Unit, parts: &[Part]) -> bool {
+    let echoes = echo_test(ctx, unit);
+    parts.iter().any(|part| echoes(&part.text))
+}
+
+/// Whether a text echoes the prompt of `unit` (see [`echoes_prompt`]).
+fn echo_test(ctx: &Ctx<'_>, unit: &Unit) -> impl Fn(&str) -> bool {
     let source_text = ctx.request.sources.prompt_text().to_lowercase();
-    let tells_of_task = parts.iter().any(|part| {
-        let text = part.text.to_lowercase();
-        TASK_WORDS.iter().any(|w| text.contains(w) && !source_text.contains(w))
-    });
-    if tells_of_task {
-        return true;
-    }
     let sources = runs(&ctx.request.sources.prompt_text());
     // An answer may restate its question, a section its post's title and headings.
     let instruction =
         unit.quoted.iter().fold(unit.instruction.clone(), |text, quoted| text.replace(quoted.as_str(), "\n"));
     let prompt: std::collections::HashSet<Vec<String>> =
         runs(&format!("{}\n{instruction}", ctx.system)).difference(&sources).cloned().collect();
-    parts.iter().any(|part| runs(&part.text).iter().any(|run| prompt.contains(run)))
+    move |text: &str| {
+        let lower = text.to_lowercase();
+        TASK_WORDS.iter().any(|w| lower.contains(w) && !source_text.contains(w))
+            || runs(text).iter().any(|run| prompt.contains(run))
+    }
+}
+
+/// An added section without what echoes its prompt: a heading that does ("## What this
+/// means for a customer", the instruction's words) becomes the section's subject, a
+/// sentence that does goes. A small model asked for a section in so many words takes them
+/// up in one line or two of otherwise good text; whether enough is left is judged after.
+fn without_echoes(ctx: &Ctx<'_>, unit: &Unit, parts: Vec<Part>) -> Vec<Part> {
+    let echoes = echo_test(ctx, unit);
+    let mut out: Vec<Part> = parts
+        .into_iter()
+        .filter_map(|mut part| {
+            match part.role {
+                PartRole::Heading if echoes(&part.text) => part.text = unit.subject.clone(),
+                PartRole::Paragraph => {
+                    part.text = kept_sentences(&part.text, |s| !echoes(s)).trim().to_owned()
+                }
+                _ => {}
+            }
+            (!part.text.trim().is_empty()).then_some(part)
+        })
+        .collect();
+    without_empty_headings(&mut out);
+    out
 }
 
 /// The runs of [`ECHO_WORDS`] words in a row of a text, lowercased, marks left out. Chinese
@@ -987,7 +1018,8 @@ fn units(request: &WriteRequest) -> Vec<Unit> {
                     temperature: 0.7,
                     quoted: Vec::new(),
                     not_again: String::new(),
-                min_new_words: 0,
+                    min_new_words: 0,
+                    subject: String::new(),
                     shape: Shape::Ad,
                 })
                 .collect()
@@ -1011,6 +1043,7 @@ fn units(request: &WriteRequest) -> Vec<Unit> {
             quoted: Vec::new(),
             not_again: String::new(),
             min_new_words: 0,
+            subject: String::new(),
             shape: Shape::Social,
         }],
         ContentKind::Email => vec![Unit {
@@ -1034,6 +1067,7 @@ fn units(request: &WriteRequest) -> Vec<Unit> {
             quoted: Vec::new(),
             not_again: String::new(),
             min_new_words: 0,
+            subject: String::new(),
             shape: Shape::Email,
         }],
         ContentKind::Blog => vec![Unit {
@@ -1053,6 +1087,7 @@ fn units(request: &WriteRequest) -> Vec<Unit> {
             quoted: Vec::new(),
             not_again: String::new(),
             min_new_words: 0,
+            subject: String::new(),
             shape: Shape::Blog,
         }],
         ContentKind::FaqPage => faq_pairs(&request.sources, request.language)
@@ -1085,6 +1120,7 @@ fn units(request: &WriteRequest) -> Vec<Unit> {
                 quoted: std::iter::once(question.clone()).chain(known.clone()).collect(),
                 not_again: String::new(),
                 min_new_words: 0,
+                subject: String::new(),
                 shape: Shape::Answer { question, known },
             })
             .collect(),
@@ -1141,6 +1177,8 @@ fn section_unit(language: Language, parts: &[Part], sources: &Sources, n: usize)
             .collect(),
         not_again: post.join("\n"),
         min_new_words: SECTION_MIN_WORDS,
+        // In the post's language only: a heading in the other one is no heading for it.
+        subject: if language_share(subject, language).1 { subject.to_owned() } else { String::new() },
         shape: Shape::Section,
     }
 }
@@ -1188,6 +1226,7 @@ fn translated_section_unit(language: Language, parts: &[Part], heading: &str, te
         quoted: vec![heading.to_owned(), text.to_owned()],
         not_again: post.join("\n"),
         min_new_words: SECTION_MIN_WORDS / 2,
+        subject: String::new(),
         shape: Shape::Section,
     }
 }
