@@ -1156,3 +1156,59 @@ async fn an_added_section_that_takes_up_its_prompts_words_keeps_the_rest_under_i
     assert_eq!(draft.parts[at].role, PartRole::Heading);
     assert_eq!(draft.parts[at + 1].text, new.trim(), "without the echoing sentence");
 }
+
+#[tokio::test]
+async fn a_short_post_is_asked_for_sections_while_short_however_many_were_taken() {
+    let post = format!(
+        "# Data for beginners\n\n## Why pandas\n\n{}",
+        varied("Pandas turns messy tables into clear answers for beginners.", 8)
+    );
+    // Seven short sections, each new: six of them leave the post short.
+    let sentences = [
+        "Tables hold rows of sales that you sort by date",
+        "Charts draw the monthly totals as bars in colour",
+        "Notebooks keep code and notes side by side",
+        "Reports go out to the team as a single file",
+        "Cleaning removes empty cells before any sum",
+        "Joins bring two lists together by their shared key",
+        "Groups count the orders of each region at once",
+    ];
+    let sections: Vec<String> = sentences
+        .iter()
+        .enumerate()
+        .map(|(n, s)| {
+            format!(
+                "## Part {}\n\n{}",
+                ["one", "two", "three", "four", "five", "six", "seven"][n],
+                varied(s, 4)
+            )
+        })
+        .collect();
+    let replies: Vec<&str> =
+        std::iter::once(post.as_str()).chain(sections.iter().map(String::as_str)).collect();
+    let model = Replies::new(&replies);
+    let draft = write(&model, ContentKind::Blog, Language::En, false).await;
+    let words: usize = draft.parts.iter().map(|p| word_count(&p.text)).sum();
+    assert!((BLOG_MIN_WORDS..=BLOG_MAX_WORDS).contains(&words), "{words} words");
+    assert!(
+        draft.markdown().contains("Groups count"),
+        "the seventh section was asked for: {}",
+        draft.markdown()
+    );
+}
+
+#[tokio::test]
+async fn a_post_that_writes_out_its_sources_keeps_them_without_the_prompts_labels() {
+    let post = format!(
+        "# Data for beginners\n\n## Sources\n\n1. FAQ entry: Why pandas?\n- {}\n\n## Why pandas\n\n{}",
+        varied("Pandas turns messy tables into clear answers for beginners.", 20),
+        varied("You chart real data sets from the first week.", 24)
+    );
+    let model = Replies::new(&[&post]);
+    let draft = write(&model, ContentKind::Blog, Language::En, false).await;
+    let headings: Vec<&str> =
+        draft.parts.iter().filter(|p| p.role == PartRole::Heading).map(|p| p.text.as_str()).collect();
+    assert_eq!(headings, ["Why pandas"]);
+    assert!(!draft.markdown().contains("FAQ entry"), "{}", draft.markdown());
+    assert!(draft.markdown().contains("1. Why pandas?"), "the line stays, without its label");
+}

@@ -27,10 +27,10 @@ use crate::{Error, Result};
 pub const MAX_TRIES: usize = 3;
 /// The fewest answer tokens a unit is written with when the prompt leaves little room.
 const MIN_ANSWER_TOKENS: usize = 64;
-/// Sections added at most to lengthen a blog post that came out short (one that repeats the
-/// post, or in strict mode keeps a flag, is left out and another asked for)...
-const MAX_ADDED_SECTIONS: usize = 6;
-/// ...and sections asked for at most to that end.
+/// Sections asked for at most to lengthen a blog post that came out short (one that repeats
+/// the post, or in strict mode keeps a flag, is left out and another asked for): each asked
+/// while the post is short, however many were taken (six taken of 40 words or so had left a
+/// post with a short opening at 360 words).
 const MAX_SECTION_ASKS: usize = 12;
 /// The fewest words of its own an added section has, its sentences that repeat the post left
 /// out: less is a line, not a section.
@@ -198,24 +198,21 @@ impl Writer {
                         title.text = fit(&request.sources.subject(), BLOG_TITLE_CHARS);
                     }
                 }
-                // And as a section's heading ("## Heading"): its text joins the section before.
+                // And as a section's heading ("## Heading"), or the prompt's ("## Sources", over
+                // the sources written out): its text joins the section before.
                 parts.retain(|p| {
                     p.role != PartRole::Heading
-                        || !["heading", "section heading", "标题", "小节标题"]
+                        || !["heading", "section heading", "标题", "小节标题", "sources", "资料"]
                             .contains(&p.text.to_lowercase().trim_end_matches([':', '：']))
                 });
-                let (mut asked, mut added) = (0, 0);
-                while word_count_of(&parts) < BLOG_MIN_WORDS
-                    && added < MAX_ADDED_SECTIONS
-                    && asked < MAX_SECTION_ASKS
-                {
+                let mut asked = 0;
+                while word_count_of(&parts) < BLOG_MIN_WORDS && asked < MAX_SECTION_ASKS {
                     asked += 1;
                     let unit = section_unit(request.language, &parts, &request.sources, asked - 1);
                     let _ =
                         events.try_send(WriteEvent::Unit { number: total + asked, what: unit.what.clone() });
                     let (written, clean) = self.unit(&ctx, &unit, &mut fallbacks).await?;
                     strict_failed |= request.strict && !clean;
-                    added += usize::from(!written.is_empty());
                     // Before the post's closing section, where it has one.
                     let at = closing_section(&parts).unwrap_or(parts.len());
                     parts.splice(at..at, written);
@@ -1420,6 +1417,9 @@ fn labelled(line: &str, labels: &[&str]) -> Option<String> {
     None
 }
 
+/// How the prompt labels an FAQ entry among the sources ([`Sources::prompt_text`]).
+const SOURCE_LABEL: &str = "FAQ entry: ";
+
 /// Every label of an e-mail's form.
 const EMAIL_LABELS: &[&str] =
     &["subject", "主题", "邮件主题", "preheader", "预览", "预览文本", "body", "正文"];
@@ -1564,7 +1564,8 @@ fn shape(shape: &Shape, text: &str) -> Vec<Part> {
                     if !paragraph.is_empty() {
                         paragraph.push('\n');
                     }
-                    paragraph.push_str(trimmed);
+                    // The label of the prompt's source blocks, copied with a source's question.
+                    paragraph.push_str(&trimmed.replacen(SOURCE_LABEL, "", 1));
                 }
             }
             flush(&mut paragraph, &mut parts);
