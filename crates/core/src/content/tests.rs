@@ -262,10 +262,19 @@ async fn strict_mode_writes_a_flagged_unit_again_and_says_when_it_could_not() {
     assert_eq!(draft.fallbacks, ["ad variant 1", "ad variant 2", "ad variant 3"]);
     assert_eq!(draft.parts[0].text, "Data Analysis with Python");
 
-    // A Chinese ad the model writes in English each time: the sources (English) cannot make
-    // it either, so strict mode says it could not.
+    // A Chinese ad the model writes in English each time: the item's description is English,
+    // so the variants are made from what its fields say, in Chinese.
     let model = Replies::new(&[invented; 9]);
     let draft = write(&model, ContentKind::Ad, Language::Zh, true).await;
+    assert!(!draft.strict_failed && draft.review.clean(), "{:?}", draft.review);
+    let descriptions: Vec<&str> =
+        draft.parts.iter().filter(|p| p.role == PartRole::Description).map(|p| p.text.as_str()).collect();
+    assert_eq!(descriptions[0], "Data Analysis with Python的价格是€349。", "{descriptions:?}");
+
+    // A Chinese social post the model writes in English each time: the sources (English)
+    // cannot make it either, so strict mode says it could not.
+    let model = Replies::new(&["Now only €99 with a free Brightwave mug!"; 3]);
+    let draft = write(&model, ContentKind::Social, Language::Zh, true).await;
     assert!(draft.strict_failed, "every try invented the price, in English");
     assert!(draft.review.flags.iter().any(|f| f.word == "€99"), "{:?}", draft.review.flags);
 
@@ -356,11 +365,9 @@ async fn a_unit_never_written_in_its_form_is_written_again_then_made_from_the_so
     assert_eq!(model.requests.lock().expect("lock").len(), 6, "tries: 2, 3, 1");
     assert_eq!(draft.fallbacks, ["ad variant 2"]);
     assert_eq!(draft.parts[2].text, "Data Analysis with Python", "the item's name as the headline");
-    assert!(
-        draft.parts[3].text.starts_with("Clean, explore and chart real data sets"),
-        "{:?}",
-        draft.parts[3]
-    );
+    // The second variant made so says what the item's price field does (the first would
+    // take its description).
+    assert_eq!(draft.parts[3].text, "Data Analysis with Python costs €349.");
     assert!(draft.review.clean(), "{:?}", draft.review);
 }
 
@@ -1211,4 +1218,21 @@ async fn a_post_that_writes_out_its_sources_keeps_them_without_the_prompts_label
     assert_eq!(headings, ["Why pandas"]);
     assert!(!draft.markdown().contains("FAQ entry"), "{}", draft.markdown());
     assert!(draft.markdown().contains("1. Why pandas?"), "the line stays, without its label");
+}
+
+#[tokio::test]
+async fn ad_variants_made_from_the_sources_differ() {
+    // The model never writes the ad's form: every variant is made from the item.
+    let model = Replies::new(&[]);
+    let draft = write(&model, ContentKind::Ad, Language::En, true).await;
+    let descriptions: Vec<&str> =
+        draft.parts.iter().filter(|p| p.role == PartRole::Description).map(|p| p.text.as_str()).collect();
+    assert_eq!(descriptions.len(), 3, "{:?}", draft.parts);
+    assert_eq!(
+        descriptions[0],
+        "Clean, explore and chart real data sets with pandas in eight weekly lessons."
+    );
+    assert!(descriptions[1].contains("€349"), "{descriptions:?}");
+    assert!(descriptions[1] != descriptions[2], "{descriptions:?}");
+    assert!(draft.review.clean() && !draft.strict_failed, "{:?}", draft.review);
 }

@@ -105,7 +105,11 @@ struct Unit {
 
 #[derive(Clone)]
 enum Shape {
-    Ad,
+    /// An ad's variant; `alternative`, a description the sources' fields give for it when it
+    /// is made from them, so that variants made so differ.
+    Ad {
+        alternative: Option<String>,
+    },
     Social,
     Email,
     Blog,
@@ -568,7 +572,7 @@ pub(super) fn without_cut_sentence(text: &str) -> &str {
 fn reply_start(shape: &Shape, language: Language) -> Option<&'static str> {
     let zh = language == Language::Zh;
     match shape {
-        Shape::Ad => Some(if zh { "标题：" } else { "Headline: " }),
+        Shape::Ad { .. } => Some(if zh { "标题：" } else { "Headline: " }),
         Shape::Email => Some(if zh { "主题：" } else { "Subject: " }),
         // A post's Markdown carries no language, and started with "# " the 0.5B writer left
         // more posts short (2 of 10 long enough; 6 and 5 of 10 in two runs without).
@@ -857,7 +861,7 @@ fn well_shaped(shape: &Shape, parts: &[Part]) -> bool {
         !parts.is_empty() && parts.iter().all(|p| !p.text.trim().is_empty() && !placeholder(p.text.trim()));
     filled
         && match shape {
-            Shape::Ad => parts.len() == 2,
+            Shape::Ad { .. } => parts.len() == 2,
             Shape::Social => has(PartRole::Post),
             Shape::Email => has(PartRole::Subject) && has(PartRole::Preheader) && has(PartRole::Body),
             Shape::Blog => has(PartRole::Title) && has(PartRole::Heading) && has(PartRole::Paragraph),
@@ -881,9 +885,12 @@ fn fallback(shape: &Shape, sources: &Sources) -> Vec<Part> {
     };
     let first_sentence = sentences(&text).into_iter().next().unwrap_or_default();
     match shape {
-        Shape::Ad => vec![
+        Shape::Ad { alternative } => vec![
             Part::new(PartRole::Headline, fit(&name, AD_HEADLINE_CHARS)),
-            Part::new(PartRole::Description, fit(&text, AD_DESCRIPTION_CHARS)),
+            Part::new(
+                PartRole::Description,
+                alternative.clone().unwrap_or_else(|| fit(&text, AD_DESCRIPTION_CHARS)),
+            ),
         ],
         Shape::Social => vec![Part::new(PartRole::Post, fit(&format!("{name}: {text}"), SOCIAL_CHARS))],
         Shape::Email => vec![
@@ -992,6 +999,30 @@ fn units(request: &WriteRequest) -> Vec<Unit> {
             } else {
                 ["its main benefit", "who it is for", "what makes it worth the price"]
             };
+            // Made from the sources, the first variant takes the item's description (where
+            // it is in the draft's language), the others what its fields say in a sentence in
+            // that language (its price, its length...).
+            let description = faq_pairs(&request.sources, request.language)
+                .into_iter()
+                .next()
+                .and_then(|(_, answer)| answer);
+            let own_language = request
+                .sources
+                .items
+                .first()
+                .is_some_and(|item| language_share(&item.description, request.language).1);
+            let alternatives: Vec<Option<String>> = own_language
+                .then_some(None)
+                .into_iter()
+                .chain(
+                    faq_pairs(&request.sources, request.language)
+                        .into_iter()
+                        .filter_map(|(_, answer)| answer)
+                        .filter(|answer| Some(answer) != description.as_ref())
+                        .filter(|answer| super::chars(answer) <= AD_DESCRIPTION_CHARS)
+                        .map(Some),
+                )
+                .collect();
             (0..AD_VARIANTS)
                 .map(|n| Unit {
                     what: format!("ad variant {}", n + 1),
@@ -1017,7 +1048,7 @@ fn units(request: &WriteRequest) -> Vec<Unit> {
                     not_again: String::new(),
                     min_new_words: 0,
                     subject: String::new(),
-                    shape: Shape::Ad,
+                    shape: Shape::Ad { alternative: alternatives.get(n).cloned().flatten() },
                 })
                 .collect()
         }
@@ -1439,7 +1470,7 @@ fn labelled_value(lines: &[&str], labels: &[&str], all: &[&str]) -> Option<Strin
 fn shape(shape: &Shape, text: &str) -> Vec<Part> {
     let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
     match shape {
-        Shape::Ad => {
+        Shape::Ad { .. } => {
             let headline = lines.iter().find_map(|l| labelled(l, &["headline", "标题"]));
             let description = lines.iter().find_map(|l| labelled(l, &["description", "描述", "广告描述"]));
             // Lines about the ad rather than of it ("This ad highlights ...") are dropped.
