@@ -217,10 +217,7 @@ impl Writer {
                         events.try_send(WriteEvent::Unit { number: total + asked, what: unit.what.clone() });
                     let (written, clean) = self.unit(&ctx, &unit, &mut fallbacks).await?;
                     strict_failed |= request.strict && !clean;
-                    // Before the post's closing section, where it has one.
-                    let at = closing_section(&parts).unwrap_or(parts.len());
-                    parts.splice(at..at, written);
-                    without_repeats(&mut parts);
+                    with_section(&mut parts, written);
                     let _ = events.send(WriteEvent::Parts(parts.clone())).await;
                 }
                 // Still short: the sources in another language than the post's lend their
@@ -239,9 +236,7 @@ impl Writer {
                     });
                     let (written, clean) = self.unit(&ctx, &unit, &mut fallbacks).await?;
                     strict_failed |= request.strict && !clean;
-                    let at = closing_section(&parts).unwrap_or(parts.len());
-                    parts.splice(at..at, written);
-                    without_repeats(&mut parts);
+                    with_section(&mut parts, written);
                     let _ = events.send(WriteEvent::Parts(parts.clone())).await;
                 }
                 if word_count_of(&parts) < BLOG_MIN_WORDS
@@ -962,6 +957,14 @@ fn with_source_sections(parts: &mut Vec<Part>, sources: &Sources, language: Lang
         at += section.len();
     }
     true
+}
+
+/// A post with an added section, before its closing one where it has one, and without
+/// what the section says again.
+fn with_section(parts: &mut Vec<Part>, section: Vec<Part>) {
+    let at = closing_section(parts).unwrap_or(parts.len());
+    parts.splice(at..at, section);
+    without_repeats(parts);
 }
 
 /// Where a post's closing section starts ("Conclusion", "总结"), if its last section is one:
