@@ -78,6 +78,8 @@ pub const AD_DESCRIPTION_CHARS: usize = 90;
 pub const AD_VARIANTS: usize = 3;
 /// A social post has at most this many characters.
 pub const SOCIAL_CHARS: usize = 280;
+/// A social post has at most this many hashtags.
+pub const SOCIAL_HASHTAGS: usize = 2;
 /// An e-mail's subject has at most this many characters.
 pub const EMAIL_SUBJECT_CHARS: usize = 60;
 /// An e-mail's preheader has at most this many characters.
@@ -687,6 +689,9 @@ pub fn limit_problems(kind: ContentKind, parts: &[Part]) -> Vec<String> {
         }
         ContentKind::Social => {
             over(PartRole::Post, SOCIAL_CHARS, "the post");
+            if parts.iter().any(|p| p.role == PartRole::Post && hashtag_count(&p.text) > SOCIAL_HASHTAGS) {
+                problems.push(format!("a social post has at most {SOCIAL_HASHTAGS} hashtags"));
+            }
             if count(PartRole::Post) != 1 {
                 problems.push("a social post is one post".into());
             }
@@ -748,6 +753,51 @@ fn links_in(text: &str) -> usize {
             w.starts_with("http://") || w.starts_with("https://") || w.starts_with("www.")
         })
         .count()
+}
+
+/// The tag a word writes, lower case, if it is a hashtag: `#` followed by a word holding a
+/// letter (`#SmartHome`, `#智能家居`, Weibo's `#智能家居#`); "#1" is no hashtag.
+fn hashtag(word: &str) -> Option<String> {
+    let tag = word
+        .strip_prefix('#')?
+        .trim_end_matches(|c: char| !c.is_alphanumeric() && c != '_')
+        .trim_end_matches('#')
+        .to_lowercase();
+    tag.chars().any(char::is_alphabetic).then_some(tag)
+}
+
+/// How many distinct hashtags `text` holds.
+pub fn hashtag_count(text: &str) -> usize {
+    let mut tags: Vec<String> = text.split_whitespace().filter_map(hashtag).collect();
+    tags.sort();
+    tags.dedup();
+    tags.len()
+}
+
+/// `post` with its first `max` distinct hashtags and none after (a small model asked for two
+/// often ends with six); a line left empty by that goes.
+pub fn with_hashtags_at_most(post: &str, max: usize) -> String {
+    let mut seen: Vec<String> = Vec::new();
+    let mut out: Vec<String> = Vec::new();
+    for line in post.lines() {
+        let kept: Vec<&str> = line
+            .split_whitespace()
+            .filter(|word| match hashtag(word) {
+                Some(tag) if seen.contains(&tag) => false,
+                Some(_) if seen.len() == max => false,
+                Some(tag) => {
+                    seen.push(tag);
+                    true
+                }
+                None => true,
+            })
+            .collect();
+        if kept.is_empty() && !line.trim().is_empty() {
+            continue;
+        }
+        out.push(kept.join(" "));
+    }
+    out.join("\n").trim().to_owned()
 }
 
 /// `text` within `max` characters, cut only at a sentence's end: `None` when a sentence would

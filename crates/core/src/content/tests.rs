@@ -578,6 +578,24 @@ async fn a_post_written_as_bold_quotes_keeps_its_words_only() {
 }
 
 #[tokio::test]
+async fn a_social_post_keeps_its_first_two_hashtags_once_each_and_the_limit_is_checked() {
+    let model = Replies::new(&[
+        "Clean real data with pandas in eight weekly lessons. #DataScience #Python #python\n#pandas #learning #100DaysOfCode",
+    ]);
+    let draft = write(&model, ContentKind::Social, Language::En, false).await;
+    assert_eq!(
+        draft.parts[0].text,
+        "Clean real data with pandas in eight weekly lessons. #DataScience #Python"
+    );
+    assert_eq!(hashtag_count(&draft.parts[0].text), 2);
+    // Weibo's closed form counts, a number sign does not.
+    assert_eq!(hashtag_count("八周学会 #数据分析# #Python #1 seller"), 2);
+    assert_eq!(with_hashtags_at_most("#a #b\n\nNo tags here #1", 1), "#a\n\nNo tags here #1");
+    let three = [Part::new(PartRole::Post, "Learn pandas. #data #python #pandas")];
+    assert_eq!(limit_problems(ContentKind::Social, &three), ["a social post has at most 2 hashtags"]);
+}
+
+#[tokio::test]
 async fn a_chinese_try_that_echoes_its_instructions_is_written_again() {
     let echo = "我们绝不编造价格、数字、日期、时长、链接，请放心学习。";
     let own = "八周学会用pandas清洗和分析数据，适合初学者。";

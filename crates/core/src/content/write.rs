@@ -11,10 +11,10 @@ use tokio::sync::mpsc;
 
 use super::{
     fit, fit_sentences, fit_words, kept_sentences, language_share, review, sentences, system_message,
-    word_count, CompanyProfile, ContentKind, Draft, Language, Part, PartRole, Review, Sources, Tone,
-    AD_DESCRIPTION_CHARS, AD_HEADLINE_CHARS, AD_VARIANTS, BLOG_MAX_WORDS, BLOG_MIN_WORDS, BLOG_TITLE_CHARS,
-    EMAIL_BODY_WORDS, EMAIL_PREHEADER_CHARS, EMAIL_SUBJECT_CHARS, FAQ_ANSWER_CHARS, FAQ_MAX_QUESTIONS,
-    FAQ_MIN_QUESTIONS, SOCIAL_CHARS,
+    with_hashtags_at_most, word_count, CompanyProfile, ContentKind, Draft, Language, Part, PartRole, Review,
+    Sources, Tone, AD_DESCRIPTION_CHARS, AD_HEADLINE_CHARS, AD_VARIANTS, BLOG_MAX_WORDS, BLOG_MIN_WORDS,
+    BLOG_TITLE_CHARS, EMAIL_BODY_WORDS, EMAIL_PREHEADER_CHARS, EMAIL_SUBJECT_CHARS, FAQ_ANSWER_CHARS,
+    FAQ_MAX_QUESTIONS, FAQ_MIN_QUESTIONS, SOCIAL_CHARS, SOCIAL_HASHTAGS,
 };
 use crate::catalog::{is_cjk, language_name, Availability, ItemKind};
 use crate::chat::faithful::Evidence;
@@ -1059,13 +1059,13 @@ fn units(request: &WriteRequest) -> Vec<Unit> {
             what: "social post".into(),
             instruction: if zh {
                 format!(
-                    "为这些资料写一条社交媒体帖子：两三个短句，最多两个话题标签，总共不超过\
+                    "为这些资料写一条社交媒体帖子：两三个短句，最多{SOCIAL_HASHTAGS}个话题标签，总共不超过\
                      {SOCIAL_CHARS}个字符。只回答帖子本身。"
                 )
             } else {
                 format!(
                     "Write one social-media post about the sources: two or three short sentences and \
-                     at most two hashtags, under {SOCIAL_CHARS} characters in all. Answer with the post \
+                     at most {SOCIAL_HASHTAGS} hashtags, under {SOCIAL_CHARS} characters in all. Answer with the post \
                      only."
                 )
             },
@@ -1520,7 +1520,8 @@ fn shape(shape: &Shape, text: &str) -> Vec<Part> {
                 .collect::<Vec<_>>()
                 .join("\n");
             // Likewise a post that fits only cut inside a sentence.
-            fit_sentences(post.trim_matches('"'), SOCIAL_CHARS)
+            let post = with_hashtags_at_most(post.trim_matches('"'), SOCIAL_HASHTAGS);
+            fit_sentences(&post, SOCIAL_CHARS)
                 .map(|post| vec![Part::new(PartRole::Post, post)])
                 .unwrap_or_default()
         }
