@@ -10,7 +10,7 @@
 //! (the one being written waits, so a number is never shown half-checked), and the first
 //! unsupported fact stops the model. See [`Checker`].
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use crate::catalog::is_cjk;
 use crate::retrieve::Passage;
@@ -122,6 +122,8 @@ pub struct Evidence {
     stems: HashSet<String>,
     /// Its numbers, normalised ("20,000" -> "20000", "4,90" -> "4.90", "two" -> "2").
     numbers: HashSet<String>,
+    /// The bounds it puts on its numbers ("over €49": 49 is a lower bound), as [`Bound`] bits.
+    bounds: HashMap<String, u8>,
 }
 
 impl Evidence {
@@ -141,6 +143,9 @@ impl Evidence {
                 evidence.words.insert(word.to_owned());
             }
             evidence.numbers.extend(numbers_in(&lower));
+            for (number, bound, _) in bounded_numbers(&lower) {
+                *evidence.bounds.entry(number).or_default() |= bound as u8;
+            }
             evidence.text.push_str(&lower);
             evidence.text.push('\n');
         }
@@ -411,6 +416,7 @@ pub fn incomplete(answer: &str, passage: &str, min_coverage: f32) -> bool {
 pub fn unsupported_facts(text: &str, evidence: &Evidence) -> Vec<Unsupported> {
     let mut out = unsupported_words(text, evidence);
     out.extend(unsupported_quantities(text, evidence));
+    out.extend(unsupported_bounds(text, evidence));
     out.extend(unsupported_price_words(text, evidence));
     out.extend(unsupported_chinese_names(text, evidence));
     out
@@ -740,6 +746,140 @@ pub fn unsupported_quantities(text: &str, evidence: &Evidence) -> Vec<Unsupporte
     out
 }
 
+/// Which side of a number a text puts what it speaks of: "over €49", "at least 2", "49欧元以上"
+/// (the number is a lower bound); "under €49", "within 30 days", "up to 24 hours", "30天内"
+/// (an upper bound).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Bound {
+    Lower = 1,
+    Upper = 2,
+}
+
+/// Bound words before a number, longest first (a phrase is matched on the words just before
+/// the number, a currency's sign between them skipped).
+const BOUNDS_BEFORE: &[(&[&str], Bound)] = &[
+    (&["no", "more", "than"], Bound::Upper),
+    (&["no", "less", "than"], Bound::Lower),
+    (&["more", "than"], Bound::Lower),
+    (&["at", "least"], Bound::Lower),
+    (&["less", "than"], Bound::Upper),
+    (&["fewer", "than"], Bound::Upper),
+    (&["up", "to"], Bound::Upper),
+    (&["at", "most"], Bound::Upper),
+    (&["over"], Bound::Lower),
+    (&["above"], Bound::Lower),
+    (&["exceeding"], Bound::Lower),
+    (&["under"], Bound::Upper),
+    (&["below"], Bound::Upper),
+    (&["within"], Bound::Upper),
+    (&["before"], Bound::Upper),
+    (&["after"], Bound::Lower),
+];
+
+/// Chinese bound words ending the run of characters before a number ("订单超过49欧元"); the
+/// negated ones first ("不超过" is not "超过").
+const CHINESE_BOUNDS_BEFORE: &[(&str, Bound)] = &[
+    ("不超过", Bound::Upper),
+    ("不少于", Bound::Lower),
+    ("不到", Bound::Upper),
+    ("低于", Bound::Upper),
+    ("少于", Bound::Upper),
+    ("小于", Bound::Upper),
+    ("最多", Bound::Upper),
+    ("超过", Bound::Lower),
+    ("高于", Bound::Lower),
+    ("大于", Bound::Lower),
+    ("至少", Bound::Lower),
+    ("满", Bound::Lower),
+];
+
+/// Chinese bound words right after a number's unit ("49欧元以上", "30天内").
+const CHINESE_BOUNDS_AFTER: &[(&str, Bound)] = &[
+    ("以上", Bound::Lower),
+    ("起", Bound::Lower),
+    ("以下", Bound::Upper),
+    ("以内", Bound::Upper),
+    ("之内", Bound::Upper),
+    ("内", Bound::Upper),
+];
+
+/// Units written between a number and a Chinese bound after it, longest first where one
+/// starts another.
+const CHINESE_BOUND_UNITS: &[&str] = &[
+    "欧元",
+    "美元",
+    "英镑",
+    "人民币",
+    "元",
+    "个工作日",
+    "工作日",
+    "个小时",
+    "小时",
+    "分钟",
+    "天",
+    "日",
+    "周",
+    "个星期",
+    "星期",
+    "个月",
+    "年",
+];
+
+/// The numbers of a (lowercase) text that it bounds, with the bound and the words that say it
+/// and the number as written ("under €49").
+fn bounded_numbers(text: &str) -> Vec<(String, Bound, String)> {
+    let tokens = quantity_tokens(text);
+    let mut out = Vec::new();
+    for (i, token) in tokens.iter().enumerate() {
+        let Some(number) = number_token(token) else { continue };
+        // The words before it, a currency's sign or code just before it skipped.
+        let sign = i.checked_sub(1).filter(|&b| currency_of(&tokens[b]).is_some());
+        let end = sign.unwrap_or(i);
+        let written = match sign {
+            Some(b) if is_currency_sign(&tokens[b]) => format!("{}{token}", tokens[b]),
+            Some(b) => format!("{} {token}", tokens[b]),
+            None => token.clone(),
+        };
+        let before = BOUNDS_BEFORE.iter().find(|(words, _)| {
+            end >= words.len() && tokens[end - words.len()..end].iter().zip(words.iter()).all(|(t, w)| t == w)
+        });
+        let chinese_before = end
+            .checked_sub(1)
+            .and_then(|b| CHINESE_BOUNDS_BEFORE.iter().find(|(word, _)| tokens[b].ends_with(word)));
+        // After it: its unit's characters, then the bound ("欧元以上", "天内"), or the bound
+        // itself ("49以上").
+        let chinese_after = tokens.get(i + 1).and_then(|next| {
+            let rest = next.as_str();
+            let unit = CHINESE_BOUND_UNITS.iter().find(|u| rest.starts_with(*u)).map_or(0, |u| u.len());
+            CHINESE_BOUNDS_AFTER
+                .iter()
+                .find(|(word, _)| rest[unit..].starts_with(word) && (unit > 0 || *word != "内"))
+        });
+        if let Some((words, bound)) = before {
+            out.push((number, *bound, format!("{} {written}", words.join(" "))));
+        } else if let Some((word, bound)) = chinese_before {
+            out.push((number, *bound, format!("{word}{written}")));
+        } else if let Some((word, bound)) = chinese_after {
+            out.push((number, *bound, format!("{written}{word}")));
+        }
+    }
+    out
+}
+
+/// The numbers `text` bounds the other way than every bound the evidence puts on them: "free
+/// on orders under €49" where the sources say "free on orders over €49" (a small model's
+/// favourite inversion). A number the evidence gives without a bound is not judged here (nor
+/// one it lacks: the number check flags it); one it bounds both ways passes either.
+pub fn unsupported_bounds(text: &str, evidence: &Evidence) -> Vec<Unsupported> {
+    bounded_numbers(&text.to_lowercase())
+        .into_iter()
+        .filter(|(number, bound, _)| {
+            evidence.bounds.get(number).is_some_and(|known| known & (*bound as u8) == 0)
+        })
+        .map(|(_, _, word)| Unsupported { kind: FactKind::Number, word })
+        .collect()
+}
+
 /// Words that state a price without a number. "free" alone, not inside a compound
 /// ("hands-free", "tangle-free") nor in "feel free".
 const PRICE_WORDS: &[&str] = &["free", "complimentary", "gratis", "discount", "discounted", "discounts"];
@@ -947,6 +1087,7 @@ pub fn check_with(answer: &str, evidence: &Evidence, min_support: f32) -> Option
     let first = unsupported_words(answer, evidence)
         .into_iter()
         .chain(unsupported_quantities(answer, evidence))
+        .chain(unsupported_bounds(answer, evidence))
         .next();
     if first.is_some() {
         return first;
@@ -989,6 +1130,42 @@ impl Checker {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_bound_turned_the_other_way_is_unsupported_in_either_language() {
+        let evidence = evidence();
+        let words = |text: &str| -> Vec<String> {
+            unsupported_bounds(text, &evidence).into_iter().map(|u| u.word).collect()
+        };
+        assert_eq!(words("Shipping is free on orders under €49."), ["under €49"]);
+        assert!(check("Shipping is free on orders under €49.", &evidence).is_some());
+        for kept in [
+            "Shipping is free on orders over €49.",
+            "Orders above €49 ship free, and express costs €9.90.",
+            "Shipping is free for orders of €49 or more.",
+            "超过49欧元的订单免运费。",
+            "49欧元以上的订单免运费。",
+        ] {
+            assert!(words(kept).is_empty(), "{kept}: {:?}", words(kept));
+        }
+        assert_eq!(words("低于49欧元的订单免运费。"), ["低于49"]);
+        assert_eq!(words("49欧元以下的订单免运费。"), ["49以下"]);
+
+        let returns = Evidence::new([
+            "Return any item within 30 days of delivery. If it is still missing after 24 hours, contact us.",
+            "Gift cards over €50 and under €50 are sold.",
+        ]);
+        let words = |text: &str| -> Vec<String> {
+            unsupported_bounds(text, &returns).into_iter().map(|u| u.word).collect()
+        };
+        assert_eq!(words("You can return an item after 30 days."), ["after 30"]);
+        assert_eq!(words("超过30天也可以退货。"), ["超过30"]);
+        assert_eq!(words("Contact us within 24 hours."), ["within 24"]);
+        assert!(words("30天内可以退货。").is_empty());
+        assert!(words("You have up to 30 days.").is_empty());
+        // Bounded both ways in the sources: either passes.
+        assert!(words("Cards under €50 and over €50.").is_empty());
+    }
 
     fn evidence() -> Evidence {
         Evidence::new([
