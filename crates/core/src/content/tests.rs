@@ -578,7 +578,7 @@ async fn a_post_written_as_bold_quotes_keeps_its_words_only() {
 }
 
 #[tokio::test]
-async fn a_social_post_keeps_its_first_two_hashtags_once_each_and_the_limit_is_checked() {
+async fn a_social_post_says_each_sentence_once_keeps_two_hashtags_and_the_limit_is_checked() {
     let model = Replies::new(&[
         "Clean real data with pandas in eight weekly lessons. #DataScience #Python #python\n#pandas #learning #100DaysOfCode",
     ]);
@@ -591,6 +591,10 @@ async fn a_social_post_keeps_its_first_two_hashtags_once_each_and_the_limit_is_c
     // Weibo's closed form counts, a number sign does not.
     assert_eq!(hashtag_count("八周学会 #数据分析# #Python #1 seller"), 2);
     assert_eq!(with_hashtags_at_most("#a #b\n\nNo tags here #1", 1), "#a\n\nNo tags here #1");
+    let model =
+        Replies::new(&["学习数据分析的Python课程！\n图表解释：使用seaborn。\n学习数据分析的Python课程！"]);
+    let draft = write(&model, ContentKind::Social, Language::Zh, false).await;
+    assert_eq!(draft.parts[0].text, "学习数据分析的Python课程！\n图表解释：使用seaborn。");
     let three = [Part::new(PartRole::Post, "Learn pandas. #data #python #pandas")];
     assert_eq!(limit_problems(ContentKind::Social, &three), ["a social post has at most 2 hashtags"]);
 }

@@ -1521,6 +1521,12 @@ fn shape(shape: &Shape, text: &str) -> Vec<Part> {
                 .join("\n");
             // Likewise a post that fits only cut inside a sentence.
             let post = with_hashtags_at_most(post.trim_matches('"'), SOCIAL_HASHTAGS);
+            // A sentence written twice is said once (small models end a post with its opening).
+            let mut said = std::collections::HashSet::new();
+            let post = kept_sentences(&post, |sentence| {
+                let key = text_key(sentence);
+                key.is_empty() || said.insert(key)
+            });
             fit_sentences(&post, SOCIAL_CHARS)
                 .map(|post| vec![Part::new(PartRole::Post, post)])
                 .unwrap_or_default()
