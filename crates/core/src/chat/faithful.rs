@@ -154,13 +154,15 @@ impl Evidence {
 
     /// The evidence of a generated answer: the passages the model was given, the visitor's
     /// words (the question, earlier questions) and the system prompt (the company's own
-    /// instructions, with what the host page said about the visitor).
+    /// instructions, with what the host page said about the visitor). A bound the visitor puts
+    /// on a number ("is it free under €49?") is a premise, not support: bounds are read from
+    /// the passages and the system prompt only.
     pub fn of_answer<'a>(
         passages: &'a [Passage],
         visitor_words: impl IntoIterator<Item = &'a str>,
         system: &'a str,
     ) -> Self {
-        Self::new(
+        let company = || {
             passages
                 .iter()
                 .flat_map(|p| {
@@ -168,9 +170,11 @@ impl Evidence {
                         .into_iter()
                         .chain(p.section.iter().map(String::as_str))
                 })
-                .chain(visitor_words)
-                .chain(std::iter::once(system)),
-        )
+                .chain(std::iter::once(system))
+        };
+        let mut evidence = Self::new(company().chain(visitor_words));
+        evidence.bounds = Self::new(company()).bounds;
+        evidence
     }
 
     /// Whether the evidence writes `word` with its capital ("Python", "Brightwave").
@@ -1165,6 +1169,22 @@ mod tests {
         assert!(words("You have up to 30 days.").is_empty());
         // Bounded both ways in the sources: either passes.
         assert!(words("Cards under €50 and over €50.").is_empty());
+
+        // A visitor's bound is a premise the answer may not confirm.
+        let passage = Passage {
+            document_id: "shipping.md".into(),
+            entry_id: "shipping.md#cost".into(),
+            title: "How much does shipping cost?".into(),
+            body: "Standard shipping is free on orders over €49.".into(),
+            section: Vec::new(),
+            url: None,
+            score: 1.0,
+            confidence: 1.0,
+        };
+        let premise =
+            Evidence::of_answer(std::slice::from_ref(&passage), ["is shipping free under €49?"], "");
+        assert_eq!(unsupported_bounds("Yes, shipping is free under €49.", &premise).len(), 1);
+        assert!(check("Shipping is free on orders over €49.", &premise).is_none());
     }
 
     fn evidence() -> Evidence {
