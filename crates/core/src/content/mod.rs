@@ -775,7 +775,7 @@ pub fn hashtag_count(text: &str) -> usize {
 }
 
 /// `post` with its first `max` distinct hashtags and none after (a small model asked for two
-/// often ends with six); a line left empty by that goes.
+/// may write more); a line left empty by that goes.
 pub fn with_hashtags_at_most(post: &str, max: usize) -> String {
     let mut seen: Vec<String> = Vec::new();
     let mut out: Vec<String> = Vec::new();
