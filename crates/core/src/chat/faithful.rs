@@ -143,9 +143,7 @@ impl Evidence {
                 evidence.words.insert(word.to_owned());
             }
             evidence.numbers.extend(numbers_in(&lower));
-            for (number, bound, _) in bounded_numbers(&lower) {
-                *evidence.bounds.entry(number).or_default() |= bound as u8;
-            }
+            add_bounds(&mut evidence.bounds, &lower);
             evidence.text.push_str(&lower);
             evidence.text.push('\n');
         }
@@ -173,7 +171,10 @@ impl Evidence {
                 .chain(std::iter::once(system))
         };
         let mut evidence = Self::new(company().chain(visitor_words));
-        evidence.bounds = Self::new(company()).bounds;
+        evidence.bounds.clear();
+        for text in company() {
+            add_bounds(&mut evidence.bounds, &text.to_lowercase());
+        }
         evidence
     }
 
@@ -868,6 +869,13 @@ fn bounded_numbers(text: &str) -> Vec<(String, Bound, String)> {
         }
     }
     out
+}
+
+/// Adds the bounds a lowercase text puts on its numbers to `bounds` ([`Bound`] bits).
+fn add_bounds(bounds: &mut HashMap<String, u8>, lower: &str) {
+    for (number, bound, _) in bounded_numbers(lower) {
+        *bounds.entry(number).or_default() |= bound as u8;
+    }
 }
 
 /// The numbers `text` bounds the other way than every bound the evidence puts on them: "free
